@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Fetch real, stripped, third-party Go binaries for tests: Debian's etcd/etcdctl/kubectl and npm packages
+# that ship Go binaries built by Go 1.15 … newest (buf, old esbuild). Nothing is installed into the system:
+# .debs are unpacked with dpkg-deb -x, npm tarballs with tar. Idempotent; everything lives in $CACHE/real/.
+# Writes $CACHE/real/manifest.json = {binaries: RealBinary[]} (see test/support/fixtures.ts).
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+
+REAL="$GOKEYLOG_CACHE/real"
+mkdir -p "$REAL"
+
+# Debian packages (bookworm, system sources) → the binaries they ship.
+DEBIAN_PACKAGES=(
+  "etcd-server etcd usr/bin/etcd"
+  "etcd-client etcdctl usr/bin/etcdctl"
+  "kubernetes-client kubectl usr/bin/kubectl"
+)
+# npm packages: "package version kind binary-inside-tarball". Versions chosen so that `go version` spans
+# go1.19 → newest for buf, and go1.15 (pclntab 0xfffffffb), go1.16/go1.17 (0xfffffffa) for esbuild;
+# esbuild 0.8.0 does not link crypto/tls (a real negative case).
+NPM_PACKAGES=(
+  "@bufbuild/buf-linux-x64 1.14.0 buf package/bin/buf"
+  "@bufbuild/buf-linux-x64 1.20.0-1 buf package/bin/buf"
+  "@bufbuild/buf-linux-x64 1.28.1 buf package/bin/buf"
+  "@bufbuild/buf-linux-x64 1.40.1 buf package/bin/buf"
+  "@bufbuild/buf-linux-x64 1.52.1 buf package/bin/buf"
+  "@bufbuild/buf-linux-x64 1.75.0 buf package/bin/buf"
+  "@bufbuild/buf-linux-aarch64 1.15.0 buf package/bin/buf"
+  "@bufbuild/buf-linux-aarch64 1.28.1 buf package/bin/buf"
+  "@bufbuild/buf-linux-aarch64 1.42.0 buf package/bin/buf"
+  "@bufbuild/buf-linux-aarch64 1.53.0 buf package/bin/buf"
+  "@bufbuild/buf-linux-aarch64 1.75.0 buf package/bin/buf"
+  "esbuild-linux-64 0.8.0 esbuild package/bin/esbuild"
+  "esbuild-linux-64 0.8.30 esbuild package/bin/esbuild"
+  "esbuild-linux-64 0.9.0 esbuild package/bin/esbuild"
+  "esbuild-linux-64 0.12.0 esbuild package/bin/esbuild"
+  "esbuild-linux-64 0.13.15 esbuild package/bin/esbuild"
+)
+
+step "real third-party Go binaries"
+for tool in apt-get apt-cache dpkg-deb npm tar readelf strings node; do
+  command -v "$tool" >/dev/null || die "$tool is required"
+done
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+# One manifest row per binary, tab-separated: id path kind arch source stripped.
+ROWS="$WORK/rows.tsv"
+: >"$ROWS"
+
+elf_arch() {
+  case "$(readelf -h "$1" | sed -n 's/^ *Machine: *//p')" in
+    *X86-64*) echo amd64 ;;
+    *AArch64*) echo arm64 ;;
+    *) die "$1: unexpected ELF machine" ;;
+  esac
+}
+
+# A binary without a .symtab section is stripped (Go's -s, or Debian's dh_strip).
+is_stripped() {
+  if readelf -S -W "$1" | grep -q ' \.symtab '; then echo false; else echo true; fi
+}
+
+add_row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$ROWS"; }
+
+apt_candidate() { apt-cache policy "$1" | sed -n 's/^ *Candidate: *//p'; }
+
+fetch_debian() {
+  local pkg="$1" kind="$2" member="$3" version dest
+  version="$(apt_candidate "$pkg")"
+  if [[ -z "$version" || "$version" == "(none)" ]]; then
+    note "$pkg not known to apt; running apt-get update"
+    apt-get update -qq
+    version="$(apt_candidate "$pkg")"
+    [[ -n "$version" && "$version" != "(none)" ]] || die "$pkg is not available from the system's apt sources"
+  fi
+  dest="$REAL/debian/$pkg-$version-amd64"
+  if [[ ! -x "$dest/$kind" ]]; then
+    note "downloading debian $pkg $version"
+    # Stale lists can name a version the mirror no longer has: refresh them once and retry.
+    if ! (cd "$WORK" && apt-get download -qq -o APT::Sandbox::User=root "$pkg=$version"); then
+      apt-get update -qq
+      version="$(apt_candidate "$pkg")"
+      dest="$REAL/debian/$pkg-$version-amd64"
+      (cd "$WORK" && apt-get download -qq -o APT::Sandbox::User=root "$pkg=$version") \
+        || die "apt-get download $pkg=$version failed"
+    fi
+    mkdir -p "$WORK/$pkg"
+    dpkg-deb -x "$WORK/${pkg}_"*.deb "$WORK/$pkg"
+    mkdir -p "$dest"
+    install -m 0755 "$WORK/$pkg/$member" "$dest/$kind.tmp"
+    mv "$dest/$kind.tmp" "$dest/$kind"
+  fi
+  add_row "$kind/$version/amd64" "$dest/$kind" "$kind" amd64 "debian $pkg $version" "$(is_stripped "$dest/$kind")"
+}
+
+fetch_npm() {
+  local pkg="$1" version="$2" kind="$3" member="$4" dest tgz arch
+  dest="$REAL/npm/$(tr / - <<<"${pkg#@}")-$version"
+  if [[ ! -x "$dest/$kind" ]]; then
+    note "downloading npm $pkg@$version"
+    mkdir -p "$WORK/npm"
+    tgz="$(cd "$WORK/npm" && npm pack --silent --ignore-scripts "$pkg@$version" | tail -n 1)"
+    [[ -f "$WORK/npm/$tgz" ]] || die "npm pack $pkg@$version produced no tarball"
+    mkdir -p "$WORK/x" "$dest"
+    tar -xzf "$WORK/npm/$tgz" -C "$WORK/x" "$member"
+    install -m 0755 "$WORK/x/$member" "$dest/$kind.tmp"
+    mv "$dest/$kind.tmp" "$dest/$kind"
+    rm -rf "$WORK/x" "$WORK/npm/$tgz"
+  fi
+  arch="$(elf_arch "$dest/$kind")"
+  add_row "$kind/$version/$arch" "$dest/$kind" "$kind" "$arch" "npm $pkg@$version" "$(is_stripped "$dest/$kind")"
+}
+
+for entry in "${DEBIAN_PACKAGES[@]}"; do
+  # shellcheck disable=SC2086
+  fetch_debian $entry
+done
+for entry in "${NPM_PACKAGES[@]}"; do
+  # shellcheck disable=SC2086
+  fetch_npm $entry
+done
+
+# The peer's answer for the Go version: `go version` of the newest unpacked toolchain. Empty until the
+# toolchains exist; the next run fills it in.
+NEWEST_GOROOT="$(installed_toolchains | tail -n 1 | cut -d' ' -f2)"
+NEWEST_GO="${NEWEST_GOROOT:+$NEWEST_GOROOT/bin/go}"
+[[ -n "$NEWEST_GO" ]] || warn "no Go toolchain in $GOKEYLOG_CACHE/go yet: goVersion left empty (run again after toolchains.sh)"
+
+FINAL="$WORK/rows-final.tsv"
+: >"$FINAL"
+while IFS=$'\t' read -r id path kind arch source stripped; do
+  go_version=""
+  if [[ -n "$NEWEST_GO" ]]; then
+    # `go version BIN` prints "BIN: go1.x.y"; keep the version word.
+    go_version="$("$NEWEST_GO" version "$path" 2>/dev/null | sed -n 's/^.*: \(go[^ ]*\).*$/\1/p')"
+  fi
+  # pclntab function names survive -s -w, so this string is present exactly when writeKeyLog is linked.
+  if grep -q -a -F 'crypto/tls.(*Config).writeKeyLog' "$path"; then has_tls=true; else has_tls=false; fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$path" "$kind" "$arch" "$source" "$go_version" "$has_tls" "$stripped" >>"$FINAL"
+done <"$ROWS"
+
+# Write the manifest atomically: readers never see a half-written file.
+node - "$FINAL" "$REAL/manifest.json.tmp" <<'EOF'
+const fs = require('node:fs');
+const [rowsFile, out] = process.argv.slice(2);
+const binaries = fs.readFileSync(rowsFile, 'utf8').split('\n').filter(Boolean).map((line) => {
+  const [id, path, kind, arch, source, goVersion, hasTls, stripped] = line.split('\t');
+  return { id, path, kind, arch, source, goVersion, hasTls: hasTls === 'true', stripped: stripped === 'true' };
+});
+fs.writeFileSync(out, JSON.stringify({ binaries }, null, 2) + '\n');
+EOF
+publish "$REAL/manifest.json.tmp" "$REAL/manifest.json"
+
+while IFS=$'\t' read -r id _ _ _ _ go_version has_tls stripped; do
+  note "$(printf '%-28s %-10s tls=%-5s stripped=%s' "$id" "${go_version:-?}" "$has_tls" "$stripped")"
+done <"$FINAL"
+note "manifest: $REAL/manifest.json ($(wc -l <"$FINAL") binaries)"
