@@ -1,0 +1,141 @@
+/** One HTTP request/response pair as decoded from a connection, whatever the protocol version. */
+import { gunzipSync } from 'node:zlib';
+import type { HeaderField } from './hpack.js';
+
+export type HttpProtocol = 'h2' | 'http/1.1';
+
+export interface HttpExchange {
+  protocol: HttpProtocol;
+  /** HTTP/2 stream id; for HTTP/1.1 the request's 1-based position on its connection. */
+  streamId: number;
+  method?: string;
+  path?: string;
+  authority?: string;
+  scheme?: string;
+  /** Final (non-1xx) status. */
+  status?: number;
+  userAgent?: string;
+  contentType?: string;
+  contentEncoding?: string;
+  requestHeaders: HeaderField[];
+  responseHeaders: HeaderField[];
+  /** Trailer fields of both directions (gRPC puts its status there). */
+  trailers: HeaderField[];
+  /** Body octets as sent (before content decoding), padding excluded. */
+  requestBodyBytes: number;
+  responseBodyBytes: number;
+  /** Capture times (seconds since the epoch) of the first and last frame of the exchange. */
+  firstTime: number;
+  lastTime: number;
+  grpcStatus?: number;
+  grpcMessage?: string;
+  /** Why the exchange ended early: RST_STREAM's error code name, or "connection ended". */
+  reset?: string;
+  /** Both directions ended normally. */
+  complete: boolean;
+  /** Bodies, content-decoded when gzip, only when the decoder was asked for them. */
+  requestBody?: Buffer;
+  responseBody?: Buffer;
+}
+
+export interface HttpDecoderOptions {
+  /** Called as each exchange completes (or is cut off at the end of the connection). */
+  onExchange: (exchange: HttpExchange) => void;
+  /** Keep bodies (and gunzip them when content-encoding says gzip). */
+  bodies?: boolean;
+}
+
+/** The interface both protocol decoders present to the analysis pipeline. */
+export interface HttpConnectionDecoder {
+  readonly protocol: HttpProtocol;
+  client(chunk: Uint8Array, time: number): void;
+  server(chunk: Uint8Array, time: number): void;
+  /** The connection ended (or the capture did): flush unfinished exchanges. */
+  end(): void;
+  /** The first protocol error, after which the connection's remaining bytes were ignored. */
+  readonly error: string | undefined;
+}
+
+export function newExchange(protocol: HttpProtocol, streamId: number, time: number): HttpExchange {
+  return {
+    protocol,
+    streamId,
+    requestHeaders: [],
+    responseHeaders: [],
+    trailers: [],
+    requestBodyBytes: 0,
+    responseBodyBytes: 0,
+    firstTime: time,
+    lastTime: time,
+    complete: false,
+  };
+}
+
+export const headerValue = (fields: readonly HeaderField[], name: string): string | undefined =>
+  fields.find((f) => f[0] === name)?.[1];
+
+/** Fill the convenience fields from request headers (HTTP/2 pseudo-headers or HTTP/1.1 equivalents). */
+export function applyRequestHeaders(ex: HttpExchange, fields: HeaderField[]): void {
+  ex.requestHeaders = fields;
+  for (const [name, value] of fields) {
+    switch (name) {
+      case ':method': ex.method = value; break;
+      case ':path': ex.path = value; break;
+      case ':authority': case 'host': ex.authority ??= value; break;
+      case ':scheme': ex.scheme = value; break;
+      case 'user-agent': ex.userAgent = value; break;
+    }
+  }
+}
+
+export function applyResponseHeaders(ex: HttpExchange, fields: HeaderField[]): void {
+  ex.responseHeaders = fields;
+  for (const [name, value] of fields) {
+    switch (name) {
+      case ':status': ex.status = Number(value); break;
+      case 'content-type': ex.contentType = value; break;
+      case 'content-encoding': ex.contentEncoding = value; break;
+    }
+  }
+  applyGrpcFields(ex, fields);
+}
+
+export function applyTrailers(ex: HttpExchange, fields: HeaderField[]): void {
+  ex.trailers.push(...fields);
+  applyGrpcFields(ex, fields);
+}
+
+function applyGrpcFields(ex: HttpExchange, fields: HeaderField[]): void {
+  for (const [name, value] of fields) {
+    if (name === 'grpc-status') ex.grpcStatus = Number(value);
+    else if (name === 'grpc-message') ex.grpcMessage = decodeGrpcMessage(value);
+  }
+}
+
+/** grpc-message is percent-encoded (gRPC over HTTP/2 spec). */
+function decodeGrpcMessage(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+/** Collects body pieces when bodies were requested; otherwise only counts. */
+export class BodyCollector {
+  private pieces: Buffer[] = [];
+  add(piece: Uint8Array): void {
+    this.pieces.push(Buffer.from(piece));
+  }
+  /** The body, gunzipped when `contentEncoding` is gzip and it inflates cleanly (else as sent). */
+  take(contentEncoding: string | undefined): Buffer {
+    const raw = Buffer.concat(this.pieces);
+    this.pieces = [];
+    if (contentEncoding?.toLowerCase() !== 'gzip') return raw;
+    try {
+      return gunzipSync(raw);
+    } catch {
+      return raw;
+    }
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * HTTP/2 connection decoder: both directions' frames → request/response exchanges per stream.
+ * A protocol error (bad frame, HPACK failure) stops decoding that connection — the HPACK state is
+ * lost from then on — but never throws out of `client`/`server`: it is recorded in `error`.
+ */
+import {
+  CLIENT_PREFACE, errorCodeName, Flag, FrameReader, FrameType, Http2Error, parseGoaway, parseHeadersPayload,
+  parsePriorityPayload, parsePushPromise, parseRstStream, parseSettings, parseWindowUpdate, parsePing, SettingId,
+  type FrameHeader, type FrameSink,
+} from './frames.js';
+import { HpackDecoder, HpackError } from './hpack.js';
+import {
+  applyRequestHeaders, applyResponseHeaders, applyTrailers, BodyCollector, headerValue, newExchange,
+  type HttpConnectionDecoder, type HttpDecoderOptions, type HttpExchange,
+} from './exchange.js';
+
+type Side = 'client' | 'server';
+
+interface StreamState {
+  exchange: HttpExchange;
+  clientEnded: boolean;
+  serverEnded: boolean;
+  /** Whether the request / final response header block has been seen (later blocks are trailers). */
+  requestHeadersSeen: boolean;
+  responseHeadersSeen: boolean;
+  requestBody?: BodyCollector;
+  responseBody?: BodyCollector;
+}
+
+/** A header block being assembled from HEADERS/PUSH_PROMISE + CONTINUATION frames. */
+interface PendingBlock {
+  streamId: number;
+  /** For PUSH_PROMISE: the stream the promised request belongs to. */
+  promisedStreamId?: number;
+  endStream: boolean;
+  fragments: Uint8Array[];
+  time: number;
+}
+
+class Direction implements FrameSink {
+  readonly reader: FrameReader;
+  /** Decodes header blocks this side sends. */
+  readonly hpack = new HpackDecoder();
+  pending: PendingBlock | null = null;
+  time = 0;
+  constructor(
+    readonly side: Side,
+    private readonly conn: Http2Decoder,
+  ) {
+    this.reader = new FrameReader(this);
+  }
+  frame(header: FrameHeader, payload: Uint8Array): void {
+    this.conn.onFrame(this, header, payload);
+  }
+  data(header: FrameHeader, piece: Uint8Array, last: boolean): void {
+    this.conn.onData(this, header, piece, last);
+  }
+}
+
+export class Http2Decoder implements HttpConnectionDecoder {
+  readonly protocol = 'h2' as const;
+  error: string | undefined;
+  private readonly streams = new Map<number, StreamState>();
+  private readonly clientSide = new Direction('client', this);
+  private readonly serverSide = new Direction('server', this);
+  private prefaceSeen = 0;
+
+  constructor(private readonly options: HttpDecoderOptions) {}
+
+  client(chunk: Uint8Array, time: number): void {
+    if (this.error) return;
+    let off = 0;
+    if (this.prefaceSeen < CLIENT_PREFACE.length) {
+      const take = Math.min(CLIENT_PREFACE.length - this.prefaceSeen, chunk.length);
+      for (let i = 0; i < take; i++) {
+        if (chunk[i] !== CLIENT_PREFACE[this.prefaceSeen + i]) {
+          this.error = 'the client did not send the HTTP/2 connection preface';
+          return;
+        }
+      }
+      this.prefaceSeen += take;
+      off = take;
+    }
+    this.feed(this.clientSide, chunk.subarray(off), time);
+  }
+
+  server(chunk: Uint8Array, time: number): void {
+    if (this.error) return;
+    this.feed(this.serverSide, chunk, time);
+  }
+
+  end(): void {
+    for (const [id, stream] of [...this.streams].sort((a, b) => a[0] - b[0])) {
+      stream.exchange.reset ??= 'connection ended';
+      this.finish(id, stream);
+    }
+  }
+
+  private feed(dir: Direction, chunk: Uint8Array, time: number): void {
+    if (chunk.length === 0) return;
+    dir.time = time;
+    try {
+      dir.reader.push(chunk);
+    } catch (err) {
+      if (!(err instanceof Http2Error || err instanceof HpackError)) throw err;
+      this.error = `HTTP/2 ${dir.side} stream: ${err.message}`;
+    }
+  }
+
+  onFrame(dir: Direction, header: FrameHeader, payload: Uint8Array): void {
+    if (dir.pending && header.type !== FrameType.CONTINUATION) {
+      throw new Http2Error('header block interrupted by another frame');
+    }
+    switch (header.type) {
+      case FrameType.HEADERS: {
+        if (header.streamId === 0) throw new Http2Error('HEADERS on stream 0');
+        const { fragment } = parseHeadersPayload(payload, header.flags);
+        this.startBlock(dir, { streamId: header.streamId, endStream: (header.flags & Flag.END_STREAM) !== 0, fragments: [fragment], time: dir.time }, header.flags);
+        break;
+      }
+      case FrameType.PUSH_PROMISE: {
+        const { promisedStreamId, fragment } = parsePushPromise(payload, header.flags);
+        this.startBlock(dir, { streamId: header.streamId, promisedStreamId, endStream: false, fragments: [fragment], time: dir.time }, header.flags);
+        break;
+      }
+      case FrameType.CONTINUATION: {
+        const pending = dir.pending;
+        if (!pending || pending.streamId !== header.streamId) throw new Http2Error('CONTINUATION without a header block in progress');
+        pending.fragments.push(payload);
+        if (header.flags & Flag.END_HEADERS) {
+          dir.pending = null;
+          this.headerBlock(dir, pending);
+        }
+        break;
+      }
+      case FrameType.SETTINGS: {
+        if (header.streamId !== 0) throw new Http2Error('SETTINGS on a stream');
+        for (const [id, value] of parseSettings(payload, header.flags)) {
+          if (id === SettingId.HEADER_TABLE_SIZE) {
+            // The sender bounds the table of the header blocks it receives: the other side's encoder.
+            const peer = dir === this.clientSide ? this.serverSide : this.clientSide;
+            peer.hpack.maxAllowedTableSize = Math.max(peer.hpack.maxAllowedTableSize, value);
+          }
+        }
+        break;
+      }
+      case FrameType.RST_STREAM: {
+        const code = parseRstStream(payload);
+        const stream = this.streams.get(header.streamId);
+        if (stream) {
+          stream.exchange.reset = errorCodeName(code);
+          this.touch(stream, dir.time);
+          this.finish(header.streamId, stream);
+        }
+        break;
+      }
+      case FrameType.PRIORITY: parsePriorityPayload(payload); break;
+      case FrameType.PING: parsePing(payload); break;
+      case FrameType.GOAWAY: parseGoaway(payload); break;
+      case FrameType.WINDOW_UPDATE: parseWindowUpdate(payload); break;
+      default: break; // Unknown frame types are ignored (RFC 9113 §4.1).
+    }
+  }
+
+  onData(dir: Direction, header: FrameHeader, piece: Uint8Array, last: boolean): void {
+    if (dir.pending) throw new Http2Error('header block interrupted by a DATA frame');
+    if (header.streamId === 0) throw new Http2Error('DATA on stream 0');
+    const stream = this.streams.get(header.streamId);
+    if (!stream) return; // A stream already reset or never opened in what we saw.
+    const ex = stream.exchange;
+    if (dir.side === 'client') {
+      ex.requestBodyBytes += piece.length;
+      if (piece.length) stream.requestBody?.add(piece);
+    } else {
+      ex.responseBodyBytes += piece.length;
+      if (piece.length) stream.responseBody?.add(piece);
+    }
+    this.touch(stream, dir.time);
+    if (last && header.flags & Flag.END_STREAM) this.endSide(header.streamId, stream, dir.side);
+  }
+
+  private startBlock(dir: Direction, block: PendingBlock, flags: number): void {
+    if (flags & Flag.END_HEADERS) this.headerBlock(dir, block);
+    else dir.pending = block;
+  }
+
+  private headerBlock(dir: Direction, block: PendingBlock): void {
+    const bytes = block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments);
+    // Decode even for streams we ignore: the dynamic table must see every block.
+    const fields = dir.hpack.decode(bytes);
+    if (block.promisedStreamId !== undefined) {
+      const stream = this.open(block.promisedStreamId, block.time);
+      applyRequestHeaders(stream.exchange, fields);
+      stream.requestHeadersSeen = true;
+      stream.clientEnded = true;
+      return;
+    }
+    if (dir.side === 'client') {
+      const stream = this.streams.get(block.streamId) ?? this.open(block.streamId, block.time);
+      if (stream.requestHeadersSeen) applyTrailers(stream.exchange, fields);
+      else {
+        applyRequestHeaders(stream.exchange, fields);
+        stream.requestHeadersSeen = true;
+      }
+      this.touch(stream, block.time);
+      if (block.endStream) this.endSide(block.streamId, stream, 'client');
+      return;
+    }
+    const stream = this.streams.get(block.streamId);
+    if (!stream) return;
+    this.touch(stream, block.time);
+    const status = fields.find((f) => f[0] === ':status')?.[1];
+    if (stream.responseHeadersSeen) applyTrailers(stream.exchange, fields);
+    else if (status === undefined || !status.startsWith('1')) {
+      // 1xx responses are informational; the final response follows in another block.
+      applyResponseHeaders(stream.exchange, fields);
+      stream.responseHeadersSeen = true;
+    }
+    if (block.endStream) this.endSide(block.streamId, stream, 'server');
+  }
+
+  private open(streamId: number, time: number): StreamState {
+    const stream: StreamState = {
+      exchange: newExchange('h2', streamId, time),
+      clientEnded: false,
+      serverEnded: false,
+      requestHeadersSeen: false,
+      responseHeadersSeen: false,
+    };
+    if (this.options.bodies) {
+      stream.requestBody = new BodyCollector();
+      stream.responseBody = new BodyCollector();
+    }
+    this.streams.set(streamId, stream);
+    return stream;
+  }
+
+  private touch(stream: StreamState, time: number): void {
+    const ex = stream.exchange;
+    if (time > ex.lastTime) ex.lastTime = time;
+    if (time < ex.firstTime) ex.firstTime = time;
+  }
+
+  private endSide(streamId: number, stream: StreamState, side: Side): void {
+    if (side === 'client') stream.clientEnded = true;
+    else stream.serverEnded = true;
+    if (stream.clientEnded && stream.serverEnded) {
+      stream.exchange.complete = true;
+      this.finish(streamId, stream);
+    }
+  }
+
+  private finish(streamId: number, stream: StreamState): void {
+    this.streams.delete(streamId);
+    const ex = stream.exchange;
+    if (stream.requestBody) ex.requestBody = stream.requestBody.take(headerValue(ex.requestHeaders, 'content-encoding'));
+    if (stream.responseBody) ex.responseBody = stream.responseBody.take(ex.contentEncoding);
+    this.options.onExchange(ex);
+  }
+}
