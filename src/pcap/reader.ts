@@ -1,0 +1,129 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { ExitCode, GokeylogError } from '../util/errors.js';
+import type { CaptureBlock, PacketBlock } from './blocks.js';
+import { CaptureParser, type ParseProgress } from './parser.js';
+
+/** Read size: large enough that per-read overhead vanishes, small enough to keep memory flat. */
+const CHUNK_SIZE = 4 * 1024 * 1024;
+
+export interface ReadCaptureOptions {
+  /** Told about blocks passed through uninterpreted (unknown types). */
+  onWarning?: (message: string) => void;
+  /** Called after each chunk with the bytes read so far and the input size if known. */
+  onProgress?: (bytesRead: number, totalBytes: number | undefined) => void;
+  /** Names a stream input in error messages. */
+  sourceName?: string;
+}
+
+/**
+ * Reads a pcap or pcapng file (path, "-" for stdin, or a stream) in chunks and yields the blocks of each chunk
+ * as one array. Blocks are views into chunks that are never reused, so they stay valid as long as they are held.
+ */
+export async function* readCaptureBatches(source: string | NodeJS.ReadableStream, opts: ReadCaptureOptions = {}): AsyncGenerator<CaptureBlock[]> {
+  const input = await openInput(source, opts.sourceName);
+  try {
+    const parser = new CaptureParser({ sourceName: input.name, fileSize: input.size, onWarning: opts.onWarning });
+    let buf = Buffer.allocUnsafe(CHUNK_SIZE);
+    let bufOffset = 0; // input offset of buf[0]
+    let end = 0;
+    let progress: ParseProgress = { pos: 0, need: 0 };
+    for (;;) {
+      const eof = await input.fill(buf, end);
+      end = eof.end;
+      const batch: CaptureBlock[] = [];
+      progress = parser.parse(buf, progress.pos, end, bufOffset, (b) => batch.push(b));
+      opts.onProgress?.(bufOffset + end, input.size);
+      if (batch.length > 0) yield batch;
+      if (eof.done) break;
+      // Move the incomplete tail to a fresh chunk (never reuse one: yielded views point into it).
+      const tail = end - progress.pos;
+      const next = Buffer.allocUnsafe(Math.max(CHUNK_SIZE, progress.need));
+      buf.copy(next, 0, progress.pos, end);
+      bufOffset += progress.pos;
+      buf = next;
+      end = tail;
+      progress = { pos: 0, need: progress.need };
+    }
+    parser.finish(end - progress.pos, progress, bufOffset);
+  } finally {
+    await input.close();
+  }
+}
+
+/** Every block of a capture, one at a time (see readCaptureBatches). */
+export async function* readCapture(source: string | NodeJS.ReadableStream, opts: ReadCaptureOptions = {}): AsyncGenerator<CaptureBlock> {
+  for await (const batch of readCaptureBatches(source, opts)) yield* batch;
+}
+
+/** Calls `visit` synchronously for every packet: the fastest way through a large capture. */
+export async function forEachPacket(source: string | NodeJS.ReadableStream, visit: (p: PacketBlock) => void, opts: ReadCaptureOptions = {}): Promise<void> {
+  for await (const batch of readCaptureBatches(source, opts)) {
+    for (const b of batch) if (b.kind === 'packet') visit(b);
+  }
+}
+
+interface Input {
+  name: string;
+  size: number | undefined;
+  /** Reads into buf from `start` until it is full or the input ends. */
+  fill(buf: Buffer, start: number): Promise<{ end: number; done: boolean }>;
+  close(): Promise<void>;
+}
+
+async function openInput(source: string | NodeJS.ReadableStream, name?: string): Promise<Input> {
+  if (source === '-') return streamInput(process.stdin, name ?? 'standard input');
+  if (typeof source !== 'string') return streamInput(source, name ?? 'the capture stream');
+  let fh: FileHandle;
+  try {
+    fh = await open(source, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code ?? err);
+    throw new GokeylogError(`cannot open capture ${source}: ${why}.`, code === 'ENOENT' ? ExitCode.notFound : ExitCode.failure, { cause: err });
+  }
+  const stat = await fh.stat();
+  if (stat.isDirectory()) {
+    await fh.close();
+    throw new GokeylogError(`cannot open capture ${source}: it is a directory.`, ExitCode.failure);
+  }
+  return {
+    name: source,
+    size: stat.isFile() ? stat.size : undefined,
+    async fill(buf, start) {
+      let end = start;
+      while (end < buf.length) {
+        const { bytesRead } = await fh.read(buf, end, buf.length - end, null);
+        if (bytesRead === 0) return { end, done: true };
+        end += bytesRead;
+      }
+      return { end, done: false };
+    },
+    close: () => fh.close(),
+  };
+}
+
+function streamInput(stream: NodeJS.ReadableStream, name: string): Input {
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  let pending: Buffer | undefined;
+  return {
+    name,
+    size: undefined,
+    async fill(buf, start) {
+      let end = start;
+      while (end < buf.length) {
+        if (!pending || pending.length === 0) {
+          const r = await chunks.next();
+          if (r.done) return { end, done: true };
+          pending = typeof r.value === 'string' ? Buffer.from(r.value, 'latin1') : r.value;
+        }
+        const n = pending.copy(buf, end);
+        pending = pending.subarray(n);
+        end += n;
+      }
+      return { end, done: false };
+    },
+    async close() {
+      await chunks.return?.();
+    },
+  };
+}
