@@ -201,11 +201,6 @@ export class FrameReader {
     }
   }
 
-  /** Whether the reader stopped between frames (nothing partial buffered). */
-  get atFrameBoundary(): boolean {
-    return this.current === null && this.headerFill === 0;
-  }
-
   private startFrame(header: FrameHeader): void {
     if (header.length > this.maxFrameLength) {
       throw new Http2Error(`frame of ${header.length} bytes exceeds the maximum frame size ${this.maxFrameLength}`);

@@ -32,6 +32,7 @@ class MessageParser {
   private state: 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'close' = 'head';
   private buffered: Buffer = Buffer.alloc(0);
   private remaining = 0;
+  private trailerLines: string[] = [];
   constructor(private readonly events: MessageEvents) {}
 
   push(chunk: Uint8Array, time: number): void {
@@ -80,16 +81,15 @@ class MessageParser {
           break;
         }
         case 'trailers': {
-          // The trailer section ends with an empty line; with no trailers that is the next CRLF.
-          if (this.buffered.length === 0 && data.length >= 2 && data[0] === 0x0d && data[1] === 0x0a) {
-            data = data.subarray(2);
-            this.finish(time);
+          // Trailer lines until an empty line; with no trailers that is the CRLF right after the last chunk.
+          const line = this.takeThrough(data, CRLF, MAX_CHUNK_LINE, 'trailer line');
+          if (!line) return;
+          data = line.rest;
+          if (line.bytes.length > 2) {
+            this.trailerLines.push(line.bytes.toString('latin1', 0, line.bytes.length - 2));
             break;
           }
-          const section = this.takeThrough(data, CRLF_CRLF, MAX_HEAD_BYTES, 'trailer section');
-          if (!section) return;
-          data = section.rest;
-          this.events.trailers(parseFields(section.bytes.toString('latin1').split('\r\n').filter((l) => l !== '')));
+          if (this.trailerLines.length) this.events.trailers(parseFields(this.trailerLines.splice(0)));
           this.finish(time);
           break;
         }
