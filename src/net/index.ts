@@ -1,0 +1,30 @@
+/**
+ * Packets to TCP byte streams.
+ *
+ *   decodePacket(linkType, frame) → TcpSegment | null
+ *     Link layers: Ethernet (+802.1Q/QinQ), LINUX_SLL, LINUX_SLL2, RAW (IPv4/IPv6), NULL/LOOP.
+ *     IPv4 with options (non-first fragments are skipped: they carry no TCP header), IPv6 with extension
+ *     headers. The payload is a view into `frame` (no copy): consume it before reusing the buffer.
+ *
+ *   new TcpReassembler({ onConnection(info) → StreamConsumer }, options?)
+ *     .push(segment, timeNs)   in capture order
+ *     .finish()                end of capture: closes every open connection
+ *   Connections are keyed by 4-tuple. Roles: the SYN sender is the client; seen from the middle, the side
+ *   that sends a TLS ClientHello (or receives a ServerHello), else the side with the higher port.
+ *   Each direction delivers in-order bytes to the consumer (`onData`); retransmissions and overlaps are
+ *   trimmed, out-of-order segments are buffered (bounded per direction), and a hole that cannot be filled is
+ *   reported with `onGap` before the bytes after it: a stream is never silently joined across lost bytes.
+ *   `onEnd` is called exactly once per connection (FIN from both sides, RST, eviction or `finish()`).
+ */
+export type { Endpoint, TcpSegment } from './segment.js';
+export { TcpFlag } from './segment.js';
+export { decodePacket } from './decode.js';
+export { TcpReassembler } from './reassembler.js';
+export type {
+  Direction,
+  ConnectionInfo,
+  ConnectionEnd,
+  StreamConsumer,
+  ConnectionListener,
+  ReassemblerOptions,
+} from './reassembler.js';

@@ -1,0 +1,124 @@
+import { EtherType } from './link.js';
+
+export const IpProtocol = { TCP: 6 } as const;
+
+/** An IP packet's addresses and where its transport payload lies in the frame. */
+export interface IpPacket {
+  src: string;
+  dst: string;
+  protocol: number;
+  /** Start of the transport header. */
+  offset: number;
+  /** End of the transport payload as captured (never past the frame, never into link-layer padding). */
+  capturedEnd: number;
+  /** End of the transport payload as the IP header declares it. */
+  declaredEnd: number;
+}
+
+/**
+ * Decodes an IPv4 or IPv6 header at `offset`. Fragments are not reassembled: a fragmented datagram gives
+ * null (its TCP bytes then show up as a gap in the stream, which is honest, rather than as wrong bytes).
+ */
+export function decodeIp(etherType: number, frame: Uint8Array, offset: number): IpPacket | null {
+  if (etherType === EtherType.IPV4) return ipv4(frame, offset);
+  if (etherType === EtherType.IPV6) return ipv6(frame, offset);
+  return null;
+}
+
+function ipv4(frame: Uint8Array, at: number): IpPacket | null {
+  if (frame.length < at + 20 || frame[at]! >> 4 !== 4) return null;
+  const headerLength = (frame[at]! & 0x0f) * 4;
+  if (headerLength < 20 || frame.length < at + headerLength) return null;
+  const flagsAndFragment = (frame[at + 6]! << 8) | frame[at + 7]!;
+  const moreFragments = (flagsAndFragment & 0x2000) !== 0;
+  if (moreFragments || (flagsAndFragment & 0x1fff) !== 0) return null;
+  const totalLength = (frame[at + 2]! << 8) | frame[at + 3]!;
+  // A total length of 0 is what segmentation offload leaves in locally captured giant packets.
+  const declaredEnd = totalLength === 0 ? frame.length : at + totalLength;
+  if (declaredEnd < at + headerLength) return null;
+  return {
+    src: ipv4Text(frame, at + 12),
+    dst: ipv4Text(frame, at + 16),
+    protocol: frame[at + 9]!,
+    offset: at + headerLength,
+    capturedEnd: Math.min(declaredEnd, frame.length),
+    declaredEnd,
+  };
+}
+
+const EXTENSION_HEADERS = new Set([0, 43, 60, 135, 139, 140]);
+const FRAGMENT_HEADER = 44;
+const AUTHENTICATION_HEADER = 51;
+
+function ipv6(frame: Uint8Array, at: number): IpPacket | null {
+  if (frame.length < at + 40 || frame[at]! >> 4 !== 6) return null;
+  const payloadLength = (frame[at + 4]! << 8) | frame[at + 5]!;
+  // Payload length 0 means a jumbogram (or offloaded giant packet): trust the frame.
+  const declaredEnd = payloadLength === 0 ? frame.length : at + 40 + payloadLength;
+  let next = frame[at + 6]!;
+  let offset = at + 40;
+  for (;;) {
+    if (EXTENSION_HEADERS.has(next)) {
+      if (frame.length < offset + 2) return null;
+      const length = (frame[offset + 1]! + 1) * 8;
+      next = frame[offset]!;
+      offset += length;
+    } else if (next === AUTHENTICATION_HEADER) {
+      if (frame.length < offset + 2) return null;
+      const length = (frame[offset + 1]! + 2) * 4;
+      next = frame[offset]!;
+      offset += length;
+    } else if (next === FRAGMENT_HEADER) {
+      if (frame.length < offset + 8) return null;
+      const fragment = (frame[offset + 2]! << 8) | frame[offset + 3]!;
+      if (fragment !== 0) return null; // offset ≠ 0 or more fragments follow: a fragment, skipped
+      next = frame[offset]!;
+      offset += 8;
+    } else {
+      break;
+    }
+    if (offset > declaredEnd || offset > frame.length) return null;
+  }
+  return {
+    src: ipv6Text(frame, at + 8),
+    dst: ipv6Text(frame, at + 24),
+    protocol: next,
+    offset,
+    capturedEnd: Math.min(declaredEnd, frame.length),
+    declaredEnd,
+  };
+}
+
+function ipv4Text(b: Uint8Array, at: number): string {
+  return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
+}
+
+/** RFC 5952 text: lowercase, no leading zeros, the longest run (≥ 2) of zero groups written "::". */
+export function ipv6Text(b: Uint8Array, at: number): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push((b[at + 2 * i]! << 8) | b[at + 2 * i + 1]!);
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = (g: number[]): string => g.map((x) => x.toString(16)).join(':');
+  if (bestStart < 0) return hex(groups);
+  const head = hex(groups.slice(0, bestStart));
+  const tail = groups.slice(bestStart + bestLength);
+  // IPv4-mapped addresses keep their dotted tail, as everyone prints them.
+  if (bestStart === 0 && bestLength === 5 && groups[5] === 0xffff) {
+    return `::ffff:${ipv4Text(b, at + 12)}`;
+  }
+  return `${head}::${hex(tail)}`;
+}

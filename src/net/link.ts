@@ -1,0 +1,82 @@
+/**
+ * Link layers: where the network-layer packet starts in a captured frame, and which protocol it is.
+ * Link-type numbers are the pcap LINKTYPE_* values (tcpdump.org/linktypes.html).
+ */
+export const LinkType = {
+  NULL: 0,
+  ETHERNET: 1,
+  RAW: 101,
+  LOOP: 108,
+  LINUX_SLL: 113,
+  IPV4: 228,
+  IPV6: 229,
+  LINUX_SLL2: 276,
+} as const;
+
+export const EtherType = { IPV4: 0x0800, IPV6: 0x86dd, VLAN: 0x8100, QINQ: 0x88a8, VLAN_9100: 0x9100 } as const;
+
+/** The network-layer packet inside a frame: its EtherType-style protocol and where it starts. */
+export interface NetworkPacket {
+  etherType: number;
+  offset: number;
+}
+
+/** Finds the network packet in `frame`, or null for a frame that carries none we decode. */
+export function unwrapLink(linkType: number, frame: Uint8Array): NetworkPacket | null {
+  switch (linkType) {
+    case LinkType.ETHERNET:
+      return ethernet(frame);
+    case LinkType.RAW:
+      return raw(frame);
+    case LinkType.IPV4:
+      return { etherType: EtherType.IPV4, offset: 0 };
+    case LinkType.IPV6:
+      return { etherType: EtherType.IPV6, offset: 0 };
+    case LinkType.NULL:
+    case LinkType.LOOP:
+      return nullLoopback(frame);
+    case LinkType.LINUX_SLL:
+      // 16 bytes: packet type, ARPHRD, address length, 8 address bytes, protocol (big-endian).
+      return frame.length < 16 ? null : { etherType: u16(frame, 14), offset: 16 };
+    case LinkType.LINUX_SLL2:
+      // 20 bytes: protocol first, then reserved, interface index, ARPHRD, packet type, address.
+      return frame.length < 20 ? null : { etherType: u16(frame, 0), offset: 20 };
+    default:
+      return null;
+  }
+}
+
+function ethernet(frame: Uint8Array): NetworkPacket | null {
+  let offset = 12;
+  if (frame.length < offset + 2) return null;
+  let etherType = u16(frame, offset);
+  offset += 2;
+  // 802.1Q / 802.1ad tags, possibly stacked (QinQ): 2 bytes of tag control, then the next EtherType.
+  while (etherType === EtherType.VLAN || etherType === EtherType.QINQ || etherType === EtherType.VLAN_9100) {
+    if (frame.length < offset + 4) return null;
+    etherType = u16(frame, offset + 2);
+    offset += 4;
+  }
+  return { etherType, offset };
+}
+
+function raw(frame: Uint8Array): NetworkPacket | null {
+  if (frame.length < 1) return null;
+  const version = frame[0]! >> 4;
+  if (version === 4) return { etherType: EtherType.IPV4, offset: 0 };
+  if (version === 6) return { etherType: EtherType.IPV6, offset: 0 };
+  return null;
+}
+
+/** BSD loopback: a 4-byte address family in the capturing host's byte order, so judge by the IP version. */
+function nullLoopback(frame: Uint8Array): NetworkPacket | null {
+  if (frame.length < 5) return null;
+  const version = frame[4]! >> 4;
+  if (version === 4) return { etherType: EtherType.IPV4, offset: 4 };
+  if (version === 6) return { etherType: EtherType.IPV6, offset: 4 };
+  return null;
+}
+
+function u16(b: Uint8Array, at: number): number {
+  return (b[at]! << 8) | b[at + 1]!;
+}

@@ -1,0 +1,306 @@
+import { TcpFlag, type Endpoint, type TcpSegment } from './segment.js';
+
+/** Which way bytes travel. */
+export type Direction = 'toServer' | 'toClient';
+
+export interface ConnectionInfo {
+  /** 1, 2, 3… in order of first appearance in the capture. */
+  id: number;
+  client: Endpoint;
+  server: Endpoint;
+  /** Time of the first segment seen (ns since the epoch). */
+  startNs: bigint;
+  /** False when the capture joined an established connection (no SYN seen). */
+  synSeen: boolean;
+  /** How the client/server roles were decided. */
+  rolesFrom: 'syn' | 'tls' | 'port';
+}
+
+/** Why a connection ended: FIN both ways, RST, pushed out by limits, or the end of the capture. */
+export type ConnectionEnd = 'fin' | 'rst' | 'evicted' | 'capture end';
+
+/**
+ * Receives one connection's bytes in order. `bytes` is only valid during the call (it may view a reused
+ * capture buffer): copy what you keep.
+ */
+export interface StreamConsumer {
+  onData(direction: Direction, bytes: Uint8Array, timeNs: bigint): void;
+  /** `missingBytes` were lost (or cut by the snap length) before the next `onData` of this direction. */
+  onGap(direction: Direction, missingBytes: number, timeNs: bigint): void;
+  onEnd(end: ConnectionEnd, endNs: bigint): void;
+}
+
+export interface ConnectionListener {
+  onConnection(info: ConnectionInfo): StreamConsumer;
+}
+
+export interface ReassemblerOptions {
+  /** Out-of-order bytes held per direction before the hole is declared lost. Default 4 MiB. */
+  maxBufferedBytes?: number;
+  /** A connection silent for this long (capture time) is ended as evicted. Default 1 hour. */
+  idleTimeoutNs?: bigint;
+  /** Open connections kept at most; beyond it the least recently active is evicted. Default 200 000. */
+  maxConnections?: number;
+}
+
+interface PendingSegment {
+  offset: number;
+  bytes: Uint8Array;
+  length: number; // declared length: may exceed bytes.length when the snap length cut the frame
+  timeNs: bigint;
+}
+
+/** One direction of a connection: sequence space, what was delivered, what waits for a hole to fill. */
+class Flow {
+  /** Sequence number of stream offset 0; null until the first segment of this direction. */
+  base: number | null = null;
+  /** Next stream offset to deliver. */
+  next = 0;
+  pending: PendingSegment[] = [];
+  pendingBytes = 0;
+  /** Stream offset of the FIN, or -1. */
+  finOffset = -1;
+  /** Highest stream offset the peer acknowledged, or -1. */
+  ackedOffset = -1;
+
+  constructor(
+    readonly direction: Direction,
+    private readonly consumer: StreamConsumer,
+    private readonly maxBufferedBytes: number,
+  ) {}
+
+  /** Maps a 32-bit sequence number to a stream offset near `next` (handles wraparound). */
+  offsetOf(seq: number): number {
+    const expected = ((this.base as number) + this.next) >>> 0;
+    return this.next + ((seq - expected) | 0);
+  }
+
+  start(seq: number): void {
+    this.base = seq >>> 0;
+  }
+
+  receive(offset: number, bytes: Uint8Array, length: number, timeNs: bigint): void {
+    const end = offset + length;
+    if (end <= this.next) return; // retransmission of delivered bytes
+    if (offset < this.next) {
+      const skip = this.next - offset;
+      bytes = bytes.subarray(Math.min(skip, bytes.length));
+      length -= skip;
+      offset = this.next;
+    }
+    if (offset === this.next) {
+      this.deliver(bytes, length, timeNs);
+      this.drain();
+      return;
+    }
+    this.buffer({ offset, bytes: Uint8Array.prototype.slice.call(bytes), length, timeNs });
+    if (this.pendingBytes > this.maxBufferedBytes) this.skipToPending();
+  }
+
+  /** The peer acknowledged up to `offset`: a hole below buffered bytes it acknowledged is lost for good. */
+  acknowledged(offset: number): void {
+    if (offset > this.ackedOffset) this.ackedOffset = offset;
+    const first = this.pending[0];
+    if (first && offset >= first.offset) this.skipToPending();
+  }
+
+  /** Delivers everything left, reporting every hole, including lost bytes at the end. */
+  close(timeNs: bigint): void {
+    while (this.pending.length > 0) this.skipToPending();
+    // The FIN takes one sequence number: an ACK of it is one past the last byte.
+    const knownEnd = this.finOffset >= 0 ? this.finOffset : this.ackedOffset;
+    if (this.base !== null && knownEnd > this.next) {
+      this.consumer.onGap(this.direction, knownEnd - this.next, timeNs);
+      this.next = knownEnd;
+    }
+  }
+
+  private deliver(bytes: Uint8Array, length: number, timeNs: bigint): void {
+    if (bytes.length > 0) this.consumer.onData(this.direction, bytes, timeNs);
+    if (length > bytes.length) this.consumer.onGap(this.direction, length - bytes.length, timeNs);
+    this.next += length;
+  }
+
+  private drain(): void {
+    while (this.pending.length > 0 && this.pending[0]!.offset <= this.next) {
+      const segment = this.pending.shift()!;
+      this.pendingBytes -= segment.bytes.length;
+      const end = segment.offset + segment.length;
+      if (end <= this.next) continue;
+      const skip = this.next - segment.offset;
+      this.deliver(segment.bytes.subarray(Math.min(skip, segment.bytes.length)), segment.length - skip, segment.timeNs);
+    }
+  }
+
+  private skipToPending(): void {
+    const first = this.pending[0];
+    if (!first) return;
+    if (first.offset > this.next) {
+      this.consumer.onGap(this.direction, first.offset - this.next, first.timeNs);
+      this.next = first.offset;
+    }
+    this.drain();
+  }
+
+  private buffer(segment: PendingSegment): void {
+    // Usually appended at the end: find the place from the back.
+    let i = this.pending.length;
+    while (i > 0 && this.pending[i - 1]!.offset > segment.offset) i--;
+    this.pending.splice(i, 0, segment);
+    this.pendingBytes += segment.bytes.length;
+  }
+}
+
+class Connection {
+  readonly toServer: Flow;
+  readonly toClient: Flow;
+  lastNs: bigint;
+
+  constructor(
+    readonly info: ConnectionInfo,
+    readonly consumer: StreamConsumer,
+    maxBufferedBytes: number,
+  ) {
+    this.toServer = new Flow('toServer', consumer, maxBufferedBytes);
+    this.toClient = new Flow('toClient', consumer, maxBufferedBytes);
+    this.lastNs = info.startNs;
+  }
+
+  isFromClient(segment: TcpSegment): boolean {
+    return segment.src.port === this.info.client.port && segment.src.ip === this.info.client.ip;
+  }
+
+  end(reason: ConnectionEnd, timeNs: bigint): void {
+    this.toServer.close(timeNs);
+    this.toClient.close(timeNs);
+    this.consumer.onEnd(reason, timeNs);
+  }
+}
+
+/** TCP reassembly over a whole capture; see index.ts for the contract. */
+export class TcpReassembler {
+  private readonly connections = new Map<string, Connection>();
+  private nextId = 1;
+  private pushes = 0;
+  private readonly maxBufferedBytes: number;
+  private readonly idleTimeoutNs: bigint;
+  private readonly maxConnections: number;
+
+  constructor(
+    private readonly listener: ConnectionListener,
+    options: ReassemblerOptions = {},
+  ) {
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 4 << 20;
+    this.idleTimeoutNs = options.idleTimeoutNs ?? 3_600_000_000_000n;
+    this.maxConnections = options.maxConnections ?? 200_000;
+  }
+
+  push(segment: TcpSegment, timeNs: bigint): void {
+    const key = connectionKey(segment.src, segment.dst);
+    let connection = this.connections.get(key);
+    const flags = segment.flags;
+    const syn = (flags & TcpFlag.SYN) !== 0;
+    const ack = (flags & TcpFlag.ACK) !== 0;
+    if (connection && syn && !ack && this.isNewConnection(connection, segment)) {
+      this.end(key, connection, 'evicted', timeNs);
+      connection = undefined;
+    }
+    if (!connection) {
+      // Segments without SYN or payload (late ACKs, FINs after close) start nothing.
+      if (!syn && segment.payloadLength === 0) return;
+      if (flags & TcpFlag.RST) return;
+      connection = this.open(key, segment, timeNs);
+    } else {
+      // Refresh the insertion order so the Map stays sorted by last activity (cheap LRU).
+      this.connections.delete(key);
+      this.connections.set(key, connection);
+    }
+    connection.lastNs = timeNs;
+    const fromClient = connection.isFromClient(segment);
+    const flow = fromClient ? connection.toServer : connection.toClient;
+    const peer = fromClient ? connection.toClient : connection.toServer;
+
+    if (flow.base === null) flow.start(syn ? segment.seq + 1 : segment.seq);
+    let offset = flow.offsetOf(syn ? segment.seq + 1 : segment.seq);
+    if (segment.payloadLength > 0) flow.receive(offset, segment.payload, segment.payloadLength, timeNs);
+    offset += segment.payloadLength;
+    if (flags & TcpFlag.FIN && flow.finOffset < 0) flow.finOffset = offset;
+    if (ack && peer.base !== null) peer.acknowledged(peer.offsetOf(segment.ack));
+
+    if (flags & TcpFlag.RST) {
+      this.end(key, connection, 'rst', timeNs);
+    } else if (this.bothFinished(connection)) {
+      this.end(key, connection, 'fin', timeNs);
+    }
+    if ((++this.pushes & 0xfff) === 0 || this.connections.size > this.maxConnections) this.evictIdle(timeNs);
+  }
+
+  /** End of capture: every open connection ends now. */
+  finish(endNs?: bigint): void {
+    for (const [key, connection] of this.connections) {
+      this.end(key, connection, 'capture end', endNs ?? connection.lastNs);
+    }
+  }
+
+  private open(key: string, segment: TcpSegment, timeNs: bigint): Connection {
+    const { fromClient, rolesFrom } = classifySender(segment);
+    const info: ConnectionInfo = {
+      id: this.nextId++,
+      client: fromClient ? segment.src : segment.dst,
+      server: fromClient ? segment.dst : segment.src,
+      startNs: timeNs,
+      synSeen: (segment.flags & TcpFlag.SYN) !== 0,
+      rolesFrom,
+    };
+    const connection = new Connection(info, this.listener.onConnection(info), this.maxBufferedBytes);
+    this.connections.set(key, connection);
+    return connection;
+  }
+
+  /** A SYN on a known 4-tuple that does not repeat the first SYN: the port was reused. */
+  private isNewConnection(connection: Connection, segment: TcpSegment): boolean {
+    const flow = connection.isFromClient(segment) ? connection.toServer : connection.toClient;
+    return flow.base === null || flow.base !== ((segment.seq + 1) >>> 0) || !connection.info.synSeen;
+  }
+
+  private bothFinished(connection: Connection): boolean {
+    // Done when all bytes up to the FIN arrived, or the peer acknowledged the FIN (so nothing will be resent).
+    const done = (flow: Flow): boolean =>
+      flow.finOffset >= 0 &&
+      ((flow.next >= flow.finOffset && flow.pending.length === 0) || flow.ackedOffset > flow.finOffset);
+    return done(connection.toServer) && done(connection.toClient);
+  }
+
+  private end(key: string, connection: Connection, reason: ConnectionEnd, timeNs: bigint): void {
+    this.connections.delete(key);
+    connection.end(reason, timeNs);
+  }
+
+  private evictIdle(nowNs: bigint): void {
+    // The Map is ordered by last activity: stop at the first connection still alive.
+    for (const [key, connection] of this.connections) {
+      const idle = nowNs - connection.lastNs > this.idleTimeoutNs;
+      if (!idle && this.connections.size <= this.maxConnections) break;
+      this.end(key, connection, 'evicted', nowNs);
+    }
+  }
+}
+
+/** Decides whether the first segment seen of a connection was sent by its client. */
+function classifySender(segment: TcpSegment): { fromClient: boolean; rolesFrom: ConnectionInfo['rolesFrom'] } {
+  const flags = segment.flags;
+  if (flags & TcpFlag.SYN) return { fromClient: (flags & TcpFlag.ACK) === 0, rolesFrom: 'syn' };
+  const p = segment.payload;
+  // A TLS handshake record (22, version 3.x) holding a ClientHello (1) or ServerHello (2).
+  if (p.length >= 6 && p[0] === 22 && p[1] === 3 && (p[5] === 1 || p[5] === 2)) {
+    return { fromClient: p[5] === 1, rolesFrom: 'tls' };
+  }
+  // Servers listen on the lower port (well-known or registered), clients use ephemeral ones.
+  return { fromClient: segment.src.port > segment.dst.port, rolesFrom: 'port' };
+}
+
+function connectionKey(a: Endpoint, b: Endpoint): string {
+  const x = `${a.ip}|${a.port}`;
+  const y = `${b.ip}|${b.port}`;
+  return x < y ? `${x}|${y}` : `${y}|${x}`;
+}

@@ -1,0 +1,139 @@
+import { createDecipheriv, createHmac, timingSafeEqual, type CipherGCMTypes } from 'node:crypto';
+import type { BulkCipher } from './suites.js';
+
+/** A decrypted record: its real content type and plaintext (a fresh buffer). */
+export interface OpenedRecord {
+  type: number;
+  plaintext: Buffer;
+}
+
+/** One direction's record protection; each call consumes one sequence number. */
+export interface RecordDecryptor {
+  /** null when the record does not authenticate (wrong keys or corrupted bytes). */
+  open(type: number, version: number, header: Uint8Array, body: Uint8Array): OpenedRecord | null;
+}
+
+const TAG_LENGTH = 16;
+
+/** TLS 1.3 AEAD (RFC 8446 §5.2): nonce = iv XOR seq, AAD = record header, inner type after the content. */
+export class Tls13Decryptor implements RecordDecryptor {
+  private seq = 0;
+  constructor(
+    private readonly cipher: BulkCipher,
+    private readonly key: Buffer,
+    private readonly iv: Buffer,
+  ) {}
+
+  open(_type: number, _version: number, header: Uint8Array, body: Uint8Array): OpenedRecord | null {
+    const plaintext = aeadOpen(this.cipher, this.key, xorSequence(this.iv, this.seq++), header, body);
+    if (!plaintext) return null;
+    let end = plaintext.length - 1;
+    while (end >= 0 && plaintext[end] === 0) end--; // zero padding
+    if (end < 0) return null;
+    return { type: plaintext[end]!, plaintext: plaintext.subarray(0, end) };
+  }
+}
+
+/**
+ * TLS 1.2 AEAD: AES-GCM with a 4-byte implicit and 8-byte explicit nonce (RFC 5288), or ChaCha20-Poly1305
+ * with nonce = iv XOR seq (RFC 7905). AAD = seq, type, version, plaintext length.
+ */
+export class Tls12AeadDecryptor implements RecordDecryptor {
+  private seq = 0;
+  constructor(
+    private readonly cipher: BulkCipher,
+    private readonly key: Buffer,
+    private readonly iv: Buffer,
+  ) {}
+
+  open(type: number, version: number, _header: Uint8Array, body: Uint8Array): OpenedRecord | null {
+    const seq = this.seq++;
+    let nonce: Buffer;
+    if (this.cipher === 'chacha20-poly1305') {
+      nonce = xorSequence(this.iv, seq);
+    } else {
+      if (body.length < 8) return null;
+      nonce = Buffer.concat([this.iv, body.subarray(0, 8)]);
+      body = body.subarray(8);
+    }
+    const aad = additionalData(seq, type, version, body.length - TAG_LENGTH);
+    const plaintext = aeadOpen(this.cipher, this.key, nonce, aad, body);
+    return plaintext ? { type, plaintext } : null;
+  }
+}
+
+/** TLS 1.2 CBC, MAC-then-encrypt with a per-record explicit IV (RFC 5246 §6.2.3.2). */
+export class Tls12CbcDecryptor implements RecordDecryptor {
+  private seq = 0;
+  private readonly macLength: number;
+  private readonly blockSize: number;
+  constructor(
+    private readonly cipher: BulkCipher,
+    private readonly key: Buffer,
+    private readonly mac: 'sha1' | 'sha256',
+    private readonly macKey: Buffer,
+  ) {
+    this.macLength = mac === 'sha1' ? 20 : 32;
+    this.blockSize = cipher === 'des-ede3-cbc' ? 8 : 16;
+  }
+
+  open(type: number, version: number, _header: Uint8Array, body: Uint8Array): OpenedRecord | null {
+    const seq = this.seq++;
+    const block = this.blockSize;
+    if (body.length < 2 * block || body.length % block !== 0) return null;
+    let padded: Buffer;
+    try {
+      const decipher = createDecipheriv(this.cipher, this.key, body.subarray(0, block)).setAutoPadding(false);
+      padded = Buffer.concat([decipher.update(body.subarray(block)), decipher.final()]);
+    } catch {
+      return null;
+    }
+    const padLength = padded[padded.length - 1]!;
+    const contentLength = padded.length - 1 - padLength - this.macLength;
+    if (contentLength < 0) return null;
+    for (let i = padded.length - 1 - padLength; i < padded.length - 1; i++) {
+      if (padded[i] !== padLength) return null;
+    }
+    const content = padded.subarray(0, contentLength);
+    const expected = createHmac(this.mac, this.macKey)
+      .update(additionalData(seq, type, version, contentLength))
+      .update(content)
+      .digest();
+    const actual = padded.subarray(contentLength, contentLength + this.macLength);
+    return timingSafeEqual(expected, actual) ? { type, plaintext: content } : null;
+  }
+}
+
+function aeadOpen(cipher: BulkCipher, key: Buffer, nonce: Buffer, aad: Uint8Array, body: Uint8Array): Buffer | null {
+  if (body.length < TAG_LENGTH) return null;
+  const split = body.length - TAG_LENGTH;
+  try {
+    const decipher = createDecipheriv(cipher as CipherGCMTypes, key, nonce, { authTagLength: TAG_LENGTH });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(body.subarray(split));
+    const plaintext = decipher.update(body.subarray(0, split));
+    decipher.final(); // throws when the tag does not match
+    return plaintext;
+  } catch {
+    return null;
+  }
+}
+
+/** The 12-byte IV with the 64-bit record sequence number XORed into its last 8 bytes. */
+function xorSequence(iv: Buffer, seq: number): Buffer {
+  const nonce = Buffer.from(iv);
+  const high = Math.floor(seq / 0x1_0000_0000);
+  nonce.writeUInt32BE((iv.readUInt32BE(4) ^ high) >>> 0, 4);
+  nonce.writeUInt32BE((iv.readUInt32BE(8) ^ seq) >>> 0, 8);
+  return nonce;
+}
+
+function additionalData(seq: number, type: number, version: number, length: number): Buffer {
+  const aad = Buffer.alloc(13);
+  aad.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), 0);
+  aad.writeUInt32BE(seq >>> 0, 4);
+  aad[8] = type;
+  aad.writeUInt16BE(version, 9);
+  aad.writeUInt16BE(length, 11);
+  return aad;
+}

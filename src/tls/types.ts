@@ -1,0 +1,74 @@
+import type { Direction } from '../net/index.js';
+
+/** Why a connection (or the rest of it) could not be decrypted. */
+export type TlsFailureReason =
+  | 'no keys for client random'
+  | 'handshake not captured'
+  | 'unsupported cipher suite'
+  | 'decryption failed (wrong keys)'
+  | 'stream incomplete (lost segments)'
+  | 'malformed TLS record'
+  | 'not TLS';
+
+/** Where secrets come from: a key log file, DSBs, or both (src/keylog's KeyLog fits this). */
+export interface KeySource {
+  /** The secret logged under `label` (CLIENT_RANDOM, CLIENT_TRAFFIC_SECRET_0, …) for this client random. */
+  get(clientRandom: Uint8Array, label: string): Uint8Array | undefined;
+}
+
+/** A certificate as the report shows it. Dates are ISO 8601 (UTC). */
+export interface CertificateInfo {
+  subject: string;
+  commonName: string | null;
+  organizations: string[];
+  issuer: string;
+  subjectAltNames: string[];
+  notBefore: string;
+  notAfter: string;
+  /** Hex, uppercase, as OpenSSL prints it. */
+  serialNumber: string;
+  /** SHA-256 of the DER, colon-separated uppercase hex, as `openssl x509 -fingerprint -sha256` prints it. */
+  sha256: string;
+}
+
+export interface HandshakeInfo {
+  /** Hex of the ClientHello random: the key log's lookup key. */
+  clientRandom: string | null;
+  sni: string | null;
+  alpnOffered: string[];
+  /** The protocol the server selected (ServerHello in 1.2, EncryptedExtensions in 1.3). */
+  alpn: string | null;
+  /** "TLS 1.2", "TLS 1.3", … as negotiated. */
+  version: string | null;
+  /** IANA name, e.g. "TLS_AES_128_GCM_SHA256"; "0x1234" when unknown. */
+  cipherSuite: string | null;
+  helloRetryRequest: boolean;
+  /** The leaf of the client's Certificate message, if it sent one and we could read it. */
+  clientCertificate: CertificateInfo | null;
+  /** The server's chain, leaf first. */
+  serverCertificates: CertificateInfo[];
+}
+
+/** What a TLS connection amounts to once its streams ended. */
+export interface TlsResult {
+  handshake: HandshakeInfo;
+  /** True once a record was decrypted and authenticated with the logged keys. */
+  decrypted: boolean;
+  /**
+   * Set when decryption did not happen or stopped early; with `decrypted` true it means the connection was
+   * readable up to that point (e.g. 'stream incomplete (lost segments)').
+   */
+  reason: TlsFailureReason | null;
+  /** Application-data bytes decrypted per direction. */
+  bytesToServer: number;
+  bytesToClient: number;
+}
+
+/** Receives a connection's decrypted traffic. `data` is owned by the receiver (a fresh buffer). */
+export interface TlsSink {
+  onApplicationData(direction: Direction, data: Uint8Array, timeNs: bigint): void;
+  /** Called once the handshake is known (after the server's Finished or when it cannot be read further). */
+  onHandshake?(handshake: HandshakeInfo): void;
+  /** Called once when both streams ended. */
+  onEnd?(result: TlsResult): void;
+}
