@@ -1,0 +1,111 @@
+import { closeSync, constants, fchmodSync, openSync, writeSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
+import { startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName } from '../probe/index.js';
+import { ExitCode, GokeylogError } from '../util/errors.js';
+
+interface KeylogOptions {
+  pid: number[];
+  exe: string[];
+  process: string[];
+  follow?: boolean;
+  output?: string;
+  backend: ProbeBackendName;
+  duration?: number;
+  json?: boolean;
+}
+
+export function registerKeylog(program: Command): void {
+  program
+    .command('keylog')
+    .description('Write an NSS key log of the TLS secrets of running Go programs (uprobe on crypto/tls writeKeyLog).')
+    .option('--pid <pid>', 'a process to hook (repeatable)', collectPid, [])
+    .option('--exe <path>', 'every process running this executable, now and later (repeatable)', collect, [])
+    .option('--process <name>', 'every process with this command name or argv[0], now and later (repeatable)', collect, [])
+    .option('--follow', 'keep following the targets: re-hook a restarted target, even onto an upgraded binary')
+    .option('-o, --output <file>', 'append key log lines to FILE (created 0600) instead of stdout')
+    .addOption(new Option('--backend <backend>', 'how to probe').choices(['tracefs', 'bpftrace']).default('tracefs'))
+    .option('--duration <seconds>', 'stop after SECONDS', parseDuration)
+    .option('--json', 'print one JSON object per key on stdout (time, pid, comm, label, clientRandom; never the secret)')
+    .action(async (opts: KeylogOptions) => runKeylog(opts));
+}
+
+async function runKeylog(opts: KeylogOptions): Promise<void> {
+  const keyFile = opts.output === undefined ? undefined : openKeyLogFile(opts.output);
+  const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
+  try {
+    const session = await startKeyCapture(
+      { pids: opts.pid, exes: opts.exe, processes: opts.process },
+      { backend: opts.backend, follow: opts.follow ?? false, onNotice: notice },
+    );
+    if (session.targets.length === 0) notice('no target process is running yet: waiting for one');
+    let failure: unknown;
+    await new Promise<void>((resolve) => {
+      const timer = opts.duration === undefined ? undefined : setTimeout(resolve, opts.duration * 1000);
+      const finish = (err?: unknown): void => {
+        failure ??= err;
+        clearTimeout(timer);
+        resolve();
+      };
+      session.on('signal', () => finish());
+      process.stdout.on('error', (err) => finish((err as NodeJS.ErrnoException).code === 'EPIPE' ? undefined : err));
+      session.on('key', (e) => {
+        try {
+          writeKey(e, keyFile, opts.json ?? false);
+        } catch (err) {
+          finish(new GokeylogError(`cannot write the key log: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure));
+        }
+      });
+    });
+    const stats = session.stop();
+    process.stderr.write(`${summary(stats)}\n`);
+    if (failure) throw failure;
+  } finally {
+    if (keyFile !== undefined) closeSync(keyFile);
+  }
+}
+
+/** Key logs are secrets: 0600 even if the file existed; appended so that a reader following it (Wireshark) sees each line at once. */
+function openKeyLogFile(file: string): number {
+  try {
+    const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
+    fchmodSync(fd, 0o600);
+    return fd;
+  } catch (err) {
+    throw new GokeylogError(`cannot open ${file} for the key log: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure, { cause: err });
+  }
+}
+
+function writeKey(e: KeyEvent, keyFile: number | undefined, json: boolean): void {
+  const line = `${formatKeyLogLine(e)}\n`;
+  // One write(2) per line: never a torn line for a reader following the file.
+  if (keyFile !== undefined) writeSync(keyFile, line);
+  if (json) {
+    const record = { time: e.time.toISOString(), pid: e.pid, comm: e.comm, label: e.label, clientRandom: bytesToHex(e.clientRandom) };
+    process.stdout.write(`${JSON.stringify(record)}\n`);
+  } else if (keyFile === undefined) {
+    process.stdout.write(line);
+  }
+}
+
+function summary(s: KeyCaptureStats): string {
+  const count = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
+  return `gokeylog: ${count(s.processes, 'process', 'processes')} in ${count(s.binaries, 'binary', 'binaries')} hooked (${s.backend}); ` +
+    `${count(s.keys, 'key', 'keys')} written, ${count(s.duplicates, 'duplicate', 'duplicates')} dropped, ${s.rejects} rejected, ${s.lost} lost` +
+    (s.ignored > 0 ? `, ${s.ignored} from unselected processes ignored.` : '.');
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function collectPid(value: string, previous: number[]): number[] {
+  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new GokeylogError(`--pid ${value} is not a process id.`, ExitCode.usage);
+  return [...previous, Number(value)];
+}
+
+function parseDuration(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new GokeylogError(`--duration ${value} is not a positive number of seconds.`, ExitCode.usage);
+  return seconds;
+}

@@ -1,0 +1,284 @@
+import { EventEmitter } from 'node:events';
+import path from 'node:path';
+import { planHook, type HookPlan } from '../golang/index.js';
+import { KeyLog, validateKeyEvent } from '../keylog/index.js';
+import { ExitCode, GokeylogError } from '../util/errors.js';
+import { BpftraceProbes } from './bpftrace.js';
+import type { KeyEvent, ProbeRecord, RawKeyEvent } from './events.js';
+import type { ProbeArgs } from './fetchArgs.js';
+import { binaryId, groupByBinary, processInfo, resolveTargets, targetMatcher, ThreadOwners, type BinaryGroup, type TargetProcess, type TargetSpec } from './targets.js';
+import { TracefsProbes } from './tracefs.js';
+
+export type ProbeBackendName = 'tracefs' | 'bpftrace';
+
+export interface KeyCaptureOptions {
+  backend?: ProbeBackendName;
+  /** Keep looking for targets: a restarted target (even onto an upgraded binary at the same path) is hooked again. */
+  follow?: boolean;
+  /** How often targets are re-resolved when --exe, --process or follow ask for it. */
+  pollMs?: number;
+  /** Told what happens: probes attached and removed, targets refused, leftovers of dead runs removed. */
+  onNotice?: (message: string) => void;
+}
+
+export interface KeyCaptureStats {
+  backend: ProbeBackendName;
+  /** Processes that were hooked at some point. */
+  processes: number;
+  /** Binaries a probe was attached to at some point. */
+  binaries: number;
+  keys: number;
+  duplicates: number;
+  rejects: number;
+  /** Events the trace buffers dropped. */
+  lost: number;
+  /** Hits in processes of a hooked binary that were not selected. */
+  ignored: number;
+}
+
+interface SessionEvents {
+  key: [KeyEvent];
+  reject: [string];
+  /** SIGINT, SIGTERM or SIGHUP arrived; the session has already stopped and cleaned up. */
+  signal: [NodeJS.Signals];
+}
+
+interface ProbeBackend {
+  add(event: string, probePath: string, fileOffset: bigint, args: ProbeArgs): void | Promise<void>;
+  remove(event: string): void;
+  close(): { lost: number };
+}
+
+const DEFAULT_POLL_MS = 200;
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** See src/probe/index.ts for the contract. */
+export class KeyCaptureSession extends EventEmitter<SessionEvents> {
+  readonly #spec: TargetSpec;
+  readonly #options: Required<Omit<KeyCaptureOptions, 'onNotice'>>;
+  readonly #notice: (message: string) => void;
+  readonly #backend: ProbeBackend;
+  readonly #keyLog = new KeyLog();
+  readonly #owners = new ThreadOwners();
+  readonly #plans = new Map<string, HookPlan>();
+  readonly #refused = new Set<string>();
+  /** binary → probe event name, for hooked binaries. */
+  readonly #hooked = new Map<string, string>();
+  readonly #probeBinary = new Map<string, string>();
+  #selected = new Map<number, TargetProcess>();
+  readonly #followPaths = new Set<string>();
+  readonly #everHooked = new Set<number>();
+  readonly #stats: KeyCaptureStats;
+  #nextEvent = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #reconciling = false;
+  #stopped = false;
+  /** Records read before start() returned, when nobody listened yet. */
+  #early: ProbeRecord[] | undefined = [];
+  readonly #monoToWallNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+  readonly #onExit = (): void => this.#cleanup();
+  readonly #onSignal = (signal: NodeJS.Signals): void => {
+    this.stop();
+    this.emit('signal', signal);
+  };
+
+  private constructor(spec: TargetSpec, options: KeyCaptureOptions) {
+    super();
+    this.#spec = spec;
+    this.#options = { backend: options.backend ?? 'tracefs', follow: options.follow ?? false, pollMs: options.pollMs ?? DEFAULT_POLL_MS };
+    this.#notice = options.onNotice ?? (() => {});
+    this.#stats = { backend: this.#options.backend, processes: 0, binaries: 0, keys: 0, duplicates: 0, rejects: 0, lost: 0, ignored: 0 };
+    const onRecord = (r: ProbeRecord): void => (this.#early ? void this.#early.push(r) : this.#onRecord(r));
+    this.#backend = this.#options.backend === 'bpftrace' ? new BpftraceProbes(onRecord) : TracefsProbes.open({ onRecord, onNotice: this.#notice });
+  }
+
+  static async start(spec: TargetSpec, options: KeyCaptureOptions = {}): Promise<KeyCaptureSession> {
+    checkSpec(spec);
+    // Refuse early, before touching the kernel, where the entry cannot be validated.
+    for (const exe of spec.exes) await planHook(exe);
+    const session = new KeyCaptureSession(spec, options);
+    process.on('exit', session.#onExit);
+    for (const s of STOP_SIGNALS) process.on(s, session.#onSignal);
+    try {
+      await session.#reconcile(true);
+    } catch (err) {
+      session.stop();
+      throw err;
+    }
+    if (session.#polls()) session.#schedule();
+    // The caller attaches its listeners when start() resolves; hand over what was read meanwhile after that.
+    setImmediate(() => {
+      const early = session.#early ?? [];
+      session.#early = undefined;
+      for (const r of early) session.#onRecord(r);
+    });
+    return session;
+  }
+
+  get stats(): Readonly<KeyCaptureStats> {
+    return this.#stats;
+  }
+
+  /** Processes currently selected (and hooked). */
+  get targets(): TargetProcess[] {
+    return [...this.#selected.values()];
+  }
+
+  /** Stops reading and removes every probe; safe to call more than once. Throws only if the kernel refused the cleanup. */
+  stop(): KeyCaptureStats {
+    if (this.#stopped) return this.#stats;
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    process.off('exit', this.#onExit);
+    for (const s of STOP_SIGNALS) process.off(s, this.#onSignal);
+    this.#stats.lost += this.#backend.close().lost;
+    return this.#stats;
+  }
+
+  #cleanup(): void {
+    try {
+      this.stop();
+    } catch {
+      // on the way out there is nobody left to tell
+    }
+  }
+
+  #polls(): boolean {
+    return this.#options.follow || this.#spec.exes.length > 0 || this.#spec.processes.length > 0;
+  }
+
+  #schedule(): void {
+    this.#timer = setTimeout(() => {
+      this.#reconcile(false)
+        .catch((err: unknown) => this.#notice(err instanceof Error ? err.message : String(err)))
+        .finally(() => {
+          if (!this.#stopped) this.#schedule();
+        });
+    }, this.#options.pollMs);
+  }
+
+  /** Brings probes in line with the processes selected now: hooks new binaries, unhooks unused ones. */
+  async #reconcile(initial: boolean): Promise<void> {
+    if (this.#reconciling) return;
+    this.#reconciling = true;
+    try {
+      const processes = resolveTargets(this.#spec, this.#followPaths);
+      const groups = groupByBinary(processes);
+      // An --exe file is hooked even before any process runs it: a uprobe lives on the inode, so a process
+      // started later is traced from its first handshake.
+      const exeGroups = new Set<string>();
+      for (const exe of this.#spec.exes) {
+        const binary = binaryId(exe);
+        if (binary === undefined) continue;
+        exeGroups.add(binary);
+        if (!groups.some((g) => g.binary === binary)) groups.push({ binary, probePath: path.resolve(exe), pids: [] });
+      }
+      for (const g of groups) {
+        const explicit = exeGroups.has(g.binary) || this.#spec.pids.some((pid) => g.pids.includes(pid));
+        if (!this.#hooked.has(g.binary) && !this.#refused.has(g.binary)) await this.#hook(g, initial && explicit);
+        if (this.#stopped) return;
+      }
+      const wanted = new Set(groups.filter((g) => this.#hooked.has(g.binary)).map((g) => g.binary));
+      if (!initial) {
+        for (const [binary, event] of this.#hooked) {
+          if (wanted.has(binary)) continue;
+          this.#backend.remove(event);
+          this.#hooked.delete(binary);
+          this.#notice(`unhooked ${event}: no selected process runs that binary any more`);
+        }
+      }
+      const gone = [...this.#selected.keys()].filter((pid) => !processes.some((p) => p.pid === pid));
+      this.#owners.forget(gone);
+      this.#selected = new Map(processes.filter((p) => this.#hooked.has(p.binary)).map((p) => [p.pid, p]));
+      for (const p of this.#selected.values()) this.#select(p);
+      if (initial && this.#selected.size === 0 && !this.#polls()) {
+        throw new GokeylogError('no target process could be hooked.', ExitCode.notFound);
+      }
+    } finally {
+      this.#reconciling = false;
+    }
+  }
+
+  #select(p: TargetProcess): void {
+    if (!this.#everHooked.has(p.pid)) {
+      this.#everHooked.add(p.pid);
+      this.#stats.processes++;
+      this.#owners.learn(p.pid);
+    }
+    this.#selected.set(p.pid, p);
+    if (this.#options.follow) this.#followPaths.add(p.exePath);
+  }
+
+  /** Plans and attaches a probe for one binary. A refusal is fatal for an explicit --pid, a notice otherwise. */
+  async #hook(g: BinaryGroup, mustSucceed: boolean): Promise<void> {
+    let plan = this.#plans.get(g.binary);
+    try {
+      plan ??= await planHook(g.probePath);
+      this.#plans.set(g.binary, plan);
+      const event = `wkl${this.#nextEvent++}`;
+      await this.#backend.add(event, g.probePath, plan.fileOffset, plan);
+      this.#hooked.set(g.binary, event);
+      this.#probeBinary.set(event, g.binary);
+      this.#stats.binaries++;
+      this.#notice(`hooked ${plan.goVersion} ${plan.abi}-ABI writeKeyLog at file offset 0x${plan.fileOffset.toString(16)} of ${g.probePath} (${who(g)})`);
+    } catch (err) {
+      if (mustSucceed || this.#stopped) throw err;
+      this.#refused.add(g.binary);
+      this.#notice(`not hooking ${g.probePath} (${who(g)}): ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  #onRecord(record: ProbeRecord): void {
+    if (record.kind === 'lost') this.#stats.lost += record.count;
+    else if (record.kind === 'malformed') this.#reject(record.reason);
+    else if (record.kind === 'key') this.#onKey(record.event);
+  }
+
+  #reject(reason: string): void {
+    this.#stats.rejects++;
+    this.emit('reject', reason);
+  }
+
+  #onKey(raw: RawKeyEvent): void {
+    const pid = raw.tgid ?? this.#owners.ownerOf(raw.tid);
+    if (pid === undefined || !this.#isSelected(pid, raw.probe)) {
+      this.#stats.ignored++;
+      return;
+    }
+    const label = Buffer.from(raw.label).toString('latin1');
+    const why = validateKeyEvent(label, raw.clientRandom, raw.secret);
+    if (why) return this.#reject(`pid ${pid}: ${why}`);
+    if (!this.#keyLog.add({ label, clientRandom: raw.clientRandom, secret: raw.secret })) {
+      this.#stats.duplicates++;
+      return;
+    }
+    this.#stats.keys++;
+    const time = new Date(Number((raw.timeNs + this.#monoToWallNs) / 1_000_000n));
+    this.emit('key', { label, clientRandom: raw.clientRandom, secret: raw.secret, pid, comm: raw.comm, time, timeNs: raw.timeNs });
+  }
+
+  /**
+   * A process of a hooked binary that started since the last poll is checked right away, so the keys of
+   * its first handshakes are not dropped while waiting for the next resolution.
+   */
+  #isSelected(pid: number, probe: string): boolean {
+    if (this.#selected.has(pid)) return true;
+    if (!this.#polls()) return false;
+    const p = processInfo(pid);
+    if (!p || p.binary !== this.#probeBinary.get(probe) || !targetMatcher(this.#spec, this.#followPaths)(p)) return false;
+    this.#select(p);
+    return true;
+  }
+}
+
+const who = (g: BinaryGroup): string => (g.pids.length > 0 ? `pids ${g.pids.join(', ')}` : 'for the processes it will run');
+
+function checkSpec(spec: TargetSpec): void {
+  if (spec.pids.length + spec.exes.length + spec.processes.length === 0) {
+    throw new GokeylogError('say which processes to hook: --pid PID, --exe PATH or --process NAME.', ExitCode.usage);
+  }
+  for (const pid of spec.pids) {
+    if (!Number.isSafeInteger(pid) || pid <= 0) throw new GokeylogError(`${pid} is not a process id.`, ExitCode.usage);
+    if (!processInfo(pid)) throw new GokeylogError(`no process with pid ${pid} (or it has no executable to hook).`, ExitCode.notFound);
+  }
+}

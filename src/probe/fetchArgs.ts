@@ -1,0 +1,72 @@
+import type { ArgLocation, GoArch, HookPlan } from '../golang/index.js';
+
+/** What a probe needs from a hook plan to read writeKeyLog's arguments. */
+export type ProbeArgs = Pick<HookPlan, 'arch' | 'args'>;
+
+/**
+ * Capture sizes of the byte arrays in a tracefs probe: the longest label Go writes
+ * (CLIENT_HANDSHAKE_TRAFFIC_SECRET, 31), the client random (32) and the longest secret (48, a TLS 1.2
+ * master secret or a SHA-384 TLS 1.3 secret). Each value is sliced to its real length afterwards.
+ */
+export const LABEL_CAPTURE = 31;
+export const RANDOM_CAPTURE = 32;
+export const SECRET_CAPTURE = 48;
+
+/** Field names of our tracefs events, in the order the kernel prints them. */
+export const TRACEFS_FIELDS = ['lab', 'labn', 'cr', 'crn', 'sec', 'secn'] as const;
+
+const REGISTERS: Record<GoArch, ReadonlySet<string>> = {
+  amd64: new Set(['ax', 'bx', 'cx', 'dx', 'si', 'di', 'bp', 'sp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15']),
+  arm64: new Set(Array.from({ length: 31 }, (_, i) => `x${i}`).concat('sp')),
+};
+
+/** A location as a tracefs fetcharg: `%bx` or `+16(%sp)`. */
+function tracefsLocation(arch: GoArch, loc: ArgLocation): string {
+  if ('register' in loc) return `%${checkedRegister(arch, loc.register)}`;
+  return `+${checkedOffset(loc.stackOffset)}(%sp)`;
+}
+
+/**
+ * The fetchargs of a writeKeyLog entry probe: each slice's bytes (dereferenced pointer) and its length.
+ * `$comm` is read at the hit, so the command name is right even for short-lived processes.
+ */
+export function tracefsFetchArgs(p: ProbeArgs): string {
+  const loc = (l: ArgLocation): string => tracefsLocation(p.arch, l);
+  const a = p.args;
+  return [
+    `lab=+0(${loc(a.labelPtr)}):x8[${LABEL_CAPTURE}]`,
+    `labn=${loc(a.labelLen)}:u64`,
+    `cr=+0(${loc(a.clientRandomPtr)}):x8[${RANDOM_CAPTURE}]`,
+    `crn=${loc(a.clientRandomLen)}:u64`,
+    `sec=+0(${loc(a.secretPtr)}):x8[${SECRET_CAPTURE}]`,
+    `secn=${loc(a.secretLen)}:u64`,
+    'comm=$comm',
+  ].join(' ');
+}
+
+/** One uprobe_events definition line (without newline). tracefs splits on blanks, so the path cannot hold any. */
+export function tracefsProbeLine(group: string, event: string, path: string, fileOffset: bigint, p: ProbeArgs): string {
+  if (/\s/.test(path)) throw new Error(`probe path ${JSON.stringify(path)} contains whitespace`);
+  return `p:${group}/${event} ${path}:0x${fileOffset.toString(16)} ${tracefsFetchArgs(p)}`;
+}
+
+/**
+ * A location as a bpftrace expression. bpftrace names arm64 registers r0..r30 where the kernel says x0..x30.
+ */
+export function bpftraceLocation(arch: GoArch, loc: ArgLocation): string {
+  if ('register' in loc) {
+    const reg = checkedRegister(arch, loc.register);
+    return `reg("${arch === 'arm64' && reg !== 'sp' ? `r${reg.slice(1)}` : reg}")`;
+  }
+  return `*(uint64 *)(reg("sp") + ${checkedOffset(loc.stackOffset)})`;
+}
+
+function checkedRegister(arch: GoArch, register: string): string {
+  if (!REGISTERS[arch].has(register)) throw new Error(`${register} is not an ${arch} register`);
+  return register;
+}
+
+function checkedOffset(offset: number): number {
+  if (!Number.isInteger(offset) || offset < 0 || offset > 4096) throw new Error(`bad stack offset ${offset}`);
+  return offset;
+}

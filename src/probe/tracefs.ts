@@ -1,0 +1,249 @@
+import { spawnSync } from 'node:child_process';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmdirSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { ExitCode, GokeylogError } from '../util/errors.js';
+import type { ProbeRecord } from './events.js';
+import { tracefsProbeLine, type ProbeArgs } from './fetchArgs.js';
+import { parseTraceLine } from './tracefsEvent.js';
+
+export const TRACEFS = '/sys/kernel/tracing';
+/** Group and instance names of a run: `gokeylog_<pid>`, so a later run can tell whether their owner is alive. */
+const NAME_PREFIX = 'gokeylog_';
+/** How often trace_pipe is drained: bounds the delay from a key to its line (reading is non-blocking so stop is immediate). */
+const POLL_MS = 10;
+/** Per-CPU ring buffer of our instance; each key event takes ~180 bytes, so bursts of thousands of handshakes fit. */
+const BUFFER_KB = 4096;
+
+export interface TracefsHandlers {
+  onRecord(record: ProbeRecord): void;
+  /** Something the user should know (leftovers removed). */
+  onNotice(message: string): void;
+}
+
+/**
+ * Uprobe events on writeKeyLog in a trace instance and event group of this process's own, read from the
+ * instance's trace_pipe. Every method is synchronous so that cleanup can run on any exit path, even in an
+ * 'exit' handler.
+ */
+export class TracefsProbes {
+  readonly group = `${NAME_PREFIX}${process.pid}`;
+  readonly #instance: string;
+  readonly #events = new Set<string>();
+  readonly #handlers: TracefsHandlers;
+  #pipe: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #partial = '';
+  #lostMarkers = 0;
+  #closed = false;
+
+  private constructor(handlers: TracefsHandlers) {
+    this.#handlers = handlers;
+    this.#instance = path.join(TRACEFS, 'instances', this.group);
+  }
+
+  /** Mounts tracefs if needed, removes leftovers of dead runs, creates our instance and starts reading it. */
+  static open(handlers: TracefsHandlers): TracefsProbes {
+    ensureTracefs();
+    removeLeftovers(handlers.onNotice);
+    const probes = new TracefsProbes(handlers);
+    try {
+      mkdirSync(probes.#instance);
+      writeControl(path.join(probes.#instance, 'trace_clock'), 'mono');
+      writeControl(path.join(probes.#instance, 'buffer_size_kb'), String(BUFFER_KB));
+      probes.#pipe = openSync(path.join(probes.#instance, 'trace_pipe'), constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      probes.close();
+      throw asTracefsError(err, `cannot create trace instance ${probes.#instance}`);
+    }
+    probes.#schedule();
+    return probes;
+  }
+
+  /** Defines and enables an entry probe named `event` at `path:fileOffset`. */
+  add(event: string, probePath: string, fileOffset: bigint, args: ProbeArgs): void {
+    const line = tracefsProbeLine(this.group, event, probePath, fileOffset, args);
+    appendUprobeEvent(line);
+    this.#events.add(event);
+    try {
+      writeControl(path.join(this.#instance, 'events', this.group, event, 'enable'), '1');
+    } catch (err) {
+      this.remove(event);
+      throw asTracefsError(err, `cannot enable uprobe ${this.group}/${event}`);
+    }
+  }
+
+  has(event: string): boolean {
+    return this.#events.has(event);
+  }
+
+  /** Disables and deletes one probe (the kernel refuses to delete an enabled one). */
+  remove(event: string): void {
+    if (!this.#events.delete(event)) return;
+    try {
+      writeControl(path.join(this.#instance, 'events', this.group, event, 'enable'), '0');
+    } catch {
+      // not enabled yet, or the instance is already gone: deleting the event is what matters
+    }
+    appendUprobeEvent(`-:${this.group}/${event}`);
+  }
+
+  /**
+   * Reads what is left in the pipe, then removes every probe and the instance. Returns the events the
+   * ring buffer lost: the larger of the `[LOST n EVENTS]` markers seen and the per-CPU overrun+dropped counts.
+   */
+  close(): { lost: number } {
+    if (this.#closed) return { lost: this.#lostMarkers };
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    let lost = this.#lostMarkers;
+    const failures: string[] = [];
+    if (this.#pipe !== undefined) {
+      try {
+        this.#drain();
+      } catch {
+        // keep cleaning up
+      }
+    }
+    for (const event of [...this.#events]) {
+      try {
+        this.remove(event);
+      } catch (err) {
+        failures.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    lost = Math.max(lost, ringBufferLosses(this.#instance));
+    if (this.#pipe !== undefined) closeSync(this.#pipe);
+    this.#pipe = undefined;
+    try {
+      if (existsSync(this.#instance)) rmdirSync(this.#instance);
+    } catch (err) {
+      failures.push(`cannot remove ${this.#instance}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+    if (failures.length > 0) throw new GokeylogError(`cleanup of tracefs failed: ${failures.join('; ')}.`, ExitCode.failure);
+    return { lost };
+  }
+
+  #schedule(): void {
+    this.#timer = setTimeout(() => {
+      try {
+        this.#drain();
+      } catch (err) {
+        this.#handlers.onRecord({ kind: 'malformed', reason: `reading trace_pipe failed: ${(err as Error).message}` });
+      }
+      if (!this.#closed) this.#schedule();
+    }, POLL_MS);
+  }
+
+  #drain(): void {
+    const buf = Buffer.allocUnsafe(1 << 16);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(this.#pipe!, buf, 0, buf.length, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return;
+        throw err;
+      }
+      if (n === 0) return;
+      const lines = (this.#partial + buf.toString('latin1', 0, n)).split('\n');
+      this.#partial = lines.pop()!;
+      for (const line of lines) {
+        const record = parseTraceLine(line, (e) => this.#events.has(e));
+        if (record.kind === 'lost') this.#lostMarkers += record.count;
+        if (record.kind !== 'other') this.#handlers.onRecord(record);
+      }
+    }
+  }
+}
+
+function ensureTracefs(): void {
+  if (existsSync(path.join(TRACEFS, 'uprobe_events'))) return;
+  const r = spawnSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS], { encoding: 'utf8' });
+  if (r.status !== 0 || !existsSync(path.join(TRACEFS, 'uprobe_events'))) {
+    const why = (r.stderr || r.error?.message || 'no uprobe_events after mounting').trim().split('\n')[0];
+    throw new GokeylogError(`tracefs is not available at ${TRACEFS} and mounting it failed (${why}); the kernel needs CONFIG_UPROBE_EVENTS.`, ExitCode.failure);
+  }
+}
+
+/** tracefs files do not seek: write whole lines through a write-only, append-mode descriptor. */
+function writeControl(file: string, value: string): void {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND);
+  try {
+    writeSync(fd, `${value}\n`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Adds or deletes (`-:GROUP/EVENT`) a uprobe; on refusal, says what the kernel's error_log says. */
+function appendUprobeEvent(line: string): void {
+  try {
+    writeControl(path.join(TRACEFS, 'uprobe_events'), line);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new GokeylogError('writing uprobe events needs root (CAP_SYS_ADMIN).', ExitCode.failure, { cause: err });
+    }
+    const detail = lastKernelError();
+    throw new GokeylogError(`the kernel refused the uprobe "${line}" (${code}${detail ? `: ${detail}` : ''}).`, ExitCode.failure, { cause: err });
+  }
+}
+
+/** The last "error: …" of tracefs' error_log, where the kernel says why a probe definition was refused. */
+function lastKernelError(): string | undefined {
+  try {
+    const errors = readFileSync(path.join(TRACEFS, 'error_log'), 'utf8').match(/error: .*/g);
+    return errors?.at(-1);
+  } catch {
+    return undefined;
+  }
+}
+
+function ringBufferLosses(instance: string): number {
+  let lost = 0;
+  try {
+    for (const cpu of readdirSync(path.join(instance, 'per_cpu'))) {
+      const stats = readFileSync(path.join(instance, 'per_cpu', cpu, 'stats'), 'utf8');
+      for (const m of stats.matchAll(/^(?:overrun|dropped events): (\d+)$/gm)) lost += Number(m[1]);
+    }
+  } catch {
+    // instance gone: nothing more to learn
+  }
+  return lost;
+}
+
+const pidAlive = (pid: number): boolean => existsSync(`/proc/${pid}`);
+
+/**
+ * Removes the instances and uprobe events of earlier runs whose process is dead (a `kill -9` leaves them):
+ * the instance first, which disables its events, then the events themselves.
+ */
+export function removeLeftovers(notice: (message: string) => void): void {
+  const instances = path.join(TRACEFS, 'instances');
+  const stale = (name: string): boolean => new RegExp(`^${NAME_PREFIX}\\d+$`).test(name) && !pidAlive(Number(name.slice(NAME_PREFIX.length)));
+  for (const name of readdirSync(instances).filter(stale)) {
+    try {
+      rmdirSync(path.join(instances, name));
+      notice(`removed trace instance ${name} left behind by a run that died`);
+    } catch (err) {
+      notice(`cannot remove trace instance ${name} left behind by a run that died: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+  }
+  const defined = readFileSync(path.join(TRACEFS, 'uprobe_events'), 'utf8');
+  for (const m of defined.matchAll(/^[pr]:(\S+)\/(\S+) /gm)) {
+    if (!stale(m[1]!)) continue;
+    try {
+      appendUprobeEvent(`-:${m[1]}/${m[2]}`);
+      notice(`removed uprobe ${m[1]}/${m[2]} left behind by a run that died`);
+    } catch (err) {
+      notice(err instanceof Error ? err.message : String(err));
+    }
+  }
+}
+
+function asTracefsError(err: unknown, what: string): GokeylogError {
+  if (err instanceof GokeylogError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EACCES' || code === 'EPERM' ? 'needs root (CAP_SYS_ADMIN)' : String(code ?? err);
+  return new GokeylogError(`${what}: ${why}.`, ExitCode.failure, { cause: err });
+}
