@@ -76,8 +76,9 @@ export class CaptureParser {
       if (this.#format === undefined) throw this.#error('is empty');
       return;
     }
-    if (this.#format === undefined) throw this.#error(`is too short to be a capture (${leftover} bytes)`);
-    const unit = this.#format === 'pcap' && bufOffset + progress.pos > 0 ? 'record' : this.#format === 'pcap' ? 'file header' : 'block';
+    // Past 4 bytes, parse() has accepted a pcap magic and waits for the rest of the file header.
+    if (this.#format === undefined && leftover < 4) throw this.#error(`is too short to be a capture (${leftover} bytes)`);
+    const unit = this.#format === undefined ? 'file header' : this.#format === 'pcap' ? 'record' : 'block';
     throw this.#error(`is truncated: the ${unit} at byte offset ${bufOffset + progress.pos} needs ${progress.need} bytes but only ${leftover} remain`);
   }
 

@@ -33,7 +33,8 @@ export interface PacketToWrite {
  * another pcapng are passed as views, and neighbouring views of one chunk are written as one piece.
  */
 export class PcapngWriter {
-  readonly littleEndian: boolean;
+  /** Byte order of the blocks written next: a section copied from another file may set its own. */
+  littleEndian: boolean;
   readonly #out: NodeJS.WritableStream;
   #pieces: Uint8Array[] = [];
   #piecesLength = 0;

@@ -1,0 +1,131 @@
+import { open, rm, stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { KeyLog, bytesToHex, readKeyLogFiles } from '../keylog/index.js';
+import { PcapngWriter } from '../pcap/index.js';
+import { clientRandomsIn } from '../pcap/client-randoms.js';
+import { injectSecrets, type InjectSummary } from '../pcap/inject.js';
+import { ExitCode, GokeylogError } from '../util/errors.js';
+
+interface InjectCliOptions {
+  keylog: string[];
+  output: string;
+  discardSecrets?: boolean;
+  onlyNeeded?: boolean;
+  json?: boolean;
+}
+
+/** Inputs smaller than this finish before a progress bar would be worth drawing. */
+const PROGRESS_MIN_BYTES = 64 * 1024 * 1024;
+
+export function registerInject(program: Command): void {
+  program
+    .command('inject')
+    .description('Embed NSS key logs into a capture as a pcapng Decryption Secrets Block, so Wireshark decrypts it with no options (like editcap --inject-secrets).')
+    .argument('<input>', 'pcap or pcapng capture ("-" for standard input)')
+    .requiredOption('--keylog <file>', 'NSS key log to embed (repeat to merge several)', (v: string, prev: string[] = []) => [...prev, v])
+    .requiredOption('-o, --output <file>', 'pcapng to write ("-" for standard output); created with mode 0600: it holds secrets')
+    .option('--discard-secrets', 'drop the Decryption Secrets Blocks the input already has')
+    .option('--only-needed', 'keep only the keys of connections whose ClientHello is in the capture (reads the input twice)')
+    .option('--json', 'print the summary as JSON')
+    .addHelpText('after', `
+Examples:
+  gokeylog inject --keylog keys.log capture.pcap -o decrypted.pcapng
+  gokeylog inject --keylog a.log --keylog b.log --only-needed big.pcapng -o small-keys.pcapng
+  tcpdump -i any -w - port 6443 | gokeylog inject --keylog keys.log - -o live.pcapng`)
+    .action(async (input: string, opts: InjectCliOptions) => {
+      const summary = await runInject(input, opts);
+      if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+      else {
+        const dropped = summary.keysDropped > 0 ? ` (${summary.keysDropped} not needed, dropped)` : '';
+        const kept = summary.secretsBlocksKept + summary.secretsBlocksDiscarded > 0
+          ? `; ${summary.secretsBlocksKept} secrets blocks kept, ${summary.secretsBlocksDiscarded} discarded` : '';
+        process.stderr.write(`${summary.output}: ${summary.packets} packets, ${summary.keysInjected} keys injected${dropped}${kept}; ${summary.inputBytes} bytes read, ${summary.outputBytes} written.\n`);
+      }
+    });
+}
+
+interface InjectResult extends InjectSummary {
+  output: string;
+  keysInjected: number;
+  keysDropped: number;
+}
+
+async function runInject(input: string, opts: InjectCliOptions): Promise<InjectResult> {
+  const toStdout = opts.output === '-';
+  if (!toStdout && input !== '-' && (await sameFile(input, opts.output))) {
+    throw new GokeylogError(`the output ${opts.output} is the input: write to another file.`, ExitCode.usage);
+  }
+  if (opts.onlyNeeded && input === '-') throw new GokeylogError('--only-needed reads the input twice, so it needs a file, not standard input.', ExitCode.usage);
+  const warn = (message: string): void => void process.stderr.write(`gokeylog: warning: ${message}\n`);
+  let keyLog = await readKeyLogFiles(opts.keylog, { onWarning: warn });
+  if (keyLog.size === 0) throw new GokeylogError(`no keys in ${opts.keylog.join(', ')}.`, ExitCode.unsupportedInput);
+  const keysRead = keyLog.size;
+  if (opts.onlyNeeded) keyLog = neededKeys(keyLog, await clientRandomsIn(input, { onWarning: warn }));
+  if (keyLog.size === 0) warn('no key belongs to a connection in the capture: no secrets block written');
+
+  const out = toStdout ? process.stdout : await createSecretFile(opts.output);
+  const writer = new PcapngWriter(out);
+  const progress = opts.json || !process.stderr.isTTY ? undefined : new ProgressBar();
+  let ok = false;
+  try {
+    const summary = await injectSecrets(input, writer, {
+      keyLogText: keyLog.toText(),
+      discardSecrets: opts.discardSecrets,
+      userAppl: 'gokeylog inject',
+      onWarning: warn,
+      onProgress: (read, total) => progress?.update(read, total),
+    });
+    await writer.end().catch((err: unknown) => {
+      throw new GokeylogError(`cannot write ${opts.output}: ${(err as Error).message}.`, ExitCode.failure, { cause: err });
+    });
+    ok = true;
+    return { output: opts.output, ...summary, keysInjected: keyLog.size, keysDropped: keysRead - keyLog.size };
+  } finally {
+    progress?.stop();
+    if (!ok && !toStdout) {
+      (out as NodeJS.WritableStream & { destroy(): void }).destroy();
+      await rm(opts.output, { force: true });
+    }
+  }
+}
+
+function neededKeys(keyLog: KeyLog, randoms: Set<string>): KeyLog {
+  const needed = new KeyLog();
+  for (const e of keyLog.entries()) if (randoms.has(bytesToHex(e.clientRandom))) needed.add(e);
+  return needed;
+}
+
+/** The output holds secrets: 0600 even if the file already existed with wider permissions. */
+async function createSecretFile(path: string): Promise<NodeJS.WritableStream> {
+  try {
+    const fh = await open(path, 'w', 0o600);
+    await fh.chmod(0o600);
+    return fh.createWriteStream({ highWaterMark: 4 * 1024 * 1024 });
+  } catch (err) {
+    throw new GokeylogError(`cannot create ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, ExitCode.failure, { cause: err });
+  }
+}
+
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [sa, sb] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
+  return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
+}
+
+/** A progress bar on stderr, shown only for inputs big enough to need one. */
+class ProgressBar {
+  #bar: cliProgress.SingleBar | undefined;
+
+  update(read: number, total: number | undefined): void {
+    if (!this.#bar) {
+      if (total === undefined || total < PROGRESS_MIN_BYTES) return;
+      this.#bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'inject [{bar}] {percentage}% | {value}/{total} MiB | eta {eta}s', clearOnComplete: true }, cliProgress.Presets.shades_classic);
+      this.#bar.start(Math.ceil(total / 2 ** 20), 0);
+    }
+    this.#bar.update(Math.floor(read / 2 ** 20));
+  }
+
+  stop(): void {
+    this.#bar?.stop();
+  }
+}
