@@ -1,0 +1,37 @@
+import { inspectBinary, type InspectOptions } from './inspect.js';
+import type { WriteKeyLogArgs } from './args.js';
+import type { GoAbi, GoArch } from './version.js';
+
+export type { GoAbi, GoArch, PclntabFormat } from './version.js';
+export type { ArgLocation, WriteKeyLogArgs } from './args.js';
+export { inspectBinary, WRITE_KEY_LOG, type InspectReport, type InspectOptions, type GoVersionSource, type LocateMethod } from './inspect.js';
+
+export interface HookPlan {
+  path: string;
+  arch: GoArch;
+  abi: GoAbi;
+  goVersion: string;
+  vaddr: bigint;
+  /** vaddr − p_vaddr + p_offset of the PT_LOAD holding vaddr: what a uprobe takes. */
+  fileOffset: bigint;
+  method: 'symtab' | 'pclntab' | 'signature';
+  validated: true;
+  args: WriteKeyLogArgs;
+}
+
+/** Reads only the byte ranges it needs. Throws GokeylogError (unsupportedInput / notFound) with one clear sentence. */
+export async function planHook(path: string, options?: InspectOptions): Promise<HookPlan> {
+  const report = await inspectBinary(path, options);
+  const { writeKeyLog } = report;
+  return {
+    path,
+    arch: report.arch,
+    abi: report.abi,
+    goVersion: report.goVersion,
+    vaddr: BigInt(writeKeyLog.vaddr),
+    fileOffset: BigInt(writeKeyLog.fileOffset),
+    method: writeKeyLog.method,
+    validated: true,
+    args: writeKeyLog.args,
+  };
+}

@@ -1,0 +1,151 @@
+import { ET_DYN, readVaddr, relativeRelocations, type ElfFile } from '../elf/index.js';
+import { ExitCode, GokeylogError } from '../util/errors.js';
+import { formatForMagic, type PclntabFormat } from './version.js';
+
+/** Sanity bound: kube-apiserver has ~150k functions. */
+const MAX_FUNCTIONS = 5_000_000;
+
+export interface PclntabHeader {
+  format: PclntabFormat;
+  quantum: number;
+  ptrSize: number;
+  nfunc: number;
+  /** Go 1.18+: base of the functab's entry offsets (0 from Go 1.26, or an unrelocated PIE slot). 0 before 1.18. */
+  textStart: number;
+  /** Offsets from the pclntab start. For the 1.2 format names are anywhere in the table: funcnameOffset is 0. */
+  funcnameOffset: number;
+  cuOffset: number;
+  pclnOffset: number;
+}
+
+export interface Pclntab {
+  vaddr: number;
+  header: PclntabHeader;
+  /** Size in bytes when known (section size or moduledata), else undefined. */
+  size: number | undefined;
+}
+
+export const headerSize = (format: PclntabFormat): number => (format === '1.2' ? 16 : format === '1.16' ? 64 : 72);
+
+/**
+ * Parses a pclntab header (runtime.pcHeader; golang.org/s/go12symtab before 1.16). Returns undefined unless
+ * magic, padding, instruction quantum, pointer size and table offsets are all plausible.
+ */
+export function parsePclntabHeader(buf: Buffer, quantum: number): PclntabHeader | undefined {
+  if (buf.length < 16) return undefined;
+  const format = formatForMagic(buf.readUInt32LE(0));
+  if (!format || buf[4] !== 0 || buf[5] !== 0 || buf[6] !== quantum || buf[7] !== 8) return undefined;
+  if (buf.length < headerSize(format)) return undefined;
+  const word = (i: number): number => {
+    const value = buf.readBigUInt64LE(8 + 8 * i);
+    return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.NaN : Number(value);
+  };
+  const nfunc = word(0);
+  if (!(nfunc > 0 && nfunc <= MAX_FUNCTIONS)) return undefined;
+  if (format === '1.2') return { format, quantum, ptrSize: 8, nfunc, textStart: 0, funcnameOffset: 0, cuOffset: 0, pclnOffset: 16 };
+  const base = format === '1.16' ? 2 : 3;
+  const offsets = [word(base), word(base + 1), word(base + 2), word(base + 3), word(base + 4)];
+  let previous = headerSize(format);
+  for (const offset of offsets) {
+    if (!(offset >= previous && offset < 2 ** 32)) return undefined;
+    previous = offset;
+  }
+  return {
+    format,
+    quantum,
+    ptrSize: 8,
+    nfunc,
+    textStart: format === '1.16' ? 0 : word(2),
+    funcnameOffset: offsets[0]!,
+    cuOffset: offsets[1]!,
+    pclnOffset: offsets[4]!,
+  };
+}
+
+/** functab: nfunc (entry, funcoff) pairs plus the end-of-text entry; 4-byte fields from Go 1.18, pointer-sized before. */
+export interface Functab {
+  /** Absolute entry address of function i; i = nfunc gives the end of Go text. */
+  entry(i: number): number;
+  funcoff(i: number): number;
+  count: number;
+}
+
+const fieldSize = (format: PclntabFormat): number => (format === '1.18' || format === '1.20' ? 4 : 8);
+
+/**
+ * Reads the functab. `textStart` is the base of 1.18+ entry offsets; older formats store absolute entries
+ * (which a PIE may keep only in RELATIVE relocations' addends).
+ */
+export async function readFunctab(elf: ElfFile, pcln: Pclntab, textStart: number): Promise<Functab> {
+  const { nfunc, format, pclnOffset } = pcln.header;
+  const size = fieldSize(format);
+  const start = pcln.vaddr + pclnOffset;
+  const raw = await readVaddr(elf, start, (2 * nfunc + 1) * size);
+  if (size === 4) {
+    return { count: nfunc, entry: (i) => textStart + raw.readUInt32LE(8 * i), funcoff: (i) => raw.readUInt32LE(8 * i + 4) };
+  }
+  const relocations = elf.header.type === ET_DYN ? await relativeRelocations(elf) : undefined;
+  return {
+    count: nfunc,
+    entry: (i) => {
+      const value = Number(raw.readBigUInt64LE(16 * i));
+      return value === 0 && relocations ? (relocations.get(start + 16 * i) ?? 0) : value;
+    },
+    funcoff: (i) => Number(raw.readBigUInt64LE(16 * i + 8)),
+  };
+}
+
+/** Index of the function whose entry is exactly `address`, or undefined (binary search: entries are sorted). */
+export function functionIndexAt(functab: Functab, address: number): number | undefined {
+  let low = 0;
+  let high = functab.count - 1;
+  while (low <= high) {
+    const mid = (low + high) >>> 1;
+    const entry = functab.entry(mid);
+    if (entry === address) return mid;
+    if (entry < address) low = mid + 1;
+    else high = mid - 1;
+  }
+  return undefined;
+}
+
+/**
+ * The bytes that hold function names: funcnametab from Go 1.16; before, names are spread through the whole
+ * table, so the whole table (whose size must then be known).
+ */
+export async function readFunctionNames(elf: ElfFile, pcln: Pclntab): Promise<Buffer> {
+  const { format, funcnameOffset, cuOffset } = pcln.header;
+  if (format !== '1.2') return readVaddr(elf, pcln.vaddr + funcnameOffset, cuOffset - funcnameOffset);
+  if (pcln.size === undefined) {
+    throw new GokeylogError(`${elf.reader.path}: the size of its Go 1.2-format pclntab is unknown (no section and no moduledata).`, ExitCode.unsupportedInput);
+  }
+  return readVaddr(elf, pcln.vaddr, pcln.size);
+}
+
+/** Offsets in `names` where exactly `name` (NUL-terminated) starts. */
+export function nameOffsets(names: Buffer, name: string): Set<number> {
+  const needle = Buffer.from(`${name}\0`, 'latin1');
+  const found = new Set<number>();
+  for (let at = names.indexOf(needle); at >= 0; at = names.indexOf(needle, at + 1)) {
+    if (at === 0 || names[at - 1] === 0) found.add(at);
+  }
+  return found;
+}
+
+/** Functions (by functab index) whose _func.nameoff is one of `offsets`. */
+export async function functionsNamed(elf: ElfFile, pcln: Pclntab, functab: Functab, offsets: Set<number>): Promise<number[]> {
+  if (offsets.size === 0) return [];
+  const { format, pclnOffset } = pcln.header;
+  // _func starts with entry (uintptr before 1.18, uint32 after) then nameoff int32.
+  const nameoffAt = format === '1.18' || format === '1.20' ? 4 : 8;
+  // funcoff is relative to the pclntab start in the 1.2 format, to the functab start after.
+  const base = format === '1.2' ? pcln.vaddr : pcln.vaddr + pclnOffset;
+  let maxFuncoff = 0;
+  for (let i = 0; i < functab.count; i++) maxFuncoff = Math.max(maxFuncoff, functab.funcoff(i));
+  const funcs = await readVaddr(elf, base, maxFuncoff + nameoffAt + 4);
+  const matches: number[] = [];
+  for (let i = 0; i < functab.count; i++) {
+    if (offsets.has(funcs.readInt32LE(functab.funcoff(i) + nameoffAt))) matches.push(i);
+  }
+  return matches;
+}
