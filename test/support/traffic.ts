@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { accessSync, constants, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,6 +24,22 @@ function track(child: ChildProcess): void {
 const describe = (command: string, args: string[]): string =>
   [path.basename(command), ...args].join(' ');
 
+/** Whether `name` is an executable on $PATH. */
+export function commandExists(name: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    try {
+      accessSync(path.join(dir, name), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A binary given by path or as a manifest entry (GoFixture, RealBinary). */
+export type Program = string | { path: string };
+export const programPath = (program: Program): string => (typeof program === 'string' ? program : program.path);
+
 const tail = (text: string): string => text.trim().split('\n').slice(-5).join('\n');
 
 export interface SpawnOptions {
@@ -37,8 +53,16 @@ export interface SpawnResult {
   stderr: string;
 }
 
-/** Run a command to completion; reject, with its stderr, if it fails or outlives the timeout (then it is killed). */
-export function spawnChecked(command: string, args: string[], options: SpawnOptions = {}): Promise<SpawnResult> {
+export interface ExitedProcess extends SpawnResult {
+  /** Exit code, or null when a signal ended the process. */
+  code: number | null;
+}
+
+/**
+ * Run a command to completion, whatever its exit code; reject only if it cannot start or outlives the
+ * timeout (then it is killed).
+ */
+export function runProcess(command: string, args: string[], options: SpawnOptions = {}): Promise<ExitedProcess> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -56,13 +80,19 @@ export function spawnChecked(command: string, args: string[], options: SpawnOpti
       clearTimeout(timer);
       reject(new Error(`${describe(command, args)}: ${error.message}`));
     });
-    child.once('close', (code, signal) => {
+    child.once('close', (code) => {
       clearTimeout(timer);
       if (timedOut) reject(new Error(`${describe(command, args)}: still running after ${timeoutMs} ms\n${tail(stderr)}`));
-      else if (code !== 0) reject(new Error(`${describe(command, args)}: exit ${code ?? signal}\n${tail(stderr)}`));
-      else resolve({ stdout, stderr });
+      else resolve({ stdout, stderr, code });
     });
   });
+}
+
+/** Run a command to completion; reject, with the end of its stderr, unless it exits 0 in time. */
+export async function spawnChecked(command: string, args: string[], options: SpawnOptions = {}): Promise<SpawnResult> {
+  const { stdout, stderr, code } = await runProcess(command, args, options);
+  if (code !== 0) throw new Error(`${describe(command, args)}: exit ${code ?? 'by signal'}\n${tail(stderr)}`);
+  return { stdout, stderr };
 }
 
 /** A long-running child process that was seen to be ready. */
@@ -119,10 +149,11 @@ export async function startProcess(
     },
   };
   const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
+    // Rejects only once the process is gone, so a failed start leaves nothing behind.
     const fail = (why: string): void => {
       clearTimeout(timer);
       child.kill('SIGKILL');
-      reject(new Error(`${describe(command, args)}: ${why}\n${tail(output.stderr)}`));
+      void exit.then(() => reject(new Error(`${describe(command, args)}: ${why}\n${tail(output.stderr)}`)));
     };
     const timer = setTimeout(() => fail(`not ready after ${timeoutMs} ms`), timeoutMs);
     const watch = (stream: 'stdout' | 'stderr') => (chunk: string) => {
@@ -249,9 +280,6 @@ function curlCiphers(cipher: CipherName, tls: TlsVersion, pki: TestPki): Pick<Cu
   return { ciphers: `ECDHE-${sig}-${names[cipher]}` };
 }
 
-/** A binary given by path or as a fixture manifest entry. */
-export type Program = string | { path: string };
-const programPath = (program: Program): string => (typeof program === 'string' ? program : program.path);
 
 export interface TrafficOptions {
   /** A tlsserver fixture. */
@@ -360,4 +388,27 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficResult
     await capture?.stop().catch(() => undefined);
     await server.stop();
   }
+}
+
+export interface TsharkOptions {
+  /** NSS key log tshark decrypts with (absent: rely on DSBs inside a pcapng, or no decryption). */
+  keyLog?: string;
+  /** Decode this TCP port as TLS (tshark only guesses TLS on well-known ports). */
+  tlsPort?: number;
+  /** Display filter, e.g. `http2.headers.path`. */
+  filter?: string;
+  fields: string[];
+  timeoutMs?: number;
+}
+
+/** The referee: tshark's answer as rows of the requested fields (one row per matching packet). */
+export async function tsharkFields(capture: string, options: TsharkOptions): Promise<string[][]> {
+  const args = ['-r', capture, '-n'];
+  if (options.keyLog) args.push('-o', `tls.keylog_file:${options.keyLog}`);
+  if (options.tlsPort !== undefined) args.push('-d', `tcp.port==${options.tlsPort},tls`);
+  if (options.filter) args.push('-Y', options.filter);
+  args.push('-T', 'fields', '-E', 'separator=/t', '-E', 'occurrence=a', '-E', 'aggregator=,');
+  for (const field of options.fields) args.push('-e', field);
+  const { stdout } = await spawnChecked('tshark', args, { timeoutMs: options.timeoutMs ?? 60_000 });
+  return stdout.split('\n').filter((line) => line !== '').map((line) => line.split('\t'));
 }

@@ -1,0 +1,145 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { CertPair, TestPki } from './pki.js';
+import { secretTempDir } from './pki.js';
+import {
+  freePort,
+  programPath,
+  runProcess,
+  spawnChecked,
+  startProcess,
+  startServer,
+  type ExitedProcess,
+  type Program,
+  type RunningProcess,
+  type RunningServer,
+  type SpawnResult,
+  type TlsVersion,
+} from './traffic.js';
+
+
+const nodeCert = (pki: TestPki): CertPair => ({ cert: pki.clientCert, key: pki.clientKey });
+
+export interface RunningEtcd extends RunningProcess {
+  /** https://127.0.0.1:PORT */
+  endpoint: string;
+  port: number;
+  dataDir: string;
+}
+
+/**
+ * Debian's etcd on 127.0.0.1 (client port over TLS with required client certificates, peer port plain),
+ * with a throwaway data directory. Resolves once etcd says it serves clients.
+ */
+export async function startEtcd(options: { etcd: Program; pki: TestPki; timeoutMs?: number }): Promise<RunningEtcd> {
+  const { pki } = options;
+  const dataDir = path.join(secretTempDir('etcd'), 'data');
+  const port = await freePort();
+  const peerPort = await freePort();
+  const endpoint = `https://127.0.0.1:${port}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const args = [
+    '--name', 'gokeylog-test', '--data-dir', dataDir,
+    '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
+    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `gokeylog-test=${peer}`,
+    '--client-cert-auth', '--trusted-ca-file', pki.caCert, '--cert-file', pki.serverCert, '--key-file', pki.serverKey,
+  ];
+  const { process: etcd } = await startProcess(programPath(options.etcd), args, {
+    ready: /ready to serve client requests/,
+    readyOn: 'stderr',
+    timeoutMs: options.timeoutMs,
+  });
+  return { ...etcd, endpoint, port, dataDir };
+}
+
+/** `ETCDCTL_API=3 etcdctl --endpoints … ARGS` with the client certificate (default: the PKI's node certificate). */
+export function runEtcdctl(options: {
+  etcdctl: Program;
+  endpoint: string;
+  pki: TestPki;
+  args: string[];
+  clientCert?: CertPair;
+  timeoutMs?: number;
+}): Promise<SpawnResult> {
+  const cert = options.clientCert ?? nodeCert(options.pki);
+  const args = [
+    '--endpoints', options.endpoint, '--cacert', options.pki.caCert, '--cert', cert.cert, '--key', cert.key,
+    '--dial-timeout', '10s', '--command-timeout', '10s', ...options.args,
+  ];
+  return spawnChecked(programPath(options.etcdctl), args, {
+    env: { ...process.env, ETCDCTL_API: '3' },
+    timeoutMs: options.timeoutMs,
+  });
+}
+
+export interface KubeApiFixture extends RunningServer {
+  /** https://127.0.0.1:PORT */
+  url: string;
+  /** The fixture's own key log (0600). */
+  serverKeyLog: string;
+}
+
+/**
+ * The tlsserver fixture playing kube-apiserver: TLS with required client certificates from the test CA,
+ * writing its own key log.
+ */
+export async function startKubeApiFixture(options: {
+  server: Program;
+  pki: TestPki;
+  tls?: TlsVersion;
+  timeoutMs?: number;
+}): Promise<KubeApiFixture> {
+  const { pki } = options;
+  const serverKeyLog = path.join(secretTempDir('kube-api'), 'server.keylog');
+  writeFileSync(serverKeyLog, '', { mode: 0o600 });
+  const args = [
+    '-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey, '-client-ca', pki.caCert,
+    '-keylog', serverKeyLog,
+  ];
+  if (options.tls) args.push('-max-version', options.tls);
+  const server = await startServer(programPath(options.server), args, { timeoutMs: options.timeoutMs });
+  return { ...server, url: `https://127.0.0.1:${server.port}`, serverKeyLog };
+}
+
+export interface KubectlResult extends ExitedProcess {
+  /** "METHOD URL STATUS" for every request kubectl made, from its -v=6 log. */
+  requests: string[];
+}
+
+/**
+ * kubectl with a kubeconfig (in a private temp dir) pointing at `server` with the given client certificate.
+ * A failing kubectl is not an error here (the fixture answers 404 to discovery): the caller reads
+ * `exitCode` and `requests`.
+ */
+export async function runKubectl(options: {
+  kubectl: Program;
+  server: string;
+  pki: TestPki;
+  args: string[];
+  clientCert?: CertPair;
+  timeoutMs?: number;
+}): Promise<KubectlResult> {
+  const cert = options.clientCert ?? nodeCert(options.pki);
+  const dir = secretTempDir('kubectl');
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'test', cluster: { server: options.server, 'certificate-authority': options.pki.caCert } }],
+      users: [{ name: 'test', user: { 'client-certificate': cert.cert, 'client-key': cert.key } }],
+      contexts: [{ name: 'test', context: { cluster: 'test', user: 'test', namespace: 'default' } }],
+      'current-context': 'test',
+    }),
+    { mode: 0o600 },
+  );
+  // -v=6 logs one line per request with its status; the cache dir keeps discovery out of ~/.kube.
+  const args = ['--kubeconfig', kubeconfig, '--cache-dir', path.join(dir, 'cache'), '-v=6', ...options.args];
+  const env = { ...process.env, HOME: dir, KUBECONFIG: kubeconfig };
+  const result = await runProcess(programPath(options.kubectl), args, { env, timeoutMs: options.timeoutMs });
+  const requests = [...result.stderr.matchAll(/\] (GET|POST|PUT|PATCH|DELETE) (https:\/\/\S+) (\d{3}|\S+ \S+)/g)].map(
+    (m) => `${m[1]} ${m[2]} ${m[3]}`,
+  );
+  return { ...result, requests };
+}
