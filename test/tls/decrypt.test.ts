@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test, type TestContext } from 'node:test';
+import { isRoot, requireOrSkip } from '../support/env.js';
+import { testPki } from '../support/pki.js';
+import { runTraffic, type TrafficOptions } from '../support/traffic.js';
+import { decryptFrames, loadKeyLog, newestFixturePair, readFrames, tsharkDecrypted, type DecodedConnection } from './pipeline.js';
+
+const H2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
+const PODS = '/api/v1/namespaces/default/pods?limit=40';
+
+/** Captures real traffic, decrypts it with our engine and checks every connection against tshark. */
+async function decryptReal(t: TestContext, options: Omit<TrafficOptions, 'server' | 'client'> & { curl?: boolean }) {
+  const pair = newestFixturePair();
+  if (!requireOrSkip(t, isRoot(), 'capturing on lo needs root')) return null;
+  if (!requireOrSkip(t, pair !== null, 'Go fixtures not built (npm run setup)')) return null;
+  const traffic = await runTraffic({
+    server: pair!.server,
+    client: options.curl ? 'curl' : pair!.client,
+    capture: true,
+    requests: 4,
+    conns: 2,
+    paths: [PODS, '/healthz'],
+    ...options,
+  });
+  // The server's own key log: independent of the client, and holds every connection's secrets.
+  const keyLogFile = traffic.serverKeyLog;
+  const connections = decryptFrames(await readFrames(traffic.pcap!), loadKeyLog(keyLogFile));
+  assert.equal(connections.length, options.curl ? Math.min(options.conns ?? 2, options.requests ?? 4) : options.conns ?? 2);
+  for (const c of connections) {
+    assert.equal(c.result.reason, null, `connection ${c.info.id}: ${c.result.reason}`);
+    assert.equal(c.result.decrypted, true);
+    assert.equal(c.info.server.port, traffic.port);
+    const referee = await tsharkDecrypted(traffic.pcap!, keyLogFile, c.info.id - 1, traffic.port);
+    assert.ok(referee.toServer.length > 0, 'tshark decrypted the client side');
+    assert.ok(c.toServer.equals(referee.toServer), `connection ${c.info.id}: client→server bytes differ from tshark's`);
+    assert.ok(c.toClient.equals(referee.toClient), `connection ${c.info.id}: server→client bytes differ from tshark's`);
+  }
+  return { traffic, connections };
+}
+
+function assertHttp2(connections: DecodedConnection[]): void {
+  for (const c of connections) {
+    assert.equal(c.toServer.subarray(0, H2_PREFACE.length).toString('latin1'), H2_PREFACE);
+    assert.equal(c.result.handshake.alpn, 'h2');
+    assert.deepEqual(c.result.handshake.alpnOffered.includes('h2'), true);
+  }
+  // The PodList body crosses several records: it must come out whole somewhere.
+  assert.ok(connections.some((c) => c.toClient.includes('"kind":"PodList"')));
+}
+
+function openssl(args: string[]): string {
+  return execFileSync('openssl', args, { encoding: 'utf8' }).trim();
+}
+
+test('TLS 1.3 Go client and server with a client certificate: handshake, both certificates, application data', async (t) => {
+  const run = await decryptReal(t, { tls: '1.3', clientCert: true });
+  if (!run) return;
+  assertHttp2(run.connections);
+  const pki = await testPki();
+  // openssl is the referee for the certificate fields.
+  const serial = openssl(['x509', '-in', pki.clientCert, '-noout', '-serial']).replace('serial=', '');
+  const fingerprint = openssl(['x509', '-in', pki.clientCert, '-noout', '-fingerprint', '-sha256']).split('=')[1];
+  const notAfter = new Date(openssl(['x509', '-in', pki.clientCert, '-noout', '-enddate']).replace('notAfter=', '')).toISOString();
+  for (const c of run.connections) {
+    const hs = c.result.handshake;
+    assert.equal(hs.version, 'TLS 1.3');
+    assert.equal(hs.sni, null, 'Go sends no SNI for an IP address');
+    assert.match(hs.clientRandom ?? '', /^[0-9a-f]{64}$/);
+    const client = hs.clientCertificate;
+    assert.ok(client, 'the encrypted client certificate was read');
+    assert.equal(client.commonName, 'system:node:test-node');
+    assert.deepEqual(client.organizations, ['system:nodes']);
+    assert.equal(client.serialNumber, serial);
+    assert.equal(client.sha256, fingerprint);
+    assert.equal(client.notAfter, notAfter);
+    assert.ok(hs.serverCertificates.length >= 1);
+    assert.ok(hs.serverCertificates[0]!.subjectAltNames.includes('IP Address:127.0.0.1'));
+  }
+});
+
+test('TLS 1.3 client certificate with several organizations', async (t) => {
+  if (!requireOrSkip(t, isRoot(), 'capturing on lo needs root')) return;
+  const pki = await testPki();
+  const cert = await pki.makeClientCert({ cn: 'alice', orgs: ['system:masters', 'dev-team'], days: 30 });
+  const run = await decryptReal(t, { tls: '1.3', clientCert: cert, requests: 1, conns: 1 });
+  if (!run) return;
+  const client = run.connections[0]!.result.handshake.clientCertificate!;
+  assert.equal(client.commonName, 'alice');
+  assert.deepEqual(client.organizations, ['system:masters', 'dev-team']);
+});
+
+for (const [suite, cipher] of [
+  ['TLS_AES_256_GCM_SHA384', 'aes256gcm'],
+  ['TLS_CHACHA20_POLY1305_SHA256', 'chacha20'],
+] as const) {
+  test(`TLS 1.3 ${suite} (curl client)`, async (t) => {
+    const run = await decryptReal(t, { tls: '1.3', curl: true, cipher });
+    if (!run) return;
+    assertHttp2(run.connections);
+    for (const c of run.connections) assert.equal(c.result.handshake.cipherSuite, suite);
+  });
+}
+
+for (const [cipher, suite] of [
+  ['aes128gcm', 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256'],
+  ['aes256gcm', 'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384'],
+  ['chacha20', 'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256'],
+] as const) {
+  test(`TLS 1.2 ${suite} (Go client, client certificate in the clear)`, async (t) => {
+    const run = await decryptReal(t, { tls: '1.2', cipher, clientCert: true });
+    if (!run) return;
+    assertHttp2(run.connections);
+    for (const c of run.connections) {
+      assert.equal(c.result.handshake.version, 'TLS 1.2');
+      assert.equal(c.result.handshake.cipherSuite, suite);
+      assert.equal(c.result.handshake.clientCertificate?.commonName, 'system:node:test-node');
+    }
+  });
+}
+
+test('HTTP/1.1 over TLS 1.3', async (t) => {
+  const run = await decryptReal(t, { tls: '1.3', h1: true });
+  if (!run) return;
+  for (const c of run.connections) {
+    assert.notEqual(c.result.handshake.alpn, 'h2');
+    assert.match(c.toServer.toString('latin1'), /^GET \/(api|healthz)/);
+    assert.match(c.toClient.toString('latin1'), /^HTTP\/1\.1 200 OK\r\n/);
+  }
+});

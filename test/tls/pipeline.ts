@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { parseKeyLog } from '../../src/keylog/parse.js';
+import { KeyLog } from '../../src/keylog/keylog.js';
+import { decodePacket, TcpReassembler, type ConnectionInfo, type Direction } from '../../src/net/index.js';
+import { readCapture } from '../../src/pcap/index.js';
+import { TlsConnection, type TlsResult } from '../../src/tls/index.js';
+import { loadFixtures, type GoFixture } from '../support/fixtures.js';
+import { spawnChecked } from '../support/traffic.js';
+
+/** A captured frame, copied out of the reader so tests can drop, repeat and reorder frames. */
+export interface Frame {
+  linkType: number;
+  timeNs: bigint;
+  data: Uint8Array;
+}
+
+export interface DecodedConnection {
+  info: ConnectionInfo;
+  result: TlsResult;
+  /** Decrypted application data per direction, concatenated. */
+  toServer: Buffer;
+  toClient: Buffer;
+  end: string;
+}
+
+export async function readFrames(file: string): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  for await (const block of readCapture(file)) {
+    if (block.kind === 'packet') frames.push({ linkType: block.linkType, timeNs: block.timestamp, data: Uint8Array.prototype.slice.call(block.data) });
+  }
+  return frames;
+}
+
+export function loadKeyLog(...files: string[]): KeyLog {
+  const keyLog = new KeyLog();
+  for (const file of files) for (const entry of parseKeyLog(readFileSync(file, 'utf8')).entries) keyLog.add(entry);
+  return keyLog;
+}
+
+/** Runs frames through decodePacket → TcpReassembler → TlsConnection, as analyze does. */
+export function decryptFrames(frames: Iterable<Frame>, keys: KeyLog): DecodedConnection[] {
+  const connections: DecodedConnection[] = [];
+  const reassembler = new TcpReassembler({
+    onConnection(info) {
+      const chunks: Record<Direction, Buffer[]> = { toServer: [], toClient: [] };
+      const tls = new TlsConnection(
+        keys,
+        {
+          onApplicationData: (direction, data) => chunks[direction].push(Buffer.from(data)),
+          onEnd: (result) => {
+            connections.push({ info, result, toServer: Buffer.concat(chunks.toServer), toClient: Buffer.concat(chunks.toClient), end: lastEnd });
+          },
+        },
+        { joinedMidStream: !info.synSeen },
+      );
+      let lastEnd = '';
+      return {
+        onData: (d, b, t) => tls.onData(d, b, t),
+        onGap: (d, n, t) => tls.onGap(d, n, t),
+        onEnd: (end, t) => {
+          lastEnd = end;
+          tls.onEnd(end, t);
+        },
+      };
+    },
+  });
+  for (const frame of frames) {
+    const segment = decodePacket(frame.linkType, frame.data);
+    if (segment) reassembler.push(segment, frame.timeNs);
+  }
+  reassembler.finish();
+  return connections.sort((a, b) => a.info.id - b.info.id);
+}
+
+/** The newest toolchain's unstripped tlsserver/tlsclient, or null before setup built them. */
+export function newestFixturePair(): { server: GoFixture; client: GoFixture } | null {
+  const pick = (program: 'tlsserver' | 'tlsclient'): GoFixture | undefined =>
+    loadFixtures({ program, arch: 'amd64', mode: 'exe', stripped: false })
+      .sort((a, b) => Number(a.toolchain.split('.')[1]) - Number(b.toolchain.split('.')[1]))
+      .at(-1);
+  const server = pick('tlsserver');
+  const client = pick('tlsclient');
+  return server && client ? { server, client } : null;
+}
+
+/**
+ * The referee: tshark's own decryption of one TCP stream (`-z follow,tls,raw`), per direction. Lines of
+ * "Node 0" (whichever end sent decrypted data first) are not indented, the other end's are tab-indented.
+ */
+export async function tsharkDecrypted(
+  pcap: string,
+  keyLog: string,
+  tcpStream: number,
+  serverPort: number,
+): Promise<{ toServer: Buffer; toClient: Buffer }> {
+  const args = ['-n', '-r', pcap, '-o', `tls.keylog_file:${keyLog}`, '-q', '-z', `follow,tls,raw,${tcpStream}`];
+  const { stdout } = await spawnChecked('tshark', args, { timeoutMs: 60_000 });
+  const node0 = /^Node 0: .*:(\d+)$/m.exec(stdout);
+  const node0IsServer = node0 !== null && Number(node0[1]) === serverPort;
+  const plain: Buffer[] = [];
+  const indented: Buffer[] = [];
+  for (const line of stdout.split('\n')) {
+    if (/^[0-9a-f]+$/.test(line)) plain.push(Buffer.from(line, 'hex'));
+    else if (/^\t[0-9a-f]+$/.test(line)) indented.push(Buffer.from(line.slice(1), 'hex'));
+  }
+  const [server, client] = node0IsServer ? [plain, indented] : [indented, plain];
+  return { toServer: Buffer.concat(client), toClient: Buffer.concat(server) };
+}
