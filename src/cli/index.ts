@@ -1,6 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { registerInspect } from './inspect.js';
+import { registerInject } from './inject.js';
+import { registerKeylog } from './keylog.js';
+import { registerBpftrace } from './bpftrace.js';
+import { registerAnalyze } from './analyze.js';
 
 const program = new Command()
   .name('gokeylog')
@@ -10,6 +14,10 @@ const program = new Command()
   .exitOverride();
 
 registerInspect(program);
+registerInject(program);
+registerKeylog(program);
+registerBpftrace(program);
+registerAnalyze(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -57,7 +57,7 @@ async function runKeylog(opts: KeylogOptions): Promise<void> {
         }
       });
     });
-    const stats = session.stop();
+    const stats = await session.stop();
     process.stderr.write(`${summary(stats)}\n`);
     if (failure) throw failure;
   } finally {

@@ -12,8 +12,9 @@ import type { ProbeArgs } from './fetchArgs.js';
  */
 export class BpftraceProbes {
   readonly #children = new Map<string, ChildProcess>();
+  /** Settle when each child has exited and its output has been read. */
+  readonly #exits: Promise<void>[] = [];
   readonly #onRecord: (record: ProbeRecord) => void;
-  #lost = 0;
 
   constructor(onRecord: (record: ProbeRecord) => void) {
     if (spawnSync('bpftrace', ['--version']).status !== 0) {
@@ -27,6 +28,7 @@ export class BpftraceProbes {
     const script = bpftraceProbe({ path: probePath, fileOffset, arch: args.arch, args: args.args });
     const child = spawn('setpriv', ['--pdeathsig', 'KILL', 'bpftrace', '--unsafe', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#children.set(event, child);
+    this.#exits.push(new Promise((resolve) => child.once('close', () => resolve())));
     return new Promise((resolve, reject) => {
       let attached = false;
       let lastError = '';
@@ -38,7 +40,6 @@ export class BpftraceProbes {
         }
         if (/^ERROR/.test(line) && !/RLIMIT_MEMLOCK/.test(line)) lastError = line;
         const record = parseBpftraceLine(line, event);
-        if (record.kind === 'lost') this.#lost += record.count;
         if (record.kind !== 'other') this.#onRecord(record);
       };
       createInterface({ input: child.stdout! }).on('line', onLine);
@@ -65,8 +66,9 @@ export class BpftraceProbes {
     this.#children.delete(event);
   }
 
-  close(): { lost: number } {
+  close(): { lost: number; drained: Promise<void> } {
     for (const event of [...this.#children.keys()]) this.remove(event);
-    return { lost: this.#lost };
+    // bpftrace reports losses in its output, and those were passed on as records.
+    return { lost: 0, drained: Promise.all(this.#exits).then(() => undefined) };
   }
 }

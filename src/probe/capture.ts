@@ -39,14 +39,15 @@ export interface KeyCaptureStats {
 interface SessionEvents {
   key: [KeyEvent];
   reject: [string];
-  /** SIGINT, SIGTERM or SIGHUP arrived; the session has already stopped and cleaned up. */
+  /** SIGINT, SIGTERM or SIGHUP arrived; the probes are already removed: call stop() for the final counts. */
   signal: [NodeJS.Signals];
 }
 
 interface ProbeBackend {
   add(event: string, probePath: string, fileOffset: bigint, args: ProbeArgs): void | Promise<void>;
   remove(event: string): void;
-  close(): { lost: number };
+  /** Detaches everything now; the promise settles when the last output has been read. */
+  close(): { lost: number; drained: Promise<void> };
 }
 
 const DEFAULT_POLL_MS = 200;
@@ -78,7 +79,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   readonly #monoToWallNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   readonly #onExit = (): void => this.#cleanup();
   readonly #onSignal = (signal: NodeJS.Signals): void => {
-    this.stop();
+    this.#cleanup();
     this.emit('signal', signal);
   };
 
@@ -102,16 +103,12 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     try {
       await session.#reconcile(true);
     } catch (err) {
-      session.stop();
+      await session.stop().catch(() => undefined);
       throw err;
     }
     if (session.#polls()) session.#schedule();
     // The caller attaches its listeners when start() resolves; hand over what was read meanwhile after that.
-    setImmediate(() => {
-      const early = session.#early ?? [];
-      session.#early = undefined;
-      for (const r of early) session.#onRecord(r);
-    });
+    setImmediate(() => session.#flushEarly());
     return session;
   }
 
@@ -124,23 +121,44 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     return [...this.#selected.values()];
   }
 
-  /** Stops reading and removes every probe; safe to call more than once. Throws only if the kernel refused the cleanup. */
-  stop(): KeyCaptureStats {
-    if (this.#stopped) return this.#stats;
+  /**
+   * Removes every probe (synchronously, before the first await) and resolves with the final counts once the
+   * backend's last output has been read. Safe to call more than once; rejects only if the kernel refused the cleanup.
+   */
+  async stop(): Promise<KeyCaptureStats> {
+    await this.#detach();
+    this.#flushEarly();
+    return this.#stats;
+  }
+
+  #drained: Promise<void> | undefined;
+
+  #detach(): Promise<void> {
+    if (this.#drained) return this.#drained;
     this.#stopped = true;
     clearTimeout(this.#timer);
     process.off('exit', this.#onExit);
     for (const s of STOP_SIGNALS) process.off(s, this.#onSignal);
-    this.#stats.lost += this.#backend.close().lost;
-    return this.#stats;
+    try {
+      const { lost, drained } = this.#backend.close();
+      this.#stats.lost += lost;
+      this.#drained = drained;
+    } catch (err) {
+      this.#drained = Promise.reject(err);
+    }
+    return this.#drained;
   }
 
   #cleanup(): void {
-    try {
-      this.stop();
-    } catch {
+    this.#detach().catch(() => {
       // on the way out there is nobody left to tell
-    }
+    });
+  }
+
+  #flushEarly(): void {
+    const early = this.#early ?? [];
+    this.#early = undefined;
+    for (const r of early) this.#onRecord(r);
   }
 
   #polls(): boolean {

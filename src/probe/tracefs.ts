@@ -79,24 +79,30 @@ export class TracefsProbes {
   /** Disables and deletes one probe (the kernel refuses to delete an enabled one). */
   remove(event: string): void {
     if (!this.#events.delete(event)) return;
+    this.#disable(event);
+    appendUprobeEvent(`-:${this.group}/${event}`);
+  }
+
+  #disable(event: string): void {
     try {
       writeControl(path.join(this.#instance, 'events', this.group, event, 'enable'), '0');
     } catch {
       // not enabled yet, or the instance is already gone: deleting the event is what matters
     }
-    appendUprobeEvent(`-:${this.group}/${event}`);
   }
 
   /**
-   * Reads what is left in the pipe, then removes every probe and the instance. Returns the events the
-   * ring buffer lost: the larger of the `[LOST n EVENTS]` markers seen and the per-CPU overrun+dropped counts.
+   * Reads what is left in the pipe, then removes every probe and the instance (all synchronously). Returns the
+   * losses not yet reported as `lost` records: the per-CPU overrun+dropped counts beyond the `[LOST n EVENTS]`
+   * markers already passed on.
    */
-  close(): { lost: number } {
-    if (this.#closed) return { lost: this.#lostMarkers };
+  close(): { lost: number; drained: Promise<void> } {
+    if (this.#closed) return { lost: 0, drained: Promise.resolve() };
     this.#closed = true;
     clearTimeout(this.#timer);
-    let lost = this.#lostMarkers;
     const failures: string[] = [];
+    // Disable first, then read what is left: no hit can land between the last read and the removal.
+    for (const event of this.#events) this.#disable(event);
     if (this.#pipe !== undefined) {
       try {
         this.#drain();
@@ -111,7 +117,7 @@ export class TracefsProbes {
         failures.push(err instanceof Error ? err.message : String(err));
       }
     }
-    lost = Math.max(lost, ringBufferLosses(this.#instance));
+    const lost = Math.max(0, ringBufferLosses(this.#instance) - this.#lostMarkers);
     if (this.#pipe !== undefined) closeSync(this.#pipe);
     this.#pipe = undefined;
     try {
@@ -120,7 +126,7 @@ export class TracefsProbes {
       failures.push(`cannot remove ${this.#instance}: ${(err as NodeJS.ErrnoException).code ?? err}`);
     }
     if (failures.length > 0) throw new GokeylogError(`cleanup of tracefs failed: ${failures.join('; ')}.`, ExitCode.failure);
-    return { lost };
+    return { lost, drained: Promise.resolve() };
   }
 
   #schedule(): void {
