@@ -1,0 +1,178 @@
+/**
+ * The analysis report model: connections (TLS facts + HTTP protocol), requests (HTTP exchange +
+ * Kubernetes request info) and identities (client certificate subject: CN = user, O = groups) with
+ * certificate expiry. Pure data; renderers live in src/report.
+ */
+import type { Endpoint } from '../net/index.js';
+import type { CertificateInfo } from '../tls/index.js';
+import type { HttpExchange, HttpProtocol } from '../http/index.js';
+import { kubeRequestInfo, type KubeRequestInfo } from './requestInfo.js';
+
+export interface AnalyzedConnection {
+  id: number;
+  client: Endpoint;
+  server: Endpoint;
+  /** Capture time of the first segment, seconds since the epoch. */
+  startTime: number;
+  sni: string | null;
+  alpn: string | null;
+  tlsVersion: string | null;
+  cipherSuite: string | null;
+  decrypted: boolean;
+  reason: string | null;
+  clientCertificate: CertificateInfo | null;
+  serverCertificate: CertificateInfo | null;
+  /** The HTTP version spoken inside, when decrypted and recognised. */
+  protocol: HttpProtocol | null;
+  /** An HTTP-level decoding error (the rest of the connection was not decoded). */
+  httpError: string | null;
+  bytesToServer: number;
+  bytesToClient: number;
+}
+
+export interface AnalyzedRequest {
+  connectionId: number;
+  exchange: HttpExchange;
+  /** Present for every request; `isResourceRequest` false for non-API paths (health, gRPC, …). */
+  kube: KubeRequestInfo;
+  /** The client certificate's CN of the connection, when known. */
+  user: string | null;
+}
+
+export interface Identity {
+  user: string;
+  groups: string[];
+  certificate: CertificateInfo;
+  /** Whole days from the reference time to notAfter (negative once expired). */
+  daysLeft: number;
+  expired: boolean;
+  expiringSoon: boolean;
+  connectionIds: number[];
+  clients: string[];
+  userAgents: string[];
+  requests: number;
+  /** "verb resource" (or "verb path" for non-resource requests) → count. */
+  calls: Record<string, number>;
+}
+
+export interface ExpiryWarning {
+  kind: 'client' | 'server';
+  subject: string;
+  notAfter: string;
+  daysLeft: number;
+  message: string;
+}
+
+export interface Report {
+  /** When certificate expiry is measured from (ISO 8601) and whether that is the capture's time or now. */
+  referenceTime: string;
+  referenceTimeSource: 'capture' | 'now';
+  expiringWithinDays: number;
+  connections: AnalyzedConnection[];
+  requests: AnalyzedRequest[];
+  identities: Identity[];
+  warnings: ExpiryWarning[];
+}
+
+export interface ReportOptions {
+  expiringWithinDays: number;
+  /** Reference time for expiry in ms since the epoch; null = now. */
+  referenceTimeMs: number | null;
+}
+
+const DAY_MS = 86_400_000;
+
+export function daysLeft(notAfter: string, referenceMs: number): number {
+  return Math.floor((Date.parse(notAfter) - referenceMs) / DAY_MS);
+}
+
+export function analyzeRequest(connection: AnalyzedConnection, exchange: HttpExchange): AnalyzedRequest {
+  return {
+    connectionId: connection.id,
+    exchange,
+    kube: kubeRequestInfo(exchange.method ?? '', exchange.path ?? ''),
+    user: connection.clientCertificate?.commonName ?? null,
+  };
+}
+
+/** A short description of what a request did, for summaries: "list pods", "get /healthz". */
+export function callName(request: AnalyzedRequest): string {
+  const k = request.kube;
+  if (!k.isResourceRequest) return `${k.verb} ${(request.exchange.path ?? '').split('?')[0]}`;
+  const resource = k.subresource ? `${k.resource}/${k.subresource}` : k.resource;
+  return `${k.verb} ${resource ?? ''}`.trim();
+}
+
+export function buildReport(connections: AnalyzedConnection[], requests: AnalyzedRequest[], options: ReportOptions): Report {
+  const referenceMs = options.referenceTimeMs ?? Date.now();
+  const byId = new Map(connections.map((c) => [c.id, c]));
+  const identities = new Map<string, Identity>();
+  for (const c of connections) {
+    const cert = c.clientCertificate;
+    if (!cert) continue;
+    let identity = identities.get(cert.sha256);
+    if (!identity) {
+      const left = daysLeft(cert.notAfter, referenceMs);
+      identity = {
+        user: cert.commonName ?? cert.subject,
+        groups: cert.organizations,
+        certificate: cert,
+        daysLeft: left,
+        expired: Date.parse(cert.notAfter) < referenceMs,
+        expiringSoon: left <= options.expiringWithinDays,
+        connectionIds: [],
+        clients: [],
+        userAgents: [],
+        requests: 0,
+        calls: {},
+      };
+      identities.set(cert.sha256, identity);
+    }
+    identity.connectionIds.push(c.id);
+    const client = c.client.ip;
+    if (!identity.clients.includes(client)) identity.clients.push(client);
+  }
+  for (const r of requests) {
+    const cert = byId.get(r.connectionId)?.clientCertificate;
+    const identity = cert && identities.get(cert.sha256);
+    if (!identity) continue;
+    identity.requests += 1;
+    const ua = r.exchange.userAgent;
+    if (ua && !identity.userAgents.includes(ua)) identity.userAgents.push(ua);
+    const call = callName(r);
+    identity.calls[call] = (identity.calls[call] ?? 0) + 1;
+  }
+  const sortedIdentities = [...identities.values()].sort((a, b) => a.daysLeft - b.daysLeft || a.user.localeCompare(b.user));
+  return {
+    referenceTime: new Date(referenceMs).toISOString(),
+    referenceTimeSource: options.referenceTimeMs === null ? 'now' : 'capture',
+    expiringWithinDays: options.expiringWithinDays,
+    connections,
+    requests,
+    identities: sortedIdentities,
+    warnings: expiryWarnings(sortedIdentities, connections, referenceMs, options.expiringWithinDays),
+  };
+}
+
+function expiryWarnings(identities: Identity[], connections: AnalyzedConnection[], referenceMs: number, withinDays: number): ExpiryWarning[] {
+  const warnings: ExpiryWarning[] = [];
+  for (const id of identities) {
+    if (id.expiringSoon) warnings.push(warning('client', id.certificate, `client certificate of ${id.user}`, referenceMs));
+  }
+  const seen = new Set<string>();
+  for (const c of connections) {
+    const cert = c.serverCertificate;
+    if (!cert || seen.has(cert.sha256)) continue;
+    seen.add(cert.sha256);
+    if (daysLeft(cert.notAfter, referenceMs) <= withinDays) {
+      warnings.push(warning('server', cert, `server certificate of ${c.sni ?? `${c.server.ip}:${c.server.port}`}`, referenceMs));
+    }
+  }
+  return warnings;
+}
+
+function warning(kind: 'client' | 'server', cert: CertificateInfo, what: string, referenceMs: number): ExpiryWarning {
+  const left = daysLeft(cert.notAfter, referenceMs);
+  const when = Date.parse(cert.notAfter) < referenceMs ? `expired on ${cert.notAfter}` : `expires in ${left} day${left === 1 ? '' : 's'} (${cert.notAfter})`;
+  return { kind, subject: cert.subject, notAfter: cert.notAfter, daysLeft: left, message: `${what} ${when}` };
+}

@@ -1,0 +1,103 @@
+/**
+ * JSON rendering. The shape of `connections[]` and `requests[]` is the documented contract (issue 5):
+ * fields may be added, never renamed. Optional fields are omitted rather than null where the contract
+ * marks them optional (reason, clientCertificate, serverCertificate).
+ */
+import type { CertificateInfo } from '../tls/index.js';
+import type { AnalyzedConnection, AnalyzedRequest, Report } from '../kube/index.js';
+
+export function connectionJson(c: AnalyzedConnection): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    id: c.id,
+    client: { ip: c.client.ip, port: c.client.port },
+    server: { ip: c.server.ip, port: c.server.port },
+    sni: c.sni,
+    alpn: c.alpn,
+    tlsVersion: c.tlsVersion,
+    cipherSuite: c.cipherSuite,
+    decrypted: c.decrypted,
+  };
+  if (c.reason) out.reason = c.reason;
+  if (c.clientCertificate) out.clientCertificate = certificateJson(c.clientCertificate);
+  if (c.serverCertificate) out.serverCertificate = certificateJson(c.serverCertificate);
+  out.startTime = isoTime(c.startTime);
+  out.protocol = c.protocol;
+  if (c.httpError) out.httpError = c.httpError;
+  out.bytesToServer = c.bytesToServer;
+  out.bytesToClient = c.bytesToClient;
+  return out;
+}
+
+function certificateJson(cert: CertificateInfo): Record<string, unknown> {
+  return {
+    subject: cert.subject,
+    commonName: cert.commonName,
+    organizations: cert.organizations,
+    issuer: cert.issuer,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    serialNumber: cert.serialNumber,
+    sha256: cert.sha256,
+    subjectAltNames: cert.subjectAltNames,
+  };
+}
+
+export function requestJson(r: AnalyzedRequest): Record<string, unknown> {
+  const e = r.exchange;
+  const out: Record<string, unknown> = {
+    time: isoTime(e.firstTime),
+    connectionId: r.connectionId,
+    streamId: e.streamId,
+    method: e.method ?? null,
+    path: e.path ?? null,
+    status: e.status ?? null,
+    userAgent: e.userAgent ?? null,
+    contentType: e.contentType ?? null,
+    protocol: e.protocol,
+    authority: e.authority ?? null,
+    endTime: isoTime(e.lastTime),
+    requestBytes: e.requestBodyBytes,
+    responseBytes: e.responseBodyBytes,
+    complete: e.complete,
+    user: r.user,
+    kube: r.kube,
+  };
+  if (e.contentEncoding) out.contentEncoding = e.contentEncoding;
+  if (e.reset) out.reset = e.reset;
+  if (e.grpcStatus !== undefined) out.grpcStatus = e.grpcStatus;
+  if (e.grpcMessage !== undefined) out.grpcMessage = e.grpcMessage;
+  if (e.responseBody) out.responseBody = e.responseBody.toString('utf8');
+  return out;
+}
+
+export function reportJson(report: Report): Record<string, unknown> {
+  return {
+    connections: report.connections.map(connectionJson),
+    requests: report.requests.map(requestJson),
+    identities: report.identities.map((i) => ({
+      user: i.user,
+      groups: i.groups,
+      notAfter: i.certificate.notAfter,
+      daysLeft: i.daysLeft,
+      expired: i.expired,
+      expiringSoon: i.expiringSoon,
+      certificateSha256: i.certificate.sha256,
+      connectionIds: i.connectionIds,
+      clients: i.clients,
+      userAgents: i.userAgents,
+      requests: i.requests,
+      calls: i.calls,
+    })),
+    warnings: report.warnings.map((w) => w.message),
+    referenceTime: report.referenceTime,
+    referenceTimeSource: report.referenceTimeSource,
+    expiringWithinDays: report.expiringWithinDays,
+  };
+}
+
+/** Seconds since the epoch → ISO 8601 with microseconds (capture times are finer than Date's ms). */
+export function isoTime(seconds: number): string {
+  const ms = Math.floor(seconds * 1000);
+  const micros = Math.floor(seconds * 1e6) % 1000;
+  return new Date(ms).toISOString().replace('Z', `${String(micros).padStart(3, '0')}Z`);
+}

@@ -1,0 +1,50 @@
+/** Terminal rendering with cli-table3: warnings, identities, connections, requests. */
+import Table from 'cli-table3';
+import type { Report } from '../kube/index.js';
+import { callName } from '../kube/index.js';
+import { isoTime } from './json.js';
+
+const TOP_CALLS = 5;
+
+export function renderText(report: Report): string {
+  const out: string[] = [];
+  if (report.warnings.length) {
+    out.push('Certificate warnings:');
+    for (const w of report.warnings) out.push(`  ! ${w.message}`);
+    out.push('');
+  }
+
+  out.push(`Identities (client certificates; expiry measured from ${report.referenceTimeSource === 'capture' ? 'the capture time' : 'now'} ${report.referenceTime}):`);
+  if (report.identities.length === 0) out.push('  none seen (no decrypted client certificate)');
+  else {
+    const t = new Table({ head: ['User (CN)', 'Groups (O)', 'Not after', 'Days left', 'Conns', 'Requests', 'Top calls', 'User agents'], wordWrap: true });
+    for (const i of report.identities) {
+      const calls = Object.entries(i.calls).sort((a, b) => b[1] - a[1]).slice(0, TOP_CALLS).map(([c, n]) => `${c} ×${n}`);
+      t.push([i.user, i.groups.join(', '), i.certificate.notAfter, i.expired ? 'EXPIRED' : `${i.daysLeft}${i.expiringSoon ? ' !' : ''}`, i.connectionIds.length, i.requests, calls.join('\n'), i.userAgents.join('\n')]);
+    }
+    out.push(t.toString());
+  }
+  out.push('');
+
+  const counts = new Map<number, number>();
+  for (const r of report.requests) counts.set(r.connectionId, (counts.get(r.connectionId) ?? 0) + 1);
+  out.push(`Connections (${report.connections.length}):`);
+  const ct = new Table({ head: ['ID', 'Client', 'Server', 'SNI', 'ALPN', 'TLS', 'Cipher suite', 'Decrypted', 'Client CN', 'Requests'] });
+  for (const c of report.connections) {
+    ct.push([
+      c.id, `${c.client.ip}:${c.client.port}`, `${c.server.ip}:${c.server.port}`, c.sni ?? '', c.alpn ?? '', c.tlsVersion ?? '', c.cipherSuite ?? '',
+      c.decrypted ? (c.reason ? `partly: ${c.reason}` : c.httpError ? `yes (${c.httpError})` : 'yes') : `no: ${c.reason ?? 'unknown'}`,
+      c.clientCertificate?.commonName ?? '', counts.get(c.id) ?? 0,
+    ]);
+  }
+  out.push(ct.toString(), '');
+
+  out.push(`Requests (${report.requests.length}):`);
+  const rt = new Table({ head: ['Time', 'Conn', 'Stream', 'Method', 'Path', 'Status', 'User agent', 'Kubernetes'] });
+  for (const r of report.requests) {
+    const e = r.exchange;
+    rt.push([isoTime(e.firstTime), r.connectionId, e.streamId, e.method ?? '', e.path ?? '', e.status ?? (e.reset ?? ''), e.userAgent ?? '', r.kube.isResourceRequest ? callName(r) : '']);
+  }
+  out.push(rt.toString());
+  return `${out.join('\n')}\n`;
+}
