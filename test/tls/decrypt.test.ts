@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { isRoot, requireOrSkip } from '../support/env.js';
-import { testPki } from '../support/pki.js';
-import { runTraffic, type TrafficOptions } from '../support/traffic.js';
+import { secretTempDir, testPki } from '../support/pki.js';
+import { runCurl, runTraffic, startCapture, startServer, type TrafficOptions } from '../support/traffic.js';
 import { decryptFrames, loadKeyLog, newestFixturePair, readFrames, tsharkDecrypted, type DecodedConnection } from './pipeline.js';
 
 const H2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
@@ -128,3 +130,41 @@ test('HTTP/1.1 over TLS 1.3', async (t) => {
     assert.match(c.toClient.toString('latin1'), /^HTTP\/1\.1 200 OK\r\n/);
   }
 });
+
+for (const [opensslName, suite] of [
+  ['ECDHE-ECDSA-AES128-SHA', 'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA'],
+  ['ECDHE-ECDSA-AES256-SHA', 'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA'],
+] as const) {
+  test(`TLS 1.2 ${suite}: MAC-then-encrypt CBC (curl client)`, async (t) => {
+    const pair = newestFixturePair();
+    if (!requireOrSkip(t, isRoot(), 'capturing on lo needs root')) return;
+    if (!requireOrSkip(t, pair !== null, 'Go fixtures not built (npm run setup)')) return;
+    const pki = await testPki();
+    const dir = secretTempDir('cbc');
+    const serverKeyLog = path.join(dir, 'server.keylog');
+    writeFileSync(serverKeyLog, '', { mode: 0o600 });
+    const server = await startServer(pair!.server.path, ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey, '-keylog', serverKeyLog]);
+    let pcap: string;
+    try {
+      const capture = await startCapture({ port: server.port, file: path.join(dir, 'cbc.pcap') });
+      try {
+        const urls = [PODS, '/healthz'].map((p) => `https://127.0.0.1:${server.port}${p}`);
+        // HTTP/1.1: HTTP/2 forbids CBC suites (RFC 7540 §9.2.2) and Go's server enforces it.
+        await runCurl({ urls, pki, keyLog: path.join(dir, 'curl.keylog'), tls: '1.2', ciphers: opensslName, h1: true });
+      } finally {
+        await capture.stop();
+      }
+      pcap = capture.file;
+    } finally {
+      await server.stop();
+    }
+    const [c, ...more] = decryptFrames(await readFrames(pcap), loadKeyLog(serverKeyLog));
+    assert.equal(more.length, 0);
+    assert.equal(c!.result.reason, null);
+    assert.equal(c!.result.handshake.cipherSuite, suite);
+    assert.match(c!.toServer.toString('latin1'), /^GET \/api\/v1\/namespaces\/default\/pods/);
+    assert.ok(c!.toClient.includes('"kind":"PodList"'));
+    const referee = await tsharkDecrypted(pcap, serverKeyLog, 0, server.port);
+    assert.ok(c!.toServer.equals(referee.toServer) && c!.toClient.equals(referee.toClient), 'bytes differ from tshark');
+  });
+}
