@@ -35,9 +35,9 @@ else
   if [[ -z $(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -1) ]]; then
     apt-get -qq update
   fi
-  install() { DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+  apt_install() { DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends "${missing[@]}" >/dev/null; }
   # Lists a day old may name versions the mirror has dropped: refresh once and retry.
-  install || { apt-get -qq update && install; } || die "apt-get install ${missing[*]} failed"
+  apt_install || { apt-get -qq update && apt_install; } || die "apt-get install ${missing[*]} failed"
 fi
 
 step "tracefs"
