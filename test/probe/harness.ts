@@ -1,0 +1,71 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startKeyCapture, type KeyCaptureOptions, type KeyCaptureStats, type KeyEvent, type TargetSpec } from '../../src/probe/index.js';
+import { formatKeyLogLine } from '../../src/keylog/index.js';
+import { isRoot, requireOrSkip } from '../support/env.js';
+import { spawnChecked } from '../support/traffic.js';
+
+export const TRACEFS = '/sys/kernel/tracing';
+
+/** Root and tracefs uprobes: what every probing test needs. */
+export function requireProbing(t: TestContext): boolean {
+  return requireOrSkip(t, isRoot() && existsSync(path.join(TRACEFS, 'uprobe_events')), 'needs root and tracefs uprobe_events');
+}
+
+/** The lines of an NSS key log, as a set (order and duplicates do not matter). */
+export function keyLogSet(text: string): Set<string> {
+  return new Set(text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')));
+}
+
+export const readKeyLogSet = (file: string): Set<string> => keyLogSet(readFileSync(file, 'utf8'));
+
+export interface Captured<T> {
+  result: T;
+  keys: KeyEvent[];
+  rejects: string[];
+  stats: KeyCaptureStats;
+  /** The extracted keys as NSS lines. */
+  lines: Set<string>;
+}
+
+/**
+ * Runs `body` while a key capture session is on, then stops it. `until` (optional) is waited for before
+ * stopping, for backends whose output trails the probe hits (bpftrace); the wait is bounded, never asserted on.
+ */
+export async function captureDuring<T>(
+  spec: Partial<TargetSpec>,
+  options: KeyCaptureOptions,
+  body: () => Promise<T>,
+  until?: (lines: Set<string>, result: T) => boolean,
+): Promise<Captured<T>> {
+  const session = await startKeyCapture({ pids: [], exes: [], processes: [], ...spec }, options);
+  const keys: KeyEvent[] = [];
+  const rejects: string[] = [];
+  session.on('key', (e) => keys.push(e));
+  session.on('reject', (why) => rejects.push(why));
+  const lines = (): Set<string> => new Set(keys.map(formatKeyLogLine));
+  let stats: KeyCaptureStats;
+  let result: T;
+  try {
+    result = await body();
+    for (let i = 0; until && !until(lines(), result) && i < 200; i++) await sleep(50);
+  } finally {
+    stats = await session.stop();
+  }
+  return { result, keys, rejects, stats, lines: lines() };
+}
+
+/** The HTTP/2 :path values tshark sees in a capture when given a key log (the referee for our keys). */
+export async function tsharkHttp2Paths(pcap: string, keyLog: Set<string>, dir: string): Promise<string[]> {
+  const keyFile = path.join(dir, `tshark-${process.hrtime.bigint()}.keylog`);
+  writeFileSync(keyFile, [...keyLog].join('\n') + '\n', { mode: 0o600 });
+  const { stdout } = await spawnChecked('tshark', ['-n', '-r', pcap, '-o', `tls.keylog_file:${keyFile}`, '-Y', 'http2.headers.path', '-T', 'fields', '-e', 'http2.headers.path']);
+  return stdout.split('\n').flatMap((l) => l.split(',')).filter((l) => l !== '');
+}
+
+/** Whether every line of `subset` is in `set`, with a readable diff when not. */
+export function missingFrom(subset: Set<string>, set: Set<string>): string[] {
+  return [...subset].filter((l) => !set.has(l)).map((l) => l.slice(0, 60));
+}
