@@ -46,9 +46,11 @@ function checkAmd64(bytes: Uint8Array): PrologueCheck {
   ];
   let length = firstMatch(bytes, 0, register);
   if (length && firstMatch(bytes, length, JBE)) return { ok: true, abi: 'register', shape: 'cmp SP,16(R14); jbe' };
-  // ABI0: g from TLS: mov rcx,fs:[-8] (local exec), or mov rcx,[rip+x]; mov rcx,fs:[rcx] (initial exec, PIE/shared).
+  // ABI0: g from TLS: mov rcx,fs:[-8] (local exec); in a PIE mov rcx,-8; mov rcx,fs:[rcx] (Go 1.15), or
+  // mov rcx,[rip+x]; mov rcx,fs:[rcx] (initial exec, shared).
   const loadG = [
     [0x64, 0x48, 0x8b, 0x0c, 0x25, 0xf8, 0xff, 0xff, 0xff],
+    [0x48, 0xc7, 0xc1, 0xf8, 0xff, 0xff, 0xff, 0x64, 0x48, 0x8b, 0x09],
     [0x48, 0x8b, 0x0d, _, _, _, _, 0x64, 0x48, 0x8b, 0x09],
   ];
   const compare = [

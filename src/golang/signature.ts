@@ -25,7 +25,10 @@ export function signatureFromCode(arch: GoArch, code: Buffer): Signature {
   if (length < MIN_SIGNATURE) {
     throw new GokeylogError(`The reference function yields only ${length} signature bytes, too few to search for.`, ExitCode.notFound);
   }
-  return { arch, pattern: Buffer.from(code.subarray(0, length)), mask: mask.subarray(0, length) };
+  // Canonical form: masked-out bits are zero, so equal signatures have equal bytes.
+  const pattern = Buffer.from(code.subarray(0, length));
+  for (let i = 0; i < length; i++) pattern[i]! &= mask[i]!;
+  return { arch, pattern, mask: mask.subarray(0, length) };
 }
 
 function maskAmd64(code: Buffer): { length: number; mask: Buffer } {

@@ -1,0 +1,41 @@
+// Regenerates data/signatures/go1.X.json: for each Go release × arch × ABI of the fixture matrix, the
+// signature of crypto/tls.(*Config).writeKeyLog (entry to first call, layout-dependent bytes masked) taken
+// from the unstripped fixtures. Identical signatures are stored once, with the fixtures that gave them.
+// Run after scripts/build-fixtures.sh:  node --import tsx scripts/gen-signatures.ts
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { signaturesDir, type SignatureEntry, type SignatureFile } from '../src/golang/builtin-signatures.js';
+import { inspectBinary, referenceSignature } from '../src/golang/inspect.js';
+import { signatureToJson } from '../src/golang/signature.js';
+import { goRelease } from '../src/golang/version.js';
+import { cacheDir } from '../src/util/cache.js';
+
+interface ManifestFixture {
+  id: string;
+  path: string;
+  program: string;
+  goVersion: string;
+  stripped: boolean;
+}
+
+const manifest = JSON.parse(readFileSync(path.join(cacheDir(), 'fixtures', 'manifest.json'), 'utf8')) as { fixtures: ManifestFixture[] };
+const byRelease = new Map<string, SignatureEntry[]>();
+for (const fixture of manifest.fixtures.filter((f) => !f.stripped && f.program !== 'notls')) {
+  const release = goRelease(fixture.goVersion);
+  if (!release) continue;
+  const report = await inspectBinary(fixture.path);
+  const json = signatureToJson(await referenceSignature(fixture.path, report.arch));
+  const entries = byRelease.get(release) ?? [];
+  const same = entries.find((e) => e.arch === report.arch && e.abi === report.abi && e.pattern === json.pattern && e.mask === json.mask);
+  if (same) same.from.push(fixture.id);
+  else entries.push({ arch: report.arch, abi: report.abi, ...json, from: [fixture.id] });
+  byRelease.set(release, entries);
+}
+
+const dir = signaturesDir();
+mkdirSync(dir, { recursive: true });
+for (const [release, signatures] of [...byRelease].sort()) {
+  const file: SignatureFile = { release, signatures };
+  writeFileSync(path.join(dir, `go${release}.json`), `${JSON.stringify(file, null, 1)}\n`);
+  process.stdout.write(`go${release}: ${signatures.length} signature(s) from ${signatures.reduce((n, s) => n + s.from.length, 0)} fixtures\n`);
+}
