@@ -149,7 +149,8 @@ async function createPki(keyType: KeyType): Promise<TestPki> {
     [
       'basicConstraints=critical,CA:FALSE',
       `keyUsage=critical,${leafUsage}`,
-      'extendedKeyUsage=serverAuth',
+      // clientAuth too, as kubeadm issues them: etcd's gRPC gateway dials etcd itself with the server cert.
+      'extendedKeyUsage=serverAuth,clientAuth',
       'subjectAltName=IP:127.0.0.1,DNS:localhost',
     ],
     30,

@@ -6,6 +6,7 @@ import {
   freePort,
   programPath,
   runProcess,
+  secretFileIn,
   spawnChecked,
   startProcess,
   startServer,
@@ -75,6 +76,8 @@ export function runEtcdctl(options: {
 export interface KubeApiFixture extends RunningServer {
   /** https://127.0.0.1:PORT */
   url: string;
+  /** A private directory (0700, removed at exit) for the test's files. */
+  dir: string;
   /** The fixture's own key log (0600). */
   serverKeyLog: string;
 }
@@ -90,15 +93,15 @@ export async function startKubeApiFixture(options: {
   timeoutMs?: number;
 }): Promise<KubeApiFixture> {
   const { pki } = options;
-  const serverKeyLog = path.join(secretTempDir('kube-api'), 'server.keylog');
-  writeFileSync(serverKeyLog, '', { mode: 0o600 });
+  const dir = secretTempDir('kube-api');
+  const serverKeyLog = secretFileIn(dir, 'server.keylog');
   const args = [
     '-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey, '-client-ca', pki.caCert,
     '-keylog', serverKeyLog,
   ];
   if (options.tls) args.push('-max-version', options.tls);
   const server = await startServer(programPath(options.server), args, { timeoutMs: options.timeoutMs });
-  return { ...server, url: `https://127.0.0.1:${server.port}`, serverKeyLog };
+  return { ...server, url: `https://127.0.0.1:${server.port}`, dir, serverKeyLog };
 }
 
 export interface KubectlResult extends ExitedProcess {

@@ -217,8 +217,8 @@ export async function startCapture(options: { port: number; file: string; iface?
   };
 }
 
-/** A key log file created 0600 before the program that writes it opens it. */
-function emptySecretFile(dir: string, name: string): string {
+/** An empty 0600 file, created before the program that writes a secret (key log, capture) opens it. */
+export function secretFileIn(dir: string, name: string): string {
   const file = path.join(dir, name);
   writeFileSync(file, '', { mode: 0o600 });
   return file;
@@ -358,8 +358,8 @@ async function curlTraffic(options: TrafficOptions, pki: TestPki, port: number, 
 export async function runTraffic(options: TrafficOptions): Promise<TrafficResult> {
   const pki = options.pki ?? (await testPki());
   const dir = secretTempDir('traffic');
-  const serverKeyLog = emptySecretFile(dir, 'server.keylog');
-  const clientKeyLog = emptySecretFile(dir, 'client.keylog');
+  const serverKeyLog = secretFileIn(dir, 'server.keylog');
+  const clientKeyLog = secretFileIn(dir, 'client.keylog');
   const cert = options.clientCert === true ? { cert: pki.clientCert, key: pki.clientKey } : options.clientCert || undefined;
 
   const serverArgs = ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey, '-keylog', serverKeyLog];
@@ -370,7 +370,7 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficResult
   const server = await startServer(programPath(options.server), serverArgs, { timeoutMs: options.timeoutMs });
   let capture: Capture | undefined;
   try {
-    if (options.capture) capture = await startCapture({ port: server.port, file: emptySecretFile(dir, 'traffic.pcap') });
+    if (options.capture) capture = await startCapture({ port: server.port, file: secretFileIn(dir, 'traffic.pcap') });
     const clientOutput =
       options.client === 'curl'
         ? await curlTraffic(options, pki, server.port, clientKeyLog, cert)
