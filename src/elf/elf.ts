@@ -127,6 +127,11 @@ export async function readElf(reader: FileReader): Promise<ElfFile> {
   const phBytes = await reader.read(header.phoff, header.phnum * header.phentsize);
   const segments: ProgramHeader[] = [];
   for (let i = 0; i < header.phnum; i++) segments.push(parseProgramHeader(phBytes, i * header.phentsize, path));
+  // A binary cut short cannot be loaded, even when the part we would read survived.
+  const end = Math.max(0, ...segments.filter((p) => p.type === PT_LOAD).map((p) => p.offset + p.filesz));
+  if (end > reader.size) {
+    throw new GokeylogError(`${path} is truncated: it has ${reader.size} bytes but its segments need ${end}.`, ExitCode.unsupportedInput);
+  }
   return { reader, header, segments, sections: await readSections(reader, header) };
 }
 
