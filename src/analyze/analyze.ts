@@ -34,7 +34,8 @@ export interface AnalysisResult {
 }
 
 export async function analyzeCaptures(options: AnalyzeOptions): Promise<AnalysisResult> {
-  const connections: AnalyzedTcpConnection[] = [];
+  // Only the report side of each connection is kept: TLS and HTTP state go once the connection ends.
+  const connections: AnalyzedConnection[] = [];
   const requests: AnalyzedRequest[] = [];
   const callbacks = {
     bodies: options.bodies ?? false,
@@ -46,7 +47,7 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
   const reassembler = new TcpReassembler({
     onConnection: (info) => {
       const c = new AnalyzedTcpConnection(info, options.keyLog, callbacks);
-      connections.push(c);
+      connections.push(c.connection);
       return c;
     },
   });
@@ -80,7 +81,7 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
   }
   reassembler.finish();
   return {
-    connections: connections.map((c) => c.connection),
+    connections,
     requests,
     lastPacketTimeMs: lastNs === null ? null : Number(lastNs / 1_000_000n),
     embeddedKeys,
