@@ -3,9 +3,11 @@
 // decodes (connection, stream, method, path, user agent, status) and the client certificate we generated.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { loadFixtures, testPki } from '../support/fixtures.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
-import { commandExists, runTraffic, tsharkFields, type TrafficOptions } from '../support/traffic.js';
+import { commandExists, runTraffic, spawnChecked, tsharkFields, type TrafficOptions } from '../support/traffic.js';
 import { runAnalyze } from './cli.js';
 
 interface JsonReport {
@@ -113,4 +115,23 @@ test('analyze lists a connection without keys, with its reason', async (t) => {
   assert.equal(report.connections[0]!.decrypted, false);
   assert.equal(report.connections[0]!.reason, 'no keys for client random');
   assert.equal(report.requests.length, 0);
+});
+
+test('keys from a DSB (editcap --inject-secrets), --ndjson streamed per request, --html written', async (t) => {
+  const programs = preconditions(t);
+  if (!programs) return;
+  if (!requireOrSkip(t, commandExists('editcap'), 'editcap is needed')) return;
+  const traffic = await runTraffic({ server: programs.server, client: programs.client, clientCert: true, capture: true, requests: 6, conns: 2, paths: PATHS, userAgent: USER_AGENT });
+  const pcapng = path.join(traffic.dir, 'with-keys.pcapng');
+  const html = path.join(traffic.dir, 'report.html');
+  await spawnChecked('editcap', ['--inject-secrets', `tls,${traffic.serverKeyLog}`, traffic.pcap!, pcapng]);
+  const run = await runAnalyze([pcapng, '--ndjson', '--html', html]);
+  assert.equal(run.code, 0, run.stderr);
+  const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; method?: string; path?: string; decrypted?: boolean; user?: string });
+  assert.deepEqual(lines.map((l) => l.type), [...Array(6).fill('request'), 'connection', 'connection', 'identity']);
+  assert.ok(lines.filter((l) => l.type === 'connection').every((l) => l.decrypted));
+  assert.deepEqual(lines.filter((l) => l.type === 'request').map((l) => l.path).sort(), [...PATHS, ...PATHS].slice(0, 6).sort());
+  const page = readFileSync(html, 'utf8');
+  assert.ok(page.includes('system:node:test-node'));
+  assert.ok(page.includes('expires in'), 'the 3-day client certificate is flagged');
 });

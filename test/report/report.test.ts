@@ -1,0 +1,74 @@
+// Renderers: the JSON contract of issue 5 (field names), NDJSON lines, a self-contained and escaped HTML
+// report, and text tables.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { analyzeRequest, buildReport, type AnalyzedConnection } from '../../src/kube/index.js';
+import { renderHtml, renderText, reportJson, requestJson } from '../../src/report/index.js';
+import type { CertificateInfo } from '../../src/tls/index.js';
+import type { HttpExchange } from '../../src/http/index.js';
+
+const T = Date.UTC(2026, 5, 1) / 1000 + 0.123456;
+const clientCert: CertificateInfo = {
+  subject: 'O=system:masters, CN=<script>alert(1)</script>', commonName: '<script>alert(1)</script>', organizations: ['system:masters'],
+  issuer: 'CN=kubernetes', subjectAltNames: [], notBefore: '2026-01-01T00:00:00.000Z', notAfter: '2026-06-05T00:00:00.000Z',
+  serialNumber: '0A1B', sha256: 'AB:CD',
+};
+const decrypted: AnalyzedConnection = {
+  id: 1, client: { ip: '10.0.0.1', port: 50000 }, server: { ip: '10.0.0.2', port: 6443 }, startTime: T, sni: 'kubernetes.default', alpn: 'h2',
+  tlsVersion: 'TLS 1.3', cipherSuite: 'TLS_AES_128_GCM_SHA256', decrypted: true, reason: null, clientCertificate: clientCert, serverCertificate: null,
+  protocol: 'h2', httpError: null, bytesToServer: 10, bytesToClient: 20,
+};
+const opaque: AnalyzedConnection = { ...decrypted, id: 2, decrypted: false, reason: 'no keys for client random', clientCertificate: null, protocol: null };
+const exchange: HttpExchange = {
+  protocol: 'h2', streamId: 3, method: 'GET', path: '/api/v1/namespaces/kube-system/secrets?limit=1&x=<b>', status: 200, userAgent: 'kubectl/v1.30.0',
+  contentType: 'application/json', requestHeaders: [], responseHeaders: [], trailers: [], requestBodyBytes: 0, responseBodyBytes: 512,
+  firstTime: T, lastTime: T + 0.5, complete: true,
+};
+const report = buildReport([decrypted, opaque], [analyzeRequest(decrypted, exchange)], { expiringWithinDays: 30, referenceTimeMs: T * 1000 });
+
+test('JSON has the contract fields of issue 5 with their names and types', () => {
+  const json = JSON.parse(JSON.stringify(reportJson(report))) as Record<string, any>;
+  const [c1, c2] = json.connections;
+  for (const key of ['id', 'client', 'server', 'sni', 'alpn', 'tlsVersion', 'cipherSuite', 'decrypted']) assert.ok(key in c1, key);
+  assert.deepEqual(c1.client, { ip: '10.0.0.1', port: 50000 });
+  assert.equal(c1.reason, undefined);
+  assert.deepEqual(Object.keys(c1.clientCertificate).slice(0, 8), ['subject', 'commonName', 'organizations', 'issuer', 'notBefore', 'notAfter', 'serialNumber', 'sha256']);
+  assert.equal(c1.serverCertificate, undefined);
+  assert.equal(c2.decrypted, false);
+  assert.equal(c2.reason, 'no keys for client random');
+  const [r] = json.requests;
+  assert.deepEqual(
+    [r.time, r.connectionId, r.streamId, r.method, r.path, r.status, r.userAgent, r.contentType],
+    ['2026-06-01T00:00:00.123456Z', 1, 3, 'GET', exchange.path, 200, 'kubectl/v1.30.0', 'application/json'],
+  );
+  assert.equal(r.kube.verb, 'list');
+  assert.equal(r.kube.resource, 'secrets');
+  assert.equal(json.identities[0].daysLeft, 3);
+  assert.equal(json.warnings.length, 1);
+});
+
+test('NDJSON: one line per request, no newline inside', () => {
+  const line = JSON.stringify(requestJson(report.requests[0]!));
+  assert.ok(!line.includes('\n'));
+  assert.equal(JSON.parse(line).streamId, 3);
+});
+
+test('HTML is self-contained and escapes captured strings; identities and warnings come first', () => {
+  const html = renderHtml(report);
+  assert.match(html, /^<!DOCTYPE html>/);
+  assert.ok(!/<script|<link|<img|src=|href=|@import|url\(/i.test(html), 'no scripts or external resources');
+  assert.ok(html.includes('&lt;script&gt;alert(1)&lt;/script&gt;'));
+  assert.ok(html.includes('x=&lt;b&gt;'));
+  const order = ['Expiring certificates', 'Identities', 'Connections', 'Requests'].map((h) => html.indexOf(`<h2>${h}</h2>`));
+  assert.deepEqual([...order].sort((a, b) => a - b), order);
+  assert.ok(order.every((i) => i > 0));
+  assert.ok(html.includes('no keys for client random'));
+});
+
+test('text: warnings, identity, both connections with the reason, the request', () => {
+  const text = renderText(report);
+  assert.match(text, /client certificate of <script>alert\(1\)<\/script> expires in 3 days/);
+  assert.match(text, /no: no keys for client random/);
+  assert.match(text, /list secrets/);
+  assert.match(text, /Connections \(2\)/);
+});
