@@ -121,19 +121,29 @@ function decodeGrpcMessage(value: string): string {
   }
 }
 
+/** Bodies kept per message at most: a long watch stream or a huge list must not exhaust memory. */
+export const MAX_KEPT_BODY_BYTES = 64 << 20;
+
 /** Collects body pieces when bodies were requested; otherwise only counts. */
 export class BodyCollector {
   private pieces: Buffer[] = [];
+  private size = 0;
+  private truncated = false;
   add(piece: Uint8Array): void {
+    if (this.size + piece.length > MAX_KEPT_BODY_BYTES) {
+      this.truncated = true;
+      return;
+    }
     this.pieces.push(Buffer.from(piece));
+    this.size += piece.length;
   }
-  /** The body, gunzipped when `contentEncoding` is gzip and it inflates cleanly (else as sent). */
+  /** The body, gunzipped when `contentEncoding` is gzip and it inflates cleanly (else as sent, or cut at the limit). */
   take(contentEncoding: string | undefined): Buffer {
     const raw = Buffer.concat(this.pieces);
     this.pieces = [];
-    if (contentEncoding?.toLowerCase() !== 'gzip') return raw;
+    if (this.truncated || contentEncoding?.toLowerCase() !== 'gzip') return raw;
     try {
-      return gunzipSync(raw);
+      return gunzipSync(raw, { maxOutputLength: MAX_KEPT_BODY_BYTES });
     } catch {
       return raw;
     }

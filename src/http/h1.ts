@@ -12,6 +12,7 @@ import {
 /** Longest request/status line plus header section we accept before calling the stream malformed. */
 const MAX_HEAD_BYTES = 256 * 1024;
 const MAX_CHUNK_LINE = 4096;
+const MAX_TRAILER_LINES = 1000;
 
 class Http1Error extends Error {}
 
@@ -86,6 +87,7 @@ class MessageParser {
           if (!line) return;
           data = line.rest;
           if (line.bytes.length > 2) {
+            if (this.trailerLines.length >= MAX_TRAILER_LINES) throw new Http1Error(`more than ${MAX_TRAILER_LINES} trailer lines`);
             this.trailerLines.push(line.bytes.toString('latin1', 0, line.bytes.length - 2));
             break;
           }
