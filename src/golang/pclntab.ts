@@ -82,7 +82,9 @@ export async function readFunctab(elf: ElfFile, pcln: Pclntab, textStart: number
   const start = pcln.vaddr + pclnOffset;
   const raw = await readVaddr(elf, start, (2 * nfunc + 1) * size);
   if (size === 4) {
-    return { count: nfunc, entry: (i) => textStart + raw.readUInt32LE(8 * i), funcoff: (i) => raw.readUInt32LE(8 * i + 4) };
+    // A typed view: the functab of a big binary is walked whole (150k entries) on every lookup.
+    const words = raw.byteOffset % 4 === 0 ? new Uint32Array(raw.buffer, raw.byteOffset, raw.length / 4) : new Uint32Array(Uint8Array.from(raw).buffer);
+    return { count: nfunc, entry: (i) => textStart + words[2 * i]!, funcoff: (i) => words[2 * i + 1]! };
   }
   const relocations = elf.header.type === ET_DYN ? await relativeRelocations(elf) : undefined;
   return {
@@ -143,9 +145,13 @@ export async function functionsNamed(elf: ElfFile, pcln: Pclntab, functab: Funct
   let maxFuncoff = 0;
   for (let i = 0; i < functab.count; i++) maxFuncoff = Math.max(maxFuncoff, functab.funcoff(i));
   const funcs = await readVaddr(elf, base, maxFuncoff + nameoffAt + 4);
+  const ints = funcs.byteOffset % 4 === 0 ? new Int32Array(funcs.buffer, funcs.byteOffset, funcs.length >>> 2) : undefined;
   const matches: number[] = [];
   for (let i = 0; i < functab.count; i++) {
-    if (offsets.has(funcs.readInt32LE(functab.funcoff(i) + nameoffAt))) matches.push(i);
+    const at = functab.funcoff(i) + nameoffAt;
+    // _func records are 4-aligned in a sound table; a corrupt one still reads, just slower.
+    const nameoff = ints && at % 4 === 0 ? ints[at >>> 2]! : funcs.readInt32LE(at);
+    if (offsets.has(nameoff)) matches.push(i);
   }
   return matches;
 }
