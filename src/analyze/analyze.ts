@@ -1,13 +1,14 @@
 /**
  * The analysis pipeline: captures (pcap/pcapng, read in order as one stream of packets) + keys (key log
  * files and the captures' own Decryption Secrets Blocks) → connections and requests.
- * Memory stays flat: packets are visited in place, bodies are counted, not kept (unless asked).
+ * Memory stays flat: packets are visited in place, bodies are counted, not kept (unless asked), and
+ * requests need not be retained when they are streamed out.
  */
 import { stat } from 'node:fs/promises';
 import { readCaptureBatches, SECRETS_TYPE_TLS_KEY_LOG } from '../pcap/index.js';
 import { decodePacket, TcpReassembler } from '../net/index.js';
 import { parseKeyLog, type KeyLog } from '../keylog/index.js';
-import type { AnalyzedConnection, AnalyzedRequest } from '../kube/index.js';
+import { IdentityCalls, type AnalyzedConnection, type AnalyzedRequest } from '../kube/index.js';
 import { AnalyzedTcpConnection } from './connection.js';
 
 export interface AnalyzeOptions {
@@ -15,6 +16,8 @@ export interface AnalyzeOptions {
   /** Keys from key log files; secrets found in the captures are added to it. */
   keyLog: KeyLog;
   bodies?: boolean;
+  /** Keep every request for the result (default true); false keeps memory flat for streamed output. */
+  retainRequests?: boolean;
   /** Each request as it completes (NDJSON streaming). */
   onRequest?: (request: AnalyzedRequest) => void;
   /** Bytes read over all captures so far, and their total size when known. */
@@ -25,8 +28,10 @@ export interface AnalyzeOptions {
 export interface AnalysisResult {
   /** In order of first appearance. */
   connections: AnalyzedConnection[];
-  /** In order of completion. */
+  /** In order of completion; empty unless `retainRequests`. */
   requests: AnalyzedRequest[];
+  /** Every request counted for its identity, retained or not. */
+  identityCalls: IdentityCalls;
   /** Capture time of the last packet (ms since the epoch), null for an empty capture. */
   lastPacketTimeMs: number | null;
   /** Key log entries found in the captures' DSBs. */
@@ -37,10 +42,13 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
   // Only the report side of each connection is kept: TLS and HTTP state go once the connection ends.
   const connections: AnalyzedConnection[] = [];
   const requests: AnalyzedRequest[] = [];
+  const identityCalls = new IdentityCalls();
+  const retain = options.retainRequests ?? true;
   const callbacks = {
     bodies: options.bodies ?? false,
     onRequest: (r: AnalyzedRequest) => {
-      requests.push(r);
+      identityCalls.add(r);
+      if (retain) requests.push(r);
       options.onRequest?.(r);
     },
   };
@@ -83,6 +91,7 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
   return {
     connections,
     requests,
+    identityCalls,
     lastPacketTimeMs: lastNs === null ? null : Number(lastNs / 1_000_000n),
     embeddedKeys,
   };

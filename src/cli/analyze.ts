@@ -4,7 +4,7 @@ import cliProgress from 'cli-progress';
 import { analyzeCaptures } from '../analyze/index.js';
 import { KeyLog, readKeyLogFiles } from '../keylog/index.js';
 import { buildReport } from '../kube/index.js';
-import { connectionJson, renderHtml, renderText, reportJson, requestJson } from '../report/index.js';
+import { connectionJson, renderHtml, renderText, reportJson, reportJsonWithoutRequests, requestJson } from '../report/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 
 interface AnalyzeCliOptions {
@@ -67,15 +67,20 @@ async function runAnalyze(captures: string[], opts: AnalyzeCliOptions): Promise<
   let barStarted = false;
   let requests = 0;
   const out = (line: string): void => void process.stdout.write(line);
+  // --json and --ndjson stream requests as they complete so that memory does not grow with the capture;
+  // --json writes them first (`{"requests":[…],"connections":[…],…}`: key order carries no meaning).
+  const streamJson = opts.json === true && !opts.html;
   try {
     const result = await analyzeCaptures({
       captures,
       keyLog,
       bodies: opts.bodies ?? false,
+      retainRequests: !(opts.ndjson || streamJson),
       onWarning: warn,
       onRequest: (r) => {
         requests += 1;
         if (opts.ndjson) out(`${JSON.stringify({ type: 'request', ...requestJson(r) })}\n`);
+        else if (streamJson) out(`${requests === 1 ? '{"requests":[\n' : ',\n'}${JSON.stringify(requestJson(r))}`);
       },
       onProgress: (read, total) => {
         if (!process.stderr.isTTY || total === undefined || total < PROGRESS_MIN_BYTES) return;
@@ -90,14 +95,19 @@ async function runAnalyze(captures: string[], opts: AnalyzeCliOptions): Promise<
     if (barStarted) bar.stop();
     barStarted = false;
 
-    const report = buildReport(result.connections, result.requests, {
-      expiringWithinDays: opts.expiringWithin,
-      referenceTimeMs: opts.expiryFrom === 'now' ? null : result.lastPacketTimeMs,
-    });
+    const report = buildReport(
+      result.connections,
+      result.requests,
+      { expiringWithinDays: opts.expiringWithin, referenceTimeMs: opts.expiryFrom === 'now' ? null : result.lastPacketTimeMs },
+      result.identityCalls,
+    );
     if (opts.html) await writeHtml(opts.html, renderHtml(report));
     if (opts.ndjson) {
       for (const c of report.connections) out(`${JSON.stringify({ type: 'connection', ...connectionJson(c) })}\n`);
-      for (const identity of reportJson(report).identities as object[]) out(`${JSON.stringify({ type: 'identity', ...identity })}\n`);
+      for (const identity of reportJsonWithoutRequests(report).identities as object[]) out(`${JSON.stringify({ type: 'identity', ...identity })}\n`);
+    } else if (streamJson) {
+      const tail = JSON.stringify(reportJsonWithoutRequests(report), null, 1).slice(1);
+      out(requests === 0 ? `{"requests":[],${tail}\n` : `\n],${tail}\n`);
     } else if (opts.json) {
       out(`${JSON.stringify(reportJson(report), null, 2)}\n`);
     } else {

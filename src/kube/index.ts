@@ -5,6 +5,6 @@
  */
 export { kubeRequestInfo, type KubeRequestInfo } from './requestInfo.js';
 export {
-  analyzeRequest, buildReport, callName, daysLeft,
+  analyzeRequest, buildReport, callName, daysLeft, IdentityCalls,
   type AnalyzedConnection, type AnalyzedRequest, type ExpiryWarning, type Identity, type Report, type ReportOptions,
 } from './model.js';

@@ -37,6 +37,8 @@ export interface AnalyzedRequest {
   kube: KubeRequestInfo;
   /** The client certificate's CN of the connection, when known. */
   user: string | null;
+  /** The client certificate's SHA-256 fingerprint: the identity the request is counted for. */
+  certificateSha256: string | null;
 }
 
 export interface Identity {
@@ -92,6 +94,7 @@ export function analyzeRequest(connection: AnalyzedConnection, exchange: HttpExc
     exchange,
     kube: kubeRequestInfo(exchange.method ?? '', exchange.path ?? ''),
     user: connection.clientCertificate?.commonName ?? null,
+    certificateSha256: connection.clientCertificate?.sha256 ?? null,
   };
 }
 
@@ -103,9 +106,46 @@ export function callName(request: AnalyzedRequest): string {
   return `${k.verb} ${resource ?? ''}`.trim();
 }
 
-export function buildReport(connections: AnalyzedConnection[], requests: AnalyzedRequest[], options: ReportOptions): Report {
+/** What each identity called, counted as requests complete so that the requests need not be kept. */
+export class IdentityCalls {
+  private readonly byCertificate = new Map<string, Pick<Identity, 'requests' | 'userAgents' | 'calls'>>();
+
+  static of(requests: Iterable<AnalyzedRequest>): IdentityCalls {
+    const calls = new IdentityCalls();
+    for (const r of requests) calls.add(r);
+    return calls;
+  }
+
+  add(r: AnalyzedRequest): void {
+    if (!r.certificateSha256) return;
+    let tally = this.byCertificate.get(r.certificateSha256);
+    if (!tally) {
+      tally = { requests: 0, userAgents: [], calls: {} };
+      this.byCertificate.set(r.certificateSha256, tally);
+    }
+    tally.requests += 1;
+    const ua = r.exchange.userAgent;
+    if (ua && !tally.userAgents.includes(ua)) tally.userAgents.push(ua);
+    const call = callName(r);
+    tally.calls[call] = (tally.calls[call] ?? 0) + 1;
+  }
+
+  get(sha256: string): Pick<Identity, 'requests' | 'userAgents' | 'calls'> | undefined {
+    return this.byCertificate.get(sha256);
+  }
+}
+
+/**
+ * `requests` are the requests to list (may be empty when they were streamed out); `calls` counts them
+ * per identity and defaults to a count of `requests`.
+ */
+export function buildReport(
+  connections: AnalyzedConnection[],
+  requests: AnalyzedRequest[],
+  options: ReportOptions,
+  calls: IdentityCalls = IdentityCalls.of(requests),
+): Report {
   const referenceMs = options.referenceTimeMs ?? Date.now();
-  const byId = new Map(connections.map((c) => [c.id, c]));
   const identities = new Map<string, Identity>();
   for (const c of connections) {
     const cert = c.clientCertificate;
@@ -132,15 +172,9 @@ export function buildReport(connections: AnalyzedConnection[], requests: Analyze
     const client = c.client.ip;
     if (!identity.clients.includes(client)) identity.clients.push(client);
   }
-  for (const r of requests) {
-    const cert = byId.get(r.connectionId)?.clientCertificate;
-    const identity = cert && identities.get(cert.sha256);
-    if (!identity) continue;
-    identity.requests += 1;
-    const ua = r.exchange.userAgent;
-    if (ua && !identity.userAgents.includes(ua)) identity.userAgents.push(ua);
-    const call = callName(r);
-    identity.calls[call] = (identity.calls[call] ?? 0) + 1;
+  for (const [sha256, identity] of identities) {
+    const tally = calls.get(sha256);
+    if (tally) Object.assign(identity, tally);
   }
   const sortedIdentities = [...identities.values()].sort((a, b) => a.daysLeft - b.daysLeft || a.user.localeCompare(b.user));
   return {

@@ -71,9 +71,14 @@ export function requestJson(r: AnalyzedRequest): Record<string, unknown> {
 }
 
 export function reportJson(report: Report): Record<string, unknown> {
+  const { connections, ...rest } = reportJsonWithoutRequests(report);
+  return { connections, requests: report.requests.map(requestJson), ...rest };
+}
+
+/** Everything but `requests`, for output that streamed the requests already. */
+export function reportJsonWithoutRequests(report: Report): Record<string, unknown> {
   return {
     connections: report.connections.map(connectionJson),
-    requests: report.requests.map(requestJson),
     identities: report.identities.map((i) => ({
       user: i.user,
       groups: i.groups,
