@@ -140,7 +140,7 @@ function onePerKind(): GoFixture[] {
 describe('inspect without the usual landmarks', () => {
   it('works on a copy with no section headers at all (pclntab found by scanning, confirmed by moduledata)', async (t) => {
     const fixtures = onePerKind();
-    const real = loadRealBinaries().filter((b) => b.hasTls && b.kind !== 'kubectl');
+    const real = loadRealBinaries().filter((b) => b.hasTls);
     if (!requireOrSkip(t, fixtures.length > 0, 'no fixtures (run scripts/setup.sh)')) return;
     for (const { id, path: file, expected } of [
       ...fixtures.map((f) => ({ id: f.id, path: f.path, expected: Number(f.nmWriteKeyLog) })),
