@@ -96,3 +96,23 @@ test('HTTP/1.1: a body read until close, and garbage that is an error rather tha
   const badChunk = decode([{ side: 'server', bytes: Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n') }]);
   assert.match(badChunk.error!, /chunk size/);
 });
+
+test('HTTP/1.1: seeded random damage is an error or fewer exchanges, never a throw', async () => {
+  const chunks = await recorded;
+  let rng = 0x1111;
+  const random = (n: number): number => {
+    rng = (Math.imul(rng, 1103515245) + 12345) >>> 0;
+    return rng % n;
+  };
+  for (let iteration = 0; iteration < 500; iteration++) {
+    const damaged = chunks.map((c) => ({ side: c.side, bytes: Buffer.from(c.bytes) }));
+    for (let k = 0; k < 1 + random(6); k++) {
+      const c = damaged[random(damaged.length)]!;
+      if (c.bytes.length === 0) continue;
+      const at = random(c.bytes.length);
+      if (random(2)) c.bytes[at] = random(256);
+      else c.bytes = c.bytes.subarray(0, at);
+    }
+    decode(damaged);
+  }
+});
