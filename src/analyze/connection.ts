@@ -1,6 +1,7 @@
 /**
  * One TCP connection through the analysis: TLS decryption (src/tls) feeding an HTTP decoder chosen by
- * ALPN or by the first client bytes, producing the AnalyzedConnection and its requests.
+ * ALPN or by the first client bytes, producing the AnalyzedConnection and its requests. Connections
+ * that start with plain HTTP skip TLS.
  */
 import type { ConnectionEnd, ConnectionInfo, Direction, StreamConsumer } from '../net/index.js';
 import { TlsConnection, type HandshakeInfo, type KeySource, type TlsResult } from '../tls/index.js';
@@ -22,6 +23,8 @@ export class AnalyzedTcpConnection implements StreamConsumer {
   readonly connection: AnalyzedConnection;
   private readonly tls: TlsConnection;
   private http: HttpConnectionDecoder | null = null;
+  /** Decided by the client's first bytes: an HTTP request line or preface means no TLS. */
+  private plaintext: boolean | null = null;
   private undecidable = false;
   private held: Array<{ data: Uint8Array; time: number }> = [];
   private heldBytes = 0;
@@ -57,9 +60,17 @@ export class AnalyzedTcpConnection implements StreamConsumer {
   }
 
   onData(direction: Direction, bytes: Uint8Array, timeNs: bigint): void {
-    this.tls.onData(direction, bytes, timeNs);
+    // Plain HTTP (metrics, health ports, h2c) is decoded as is; the connection still reads "not TLS".
+    if (this.plaintext === null && direction === 'toServer') this.plaintext = detectHttpProtocol(undefined, bytes) !== null;
+    if (this.plaintext) this.onPlaintext(direction, Buffer.from(bytes), seconds(timeNs));
+    else this.tls.onData(direction, bytes, timeNs);
   }
   onGap(direction: Direction): void {
+    if (this.plaintext) {
+      // HTTP cannot resume after lost bytes: what was decoded stays, the rest is ignored.
+      this.connection.httpError ??= 'stream incomplete (lost segments)';
+      this.undecidable = true;
+    }
     this.tls.onGap(direction);
   }
   onEnd(end: ConnectionEnd, endNs: bigint): void {
@@ -125,7 +136,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     c.bytesToClient = result.bytesToClient;
     if (this.http) {
       this.http.end();
-      c.httpError = this.http.error ?? null;
+      c.httpError ??= this.http.error ?? null;
     } else if (this.undecidable) {
       c.httpError = 'not HTTP';
     }

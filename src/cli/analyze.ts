@@ -95,6 +95,9 @@ async function runAnalyze(captures: string[], opts: AnalyzeCliOptions): Promise<
     if (barStarted) bar.stop();
     barStarted = false;
 
+    if (keyLog.size === 0 && result.connections.some((c) => c.reason === 'no keys for client random')) {
+      warn('no TLS keys were given (--keylog) or embedded in the captures (pcapng secrets blocks): nothing could be decrypted');
+    }
     const report = buildReport(
       result.connections,
       result.requests,

@@ -3,11 +3,15 @@
 // decodes (connection, stream, method, path, user agent, status) and the client certificate we generated.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { loadFixtures, testPki } from '../support/fixtures.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
-import { commandExists, runTraffic, spawnChecked, tsharkFields, type TrafficOptions } from '../support/traffic.js';
+import { commandExists, runTraffic, spawnChecked, startCapture, tsharkFields, type TrafficOptions } from '../support/traffic.js';
 import { runAnalyze } from './cli.js';
 
 interface JsonReport {
@@ -137,4 +141,50 @@ test('keys from a DSB (editcap --inject-secrets), --ndjson streamed per request,
   const page = readFileSync(html, 'utf8');
   assert.ok(page.includes('system:node:test-node'));
   assert.ok(page.includes('expires in'), 'the 3-day client certificate is flagged');
+});
+
+test('plain HTTP/1.1 and h2c connections are decoded too and read "not TLS"', async (t) => {
+  if (!requireOrSkip(t, isRoot(), 'capturing with tcpdump needs root')) return;
+  if (!requireOrSkip(t, commandExists('tshark') && commandExists('tcpdump'), 'tshark and tcpdump are needed')) return;
+  const h1 = http.createServer((req, res) => res.end(`plain ${req.url}`));
+  const h2c = http2.createServer((_req, res) => res.end('h2c'));
+  await new Promise<void>((r) => h1.listen(0, '127.0.0.1', r));
+  const port = (h1.address() as net.AddressInfo).port;
+  h1.close();
+  // One port for both, one after the other, so that a single tcpdump filter sees them.
+  await new Promise<void>((r) => h2c.listen(port, '127.0.0.1', r));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'gokeylog-plain-'));
+  try {
+    const capture = await startCapture({ port, file: path.join(dir, 'plain.pcap') });
+    try {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      await new Promise<void>((resolve, reject) => {
+        const req = session.request({ ':path': '/metrics', 'user-agent': 'prometheus/2.0' });
+        req.on('data', () => {}).on('end', resolve).on('error', reject);
+      });
+      await new Promise<void>((r) => session.close(r));
+      await new Promise<void>((r) => h2c.close(() => r()));
+      await new Promise<void>((r) => h1.listen(port, '127.0.0.1', r));
+      await new Promise<void>((resolve, reject) =>
+        http.get({ host: '127.0.0.1', port, path: '/healthz', headers: { 'user-agent': 'probe/1.0', connection: 'close' } }, (res) => res.resume().on('end', resolve)).on('error', reject),
+      );
+    } finally {
+      await capture.stop();
+      h1.close();
+      h2c.close();
+    }
+    const run = await runAnalyze([capture.file, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(run.stdout) as JsonReport;
+    assert.deepEqual(report.connections.map((c) => [c.decrypted, c.reason]), [[false, 'not TLS'], [false, 'not TLS']]);
+    assert.deepEqual(report.requests.map((r) => [r.connectionId, r.method, r.path, r.status, r.userAgent]), [
+      [1, 'GET', '/metrics', 200, 'prometheus/2.0'],
+      [2, 'GET', '/healthz', 200, 'probe/1.0'],
+    ]);
+    // tshark finds HTTP/1.1 on any port by its heuristics (h2c on a random port it would need "decode as").
+    const theirs = await tsharkFields(capture.file, { filter: 'http.request', fields: ['tcp.stream', 'http.request.uri', 'http.user_agent'] });
+    assert.deepEqual(theirs, [['1', '/healthz', 'probe/1.0']]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
