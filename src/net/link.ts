@@ -1,17 +1,6 @@
-/**
- * Link layers: where the network-layer packet starts in a captured frame, and which protocol it is.
- * Link-type numbers are the pcap LINKTYPE_* values (tcpdump.org/linktypes.html).
- */
-export const LinkType = {
-  NULL: 0,
-  ETHERNET: 1,
-  RAW: 101,
-  LOOP: 108,
-  LINUX_SLL: 113,
-  IPV4: 228,
-  IPV6: 229,
-  LINUX_SLL2: 276,
-} as const;
+import { LinkType } from '../pcap/linktype.js';
+
+/** Link layers: where the network-layer packet starts in a captured frame, and which protocol it is. */
 
 export const EtherType = { IPV4: 0x0800, IPV6: 0x86dd, VLAN: 0x8100, QINQ: 0x88a8, VLAN_9100: 0x9100 } as const;
 

@@ -43,6 +43,9 @@ export interface ReassemblerOptions {
   maxConnections?: number;
 }
 
+/** Segments to wait for bytes the peer already acknowledged (capture reordering) before calling them lost. */
+const REORDER_WINDOW = 16;
+
 interface PendingSegment {
   offset: number;
   bytes: Uint8Array;
@@ -62,6 +65,10 @@ class Flow {
   finOffset = -1;
   /** Highest stream offset the peer acknowledged, or -1. */
   ackedOffset = -1;
+  /** Segments with payload received so far. */
+  private received = 0;
+  /** `received` when the peer acknowledged bytes we have not seen, or -1. */
+  private holeAckedAt = -1;
 
   constructor(
     readonly direction: Direction,
@@ -80,6 +87,7 @@ class Flow {
   }
 
   receive(offset: number, bytes: Uint8Array, length: number, timeNs: bigint): void {
+    this.received++;
     const end = offset + length;
     if (end <= this.next) return; // retransmission of delivered bytes
     if (offset < this.next) {
@@ -94,14 +102,17 @@ class Flow {
       return;
     }
     this.buffer({ offset, bytes: Uint8Array.prototype.slice.call(bytes), length, timeNs });
-    if (this.pendingBytes > this.maxBufferedBytes) this.skipToPending();
+    const holeLost = this.holeAckedAt >= 0 && this.received - this.holeAckedAt > REORDER_WINDOW;
+    if (holeLost || this.pendingBytes > this.maxBufferedBytes) this.skipToPending();
   }
 
-  /** The peer acknowledged up to `offset`: a hole below buffered bytes it acknowledged is lost for good. */
+  /**
+   * The peer acknowledged up to `offset`. Bytes it has but we lack were either captured out of order (they
+   * come soon) or lost by the capture: after REORDER_WINDOW more segments the hole is declared lost.
+   */
   acknowledged(offset: number): void {
     if (offset > this.ackedOffset) this.ackedOffset = offset;
-    const first = this.pending[0];
-    if (first && offset >= first.offset) this.skipToPending();
+    if (offset > this.next && this.holeAckedAt < 0) this.holeAckedAt = this.received;
   }
 
   /** Delivers everything left, reporting every hole, including lost bytes at the end. */
@@ -119,6 +130,7 @@ class Flow {
     if (bytes.length > 0) this.consumer.onData(this.direction, bytes, timeNs);
     if (length > bytes.length) this.consumer.onGap(this.direction, length - bytes.length, timeNs);
     this.next += length;
+    if (this.holeAckedAt >= 0 && this.next >= this.ackedOffset) this.holeAckedAt = -1;
   }
 
   private drain(): void {

@@ -3,7 +3,7 @@ import { parseKeyLog } from '../../src/keylog/parse.js';
 import { KeyLog } from '../../src/keylog/keylog.js';
 import { decodePacket, TcpReassembler, type ConnectionInfo, type Direction } from '../../src/net/index.js';
 import { readCapture } from '../../src/pcap/index.js';
-import { TlsConnection, type TlsResult } from '../../src/tls/index.js';
+import { TlsConnection, type KeySource, type TlsResult } from '../../src/tls/index.js';
 import { loadFixtures, type GoFixture } from '../support/fixtures.js';
 import { spawnChecked } from '../support/traffic.js';
 
@@ -38,7 +38,7 @@ export function loadKeyLog(...files: string[]): KeyLog {
 }
 
 /** Runs frames through decodePacket → TcpReassembler → TlsConnection, as analyze does. */
-export function decryptFrames(frames: Iterable<Frame>, keys: KeyLog): DecodedConnection[] {
+export function decryptFrames(frames: Iterable<Frame>, keys: KeySource): DecodedConnection[] {
   const connections: DecodedConnection[] = [];
   const reassembler = new TcpReassembler({
     onConnection(info) {
