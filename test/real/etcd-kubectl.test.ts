@@ -51,8 +51,8 @@ describe('Debian kubectl against the tlsserver fixture', () => {
     if (!requireOrSkip(t, isRoot() && commandExists('tcpdump') && commandExists('tshark'), 'root, tcpdump and tshark are needed')) return;
     const pki = await testPki();
     const api = await startKubeApiFixture({ server: server!, pki });
+    const capture = await startCapture({ port: api.port, file: secretFileIn(api.dir, 'kubectl.pcap') });
     try {
-      const capture = await startCapture({ port: api.port, file: secretFileIn(api.dir, 'kubectl.pcap') });
       // --raw skips discovery (/api, /apis), which the fixture does not serve.
       const raw = await runKubectl({ kubectl: kubectl!, server: api.url, pki, args: ['get', '--raw', '/api/v1/namespaces/default/pods?limit=2'] });
       await capture.stop();
@@ -70,6 +70,7 @@ describe('Debian kubectl against the tlsserver fixture', () => {
       assert.equal(rows[0]![1], '/api/v1/namespaces/default/pods?limit=2');
       assert.match(rows[0]![2]!, /^kubectl\/v1\.20\.\d+ /);
     } finally {
+      await capture.stop();
       await api.stop();
     }
   });

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CertPair, TestPki } from './pki.js';
 import { secretTempDir } from './pki.js';
@@ -145,4 +145,42 @@ export async function runKubectl(options: {
     (m) => `${m[1]} ${m[2]} ${m[3]}`,
   );
   return { ...result, requests };
+}
+
+/** A one-method gRPC service, so that `buf curl` knows what to send without any network schema lookup. */
+const PING_PROTO = `syntax = "proto3";
+package gokeylog.test.v1;
+message PingRequest { string text = 1; }
+message PingResponse { string text = 1; }
+service PingService { rpc Ping(PingRequest) returns (PingResponse); }
+`;
+
+/** The path `runBufCurl` calls. */
+export const BUF_PING_PATH = '/gokeylog.test.v1.PingService/Ping';
+
+/**
+ * `buf curl` (a real Go TLS client, built by many Go releases) calling PingService/Ping over gRPC (HTTP/2)
+ * with a client certificate. The fixture answers 404, so buf exits non-zero after a complete TLS exchange:
+ * the caller reads `code`. `-v` puts the request headers (with buf's Go version) on stderr.
+ */
+export function runBufCurl(options: {
+  buf: Program;
+  /** https://127.0.0.1:PORT */
+  server: string;
+  pki: TestPki;
+  clientCert?: CertPair;
+  timeoutMs?: number;
+}): Promise<ExitedProcess> {
+  const cert = options.clientCert ?? nodeCert(options.pki);
+  const dir = secretTempDir('buf');
+  const schema = path.join(dir, 'schema');
+  mkdirSync(schema);
+  writeFileSync(path.join(schema, 'ping.proto'), PING_PROTO);
+  const args = [
+    'curl', '--schema', schema, '--cacert', options.pki.caCert, '--cert', cert.cert, '--key', cert.key,
+    '--protocol', 'grpc', '--data', '{"text":"gokeylog"}', '-v', `${options.server}${BUF_PING_PATH}`,
+  ];
+  // buf keeps caches under $HOME/.cache; keep them in the throwaway directory.
+  const env = { ...process.env, HOME: dir, XDG_CACHE_HOME: path.join(dir, 'cache') };
+  return runProcess(programPath(options.buf), args, { env, timeoutMs: options.timeoutMs });
 }

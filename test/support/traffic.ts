@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import net, { type Socket } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanupOnExit, secretTempDir, testPki, type CertPair, type TestPki } from './pki.js';
@@ -122,6 +122,11 @@ export async function startProcess(
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
+  // A server a failed test forgot to stop must not keep the test process alive (it is killed at exit);
+  // whoever waits on it holds a timer, which keeps the process alive meanwhile.
+  child.unref();
+  (child.stdout as Socket).unref();
+  (child.stderr as Socket).unref();
   const output = { stdout: '', stderr: '' };
   let exited = false;
   const exit = new Promise<number | null>((resolve) => {
@@ -197,7 +202,7 @@ export async function freePort(): Promise<number> {
 
 export interface Capture {
   file: string;
-  /** Let the last packets arrive, stop tcpdump with SIGINT and wait until the file is flushed. */
+  /** Let the last packets arrive, stop tcpdump with SIGINT and wait until the file is flushed (idempotent). */
   stop(): Promise<void>;
 }
 
@@ -206,15 +211,14 @@ export async function startCapture(options: { port: number; file: string; iface?
   // --immediate-mode: otherwise packets wait in the kernel's ring block and are lost when tcpdump is stopped.
   const args = ['-i', options.iface ?? 'lo', '-U', '--immediate-mode', '-n', '-Z', 'root', '-w', options.file, `tcp port ${options.port}`];
   const { process: tcpdump } = await startProcess('tcpdump', args, { ready: /listening on/, readyOn: 'stderr' });
-  return {
-    file: options.file,
-    async stop() {
-      // Not a measurement: only gives the kernel a moment to hand the last segments to tcpdump.
-      await sleep(300);
-      const code = await tcpdump.stop('SIGINT');
-      if (code !== 0) throw new Error(`tcpdump exited with ${code}: ${tail(tcpdump.stderr())}`);
-    },
+  const stop = async (): Promise<void> => {
+    // Not a measurement: only gives the kernel a moment to hand the last segments to tcpdump.
+    await sleep(300);
+    const code = await tcpdump.stop('SIGINT');
+    if (code !== 0) throw new Error(`tcpdump exited with ${code}: ${tail(tcpdump.stderr())}`);
   };
+  let stopping: Promise<void> | undefined;
+  return { file: options.file, stop: () => (stopping ??= stop()) };
 }
 
 /** An empty 0600 file, created before the program that writes a secret (key log, capture) opens it. */
@@ -379,11 +383,8 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficResult
               timeoutMs: options.timeoutMs,
             })
           ).stdout;
-    const pcap = capture?.file;
-    const stopping = capture;
-    capture = undefined;
-    await stopping?.stop();
-    return { dir, pcap, serverKeyLog, clientKeyLog, port: server.port, clientOutput };
+    await capture?.stop();
+    return { dir, pcap: capture?.file, serverKeyLog, clientKeyLog, port: server.port, clientOutput };
   } finally {
     await capture?.stop().catch(() => undefined);
     await server.stop();
