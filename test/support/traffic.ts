@@ -122,8 +122,8 @@ export async function startProcess(
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
-  // A server a failed test forgot to stop must not keep the test process alive (it is killed at exit);
-  // whoever waits on it holds a timer, which keeps the process alive meanwhile.
+  // A server a failed test forgot to stop must not keep the test process alive (it is killed at exit).
+  // Whoever waits on it holds a timer or ref()s it again, which keeps the process alive meanwhile.
   child.unref();
   (child.stdout as Socket).unref();
   (child.stderr as Socket).unref();
@@ -144,6 +144,7 @@ export async function startProcess(
     stdout: () => output.stdout,
     stderr: () => output.stderr,
     async stop(signal = 'SIGTERM', stopTimeoutMs = 10_000) {
+      child.ref(); // we wait for its exit now
       if (!exited) child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
       try {
@@ -157,6 +158,7 @@ export async function startProcess(
     // Rejects only once the process is gone, so a failed start leaves nothing behind.
     const fail = (why: string): void => {
       clearTimeout(timer);
+      child.ref(); // we wait for its exit now
       child.kill('SIGKILL');
       void exit.then(() => reject(new Error(`${describe(command, args)}: ${why}\n${tail(output.stderr)}`)));
     };
