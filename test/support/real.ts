@@ -19,7 +19,16 @@ import {
 } from './traffic.js';
 
 
-const nodeCert = (pki: TestPki): CertPair => ({ cert: pki.clientCert, key: pki.clientKey });
+/** What every client runner takes: the PKI, and a client certificate other than the node's if wanted. */
+interface ClientOptions {
+  pki: TestPki;
+  /** Default: the PKI's CN=system:node:test-node certificate. */
+  clientCert?: CertPair;
+  timeoutMs?: number;
+}
+
+const clientCertOf = (options: ClientOptions): CertPair =>
+  options.clientCert ?? { cert: options.pki.clientCert, key: options.pki.clientKey };
 
 export interface RunningEtcd extends RunningProcess {
   /** https://127.0.0.1:PORT */
@@ -54,15 +63,10 @@ export async function startEtcd(options: { etcd: Program; pki: TestPki; timeoutM
 }
 
 /** `ETCDCTL_API=3 etcdctl --endpoints … ARGS` with the client certificate (default: the PKI's node certificate). */
-export function runEtcdctl(options: {
-  etcdctl: Program;
-  endpoint: string;
-  pki: TestPki;
-  args: string[];
-  clientCert?: CertPair;
-  timeoutMs?: number;
-}): Promise<SpawnResult> {
-  const cert = options.clientCert ?? nodeCert(options.pki);
+export function runEtcdctl(
+  options: ClientOptions & { etcdctl: Program; endpoint: string; args: string[] },
+): Promise<SpawnResult> {
+  const cert = clientCertOf(options);
   const args = [
     '--endpoints', options.endpoint, '--cacert', options.pki.caCert, '--cert', cert.cert, '--key', cert.key,
     '--dial-timeout', '10s', '--command-timeout', '10s', ...options.args,
@@ -112,17 +116,12 @@ export interface KubectlResult extends ExitedProcess {
 /**
  * kubectl with a kubeconfig (in a private temp dir) pointing at `server` with the given client certificate.
  * A failing kubectl is not an error here (the fixture answers 404 to discovery): the caller reads
- * `exitCode` and `requests`.
+ * `code` and `requests`.
  */
-export async function runKubectl(options: {
-  kubectl: Program;
-  server: string;
-  pki: TestPki;
-  args: string[];
-  clientCert?: CertPair;
-  timeoutMs?: number;
-}): Promise<KubectlResult> {
-  const cert = options.clientCert ?? nodeCert(options.pki);
+export async function runKubectl(
+  options: ClientOptions & { kubectl: Program; server: string; args: string[] },
+): Promise<KubectlResult> {
+  const cert = clientCertOf(options);
   const dir = secretTempDir('kubectl');
   const kubeconfig = path.join(dir, 'kubeconfig');
   writeFileSync(
@@ -163,15 +162,10 @@ export const BUF_PING_PATH = '/gokeylog.test.v1.PingService/Ping';
  * with a client certificate. The fixture answers 404, so buf exits non-zero after a complete TLS exchange:
  * the caller reads `code`. `-v` puts the request headers (with buf's Go version) on stderr.
  */
-export function runBufCurl(options: {
-  buf: Program;
-  /** https://127.0.0.1:PORT */
-  server: string;
-  pki: TestPki;
-  clientCert?: CertPair;
-  timeoutMs?: number;
-}): Promise<ExitedProcess> {
-  const cert = options.clientCert ?? nodeCert(options.pki);
+export function runBufCurl(
+  options: ClientOptions & { buf: Program; /** https://127.0.0.1:PORT */ server: string },
+): Promise<ExitedProcess> {
+  const cert = clientCertOf(options);
   const dir = secretTempDir('buf');
   const schema = path.join(dir, 'schema');
   mkdirSync(schema);
