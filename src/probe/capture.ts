@@ -68,6 +68,8 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   readonly #probeBinary = new Map<string, string>();
   #selected = new Map<number, TargetProcess>();
   readonly #followPaths = new Set<string>();
+  /** dev:ino of the --exe files as last resolved. */
+  readonly #exeBinaries = new Set<string>();
   readonly #everHooked = new Set<number>();
   readonly #stats: KeyCaptureStats;
   #nextEvent = 0;
@@ -184,7 +186,8 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
       const groups = groupByBinary(processes);
       // An --exe file is hooked even before any process runs it: a uprobe lives on the inode, so a process
       // started later is traced from its first handshake.
-      const exeGroups = new Set<string>();
+      const exeGroups = this.#exeBinaries;
+      exeGroups.clear();
       for (const exe of this.#spec.exes) {
         const binary = binaryId(exe);
         if (binary === undefined) continue;
@@ -258,11 +261,13 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   }
 
   #onKey(raw: RawKeyEvent): void {
-    const pid = raw.tgid ?? this.#owners.ownerOf(raw.tid);
-    if (pid === undefined || !this.#isSelected(pid, raw.probe)) {
+    const owner = raw.tgid ?? this.#owners.ownerOf(raw.tid);
+    if (!this.#isSelected(owner, raw)) {
       this.#stats.ignored++;
       return;
     }
+    // A thread whose process is already gone when its hit is read: its thread id is the best name left.
+    const pid = owner ?? raw.tid;
     const label = Buffer.from(raw.label).toString('latin1');
     const why = validateKeyEvent(label, raw.clientRandom, raw.secret);
     if (why) return this.#reject(`pid ${pid}: ${why}`);
@@ -276,14 +281,19 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   }
 
   /**
-   * A process of a hooked binary that started since the last poll is checked right away, so the keys of
-   * its first handshakes are not dropped while waiting for the next resolution.
+   * Whether a hit belongs to a selected process. Every process of an --exe binary is wanted, so its probe's
+   * hits need no lookup (a short-lived client may be gone before its hits are read). A process of a hooked
+   * binary that started since the last poll is checked right away; if it is already gone, its command name
+   * (read by the probe) still says whether --process wanted it.
    */
-  #isSelected(pid: number, probe: string): boolean {
-    if (this.#selected.has(pid)) return true;
+  #isSelected(pid: number | undefined, raw: RawKeyEvent): boolean {
+    if (pid !== undefined && this.#selected.has(pid)) return true;
+    const binary = this.#probeBinary.get(raw.probe);
+    if (binary !== undefined && this.#exeBinaries.has(binary)) return true;
     if (!this.#polls()) return false;
-    const p = processInfo(pid);
-    if (!p || p.binary !== this.#probeBinary.get(probe) || !targetMatcher(this.#spec, this.#followPaths)(p)) return false;
+    const p = pid === undefined ? undefined : processInfo(pid);
+    if (!p) return this.#spec.processes.some((name) => name.slice(0, 15) === raw.comm);
+    if (p.binary !== binary || !targetMatcher(this.#spec, this.#followPaths)(p)) return false;
     this.#select(p);
     return true;
   }

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
@@ -54,7 +55,16 @@ export async function captureDuring<T>(
   } finally {
     stats = await session.stop();
   }
+  assert.deepEqual(leftovers(process.pid), [], 'stop() removed every probe and the trace instance');
   return { result, keys, rejects, stats, lines: lines() };
+}
+
+/** uprobe events and trace instances of the run with process id `pid` still in tracefs. */
+export function leftovers(pid: number): string[] {
+  const group = `gokeylog_${pid}`;
+  const events = readFileSync(path.join(TRACEFS, 'uprobe_events'), 'utf8').split('\n').filter((l) => l.startsWith(`p:${group}/`));
+  const instance = existsSync(path.join(TRACEFS, 'instances', group)) ? [`instances/${group}`] : [];
+  return [...events, ...instance];
 }
 
 /** The HTTP/2 :path values tshark sees in a capture when given a key log (the referee for our keys). */
