@@ -2,9 +2,7 @@ import { open, rm, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { KeyLog, bytesToHex, readKeyLogFiles } from '../keylog/index.js';
-import { PcapngWriter } from '../pcap/index.js';
-import { clientRandomsIn } from '../pcap/client-randoms.js';
-import { injectSecrets, type InjectSummary } from '../pcap/inject.js';
+import { PcapngWriter, clientRandomsIn, injectSecrets, type InjectSummary } from '../pcap/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 
 interface InjectCliOptions {
@@ -101,7 +99,7 @@ async function createSecretFile(path: string): Promise<NodeJS.WritableStream> {
   try {
     const fh = await open(path, 'w', 0o600);
     await fh.chmod(0o600);
-    return fh.createWriteStream({ highWaterMark: 4 * 1024 * 1024 });
+    return fh.createWriteStream({ highWaterMark: 16 * 1024 * 1024 });
   } catch (err) {
     throw new GokeylogError(`cannot create ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, ExitCode.failure, { cause: err });
   }

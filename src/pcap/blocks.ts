@@ -87,6 +87,9 @@ export interface PacketBlock {
   readonly timestamp: bigint;
   /** The timestamp exactly as stored, in units of `interface.tsResolution` (for lossless rewriting). */
   readonly timestampUnits: bigint;
+  /** The same as pcapng's two 32-bit halves, for hot loops that want no BigInt per packet. */
+  readonly timestampHigh: number;
+  readonly timestampLow: number;
   /** The captured bytes. */
   readonly data: Uint8Array;
   /** The chunk `data` lives in, and where: for hot loops that want no view per packet. */
@@ -100,6 +103,9 @@ export interface PacketBlock {
   readonly options: PcapngOption[];
   /** The block (pcapng) or record (pcap) as read. */
   readonly raw: Uint8Array;
+  /** Where `raw` lives in `buffer`. */
+  rawOffset: number;
+  rawLength: number;
 }
 
 export type CaptureBlock = SectionBlock | InterfaceBlock | SecretsBlock | OtherBlock | PacketBlock;

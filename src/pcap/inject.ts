@@ -32,6 +32,7 @@ export async function injectSecrets(input: string | NodeJS.ReadableStream, write
   const onProgress = opts.onProgress;
   const readOpts: ReadCaptureOptions = {
     ...opts,
+    reuseChunks: true, // the writer copies every block before the next batch is read
     onProgress: (read, total) => {
       summary.inputBytes = read;
       onProgress?.(read, total);
@@ -58,8 +59,8 @@ function copyBlock(block: CaptureBlock, writer: PcapngWriter, secrets: Buffer, o
       return;
     case 'packet':
       summary.packets++;
-      if (block.interface.format === 'pcapng') writer.writeRaw(block.raw);
-      else writer.writePacket({ interfaceId: 0, timestampUnits: block.timestampUnits, data: block.data, originalLength: block.originalLength });
+      if (block.interface.format === 'pcapng') writer.writeRawRange(block.buffer, block.rawOffset, block.rawOffset + block.rawLength);
+      else writer.writeEnhancedPacket(0, block.timestampHigh, block.timestampLow, block.buffer, block.dataOffset, block.capturedLength, block.originalLength);
       return;
     case 'secrets':
       if (opts.discardSecrets) {

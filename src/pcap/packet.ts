@@ -11,38 +11,28 @@ export class PacketRecord implements PacketBlock {
   readonly kind = 'packet' as const;
   readonly interfaceId: number;
   readonly linkType: number;
-  /** pcapng: the high and low 32 bits of the timestamp; pcap: seconds and fraction. */
-  readonly #ts1: number;
-  readonly #ts2: number;
-  readonly #blockStart: number;
-  readonly #blockLength: number;
-  readonly #optionsStart: number;
-  readonly #littleEndian: boolean;
-
   readonly interface: InterfaceBlock;
-  readonly dataOffset: number;
-  readonly capturedLength: number;
-  readonly originalLength: number;
 
+  /** Positional, not an options object: one of these is made per packet, so nothing else should be. */
   constructor(
     readonly blockType: number,
     readonly offset: number,
     iface: InterfaceBlock,
     readonly buffer: Buffer,
-    layout: { blockStart: number; blockLength: number; dataOffset: number; capturedLength: number; originalLength: number; optionsStart: number; ts1: number; ts2: number; littleEndian: boolean },
+    readonly rawOffset: number,
+    readonly rawLength: number,
+    readonly dataOffset: number,
+    readonly capturedLength: number,
+    readonly originalLength: number,
+    /** pcapng: the high and low 32 bits of the timestamp; pcap: seconds and fraction. */
+    private readonly ts1: number,
+    private readonly ts2: number,
+    private readonly optionsStart: number,
+    private readonly littleEndian: boolean,
   ) {
     this.interface = iface;
     this.interfaceId = iface.interfaceId;
     this.linkType = iface.linkType;
-    this.#blockStart = layout.blockStart;
-    this.#blockLength = layout.blockLength;
-    this.dataOffset = layout.dataOffset;
-    this.capturedLength = layout.capturedLength;
-    this.originalLength = layout.originalLength;
-    this.#optionsStart = layout.optionsStart;
-    this.#ts1 = layout.ts1;
-    this.#ts2 = layout.ts2;
-    this.#littleEndian = layout.littleEndian;
   }
 
   get data(): Uint8Array {
@@ -50,12 +40,19 @@ export class PacketRecord implements PacketBlock {
   }
 
   get raw(): Uint8Array {
-    return this.buffer.subarray(this.#blockStart, this.#blockStart + this.#blockLength);
+    return this.buffer.subarray(this.rawOffset, this.rawOffset + this.rawLength);
   }
 
   get timestampUnits(): bigint {
-    if (this.interface.format === 'pcap') return BigInt(this.#ts1) * unitsPerSecond(this.interface.tsResolution) + BigInt(this.#ts2);
-    return (BigInt(this.#ts1) << 32n) | BigInt(this.#ts2);
+    return (BigInt(this.timestampHigh) << 32n) | BigInt(this.timestampLow);
+  }
+
+  get timestampHigh(): number {
+    return this.interface.format === 'pcap' ? pcapUnits(this.ts1, this.ts2, this.interface.tsResolution.exponent, 'high') : this.ts1;
+  }
+
+  get timestampLow(): number {
+    return this.interface.format === 'pcap' ? pcapUnits(this.ts1, this.ts2, this.interface.tsResolution.exponent, 'low') : this.ts2;
   }
 
   get timestamp(): bigint {
@@ -63,9 +60,9 @@ export class PacketRecord implements PacketBlock {
   }
 
   get options(): PcapngOption[] {
-    const optionsEnd = this.#blockStart + this.#blockLength - 4;
-    if (this.interface.format === 'pcap' || this.#optionsStart >= optionsEnd) return [];
-    return parseOptions(this.buffer, this.#optionsStart, optionsEnd, this.#littleEndian);
+    const optionsEnd = this.rawOffset + this.rawLength - 4;
+    if (this.interface.format === 'pcap' || this.optionsStart >= optionsEnd) return [];
+    return parseOptions(this.buffer, this.optionsStart, optionsEnd, this.littleEndian);
   }
 
   get comments(): string[] | undefined {
@@ -73,8 +70,17 @@ export class PacketRecord implements PacketBlock {
   }
 }
 
-function unitsPerSecond(res: TimestampResolution): bigint {
-  return BigInt(res.base) ** BigInt(res.exponent);
+/*
+ * A pcap timestamp (seconds, fraction in 10^-k s) as pcapng's two 32-bit halves of seconds·10^k + fraction,
+ * in exact double arithmetic (no BigInt per packet): 10^k = 5^k·2^k, and seconds·5^k < 2^53 for k ≤ 9.
+ */
+const TWO_32 = 2 ** 32;
+
+function pcapUnits(seconds: number, fraction: number, k: number, half: 'high' | 'low'): number {
+  const a = seconds * 5 ** k;
+  const aHigh = Math.floor(a / TWO_32);
+  const low = (a - aHigh * TWO_32) * 2 ** k + fraction;
+  return half === 'high' ? aHigh * 2 ** k + Math.floor(low / TWO_32) : low % TWO_32;
 }
 
 export function unitsToNanoseconds(units: bigint, res: TimestampResolution): bigint {

@@ -121,11 +121,10 @@ export class CaptureParser {
       }
       this.#checkFits(bufOffset + pos, length, 'record');
       if (end - pos < length) return { pos, need: length };
-      emit(new PacketRecord(0, bufOffset + pos, iface, buf, {
-        blockStart: pos, blockLength: length, dataOffset: pos + PCAP_RECORD_HEADER_LENGTH, capturedLength,
-        originalLength: le ? buf.readUInt32LE(pos + 12) : buf.readUInt32BE(pos + 12), optionsStart: pos + length,
-        ts1: le ? buf.readUInt32LE(pos) : buf.readUInt32BE(pos), ts2: le ? buf.readUInt32LE(pos + 4) : buf.readUInt32BE(pos + 4), littleEndian: le,
-      }));
+      const originalLength = le ? buf.readUInt32LE(pos + 12) : buf.readUInt32BE(pos + 12);
+      const seconds = le ? buf.readUInt32LE(pos) : buf.readUInt32BE(pos);
+      const fraction = le ? buf.readUInt32LE(pos + 4) : buf.readUInt32BE(pos + 4);
+      emit(new PacketRecord(0, bufOffset + pos, iface, buf, pos, length, pos + PCAP_RECORD_HEADER_LENGTH, capturedLength, originalLength, seconds, fraction, pos + length, le));
       pos += length;
     }
     return { pos, need: PCAP_RECORD_HEADER_LENGTH };
@@ -162,28 +161,23 @@ export class CaptureParser {
 
   #pcapngBlock(type: number, buf: Buffer, pos: number, length: number, at: number, emit: Emit): void {
     const le = this.#littleEndian;
-    const u32 = (o: number): number => (le ? buf.readUInt32LE(pos + o) : buf.readUInt32BE(pos + o));
-    const u16 = (o: number): number => (le ? buf.readUInt16LE(pos + o) : buf.readUInt16BE(pos + o));
-    const raw = buf.subarray(pos, pos + length);
+    // Per packet, nothing is allocated here but the packet itself: no closures, no views.
     const end = pos + length - 4;
-    const tooShort = (min: number, what: string): void => {
-      if (length < min) throw this.#error(`is corrupt: the ${what} at byte offset ${at} is ${length} bytes, less than the minimum ${min}`);
-    };
     switch (type) {
       case BlockType.SECTION_HEADER: {
-        tooShort(SHB_MIN_LENGTH, 'section header');
-        const majorVersion = u16(12);
-        if (majorVersion !== 1) throw this.#error(`has pcapng version ${majorVersion}.${u16(14)} at byte offset ${at}, only version 1 is supported`);
+        this.#requireLength(length, SHB_MIN_LENGTH, at, 'section header');
+        const majorVersion = this.#u16(buf, pos + 12);
+        if (majorVersion !== 1) throw this.#error(`has pcapng version ${majorVersion}.${this.#u16(buf, pos + 14)} at byte offset ${at}, only version 1 is supported`);
         this.#interfaces = [];
-        emit({ kind: 'section', format: 'pcapng', offset: at, littleEndian: le, majorVersion, minorVersion: u16(14), options: parseOptions(buf, pos + 24, end, le), raw });
+        emit({ kind: 'section', format: 'pcapng', offset: at, littleEndian: le, majorVersion, minorVersion: this.#u16(buf, pos + 14), options: parseOptions(buf, pos + 24, end, le), raw: buf.subarray(pos, pos + length) });
         return;
       }
       case BlockType.INTERFACE_DESCRIPTION: {
-        tooShort(IDB_MIN_LENGTH, 'interface description');
+        this.#requireLength(length, IDB_MIN_LENGTH, at, 'interface description');
         const options = parseOptions(buf, pos + 16, end, le);
         const iface: InterfaceBlock = {
-          kind: 'interface', format: 'pcapng', offset: at, interfaceId: this.#interfaces.length, linkType: u16(8), snapLength: u32(12),
-          tsResolution: DEFAULT_TS_RESOLUTION, tsOffsetSeconds: 0n, options, raw,
+          kind: 'interface', format: 'pcapng', offset: at, interfaceId: this.#interfaces.length, linkType: this.#u16(buf, pos + 8), snapLength: this.#u32(buf, pos + 12),
+          tsResolution: DEFAULT_TS_RESOLUTION, tsOffsetSeconds: 0n, options, raw: buf.subarray(pos, pos + length),
         };
         for (const o of options) {
           if (o.code === OptionCode.IF_TSRESOL && o.value.length >= 1) {
@@ -202,38 +196,34 @@ export class CaptureParser {
       }
       case BlockType.ENHANCED_PACKET:
       case BlockType.PACKET: {
-        tooShort(EPB_MIN_LENGTH, type === BlockType.PACKET ? 'packet block' : 'enhanced packet block');
-        const interfaceId = type === BlockType.PACKET ? u16(8) : u32(8);
-        const capturedLength = u32(20);
+        this.#requireLength(length, EPB_MIN_LENGTH, at, type === BlockType.PACKET ? 'packet block' : 'enhanced packet block');
+        const interfaceId = type === BlockType.PACKET ? this.#u16(buf, pos + 8) : this.#u32(buf, pos + 8);
+        const capturedLength = this.#u32(buf, pos + 20);
         const dataOffset = pos + 28;
         if (dataOffset + capturedLength > end) {
           throw this.#error(`is corrupt: the packet at byte offset ${at} claims ${capturedLength} captured bytes but its block holds ${end - dataOffset}`);
         }
-        emit(new PacketRecord(type, at, this.#interfaceFor(interfaceId, at), buf, {
-          blockStart: pos, blockLength: length, dataOffset, capturedLength, originalLength: u32(24),
-          optionsStart: dataOffset + pad4(capturedLength), ts1: u32(12), ts2: u32(16), littleEndian: le,
-        }));
+        const iface = this.#interfaceFor(interfaceId, at);
+        emit(new PacketRecord(type, at, iface, buf, pos, length, dataOffset, capturedLength, this.#u32(buf, pos + 24), this.#u32(buf, pos + 12), this.#u32(buf, pos + 16), dataOffset + pad4(capturedLength), le));
         return;
       }
       case BlockType.SIMPLE_PACKET: {
-        tooShort(SPB_MIN_LENGTH, 'simple packet block');
+        this.#requireLength(length, SPB_MIN_LENGTH, at, 'simple packet block');
         const iface = this.#interfaceFor(0, at);
-        const originalLength = u32(8);
+        const originalLength = this.#u32(buf, pos + 8);
         // The captured length is implied: the original length, cut to the snap length and to the block.
         let capturedLength = Math.min(originalLength, end - (pos + 12));
         if (iface.snapLength > 0) capturedLength = Math.min(capturedLength, iface.snapLength);
-        emit(new PacketRecord(type, at, iface, buf, {
-          blockStart: pos, blockLength: length, dataOffset: pos + 12, capturedLength, originalLength, optionsStart: end, ts1: 0, ts2: 0, littleEndian: le,
-        }));
+        emit(new PacketRecord(type, at, iface, buf, pos, length, pos + 12, capturedLength, originalLength, 0, 0, end, le));
         return;
       }
       case BlockType.DECRYPTION_SECRETS: {
-        tooShort(DSB_MIN_LENGTH, 'decryption secrets block');
-        const secretsLength = u32(12);
+        this.#requireLength(length, DSB_MIN_LENGTH, at, 'decryption secrets block');
+        const secretsLength = this.#u32(buf, pos + 12);
         if (pos + 16 + secretsLength > end) {
           throw this.#error(`is corrupt: the decryption secrets block at byte offset ${at} claims ${secretsLength} bytes of secrets but holds ${end - pos - 16}`);
         }
-        emit({ kind: 'secrets', offset: at, secretsType: u32(8), data: buf.subarray(pos + 16, pos + 16 + secretsLength), raw });
+        emit({ kind: 'secrets', offset: at, secretsType: this.#u32(buf, pos + 8), data: buf.subarray(pos + 16, pos + 16 + secretsLength), raw: buf.subarray(pos, pos + length) });
         return;
       }
       default:
@@ -241,8 +231,20 @@ export class CaptureParser {
           this.#warnedTypes.add(type);
           this.#opts.onWarning?.(`${this.#opts.sourceName}: passing through unknown pcapng block type 0x${type.toString(16).padStart(8, '0')} (first at byte offset ${at})`);
         }
-        emit({ kind: 'other', offset: at, blockType: type, raw });
+        emit({ kind: 'other', offset: at, blockType: type, raw: buf.subarray(pos, pos + length) });
     }
+  }
+
+  #u32(buf: Buffer, at: number): number {
+    return this.#littleEndian ? buf.readUInt32LE(at) : buf.readUInt32BE(at);
+  }
+
+  #u16(buf: Buffer, at: number): number {
+    return this.#littleEndian ? buf.readUInt16LE(at) : buf.readUInt16BE(at);
+  }
+
+  #requireLength(length: number, min: number, at: number, what: string): void {
+    if (length < min) throw this.#error(`is corrupt: the ${what} at byte offset ${at} is ${length} bytes, less than the minimum ${min}`);
   }
 
   #interfaceFor(interfaceId: number, at: number): InterfaceBlock {

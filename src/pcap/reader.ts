@@ -3,8 +3,8 @@ import { ExitCode, GokeylogError } from '../util/errors.js';
 import type { CaptureBlock, PacketBlock } from './blocks.js';
 import { CaptureParser, type ParseProgress } from './parser.js';
 
-/** Read size: large enough that per-read overhead vanishes, small enough to keep memory flat. */
-const CHUNK_SIZE = 4 * 1024 * 1024;
+/** Read size: large enough that per-read overhead vanishes, small enough that the packet objects of a batch die young (measured: 4 MiB chunks doubled GC time and RSS). */
+const CHUNK_SIZE = 512 * 1024;
 
 export interface ReadCaptureOptions {
   /** Told about blocks passed through uninterpreted (unknown types). */
@@ -13,39 +13,55 @@ export interface ReadCaptureOptions {
   onProgress?: (bytesRead: number, totalBytes: number | undefined) => void;
   /** Names a stream input in error messages. */
   sourceName?: string;
+  /**
+   * Read into the same two chunks over and over instead of fresh ones: faster through huge files, but the
+   * blocks of a batch (and every view they give) are valid only until the next batch is asked for.
+   */
+  reuseChunks?: boolean;
 }
 
 /**
  * Reads a pcap or pcapng file (path, "-" for stdin, or a stream) in chunks and yields the blocks of each chunk
- * as one array. Blocks are views into chunks that are never reused, so they stay valid as long as they are held.
+ * as one array; the next chunk is read while the consumer works on a batch. Blocks are views into chunks that
+ * are never reused (unless `reuseChunks`), so they stay valid as long as they are held.
  */
 export async function* readCaptureBatches(source: string | NodeJS.ReadableStream, opts: ReadCaptureOptions = {}): AsyncGenerator<CaptureBlock[]> {
   const input = await openInput(source, opts.sourceName);
+  let reading: Promise<{ end: number; done: boolean }> | undefined;
   try {
     const parser = new CaptureParser({ sourceName: input.name, fileSize: input.size, onWarning: opts.onWarning });
-    let buf = Buffer.allocUnsafe(CHUNK_SIZE);
+    let buf: Buffer = Buffer.allocUnsafe(CHUNK_SIZE);
     let bufOffset = 0; // input offset of buf[0]
-    let end = 0;
     let progress: ParseProgress = { pos: 0, need: 0 };
+    let spare: Buffer | undefined; // with reuseChunks: the chunk of the batch the consumer is done with
+    reading = input.fill(buf, 0);
     for (;;) {
-      const eof = await input.fill(buf, end);
-      end = eof.end;
+      const { end, done } = await reading;
+      reading = undefined;
       const batch: CaptureBlock[] = [];
       progress = parser.parse(buf, progress.pos, end, bufOffset, (b) => batch.push(b));
       opts.onProgress?.(bufOffset + end, input.size);
-      if (batch.length > 0) yield batch;
-      if (eof.done) break;
-      // Move the incomplete tail to a fresh chunk (never reuse one: yielded views point into it).
-      const tail = end - progress.pos;
-      const next = Buffer.allocUnsafe(Math.max(CHUNK_SIZE, progress.need));
-      buf.copy(next, 0, progress.pos, end);
+      if (done) {
+        if (batch.length > 0) yield batch;
+        parser.finish(end - progress.pos, progress, bufOffset);
+        return;
+      }
+      // Move the incomplete tail to a fresh chunk (never reuse one: yielded views point into it) and read
+      // the rest of it while the consumer works on this batch.
+      const size = Math.max(CHUNK_SIZE, progress.need);
+      const next = spare && spare.length >= size ? spare : Buffer.allocUnsafe(size);
+      spare = undefined;
+      const tail = buf.copy(next, 0, progress.pos, end);
+      const consumed = buf;
       bufOffset += progress.pos;
       buf = next;
-      end = tail;
       progress = { pos: 0, need: progress.need };
+      reading = input.fill(buf, tail);
+      if (batch.length > 0) yield batch;
+      if (opts.reuseChunks) spare = consumed;
     }
-    parser.finish(end - progress.pos, progress, bufOffset);
   } finally {
+    await reading?.catch(() => undefined); // a consumer that stopped early: let the read finish before closing
     await input.close();
   }
 }

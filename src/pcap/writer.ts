@@ -2,8 +2,12 @@ import os from 'node:os';
 import { BlockType, SECRETS_TYPE_TLS_KEY_LOG, type PcapngOption, type TimestampResolution } from './blocks.js';
 import { OptionCode, encodeOptions, encodedOptionsLength, pad4 } from './options.js';
 
-/** Bytes gathered before they are handed to the stream: few large writes instead of one per packet. */
-const FLUSH_THRESHOLD = 1024 * 1024;
+const NO_OPTIONS: readonly PcapngOption[] = [];
+
+/** Blocks are gathered in buffers of this size and written whole: few large writes instead of one per block. */
+const STAGING_SIZE = 1024 * 1024;
+/** Buffers kept for reuse; more than the stream's high-water mark would only sit idle. */
+const POOL_LIMIT = 64;
 
 export interface InterfaceDescription {
   linkType: number;
@@ -28,19 +32,18 @@ export interface PacketToWrite {
 }
 
 /**
- * Streams pcapng blocks to a writable stream. Writes are synchronous appends; call `await drain()` now and then
- * (e.g. once per input chunk) so a slow stream pushes back, and `await end()` at the end. Raw blocks copied from
- * another pcapng are passed as views, and neighbouring views of one chunk are written as one piece.
+ * Streams pcapng blocks to a writable stream. Every block is encoded or copied into pooled staging buffers
+ * (so callers may reuse their memory at once) that go to the stream whole; a buffer comes back to the pool
+ * when the stream has written it, so memory stays flat however much passes through. Writes are synchronous;
+ * call `await drain()` now and then (e.g. once per input chunk) so a slow stream pushes back, and
+ * `await end()` at the end.
  */
 export class PcapngWriter {
   /** Byte order of the blocks written next: a section copied from another file may set its own. */
   littleEndian: boolean;
   readonly #out: NodeJS.WritableStream;
-  #pieces: Uint8Array[] = [];
-  #piecesLength = 0;
-  #staging = Buffer.allocUnsafe(FLUSH_THRESHOLD);
-  #stagingStart = 0;
-  #stagingEnd = 0;
+  readonly #pool: Buffer[] = [];
+  #current: Staging;
   #mustDrain = false;
   #error: Error | undefined;
   #bytesWritten = 0;
@@ -48,6 +51,7 @@ export class PcapngWriter {
   constructor(out: NodeJS.WritableStream, opts: { littleEndian?: boolean } = {}) {
     this.#out = out;
     this.littleEndian = opts.littleEndian ?? os.endianness() === 'LE';
+    this.#current = this.#newStaging(STAGING_SIZE);
     out.on('error', (err: Error) => {
       this.#error ??= err;
     });
@@ -88,17 +92,28 @@ export class PcapngWriter {
   }
 
   writePacket(p: PacketToWrite): void {
-    const options = p.comments || p.options ? [...(p.options ?? []), ...(p.comments ?? []).map((c) => textOption(OptionCode.COMMENT, c))] : [];
-    const padded = pad4(p.data.length);
+    const high = Number(p.timestampUnits >> 32n);
+    const low = Number(p.timestampUnits & 0xffffffffn);
+    const data = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+    const options = p.comments || p.options ? [...(p.options ?? []), ...(p.comments ?? []).map((c) => textOption(OptionCode.COMMENT, c))] : NO_OPTIONS;
+    this.writeEnhancedPacket(p.interfaceId, high, low, data, 0, data.length, p.originalLength ?? data.length, options);
+  }
+
+  /**
+   * An EPB from source[start, start + capturedLength), the timestamp as two 32-bit halves of interface units:
+   * for converting millions of packets with no object or BigInt per packet.
+   */
+  writeEnhancedPacket(interfaceId: number, timestampHigh: number, timestampLow: number, source: Buffer, start: number, capturedLength: number, originalLength: number, options: readonly PcapngOption[] = NO_OPTIONS): void {
+    const padded = pad4(capturedLength);
     const length = 28 + padded + encodedOptionsLength(options) + 4;
     const { buf, pos } = this.#reserve(length, BlockType.ENHANCED_PACKET);
-    this.#u32(buf, pos + 8, p.interfaceId);
-    this.#u32(buf, pos + 12, Number(p.timestampUnits >> 32n));
-    this.#u32(buf, pos + 16, Number(p.timestampUnits & 0xffffffffn));
-    this.#u32(buf, pos + 20, p.data.length);
-    this.#u32(buf, pos + 24, p.originalLength ?? p.data.length);
-    buf.set(p.data, pos + 28);
-    buf.fill(0, pos + 28 + p.data.length, pos + 28 + padded);
+    this.#u32(buf, pos + 8, interfaceId);
+    this.#u32(buf, pos + 12, timestampHigh);
+    this.#u32(buf, pos + 16, timestampLow);
+    this.#u32(buf, pos + 20, capturedLength);
+    this.#u32(buf, pos + 24, originalLength);
+    source.copy(buf, pos + 28, start, start + capturedLength);
+    for (let i = pos + 28 + capturedLength; i < pos + 28 + padded; i++) buf[i] = 0;
     encodeOptions(buf, pos + 28 + padded, options, this.littleEndian);
   }
 
@@ -112,23 +127,27 @@ export class PcapngWriter {
     buf.fill(0, pos + 16 + data.length, pos + 16 + padded);
   }
 
-  /** A complete block in this writer's byte order, written as is (a view: it must not change before drain()). */
+  /** A complete block (or several) in this writer's byte order, copied as is. */
   writeRaw(block: Uint8Array): void {
-    this.#takeStaging();
-    const last = this.#pieces[this.#pieces.length - 1];
-    if (last && last.buffer === block.buffer && last.byteOffset + last.byteLength === block.byteOffset) {
-      this.#pieces[this.#pieces.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.byteLength + block.byteLength);
-    } else {
-      this.#pieces.push(block);
+    this.writeRawRange(Buffer.from(block.buffer, block.byteOffset, block.byteLength), 0, block.byteLength);
+  }
+
+  /** The same for buf[start, end): for copying many blocks of one chunk with no view per block. */
+  writeRawRange(buf: Buffer, start: number, end: number): void {
+    this.#bytesWritten += end - start;
+    while (start < end) {
+      let staging = this.#current;
+      if (staging.used === staging.buf.length) staging = this.#replaceCurrent(STAGING_SIZE);
+      const n = Math.min(end - start, staging.buf.length - staging.used);
+      buf.copy(staging.buf, staging.used, start, start + n);
+      staging.used += n;
+      start += n;
     }
-    this.#piecesLength += block.byteLength;
-    this.#bytesWritten += block.byteLength;
-    if (this.#piecesLength >= FLUSH_THRESHOLD) this.#flush();
   }
 
   /** Hands what is gathered to the stream and waits if the stream asked to (backpressure). */
   async drain(): Promise<void> {
-    this.#flush();
+    this.#handOver(this.#current);
     this.#throwIfFailed();
     if (!this.#mustDrain) return;
     this.#mustDrain = false;
@@ -137,7 +156,7 @@ export class PcapngWriter {
 
   /** Writes everything out and ends the stream; resolves once the stream has finished. */
   async end(): Promise<void> {
-    this.#flush();
+    this.#handOver(this.#current);
     this.#throwIfFailed();
     const finished = this.#waitFor('finish');
     this.#out.end();
@@ -163,51 +182,80 @@ export class PcapngWriter {
     if (this.#error) throw this.#error;
   }
 
-  /** Room for one block in the staging buffer, with its type and both lengths already written. */
+  /** Room for one block in the current staging buffer, with its type and both lengths already written. */
   #reserve(length: number, type: number): { buf: Buffer; pos: number } {
-    if (this.#stagingEnd + length > this.#staging.length) {
-      this.#takeStaging();
-      if (this.#piecesLength >= FLUSH_THRESHOLD) this.#flush();
-      this.#staging = Buffer.allocUnsafe(Math.max(FLUSH_THRESHOLD, length));
-      this.#stagingStart = this.#stagingEnd = 0;
-    }
-    const buf = this.#staging;
-    const pos = this.#stagingEnd;
+    let staging = this.#current;
+    if (staging.used + length > staging.buf.length) staging = this.#replaceCurrent(Math.max(STAGING_SIZE, length));
+    const buf = staging.buf;
+    const pos = staging.used;
     this.#u32(buf, pos, type);
     this.#u32(buf, pos + 4, length);
     this.#u32(buf, pos + length - 4, length);
-    this.#stagingEnd += length;
+    staging.used += length;
     this.#bytesWritten += length;
     return { buf, pos };
   }
 
-  /** Moves the filled part of the staging buffer to the pieces to write (the rest stays for later blocks). */
-  #takeStaging(): void {
-    if (this.#stagingEnd === this.#stagingStart) return;
-    this.#pieces.push(this.#staging.subarray(this.#stagingStart, this.#stagingEnd));
-    this.#piecesLength += this.#stagingEnd - this.#stagingStart;
-    this.#stagingStart = this.#stagingEnd;
+  /** Sends the current staging buffer off and starts a new one of at least `size` bytes. */
+  #replaceCurrent(size: number): Staging {
+    const old = this.#current;
+    this.#handOver(old);
+    old.retired = true;
+    this.#recycleIfDone(old);
+    this.#current = this.#newStaging(size);
+    return this.#current;
   }
 
-  #flush(): void {
-    this.#takeStaging();
-    if (this.#pieces.length === 0) return;
-    for (const piece of this.#pieces) {
-      if (!this.#out.write(piece)) this.#mustDrain = true;
-    }
-    this.#pieces = [];
-    this.#piecesLength = 0;
+  #newStaging(size: number): Staging {
+    const buf = size === STAGING_SIZE ? (this.#pool.pop() ?? Buffer.allocUnsafe(size)) : Buffer.allocUnsafe(size);
+    return { buf, used: 0, sent: 0, inFlight: 0, retired: false };
   }
 
+  /** Writes what the buffer holds beyond what was already sent. */
+  #handOver(staging: Staging): void {
+    if (staging.used === staging.sent) return;
+    staging.inFlight++;
+    const more = this.#out.write(staging.buf.subarray(staging.sent, staging.used), () => {
+      staging.inFlight--;
+      this.#recycleIfDone(staging);
+    });
+    if (!more) this.#mustDrain = true;
+    staging.sent = staging.used;
+  }
+
+  #recycleIfDone(staging: Staging): void {
+    if (staging.retired && staging.inFlight === 0 && staging.buf.length === STAGING_SIZE && this.#pool.length < POOL_LIMIT) this.#pool.push(staging.buf);
+  }
+
+  /** Byte by byte: Buffer.writeUInt32* validate their arguments, which shows at millions of blocks. */
   #u32(buf: Buffer, pos: number, v: number): void {
-    if (this.littleEndian) buf.writeUInt32LE(v, pos);
-    else buf.writeUInt32BE(v, pos);
+    if (this.littleEndian) {
+      buf[pos] = v;
+      buf[pos + 1] = v >>> 8;
+      buf[pos + 2] = v >>> 16;
+      buf[pos + 3] = v >>> 24;
+    } else {
+      buf[pos] = v >>> 24;
+      buf[pos + 1] = v >>> 16;
+      buf[pos + 2] = v >>> 8;
+      buf[pos + 3] = v;
+    }
   }
 
   #u16(buf: Buffer, pos: number, v: number): void {
     if (this.littleEndian) buf.writeUInt16LE(v, pos);
     else buf.writeUInt16BE(v, pos);
   }
+}
+
+/** A staging buffer: filled up to `used`, handed to the stream up to `sent`, with writes not yet done. */
+interface Staging {
+  buf: Buffer;
+  used: number;
+  sent: number;
+  inFlight: number;
+  /** No longer filled: back to the pool once nothing of it is in flight. */
+  retired: boolean;
 }
 
 function textOption(code: number, text: string): PcapngOption {
