@@ -5,6 +5,7 @@ import { registerInject } from './inject.js';
 import { registerKeylog } from './keylog.js';
 import { registerBpftrace } from './bpftrace.js';
 import { registerAnalyze } from './analyze.js';
+import { registerCapture } from './capture.js';
 
 const program = new Command()
   .name('gokeylog')
@@ -18,6 +19,7 @@ registerInject(program);
 registerKeylog(program);
 registerBpftrace(program);
 registerAnalyze(program);
+registerCapture(program);
 
 try {
   await program.parseAsync(process.argv);

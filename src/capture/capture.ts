@@ -1,0 +1,208 @@
+import { writeSync } from 'node:fs';
+import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
+import { PcapngWriter, type CaptureBlock, type PacketBlock } from '../pcap/index.js';
+import { startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
+import { ExitCode, GokeylogError } from '../util/errors.js';
+import { liveBlocks } from './liveBlocks.js';
+import { chooseNetns } from './netns.js';
+import { packetFacts } from './packetFacts.js';
+import { SecretsOrderer, type OrderedBlock, type OrderedKey, type OrdererStats } from './secretsOrderer.js';
+import { Tcpdump, type TcpdumpStats } from './tcpdump.js';
+
+export interface CaptureOptions {
+  targets: TargetSpec;
+  /** Where the pcapng goes (a file or stdout); ended when the capture ends. */
+  output: NodeJS.WritableStream;
+  iface: string;
+  filter?: string;
+  /** Capture in our own network namespace instead of the targets'. */
+  hostNetns: boolean;
+  holdMs: number;
+  maxHeldBytes: number;
+  /** Stop after this long; otherwise on SIGINT/SIGTERM/SIGHUP. */
+  durationMs?: number;
+  /** Also append each key line here (an fd opened 0600). */
+  keyLogFd?: number;
+  backend?: ProbeBackendName;
+  follow?: boolean;
+  onNotice: (message: string) => void;
+  /** Called once both tcpdump and the probes are running (tests start their traffic then). */
+  onReady?: () => void;
+}
+
+export interface CaptureSummary {
+  /** "host" or the namespace that was entered. */
+  netns: string;
+  iface: string;
+  tcpdump: TcpdumpStats;
+  ordering: OrdererStats;
+  probe: KeyCaptureStats;
+  bytesWritten: number;
+  /** Why the capture ended. */
+  stoppedBy: 'signal' | 'duration' | 'tcpdump exited' | 'output closed';
+}
+
+/**
+ * Probes the targets' key logging and captures their traffic with tcpdump at the same time, writing ONE pcapng
+ * in which each DSB precedes the packets it decrypts (see SecretsOrderer). Whatever happens, the probes are
+ * removed and tcpdump is stopped before this settles.
+ */
+export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> {
+  const session = await startKeyCapture(opts.targets, { backend: opts.backend ?? 'tracefs', follow: opts.follow ?? false, onNotice: opts.onNotice });
+  let tcpdump: Tcpdump | undefined;
+  try {
+    const netns = chooseNetns(session.targets.map((t) => t.pid), opts.hostNetns);
+    if (session.targets.length === 0) opts.onNotice('no target process is running yet: capturing in the host network namespace');
+    tcpdump = await Tcpdump.start({ iface: opts.iface, filter: opts.filter, netnsPid: netns.pid });
+    const live = new LiveCapture(opts, session, tcpdump);
+    opts.onReady?.();
+    const stoppedBy = await live.run();
+    return { netns: netns.description, iface: opts.iface, stoppedBy, ...(await live.finish()) };
+  } finally {
+    await tcpdump?.stop();
+    await session.stop().catch((err: unknown) => opts.onNotice(`removing the probes failed: ${err instanceof Error ? err.message : String(err)}`));
+  }
+}
+
+type StopReason = CaptureSummary['stoppedBy'];
+
+/** One running capture: packets from tcpdump and keys from the probe, through the orderer into the writer. */
+class LiveCapture {
+  readonly #opts: CaptureOptions;
+  readonly #session: KeyCaptureSession;
+  readonly #tcpdump: Tcpdump;
+  readonly #writer: PcapngWriter;
+  readonly #orderer: SecretsOrderer<PacketBlock>;
+  readonly #start = performance.now();
+  #pendingKeys: OrderedKey[] = [];
+  #keyFlush: NodeJS.Immediate | undefined;
+  #releaseTimer: NodeJS.Timeout | undefined;
+  #writeError: unknown;
+
+  constructor(opts: CaptureOptions, session: KeyCaptureSession, tcpdump: Tcpdump) {
+    this.#opts = opts;
+    this.#session = session;
+    this.#tcpdump = tcpdump;
+    this.#orderer = new SecretsOrderer({ holdMs: opts.holdMs, maxHeldBytes: opts.maxHeldBytes });
+    this.#writer = new PcapngWriter(opts.output);
+    this.#writer.writeSectionHeader({ userAppl: 'gokeylog capture' });
+    session.on('key', (e) => this.#onKey(e));
+  }
+
+  /** Reads packets until a stop condition; returns which one. */
+  async run(): Promise<StopReason> {
+    let reason: StopReason | undefined;
+    const stop = (why: StopReason): void => {
+      reason ??= why;
+      void this.#tcpdump.stop();
+    };
+    const timer = this.#opts.durationMs === undefined ? undefined : setTimeout(() => stop('duration'), this.#opts.durationMs);
+    this.#session.once('signal', () => stop('signal'));
+    try {
+      const onLeftover = (bytes: number): void => this.#opts.onNotice(`the last ${bytes} bytes from tcpdump were an incomplete packet and were dropped`);
+      for await (const batch of liveBlocks(this.#tcpdump.output, 'tcpdump output', onLeftover)) {
+        for (const block of batch) this.#onBlock(block);
+        if (!(await this.#drain())) {
+          stop('output closed');
+          break;
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    // tcpdump ended by itself (e.g. its interface went away): stop the capture, but keep what we have.
+    if (reason === undefined) {
+      reason = 'tcpdump exited';
+      if (!this.#writeError) this.#opts.onNotice(`tcpdump stopped unexpectedly: ${this.#tcpdump.lastMessage}`);
+    }
+    return reason;
+  }
+
+  /** After tcpdump has stopped: drains the probe's last keys, lets every held packet out, ends the file. */
+  async finish(): Promise<Omit<CaptureSummary, 'netns' | 'iface' | 'stoppedBy'>> {
+    const tcpdumpStats = await this.#tcpdump.stop();
+    const probe = await this.#session.stop();
+    clearImmediate(this.#keyFlush);
+    clearTimeout(this.#releaseTimer);
+    this.#flushKeys();
+    this.#emit(this.#orderer.finish());
+    if (this.#writeError === undefined) {
+      try {
+        await this.#writer.end();
+      } catch (err) {
+        this.#writeError = err;
+      }
+    }
+    if (this.#writeError !== undefined && !isClosedPipe(this.#writeError)) {
+      throw new GokeylogError(`cannot write the capture: ${(this.#writeError as NodeJS.ErrnoException).code ?? String(this.#writeError)}.`, ExitCode.failure);
+    }
+    return { tcpdump: tcpdumpStats, ordering: this.#orderer.stats, probe, bytesWritten: this.#writer.bytesWritten };
+  }
+
+  #now(): number {
+    return performance.now() - this.#start;
+  }
+
+  #onBlock(block: CaptureBlock): void {
+    if (block.kind === 'interface') {
+      this.#writer.writeInterface({ linkType: block.linkType, snapLength: block.snapLength, tsResolution: block.tsResolution, name: this.#opts.iface });
+    } else if (block.kind === 'packet') {
+      this.#emit(this.#orderer.addPacket(packetFacts(block.linkType, block.data), block, this.#now()));
+    }
+  }
+
+  #onKey(e: KeyEvent): void {
+    const line = formatKeyLogLine(e);
+    if (this.#opts.keyLogFd !== undefined) writeSync(this.#opts.keyLogFd, `${line}\n`);
+    this.#pendingKeys.push({ label: e.label, clientRandom: bytesToHex(e.clientRandom), line });
+    // Keys of one handshake arrive together: one DSB for all that arrived in this turn of the event loop.
+    this.#keyFlush ??= setImmediate(() => {
+      this.#keyFlush = undefined;
+      this.#flushKeys();
+      void this.#drain();
+    });
+  }
+
+  #flushKeys(): void {
+    if (this.#pendingKeys.length === 0) return;
+    const keys = this.#pendingKeys;
+    this.#pendingKeys = [];
+    this.#emit(this.#orderer.addKeys(keys, this.#now()));
+  }
+
+  #emit(blocks: OrderedBlock<PacketBlock>[]): void {
+    for (const b of blocks) {
+      if (b.kind === 'secrets') this.#writer.writeSecrets(Buffer.from(b.keyLog, 'utf8'));
+      else this.#writer.writePacket({ interfaceId: b.packet.interfaceId, timestampUnits: b.packet.timestampUnits, data: b.packet.data, originalLength: b.packet.originalLength });
+    }
+    this.#scheduleRelease();
+  }
+
+  /** Wakes up when the oldest held packet has waited long enough. */
+  #scheduleRelease(): void {
+    clearTimeout(this.#releaseTimer);
+    const deadline = this.#orderer.deadline;
+    if (deadline === null) return;
+    this.#releaseTimer = setTimeout(() => {
+      this.#emit(this.#orderer.release(this.#now()));
+      void this.#drain();
+    }, Math.max(0, deadline - this.#now()));
+  }
+
+  /** Hands what was written to the output (a live reader sees it now); false once the output is gone. */
+  async #drain(): Promise<boolean> {
+    if (this.#writeError !== undefined) return false;
+    try {
+      await this.#writer.drain();
+      return true;
+    } catch (err) {
+      this.#writeError = err;
+      return false;
+    }
+  }
+}
+
+/** The reader of `-w -` went away (e.g. Wireshark closed): an ending, not a failure. */
+function isClosedPipe(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'EPIPE';
+}

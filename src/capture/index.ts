@@ -1,0 +1,18 @@
+/**
+ * `gokeylog capture`: tcpdump in the targets' network namespace plus live keys from the probe, into ONE pcapng
+ * in which each Decryption Secrets Block precedes the packets it decrypts.
+ *
+ *   runCapture(options) → CaptureSummary     runs until SIGINT/SIGTERM/duration; always removes probes, stops tcpdump
+ *   SecretsOrderer                           the pure ordering policy (packets held until their keys are written)
+ *   Tcpdump / tcpdumpCommand / parseTcpdumpStats
+ *   chooseNetns                              one namespace for all targets, or a refusal
+ */
+export { runCapture } from './capture.js';
+export type { CaptureOptions, CaptureSummary } from './capture.js';
+export { SecretsOrderer } from './secretsOrderer.js';
+export type { OrderedBlock, OrderedKey, OrdererStats, PacketFacts, SecretsOrdererOptions } from './secretsOrderer.js';
+export { packetFacts } from './packetFacts.js';
+export { Tcpdump, parseTcpdumpStats, tcpdumpCommand } from './tcpdump.js';
+export type { TcpdumpOptions, TcpdumpStats } from './tcpdump.js';
+export { chooseNetns, netnsOf } from './netns.js';
+export type { NetnsChoice } from './netns.js';

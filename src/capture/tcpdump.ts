@@ -1,0 +1,149 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { ExitCode, GokeylogError } from '../util/errors.js';
+
+export interface TcpdumpOptions {
+  /** Interface name, or "any". */
+  iface: string;
+  /** A pcap filter expression. */
+  filter?: string;
+  /** Capture inside the network namespace of this process (its /proc/PID/ns/net). */
+  netnsPid?: number;
+  /** How long to wait for tcpdump to say it listens. */
+  startTimeoutMs?: number;
+}
+
+/** What tcpdump prints on stderr when it stops. */
+export interface TcpdumpStats {
+  captured: number | null;
+  receivedByFilter: number | null;
+  droppedByKernel: number | null;
+}
+
+const KERNEL_BUFFER_KIB = 64 * 1024;
+const DEFAULT_START_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 5_000;
+/** setpriv's and nsenter's exit code when they cannot execute the next program. */
+const EXEC_FAILED = 127;
+
+/** The command line: tcpdump, optionally inside a netns, killed by the kernel if we die first. */
+export function tcpdumpCommand(opts: TcpdumpOptions): string[] {
+  // -Z root: dropping to the tcpdump user would change credentials, which clears the parent-death signal.
+  // --immediate-mode -U: every packet reaches the pipe at once (live view, nothing lost at stop).
+  // -B: in immediate mode the kernel ring holds buffer/snaplen frames, only 8 by default: a burst on a busy
+  // machine overflows it ("dropped by kernel") before tcpdump is scheduled. 64 MiB holds 256 full frames.
+  const tcpdump = ['tcpdump', '-i', opts.iface, '-Z', 'root', '-U', '--immediate-mode', '-B', String(KERNEL_BUFFER_KIB), '--time-stamp-precision=nano', '-w', '-'];
+  if (opts.filter !== undefined && opts.filter.trim() !== '') tcpdump.push(opts.filter);
+  const netns = opts.netnsPid === undefined ? [] : ['nsenter', `--net=/proc/${opts.netnsPid}/ns/net`, '--'];
+  return ['setpriv', '--pdeathsig', 'KILL', '--', ...netns, ...tcpdump];
+}
+
+/** The counters of tcpdump's exit report; null for a line it did not print. */
+export function parseTcpdumpStats(stderr: string): TcpdumpStats {
+  const count = (what: string): number | null => {
+    const m = new RegExp(`^(\\d+) packets? ${what}$`, 'm').exec(stderr);
+    return m ? Number(m[1]) : null;
+  };
+  return { captured: count('captured'), receivedByFilter: count('received by filter'), droppedByKernel: count('dropped by kernel') };
+}
+
+/** A running tcpdump writing pcap to `output`. */
+export class Tcpdump {
+  readonly #child: ChildProcessByStdio<null, Readable, Readable>;
+  readonly #exited: Promise<number | null>;
+  #stderr = '';
+  #stopping: Promise<TcpdumpStats> | undefined;
+
+  private constructor(child: ChildProcessByStdio<null, Readable, Readable>) {
+    this.#child = child;
+    this.#exited = new Promise((resolve) => {
+      child.once('exit', (code) => resolve(code));
+      child.once('error', () => resolve(null));
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (this.#stderr += chunk));
+  }
+
+  /** Starts tcpdump and resolves once it listens; rejects with tcpdump's own complaint otherwise. */
+  static async start(opts: TcpdumpOptions): Promise<Tcpdump> {
+    const [command, ...args] = tcpdumpCommand(opts);
+    // Its own process group: a Ctrl-C meant for us must not stop tcpdump before we have read its last packets.
+    const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const tcpdump = new Tcpdump(child);
+    try {
+      await tcpdump.#listening(opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+    } catch (err) {
+      await tcpdump.stop();
+      throw err;
+    }
+    return tcpdump;
+  }
+
+  /** The pcap stream. */
+  get output(): Readable {
+    return this.#child.stdout;
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** Resolves when tcpdump exits on its own or is stopped: a capture must not outlive it unnoticed. */
+  get exited(): Promise<number | null> {
+    return this.#exited;
+  }
+
+  /** What tcpdump said last (for error messages). */
+  get lastMessage(): string {
+    return lastLine(this.#stderr);
+  }
+
+  /** SIGINT (SIGKILL if it lingers), wait for the exit; idempotent. The output stream ends after its last packet. */
+  stop(): Promise<TcpdumpStats> {
+    this.#stopping ??= (async () => {
+      if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGINT');
+      const timer = setTimeout(() => this.#child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      try {
+        await this.#exited;
+      } finally {
+        clearTimeout(timer);
+      }
+      return parseTcpdumpStats(this.#stderr);
+    })();
+    return this.#stopping;
+  }
+
+  #listening(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (/^tcpdump: listening on /m.test(this.#stderr)) done();
+      };
+      const timer = setTimeout(() => done(new GokeylogError(`tcpdump did not start listening within ${timeoutMs / 1000} s.`, ExitCode.failure)), timeoutMs);
+      const onExit = (code: number | null): void => done(startFailure(code, this.#stderr));
+      const onError = (err: NodeJS.ErrnoException): void =>
+        done(new GokeylogError(`cannot run setpriv (util-linux) to start tcpdump: ${err.code ?? err.message}.`, ExitCode.failure));
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        this.#child.stderr.off('data', check);
+        this.#child.off('exit', onExit);
+        this.#child.off('error', onError);
+        if (err) reject(err);
+        else resolve();
+      };
+      this.#child.stderr.on('data', check);
+      this.#child.once('exit', onExit);
+      this.#child.once('error', onError);
+    });
+  }
+}
+
+function startFailure(code: number | null, stderr: string): GokeylogError {
+  if (code === EXEC_FAILED && /tcpdump/.test(stderr)) {
+    return new GokeylogError('tcpdump is not installed (apt-get install tcpdump).', ExitCode.failure);
+  }
+  const why = lastLine(stderr) || `exit code ${code ?? 'by signal'}`;
+  return new GokeylogError(`tcpdump could not start: ${why.replace(/^tcpdump: /, '').replace(/\.?$/, '.')}`, ExitCode.failure);
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').filter(Boolean).pop() ?? '';
+}

@@ -1,0 +1,115 @@
+import { closeSync, constants, createWriteStream, fchmodSync, openSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { runCapture, type CaptureSummary } from '../capture/index.js';
+import type { ProbeBackendName } from '../probe/index.js';
+import { ExitCode, GokeylogError } from '../util/errors.js';
+
+interface CaptureCliOptions {
+  pid: number[];
+  exe: string[];
+  process: string[];
+  follow?: boolean;
+  write: string;
+  interface: string;
+  filter?: string;
+  keylog?: string;
+  duration?: number;
+  hostNetns?: boolean;
+  holdMs: number;
+  maxHeldMb: number;
+  backend: ProbeBackendName;
+  json?: boolean;
+}
+
+export function registerCapture(program: Command): void {
+  program
+    .command('capture')
+    .description('Capture the traffic of running Go programs with tcpdump (in their network namespace) and their TLS keys, into ONE pcapng that Wireshark decrypts with no options.')
+    .option('--pid <pid>', 'a process to hook (repeatable)', collectPid, [])
+    .option('--exe <path>', 'every process running this executable, now and later (repeatable)', collect, [])
+    .option('--process <name>', 'every process with this command name or argv[0], now and later (repeatable)', collect, [])
+    .option('--follow', 'keep following the targets: re-hook a restarted target')
+    .requiredOption('-w, --write <file>', 'write the pcapng to FILE (created 0600: it holds secrets), or - for stdout')
+    .option('-i, --interface <iface>', 'interface to capture on, inside the target\'s network namespace', 'any')
+    .option('-f, --filter <expr>', 'pcap filter expression, e.g. "tcp port 6443"')
+    .option('--keylog <file>', 'also append the plain NSS key log to FILE (created 0600)')
+    .option('--duration <seconds>', 'stop after SECONDS', parsePositive('--duration'))
+    .option('--host-netns', 'capture in the host network namespace instead of the target\'s')
+    .option('--hold-ms <ms>', 'how long a packet may wait for its connection\'s keys', parsePositive('--hold-ms'), 2000)
+    .option('--max-held-mb <mb>', 'memory for packets waiting for keys; past it they are written without waiting', parsePositive('--max-held-mb'), 64)
+    .addOption(new Option('--backend <backend>', 'how to probe').choices(['tracefs', 'bpftrace']).default('tracefs'))
+    .option('--json', 'print the summary as one JSON object (on stdout, or stderr with -w -)')
+    .action(async (opts: CaptureCliOptions) => runCaptureCommand(opts));
+}
+
+async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
+  if (opts.pid.length + opts.exe.length + opts.process.length === 0) {
+    throw new GokeylogError('say which programs to capture: --pid, --exe or --process.', ExitCode.usage);
+  }
+  const toStdout = opts.write === '-';
+  const keyLogFd = opts.keylog === undefined ? undefined : openSecretFile(opts.keylog, 'the key log', constants.O_APPEND);
+  const outFd = toStdout ? undefined : openSecretFile(opts.write, 'the capture', constants.O_TRUNC);
+  const output = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd });
+  const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
+  try {
+    const summary = await runCapture({
+      targets: { pids: opts.pid, exes: opts.exe, processes: opts.process },
+      output,
+      iface: opts.interface,
+      filter: opts.filter,
+      hostNetns: opts.hostNetns ?? false,
+      holdMs: opts.holdMs,
+      maxHeldBytes: opts.maxHeldMb * 1024 * 1024,
+      durationMs: opts.duration === undefined ? undefined : opts.duration * 1000,
+      keyLogFd,
+      backend: opts.backend,
+      follow: opts.follow ?? false,
+      onNotice: notice,
+    });
+    if (opts.json) (toStdout ? process.stderr : process.stdout).write(`${JSON.stringify(summary)}\n`);
+    else process.stderr.write(`${describeSummary(summary)}\n`);
+  } finally {
+    if (keyLogFd !== undefined) closeSync(keyLogFd);
+    // A file stream closes its fd when it ends; if the capture never started, close it here.
+    if (outFd !== undefined && !output.writableEnded) closeSync(outFd);
+  }
+}
+
+function describeSummary(s: CaptureSummary): string {
+  const o = s.ordering;
+  const drops = s.tcpdump.droppedByKernel === null ? 'unknown' : String(s.tcpdump.droppedByKernel);
+  return [
+    `gokeylog: captured ${o.packets} packets on ${s.iface} (${s.netns} network namespace), ${drops} dropped by the kernel; stopped by ${s.stoppedBy}.`,
+    `gokeylog: ${o.keys} keys written in ${o.secretsBlocks} secrets blocks from ${s.probe.processes} processes; ${s.probe.rejects} rejected, ${s.probe.lost} lost.`,
+    `gokeylog: TLS connections: ${o.connectionsDecryptable} with keys, ${o.connectionsKeysMissing} whose keys never came (${o.packetsReleasedWithoutKeys} packets written without them), ` +
+      `${o.connectionsOpenedBefore} opened before the capture (cannot be decrypted).`,
+  ].join('\n');
+}
+
+/** Files holding secrets: created 0600, and made 0600 if they existed. */
+function openSecretFile(file: string, what: string, mode: number): number {
+  try {
+    const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | mode, 0o600);
+    fchmodSync(fd, 0o600);
+    return fd;
+  } catch (err) {
+    throw new GokeylogError(`cannot open ${file} for ${what}: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure, { cause: err });
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function collectPid(value: string, previous: number[]): number[] {
+  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new GokeylogError(`--pid ${value} is not a process id.`, ExitCode.usage);
+  return [...previous, Number(value)];
+}
+
+function parsePositive(option: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new GokeylogError(`${option} ${value} is not a positive number.`, ExitCode.usage);
+    return n;
+  };
+}
