@@ -220,6 +220,16 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     }
   }
 
+  /** Counts (and, while it lives, selects) a process found through its hits. */
+  #noteProcess(pid: number): void {
+    const p = processInfo(pid);
+    if (p) this.#select(p);
+    else if (!this.#everHooked.has(pid)) {
+      this.#everHooked.add(pid);
+      this.#stats.processes++;
+    }
+  }
+
   #select(p: TargetProcess): void {
     if (!this.#everHooked.has(p.pid)) {
       this.#everHooked.add(p.pid);
@@ -289,7 +299,10 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   #isSelected(pid: number | undefined, raw: RawKeyEvent): boolean {
     if (pid !== undefined && this.#selected.has(pid)) return true;
     const binary = this.#probeBinary.get(raw.probe);
-    if (binary !== undefined && this.#exeBinaries.has(binary)) return true;
+    if (binary !== undefined && this.#exeBinaries.has(binary)) {
+      if (pid !== undefined) this.#noteProcess(pid);
+      return true;
+    }
     if (!this.#polls()) return false;
     const p = pid === undefined ? undefined : processInfo(pid);
     if (!p) return this.#spec.processes.some((name) => name.slice(0, 15) === raw.comm);

@@ -91,7 +91,7 @@ export function resolveTargets(spec: TargetSpec, followPaths: ReadonlySet<string
   return selected;
 }
 
-export function strip(p: TargetProcess & { argv0: string }): TargetProcess {
+function strip(p: TargetProcess & { argv0: string }): TargetProcess {
   return { pid: p.pid, comm: p.comm, binary: p.binary, exePath: p.exePath };
 }
 
