@@ -86,11 +86,10 @@ for (const { name, options } of cases) {
       assert.equal(c.clientCertificate?.commonName, cn);
       assert.deepEqual(c.clientCertificate?.organizations, ['system:serviceaccounts', 'e2e-group']);
     }
-    // tcpdump on a loaded machine may drop segments: then that connection says so, and tshark (below)
-    // misses the same requests. Only a complete capture must hold all of them.
-    const lossless = report.connections.every((c) => c.reason === undefined);
-    if (lossless) assert.equal(report.requests.length, 10);
-    else assert.ok(report.connections.every((c) => c.reason === undefined || c.reason === 'stream incomplete (lost segments)'));
+    // On a loaded machine tcpdump may drop segments (the connection then says so) or stop before the last
+    // ones arrive (then they are simply not in the capture): tshark, on the same capture, is the measure.
+    assert.ok(report.connections.every((c) => c.reason === undefined || c.reason === 'stream incomplete (lost segments)'));
+    assert.ok(report.requests.length >= 1);
     assert.deepEqual(report.identities.map((i) => [i.user, i.requests]), [[cn, report.requests.length]]);
 
     const ours = report.requests.map((r) => [String(r.connectionId - 1), String(r.streamId), r.method, r.path, r.userAgent ?? '']);
@@ -107,7 +106,7 @@ for (const { name, options } of cases) {
     }
 
     const watch = report.requests.find((r) => r.path.includes('watch=1'));
-    if (lossless) assert.deepEqual([watch?.kube.verb, watch?.kube.resource, watch?.kube.namespace], ['watch', 'pods', 'default']);
+    if (watch) assert.deepEqual([watch?.kube.verb, watch?.kube.resource, watch?.kube.namespace], ['watch', 'pods', 'default']);
   });
 }
 
@@ -135,9 +134,13 @@ test('keys from a DSB (editcap --inject-secrets), --ndjson streamed per request,
   const run = await runAnalyze([pcapng, '--ndjson', '--html', html]);
   assert.equal(run.code, 0, run.stderr);
   const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; method?: string; path?: string; decrypted?: boolean; user?: string });
-  assert.deepEqual(lines.map((l) => l.type), [...Array(6).fill('request'), 'connection', 'connection', 'identity']);
+  // tshark decrypts the pcapng with its embedded keys alone, as we must.
+  const theirs = await tsharkFields(pcapng, { tlsPort: traffic.port, filter: 'http2.headers.method', fields: ['http2.headers.path'] });
+  const theirPaths = theirs.flatMap((row) => row[0]!.split(','));
+  assert.ok(theirPaths.length >= 1, 'tshark decrypted requests with the embedded keys');
+  assert.deepEqual(lines.map((l) => l.type), [...Array(theirPaths.length).fill('request'), 'connection', 'connection', 'identity']);
   assert.ok(lines.filter((l) => l.type === 'connection').every((l) => l.decrypted));
-  assert.deepEqual(lines.filter((l) => l.type === 'request').map((l) => l.path).sort(), [...PATHS, ...PATHS].slice(0, 6).sort());
+  assert.deepEqual(lines.filter((l) => l.type === 'request').map((l) => l.path).sort(), theirPaths.sort());
   const page = readFileSync(html, 'utf8');
   assert.ok(page.includes('system:node:test-node'));
   assert.ok(page.includes('expires in'), 'the 3-day client certificate is flagged');
