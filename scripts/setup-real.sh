@@ -45,8 +45,10 @@ done
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-# One manifest row per binary, tab-separated: id path kind arch source stripped.
-ROWS="$WORK/rows.tsv"
+# One manifest row per binary: id path kind arch source stripped. Fields are separated by the ASCII unit
+# separator: unlike a tab, `read` keeps an empty field (goVersion before any toolchain exists) in place.
+SEP=$'\x1f'
+ROWS="$WORK/rows"
 : >"$ROWS"
 
 elf_arch() {
@@ -62,7 +64,7 @@ is_stripped() {
   if readelf -S -W "$1" | grep -q ' \.symtab '; then echo false; else echo true; fi
 }
 
-add_row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$ROWS"; }
+add_row() { printf "%s$SEP%s$SEP%s$SEP%s$SEP%s$SEP%s\n" "$@" >>"$ROWS"; }
 
 apt_candidate() { apt-cache policy "$1" | sed -n 's/^ *Candidate: *//p'; }
 
@@ -128,9 +130,9 @@ NEWEST_GOROOT="$(installed_toolchains | tail -n 1 | cut -d' ' -f2)"
 NEWEST_GO="${NEWEST_GOROOT:+$NEWEST_GOROOT/bin/go}"
 [[ -n "$NEWEST_GO" ]] || warn "no Go toolchain in $GOKEYLOG_CACHE/go yet: goVersion left empty (run again after toolchains.sh)"
 
-FINAL="$WORK/rows-final.tsv"
+FINAL="$WORK/rows-final"
 : >"$FINAL"
-while IFS=$'\t' read -r id path kind arch source stripped; do
+while IFS=$SEP read -r id path kind arch source stripped; do
   go_version=""
   if [[ -n "$NEWEST_GO" ]]; then
     # `go version BIN` prints "BIN: go1.x.y"; keep the version word.
@@ -138,7 +140,7 @@ while IFS=$'\t' read -r id path kind arch source stripped; do
   fi
   # pclntab function names survive -s -w, so this string is present exactly when writeKeyLog is linked.
   if grep -q -a -F 'crypto/tls.(*Config).writeKeyLog' "$path"; then has_tls=true; else has_tls=false; fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$path" "$kind" "$arch" "$source" "$go_version" "$has_tls" "$stripped" >>"$FINAL"
+  printf "%s$SEP%s$SEP%s$SEP%s$SEP%s$SEP%s$SEP%s$SEP%s\n" "$id" "$path" "$kind" "$arch" "$source" "$go_version" "$has_tls" "$stripped" >>"$FINAL"
 done <"$ROWS"
 
 # Write the manifest atomically: readers never see a half-written file.
@@ -146,14 +148,14 @@ node - "$FINAL" "$REAL/manifest.json.tmp" <<'EOF'
 const fs = require('node:fs');
 const [rowsFile, out] = process.argv.slice(2);
 const binaries = fs.readFileSync(rowsFile, 'utf8').split('\n').filter(Boolean).map((line) => {
-  const [id, path, kind, arch, source, goVersion, hasTls, stripped] = line.split('\t');
+  const [id, path, kind, arch, source, goVersion, hasTls, stripped] = line.split('\x1f');
   return { id, path, kind, arch, source, goVersion, hasTls: hasTls === 'true', stripped: stripped === 'true' };
 });
 fs.writeFileSync(out, JSON.stringify({ binaries }, null, 2) + '\n');
 EOF
 publish "$REAL/manifest.json.tmp" "$REAL/manifest.json"
 
-while IFS=$'\t' read -r id _ _ _ _ go_version has_tls stripped; do
+while IFS=$SEP read -r id _ _ _ _ go_version has_tls stripped; do
   note "$(printf '%-28s %-10s tls=%-5s stripped=%s' "$id" "${go_version:-?}" "$has_tls" "$stripped")"
 done <"$FINAL"
 note "manifest: $REAL/manifest.json ($(wc -l <"$FINAL") binaries)"
