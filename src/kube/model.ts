@@ -182,7 +182,8 @@ export function buildReport(
     referenceTimeSource: options.referenceTimeMs === null ? 'now' : 'capture',
     expiringWithinDays: options.expiringWithinDays,
     connections,
-    requests,
+    // Completion order interleaves connections; people read them by start time.
+    requests: [...requests].sort((a, b) => a.exchange.firstTime - b.exchange.firstTime),
     identities: sortedIdentities,
     warnings: expiryWarnings(sortedIdentities, connections, referenceMs, options.expiringWithinDays),
   };
