@@ -75,7 +75,7 @@ async function runAnalyze(captures: string[], opts: AnalyzeCliOptions): Promise<
       captures,
       keyLog,
       bodies: opts.bodies ?? false,
-      retainRequests: !(opts.ndjson || streamJson),
+      retainRequests: opts.html !== undefined || !(opts.ndjson || streamJson),
       onWarning: warn,
       onRequest: (r) => {
         requests += 1;
