@@ -99,7 +99,7 @@ async function createSecretFile(path: string): Promise<NodeJS.WritableStream> {
   try {
     const fh = await open(path, 'w', 0o600);
     await fh.chmod(0o600);
-    return fh.createWriteStream({ highWaterMark: 16 * 1024 * 1024 });
+    return fh.createWriteStream({ highWaterMark: 8 * 1024 * 1024 });
   } catch (err) {
     throw new GokeylogError(`cannot create ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, ExitCode.failure, { cause: err });
   }

@@ -7,7 +7,7 @@ const NO_OPTIONS: readonly PcapngOption[] = [];
 /** Blocks are gathered in buffers of this size and written whole: few large writes instead of one per block. */
 const STAGING_SIZE = 1024 * 1024;
 /** Buffers kept for reuse; more than the stream's high-water mark would only sit idle. */
-const POOL_LIMIT = 64;
+const POOL_LIMIT = 16;
 
 export interface InterfaceDescription {
   linkType: number;
