@@ -7,8 +7,14 @@ import { tracefsProbeLine, type ProbeArgs } from './fetchArgs.js';
 import { parseTraceLine } from './tracefsEvent.js';
 
 export const TRACEFS = '/sys/kernel/tracing';
-/** Group and instance names of a run: `gokeylog_<pid>`, so a later run can tell whether their owner is alive. */
+/**
+ * Group and instance names of a run: `gokeylog_<pid>` (then `gokeylog_<pid>_<n>` for further sessions of the same
+ * process), so that a later run can tell whether their owner is alive.
+ */
 const NAME_PREFIX = 'gokeylog_';
+const OUR_NAME = new RegExp(`^${NAME_PREFIX}(\\d+)(?:_\\d+)?$`);
+let sessions = 0;
+const groupName = (session: number): string => `${NAME_PREFIX}${process.pid}${session === 0 ? '' : `_${session}`}`;
 /** How often trace_pipe is drained: bounds the delay from a key to its line (reading is non-blocking so stop is immediate). */
 const POLL_MS = 10;
 /** Per-CPU ring buffer of our instance; each key event takes ~180 bytes, so bursts of thousands of handshakes fit. */
@@ -26,7 +32,7 @@ export interface TracefsHandlers {
  * 'exit' handler.
  */
 export class TracefsProbes {
-  readonly group = `${NAME_PREFIX}${process.pid}`;
+  readonly group = groupName(sessions++);
   readonly #instance: string;
   readonly #events = new Set<string>();
   readonly #handlers: TracefsHandlers;
@@ -226,7 +232,10 @@ const pidAlive = (pid: number): boolean => existsSync(`/proc/${pid}`);
  */
 export function removeLeftovers(notice: (message: string) => void): void {
   const instances = path.join(TRACEFS, 'instances');
-  const stale = (name: string): boolean => new RegExp(`^${NAME_PREFIX}\\d+$`).test(name) && !pidAlive(Number(name.slice(NAME_PREFIX.length)));
+  const stale = (name: string): boolean => {
+    const owner = OUR_NAME.exec(name)?.[1];
+    return owner !== undefined && !pidAlive(Number(owner));
+  };
   for (const name of readdirSync(instances).filter(stale)) {
     try {
       rmdirSync(path.join(instances, name));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -61,10 +61,10 @@ export async function captureDuring<T>(
 
 /** uprobe events and trace instances of the run with process id `pid` still in tracefs. */
 export function leftovers(pid: number): string[] {
-  const group = `gokeylog_${pid}`;
-  const events = readFileSync(path.join(TRACEFS, 'uprobe_events'), 'utf8').split('\n').filter((l) => l.startsWith(`p:${group}/`));
-  const instance = existsSync(path.join(TRACEFS, 'instances', group)) ? [`instances/${group}`] : [];
-  return [...events, ...instance];
+  const ours = new RegExp(`^gokeylog_${pid}(_\\d+)?$`);
+  const events = readFileSync(path.join(TRACEFS, 'uprobe_events'), 'utf8').split('\n').filter((l) => ours.test(l.slice(2).split('/')[0]!));
+  const instances = readdirSync(path.join(TRACEFS, 'instances')).filter((name) => ours.test(name)).map((name) => `instances/${name}`);
+  return [...events, ...instances];
 }
 
 /** The HTTP/2 :path values tshark sees in a capture when given a key log (the referee for our keys). */
