@@ -6,6 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { Http1Decoder, type HttpExchange } from '../../src/http/index.js';
 import { startRecorder, type RecordedChunk } from './recorder.js';
+import { seededRandom } from '../pcap/hand-built.js';
 
 async function recordSession(): Promise<RecordedChunk[]> {
   const server = http.createServer((req, res) => {
@@ -99,11 +100,7 @@ test('HTTP/1.1: a body read until close, and garbage that is an error rather tha
 
 test('HTTP/1.1: seeded random damage is an error or fewer exchanges, never a throw', async () => {
   const chunks = await recorded;
-  let rng = 0x1111;
-  const random = (n: number): number => {
-    rng = (Math.imul(rng, 1103515245) + 12345) >>> 0;
-    return rng % n;
-  };
+  const random = seededRandom(0x1111);
   for (let iteration = 0; iteration < 500; iteration++) {
     const damaged = chunks.map((c) => ({ side: c.side, bytes: Buffer.from(c.bytes) }));
     for (let k = 0; k < 1 + random(6); k++) {

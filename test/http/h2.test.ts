@@ -7,6 +7,7 @@ import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { Http2Decoder, type HttpExchange } from '../../src/http/index.js';
 import { startRecorder, type RecordedChunk } from './recorder.js';
+import { seededRandom } from '../pcap/hand-built.js';
 
 const BIG_HEADER = 'x'.repeat(20000); // > 16384: nghttp2 must use CONTINUATION frames
 const LIST_BODY = JSON.stringify({ kind: 'PodList', items: Array.from({ length: 200 }, (_, i) => ({ name: `pod-${i}` })) });
@@ -144,11 +145,7 @@ test('HTTP/2: the same session cut at every size decodes identically', async () 
 
 test('HTTP/2: seeded random damage gives an error or fewer exchanges, never a throw', async () => {
   const chunks = await recorded;
-  let rng = 0x5eed;
-  const random = (n: number): number => {
-    rng = (Math.imul(rng, 1103515245) + 12345) >>> 0;
-    return rng % n;
-  };
+  const random = seededRandom(0x5eed);
   let errors = 0;
   for (let iteration = 0; iteration < 300; iteration++) {
     const damaged = chunks.map((c) => ({ side: c.side, bytes: Buffer.from(c.bytes) }));
