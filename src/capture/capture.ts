@@ -26,8 +26,8 @@ export interface CaptureOptions {
   backend?: ProbeBackendName;
   follow?: boolean;
   onNotice: (message: string) => void;
-  /** Called once both tcpdump and the probes are running (tests start their traffic then). */
-  onReady?: () => void;
+  /** Called once both tcpdump and the probes are running, with the namespace captured ("host" or which). */
+  onReady?: (netns: string) => void;
 }
 
 export interface CaptureSummary {
@@ -55,7 +55,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
     if (session.targets.length === 0) opts.onNotice('no target process is running yet: capturing in the host network namespace');
     tcpdump = await Tcpdump.start({ iface: opts.iface, filter: opts.filter, netnsPid: netns.pid });
     const live = new LiveCapture(opts, session, tcpdump);
-    opts.onReady?.();
+    opts.onReady?.(netns.description);
     const stoppedBy = await live.run();
     return { netns: netns.description, iface: opts.iface, stoppedBy, ...(await live.finish()) };
   } finally {

@@ -65,6 +65,7 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
       backend: opts.backend,
       follow: opts.follow ?? false,
       onNotice: notice,
+      onReady: (netns) => notice(`capturing on ${opts.interface} in the ${netns} network namespace; stop with Ctrl-C`),
     });
     if (opts.json) (toStdout ? process.stderr : process.stdout).write(`${JSON.stringify(summary)}\n`);
     else process.stderr.write(`${describeSummary(summary)}\n`);

@@ -1,0 +1,268 @@
+// `gokeylog capture` end to end, as root, on real stripped Go fixtures. Referees: tshark (with NO options) on
+// our pcapng against tshark on editcap's injection of a plain tcpdump capture of the same traffic; the client's
+// own key log; `ip netns pids` and tracefs for what is left behind.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { readCapture } from '../../src/pcap/index.js';
+import { leftovers, readKeyLogSet, requireProbing } from '../probe/harness.js';
+import { requireOrSkip } from '../support/env.js';
+import { loadFixtures, testPki, type GoFixture, type TestPki } from '../support/fixtures.js';
+import { cliPath, repoRoot } from '../support/paths.js';
+import { secretTempDir } from '../support/pki.js';
+import { commandExists, secretFileIn, spawnChecked, startCapture, startServer, tsharkFields, type RunningServer } from '../support/traffic.js';
+
+const PATHS = ['/healthz', '/api/v1/namespaces/kube-system/pods?limit=2', '/apis/apps/v1/namespaces/default/deployments'];
+
+/** The CLI as built (dist/) when this test runs compiled, else straight from the sources. */
+function cli(args: string[]): [string, string[]] {
+  const compiled = fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`);
+  return compiled ? [process.execPath, [cliPath(), ...args]] : [process.execPath, ['--import', 'tsx', path.join(repoRoot(), 'src', 'cli', 'index.ts'), ...args]];
+}
+
+interface RunningCapture {
+  child: ChildProcess;
+  stdout(): Buffer;
+  stderr(): string;
+  /** Sends `signal` and waits for the exit (SIGKILL and a failure if it hangs). */
+  stop(signal: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `gokeylog capture …` and waits until it says it captures (tcpdump listening, probes attached). */
+async function startCaptureCli(args: string[]): Promise<RunningCapture> {
+  const [command, argv] = cli(['capture', ...args]);
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => out.push(d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  let exited = false;
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => { exited = true; resolve(code); }));
+  for (let i = 0; i < 600 && !/gokeylog: capturing on /.test(err) && !exited; i++) await sleep(50);
+  if (!/gokeylog: capturing on /.test(err)) {
+    child.kill('SIGKILL');
+    throw new Error(`gokeylog capture did not start: ${err}`);
+  }
+  return {
+    child,
+    stdout: () => Buffer.concat(out),
+    stderr: () => err,
+    async stop(signal) {
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await exit;
+      clearTimeout(timer);
+      assert.notEqual(code, null, `capture hung after ${signal}: ${err}`);
+      return code;
+    },
+  };
+}
+
+interface Summary {
+  netns: string;
+  stoppedBy: string;
+  tcpdump: { captured: number | null; droppedByKernel: number | null };
+  ordering: { packets: number; keys: number; connectionsDecryptable: number; connectionsKeysMissing: number; connectionsOpenedBefore: number };
+}
+
+function fixtures(t: TestContext): { server: GoFixture; client: GoFixture } | undefined {
+  if (!requireProbing(t)) return undefined;
+  if (!requireOrSkip(t, ['tcpdump', 'tshark', 'editcap', 'nsenter', 'setpriv'].every(commandExists), 'tcpdump, tshark, editcap, nsenter and setpriv are needed')) return undefined;
+  const server = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
+  const client = loadFixtures({ program: 'tlsclient', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
+  if (!requireOrSkip(t, server !== undefined && client !== undefined, 'no stripped amd64 fixtures (run npm run setup)')) return undefined;
+  return { server: server!, client: client! };
+}
+
+function serverArgs(pki: TestPki): string[] {
+  return ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey];
+}
+
+function clientArgs(pki: TestPki, port: number, keyLog: string, requests: number, conns: number): string[] {
+  return ['-url', `https://127.0.0.1:${port}/`, '-ca', pki.caCert, '-keylog', keyLog, '-n', String(requests), '-conns', String(conns), ...PATHS.flatMap((p) => ['-path', p])];
+}
+
+/** HTTP/2 request paths tshark decrypts from a capture given no option at all (DSBs only). */
+async function tsharkPaths(capture: string): Promise<string[]> {
+  const rows = await tsharkFields(capture, { filter: 'http2.headers.path', fields: ['http2.headers.path'] });
+  return rows.flatMap(([paths]) => paths!.split(',')).sort();
+}
+
+/** The request paths a tlsclient run made (its `STATUS PROTO PATH BYTES` lines). */
+const clientPaths = (output: string): string[] => output.trim().split('\n').map((l) => l.split(' ')[2]!).sort();
+
+/** The tcpdump processes of a capture with this filter that are still running. */
+async function tcpdumpsWith(filter: string): Promise<string[]> {
+  const { stdout } = await spawnChecked('ps', ['-eo', 'pid=,args=']);
+  return stdout.split('\n').filter((l) => /\btcpdump\b/.test(l) && l.includes('--time-stamp-precision=nano') && l.endsWith(filter));
+}
+
+const mode = (file: string): number => statSync(file).mode & 0o777;
+
+test('capture --pid of a stripped server: tshark with no options decrypts what editcap injection of a plain capture shows; DSBs precede each ClientHello; SIGINT cleans up', async (t) => {
+  const f = fixtures(t);
+  if (!f) return;
+  const pki = await testPki();
+  const dir = secretTempDir('capture');
+  const server = await startServer(f.server.path, serverArgs(pki));
+  try {
+    const filter = `tcp port ${server.port}`;
+    const out = path.join(dir, 'capture.pcapng');
+    const keyLog = path.join(dir, 'capture.keylog');
+    const clientKeyLog = secretFileIn(dir, 'client.keylog');
+    const plain = await startCapture({ port: server.port, file: secretFileIn(dir, 'plain.pcap') });
+    let plainStopped = false;
+    const tool = await startCaptureCli(['--pid', String(server.child.pid), '-w', out, '--keylog', keyLog, '-f', filter, '--json']);
+    try {
+      const { stdout } = await spawnChecked(f.client.path, clientArgs(pki, server.port, clientKeyLog, 6, 3));
+      assert.equal(clientPaths(stdout).length, 6);
+      await plain.stop();
+      plainStopped = true;
+    } finally {
+      if (!plainStopped) await plain.stop().catch(() => undefined);
+      assert.equal(await tool.stop('SIGINT'), 0, tool.stderr());
+    }
+    const summary = JSON.parse(tool.stdout().toString('utf8')) as Summary;
+    assert.deepEqual(leftovers(tool.child.pid!), [], 'no uprobe event or trace instance left');
+    assert.deepEqual(await tcpdumpsWith(filter), [], 'no tcpdump left');
+    assert.equal(mode(out), 0o600);
+    assert.equal(mode(keyLog), 0o600);
+
+    // The keys came from the probe on the server: the client's own key log is the truth.
+    assert.deepEqual(readKeyLogSet(keyLog), readKeyLogSet(clientKeyLog));
+
+    const injected = path.join(dir, 'injected.pcapng');
+    await spawnChecked('editcap', ['--inject-secrets', `tls,${clientKeyLog}`, plain.file, injected]);
+    const reference = await tsharkPaths(injected);
+    assert.deepEqual(reference, [...PATHS, ...PATHS].sort(), 'the referee sees every request');
+    assert.deepEqual(await tsharkPaths(out), reference);
+
+    assert.equal(summary.stoppedBy, 'signal');
+    assert.equal(summary.netns, 'host');
+    assert.equal(summary.ordering.connectionsDecryptable, 3);
+    assert.equal(summary.ordering.connectionsKeysMissing, 0);
+    assert.equal(summary.ordering.packets, summary.tcpdump.captured, 'every packet tcpdump reported is in the file');
+    const frames = await tsharkFields(out, { fields: ['frame.number'] });
+    assert.equal(frames.length, summary.ordering.packets);
+
+    // Block order: every key line of a connection is in a DSB before that connection's ClientHello.
+    const dsbBefore = new Map<string, number>(); // key line → packets written before its DSB
+    let packets = 0;
+    for await (const block of readCapture(out)) {
+      if (block.kind === 'packet') packets++;
+      if (block.kind === 'secrets') {
+        for (const line of Buffer.from(block.data).toString('utf8').split('\n').filter(Boolean)) dsbBefore.set(line, packets);
+      }
+    }
+    const hellos = await tsharkFields(out, { filter: 'tls.handshake.type == 1', fields: ['frame.number', 'tls.handshake.random'] });
+    assert.equal(hellos.length, 3);
+    const truth = [...readKeyLogSet(clientKeyLog)];
+    for (const [frame, random] of hellos) {
+      const lines = truth.filter((l) => l.split(' ')[1] === random!.replace(/:/g, ''));
+      assert.equal(lines.length, 4, `TLS 1.3: four secrets for ClientHello in frame ${frame}`);
+      for (const line of lines) assert.ok(dsbBefore.get(line)! < Number(frame), `${line.split(' ')[0]} written before frame ${frame}`);
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+test('capture --pid of a server in its own network namespace captures that namespace, not the host', async (t) => {
+  const f = fixtures(t);
+  if (!f) return;
+  if (!requireOrSkip(t, commandExists('ip'), 'ip (iproute2) is needed')) return;
+  const pki = await testPki();
+  const dir = secretTempDir('capture-netns');
+  const ns = `gkl-test-${process.pid}`;
+  await spawnChecked('ip', ['netns', 'add', ns]);
+  const servers: RunningServer[] = [];
+  try {
+    await spawnChecked('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    // `ip netns exec` executes the program itself: the child's pid is the server's.
+    const inside = await startServer('ip', ['netns', 'exec', ns, f.server.path, ...serverArgs(pki)]);
+    servers.push(inside);
+    // Host traffic at the same time, on a port that differs from the namespace's.
+    let host = await startServer(f.server.path, serverArgs(pki));
+    servers.push(host);
+    for (let i = 0; host.port === inside.port && i < 5; i++) {
+      host = await startServer(f.server.path, serverArgs(pki));
+      servers.push(host);
+    }
+    assert.notEqual(host.port, inside.port);
+
+    const out = path.join(dir, 'netns.pcapng');
+    const tool = await startCaptureCli(['--pid', String(inside.child.pid), '-w', out, '--json']);
+    let inner: string;
+    try {
+      inner = (await spawnChecked('ip', ['netns', 'exec', ns, f.client.path, ...clientArgs(pki, inside.port, secretFileIn(dir, 'inner.keylog'), 3, 1)])).stdout;
+      await spawnChecked(f.client.path, clientArgs(pki, host.port, secretFileIn(dir, 'host.keylog'), 3, 1));
+    } finally {
+      assert.equal(await tool.stop('SIGINT'), 0, tool.stderr());
+    }
+    const summary = JSON.parse(tool.stdout().toString('utf8')) as Summary;
+    assert.match(summary.netns, new RegExp(`of pid ${inside.child.pid}$`));
+    const { stdout: nsPids } = await spawnChecked('ip', ['netns', 'pids', ns]);
+    assert.deepEqual(nsPids.trim().split('\n'), [String(inside.child.pid)], 'only the server is left in the namespace (no tcpdump)');
+    assert.deepEqual(leftovers(tool.child.pid!), []);
+
+    assert.deepEqual(await tsharkPaths(out), clientPaths(inner));
+    const ports = new Set((await tsharkFields(out, { filter: 'tcp', fields: ['tcp.srcport', 'tcp.dstport'] })).flat());
+    assert.ok(ports.has(String(inside.port)), 'the namespace\'s traffic is there');
+    assert.ok(!ports.has(String(host.port)), 'the host\'s traffic is not');
+  } finally {
+    for (const s of servers) await s.stop();
+    await spawnChecked('ip', ['netns', 'delete', ns]);
+  }
+});
+
+test('capture -w - streams pcapng to stdout; a connection opened before the capture is reported, not decrypted; SIGTERM cleans up', async (t) => {
+  const f = fixtures(t);
+  if (!f) return;
+  const pki = await testPki();
+  const dir = secretTempDir('capture-stdout');
+  const server = await startServer(f.server.path, serverArgs(pki));
+  const session = http2.connect(`https://127.0.0.1:${server.port}`, { ca: readFileSync(pki.caCert) });
+  try {
+    const filter = `tcp port ${server.port}`;
+    assert.equal(await get(session, '/healthz'), 200, 'the old connection works before the capture');
+    const tool = await startCaptureCli(['--pid', String(server.child.pid), '-w', '-', '-f', filter, '--json']);
+    let fresh: string;
+    try {
+      assert.equal(await get(session, '/api/v1/namespaces/old/pods?limit=1'), 200);
+      fresh = (await spawnChecked(f.client.path, clientArgs(pki, server.port, secretFileIn(dir, 'client.keylog'), 3, 1))).stdout;
+    } finally {
+      assert.equal(await tool.stop('SIGTERM'), 0, tool.stderr());
+    }
+    // With -w -, stdout is the capture and the JSON summary goes to stderr.
+    const summary = JSON.parse(tool.stderr().trim().split('\n').at(-1)!) as Summary;
+    assert.equal(summary.stoppedBy, 'signal');
+    assert.equal(summary.ordering.connectionsOpenedBefore, 1);
+    assert.equal(summary.ordering.connectionsDecryptable, 1);
+    assert.deepEqual(leftovers(tool.child.pid!), []);
+    assert.deepEqual(await tcpdumpsWith(filter), []);
+
+    const out = path.join(dir, 'stdout.pcapng');
+    writeFileSync(out, tool.stdout(), { mode: 0o600 });
+    assert.deepEqual(await tsharkPaths(out), clientPaths(fresh), 'only the new connection decrypts');
+  } finally {
+    session.close();
+    await server.stop();
+  }
+});
+
+/** One GET on an HTTP/2 session; resolves to the status. */
+function get(session: http2.ClientHttp2Session, requestPath: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':path': requestPath });
+    let status = 0;
+    req.on('response', (headers) => (status = Number(headers[':status'])));
+    req.on('error', reject);
+    req.resume();
+    req.on('end', () => resolve(status));
+  });
+}
