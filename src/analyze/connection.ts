@@ -47,6 +47,8 @@ export class AnalyzedTcpConnection implements StreamConsumer {
       httpError: null,
       bytesToServer: 0,
       bytesToClient: 0,
+      requestCount: 0,
+      calls: {},
     };
     this.tls = new TlsConnection(
       keys,

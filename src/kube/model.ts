@@ -28,6 +28,9 @@ export interface AnalyzedConnection {
   httpError: string | null;
   bytesToServer: number;
   bytesToClient: number;
+  /** Requests decoded on this connection, and what they did ("list pods" → count). */
+  requestCount: number;
+  calls: Record<string, number>;
 }
 
 export interface AnalyzedRequest {
@@ -88,14 +91,19 @@ export function daysLeft(notAfter: string, referenceMs: number): number {
   return Math.floor((Date.parse(notAfter) - referenceMs) / DAY_MS);
 }
 
+/** The request as the report sees it; also counted in the connection's summary. */
 export function analyzeRequest(connection: AnalyzedConnection, exchange: HttpExchange): AnalyzedRequest {
-  return {
+  const request: AnalyzedRequest = {
     connectionId: connection.id,
     exchange,
     kube: kubeRequestInfo(exchange.method ?? '', exchange.path ?? ''),
     user: connection.clientCertificate?.commonName ?? null,
     certificateSha256: connection.clientCertificate?.sha256 ?? null,
   };
+  connection.requestCount += 1;
+  const call = callName(request);
+  connection.calls[call] = (connection.calls[call] ?? 0) + 1;
+  return request;
 }
 
 /** A short description of what a request did, for summaries: "list pods", "get /healthz". */

@@ -20,8 +20,6 @@ table{border-collapse:collapse;width:100%;font-size:12px}th,td{border:1px solid 
 th{background:#f0f0f0}.warn{background:#fff3cd}.bad{background:#f8d7da}ul.warnings li{color:#8a4b00;font-weight:600}.muted{color:#777}`;
 
 export function renderHtml(report: Report): string {
-  const counts = new Map<number, number>();
-  for (const r of report.requests) counts.set(r.connectionId, (counts.get(r.connectionId) ?? 0) + 1);
   const identities = report.identities;
   const parts = [
     `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>gokeylog analysis</title><style>${STYLE}</style></head><body>`,
@@ -41,7 +39,7 @@ export function renderHtml(report: Report): string {
     table(
       ['ID', 'Client', 'Server', 'SNI', 'ALPN', 'TLS', 'Cipher suite', 'Decrypted', 'Reason', 'Client CN', 'Client O', 'Requests'],
       report.connections.map((c) => [c.id, `${c.client.ip}:${c.client.port}`, `${c.server.ip}:${c.server.port}`, c.sni, c.alpn, c.tlsVersion, c.cipherSuite,
-        c.decrypted ? 'yes' : 'no', c.reason ?? c.httpError ?? '', c.clientCertificate?.commonName, c.clientCertificate?.organizations.join(', '), counts.get(c.id) ?? 0]),
+        c.decrypted ? 'yes' : 'no', c.reason ?? c.httpError ?? '', c.clientCertificate?.commonName, c.clientCertificate?.organizations.join(', '), c.requestCount]),
       (n) => (report.connections[n]!.decrypted ? '' : 'bad'),
     ),
     `<h2>Requests</h2>`,

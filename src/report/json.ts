@@ -25,6 +25,8 @@ export function connectionJson(c: AnalyzedConnection): Record<string, unknown> {
   if (c.httpError) out.httpError = c.httpError;
   out.bytesToServer = c.bytesToServer;
   out.bytesToClient = c.bytesToClient;
+  out.requestCount = c.requestCount;
+  out.calls = c.calls;
   return out;
 }
 

@@ -26,15 +26,13 @@ export function renderText(report: Report): string {
   }
   out.push('');
 
-  const counts = new Map<number, number>();
-  for (const r of report.requests) counts.set(r.connectionId, (counts.get(r.connectionId) ?? 0) + 1);
   out.push(`Connections (${report.connections.length}):`);
   const ct = new Table({ head: ['ID', 'Client', 'Server', 'SNI', 'ALPN', 'TLS', 'Cipher suite', 'Decrypted', 'Client CN', 'Requests'] });
   for (const c of report.connections) {
     ct.push([
       c.id, `${c.client.ip}:${c.client.port}`, `${c.server.ip}:${c.server.port}`, c.sni ?? '', c.alpn ?? '', c.tlsVersion ?? '', c.cipherSuite ?? '',
       c.decrypted ? (c.reason ? `partly: ${c.reason}` : c.httpError ? `yes (${c.httpError})` : 'yes') : `no: ${c.reason ?? 'unknown'}`,
-      c.clientCertificate?.commonName ?? '', counts.get(c.id) ?? 0,
+      c.clientCertificate?.commonName ?? '', c.requestCount,
     ]);
   }
   out.push(ct.toString(), '');

@@ -21,7 +21,7 @@ function connection(id: number, clientCertificate: CertificateInfo | null, port 
   return {
     id, client: { ip: `10.0.0.${id}`, port }, server: { ip: '10.0.0.100', port: 6443 }, startTime: NOW / 1000, sni: 'kubernetes', alpn: 'h2',
     tlsVersion: 'TLS 1.3', cipherSuite: 'TLS_AES_128_GCM_SHA256', decrypted: clientCertificate !== null, reason: clientCertificate ? null : 'no keys for client random',
-    clientCertificate, serverCertificate: cert('kube-apiserver', [], 300, 'SERVER'), protocol: 'h2', httpError: null, bytesToServer: 0, bytesToClient: 0,
+    clientCertificate, serverCertificate: cert('kube-apiserver', [], 300, 'SERVER'), protocol: 'h2', httpError: null, bytesToServer: 0, bytesToClient: 0, requestCount: 0, calls: {},
   };
 }
 
@@ -57,6 +57,8 @@ test('identities group connections by certificate; expiry and warnings follow th
   assert.deepEqual(report.identities[1]!.calls, { 'list pods': 1, 'get /healthz': 1 });
   assert.deepEqual(report.identities[0]!.clients, ['10.0.0.1', '10.0.0.2']);
   assert.equal(requests[0]!.user, 'system:node:node-1');
+  assert.deepEqual([c1.requestCount, c1.calls], [2, { 'watch pods': 1, 'get nodes': 1 }]);
+  assert.deepEqual([c4.requestCount, c4.calls], [0, {}]);
   assert.deepEqual(report.warnings.map((w) => w.message), [`client certificate of system:node:node-1 expires in 3 days (${kubelet.notAfter})`]);
 
   // A wider window also catches the server certificate (300 days) and the scheduler (200 days).
