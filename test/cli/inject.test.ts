@@ -173,6 +173,10 @@ test('bad input and usage: one sentence and the documented exit code', async () 
   assert.equal(same.code, 2);
   assert.match(same.stderr, /is the input/);
 
+  const twiceFromStdin = await gokeylog(['inject', '--keylog', keys, '--only-needed', '-', '-o', out]);
+  assert.equal(twiceFromStdin.code, 2);
+  assert.match(twiceFromStdin.stderr, /^gokeylog: --only-needed reads the input twice, so it needs a file, not standard input\.\n$/);
+
   const noOutput = await gokeylog(['inject', '--keylog', keys, notCapture]);
   assert.equal(noOutput.code, 2);
   assert.match(noOutput.stderr, /--output/);

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { PcapngWriter, SECRETS_TYPE_TLS_KEY_LOG, injectSecrets, readCapture, type CaptureBlock } from '../../src/pcap/index.js';
+import { dsb, epb, idb, option, pcapHeader, pcapRecord, seededRandom, shb, spb } from './hand-built.js';
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'gokeylog-inject-lib-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const KEYS = `CLIENT_RANDOM ${'ab'.repeat(32)} ${'cd'.repeat(48)}\n`;
+
+async function inject(input: Buffer, opts: { discardSecrets?: boolean } = {}): Promise<{ blocks: CaptureBlock[]; packets: number }> {
+  const inFile = path.join(dir, 'in');
+  const outFile = path.join(dir, 'out.pcapng');
+  await writeFile(inFile, input);
+  const summary = await injectSecrets(inFile, new PcapngWriter(createWriteStream(outFile)), { keyLogText: KEYS, ...opts });
+  const blocks: CaptureBlock[] = [];
+  for await (const b of readCapture(outFile)) blocks.push(b);
+  return { blocks, packets: summary.packets };
+}
+
+/** Packets as comparable strings: interface, timestamp, lengths, bytes, comments. */
+function packetsOf(blocks: CaptureBlock[]): string[] {
+  return blocks.flatMap((b) => (b.kind === 'packet'
+    ? [`${b.interfaceId} ${b.linkType} ${b.timestamp} ${b.capturedLength}/${b.originalLength} ${Buffer.from(b.data).toString('base64')} ${b.comments?.join('|') ?? ''}`]
+    : []));
+}
+
+const rawOf = (b: CaptureBlock): Buffer => Buffer.from(b.raw ?? new Uint8Array(0));
+
+async function blocksOfBytes(bytes: Buffer): Promise<CaptureBlock[]> {
+  const file = path.join(dir, 'expected');
+  await writeFile(file, bytes);
+  const blocks: CaptureBlock[] = [];
+  for await (const b of readCapture(file)) blocks.push(b);
+  return blocks;
+}
+
+test('a multi-chunk pcapng passes through block for block, with a big block, two sections and DSBs', async () => {
+  const rand = seededRandom(7);
+  const parts: Buffer[] = [shb(true), idb(true, 1, 0), idb(true, 276, 0, [option(9, Uint8Array.of(9), true)]), dsb(true, SECRETS_TYPE_TLS_KEY_LOG, Buffer.from('old keys\n'))];
+  for (let i = 0; i < 3000; i++) {
+    const size = i === 1500 ? 3 * 1024 * 1024 : 1 + rand(4000);
+    parts.push(epb(true, i % 2, i, rand(2 ** 32), Buffer.alloc(size, i & 0xff), size + rand(10), i % 500 === 0 ? [option(1, `packet ${i}`, true)] : []));
+  }
+  parts.push(shb(false), idb(false, 113, 200), spb(false, Buffer.alloc(150, 9), 300), epb(false, 0, 1, 2, Buffer.alloc(77, 3)));
+  const input = Buffer.concat(parts);
+  const expected = packetsOf(await blocksOfBytes(input));
+
+  const { blocks, packets } = await inject(input);
+  assert.equal(packets, 3002);
+  assert.deepEqual(packetsOf(blocks), expected);
+  assert.deepEqual(blocks.slice(0, 5).map((b) => b.kind), ['section', 'secrets', 'interface', 'interface', 'secrets']);
+  const secrets = blocks.filter((b) => b.kind === 'secrets').map((b) => (b.kind === 'secrets' ? Buffer.from(b.data).toString() : ''));
+  assert.deepEqual(secrets, [KEYS, 'old keys\n']);
+  // The big-endian section is copied in its own byte order.
+  assert.deepEqual(blocks.filter((b) => b.kind === 'section').map((b) => b.kind === 'section' && b.littleEndian), [true, false]);
+  // Every block but the SHB (section length set to -1) and the new DSB is byte-identical.
+  const rawOut = Buffer.concat(blocks.filter((b) => b.kind !== 'section' && !(b.kind === 'secrets' && b.offset < 100)).map(rawOf));
+  const inBlocks = (await blocksOfBytes(input)).filter((b) => b.kind !== 'section');
+  assert.ok(rawOut.equals(Buffer.concat(inBlocks.map(rawOf))));
+
+  const discarded = await inject(input, { discardSecrets: true });
+  assert.deepEqual(discarded.blocks.filter((b) => b.kind === 'secrets').length, 1);
+  assert.deepEqual(packetsOf(discarded.blocks), expected);
+});
+
+for (const nano of [false, true]) {
+  for (const le of [true, false]) {
+    test(`a multi-chunk ${le ? 'little' : 'big'}-endian ${nano ? 'ns' : 'µs'} pcap becomes pcapng with the same packets and timestamps`, async () => {
+      const rand = seededRandom(nano ? 11 : 13);
+      const parts = [pcapHeader(le, nano, 276, 65535)];
+      const expectedNs: bigint[] = [];
+      for (let i = 0; i < 2500; i++) {
+        const size = 1 + rand(3000);
+        const seconds = 1_700_000_000 + rand(2 ** 31);
+        const fraction = rand(nano ? 1e9 : 1e6);
+        expectedNs.push(BigInt(seconds) * 1_000_000_000n + BigInt(fraction) * (nano ? 1n : 1000n));
+        parts.push(pcapRecord(le, seconds, fraction, Buffer.alloc(size, i & 0xff), size + rand(100)));
+      }
+      const input = Buffer.concat(parts);
+      const { blocks, packets } = await inject(input);
+      assert.equal(packets, 2500);
+      assert.deepEqual(packetsOf(blocks), packetsOf(await blocksOfBytes(input)));
+      assert.deepEqual(blocks.flatMap((b) => (b.kind === 'packet' ? [b.timestamp] : [])), expectedNs);
+      const iface = blocks.find((b) => b.kind === 'interface');
+      assert.ok(iface?.kind === 'interface');
+      assert.deepEqual([iface.linkType, iface.snapLength, iface.tsResolution], [276, 65535, { base: 10, exponent: nano ? 9 : 6 }]);
+    });
+  }
+}
