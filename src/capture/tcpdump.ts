@@ -140,7 +140,8 @@ function startFailure(code: number | null, stderr: string): GokeylogError {
   if (code === EXEC_FAILED && /tcpdump/.test(stderr)) {
     return new GokeylogError('tcpdump is not installed (apt-get install tcpdump).', ExitCode.failure);
   }
-  const why = lastLine(stderr) || `exit code ${code ?? 'by signal'}`;
+  // tcpdump says what is wrong on a "tcpdump: …" line; what follows it is detail like "(No such device exists)".
+  const why = stderr.split('\n').filter((l) => l.startsWith('tcpdump: ')).pop() ?? (lastLine(stderr) || `exit code ${code ?? 'by signal'}`);
   return new GokeylogError(`tcpdump could not start: ${why.replace(/^tcpdump: /, '').replace(/\.?$/, '.')}`, ExitCode.failure);
 }
 
