@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -168,3 +169,59 @@ for (const [opensslName, suite] of [
     assert.ok(c!.toServer.equals(referee.toServer) && c!.toClient.equals(referee.toClient), 'bytes differ from tshark');
   });
 }
+
+test('TLS 1.3 KeyUpdate in both directions (openssl s_client "K" asks the Go server to update too)', async (t) => {
+  const pair = newestFixturePair();
+  if (!requireOrSkip(t, isRoot(), 'capturing on lo needs root')) return;
+  if (!requireOrSkip(t, pair !== null, 'Go fixtures not built (npm run setup)')) return;
+  const pki = await testPki();
+  const dir = secretTempDir('keyupdate');
+  const serverKeyLog = path.join(dir, 'server.keylog');
+  writeFileSync(serverKeyLog, '', { mode: 0o600 });
+  const server = await startServer(pair!.server.path, ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey, '-keylog', serverKeyLog, '-h1']);
+  let pcap: string;
+  try {
+    const capture = await startCapture({ port: server.port, file: path.join(dir, 'keyupdate.pcap') });
+    try {
+      // s_client only reads its command letters from a real stdin pipe: spawned here, killed in finally.
+      const client = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${server.port}`, '-tls1_3', '-CAfile', pki.caCert], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      try {
+        let output = '';
+        const arrived = new EventEmitter();
+        for (const stream of [client.stdout, client.stderr]) {
+          stream.setEncoding('utf8').on('data', (chunk: string) => {
+            output += chunk;
+            arrived.emit('data');
+          });
+        }
+        const waitFor = async (pattern: RegExp): Promise<void> => {
+          while (!pattern.test(output)) await once(arrived, 'data');
+        };
+        // Each line is sent once the previous answer arrived, so s_client sees them one by one.
+        await waitFor(/Verify return code: 0/);
+        client.stdin.write('GET /healthz HTTP/1.1\nHost: x\n\n');
+        await waitFor(/\r\n\r\nok/);
+        client.stdin.write('K\n');
+        await waitFor(/KEYUPDATE/);
+        client.stdin.write('GET /api/v1/namespaces/default/pods?limit=2 HTTP/1.1\nHost: x\nConnection: close\n\n');
+        await waitFor(/"kind":"PodList"/);
+      } finally {
+        client.kill();
+      }
+    } finally {
+      await capture.stop();
+    }
+    pcap = capture.file;
+  } finally {
+    await server.stop();
+  }
+  const [c] = decryptFrames(await readFrames(pcap), loadKeyLog(serverKeyLog));
+  assert.equal(c!.result.reason, null);
+  // The request and the answer after the update prove both directions followed their new secrets.
+  assert.match(c!.toServer.toString('latin1'), /GET \/api\/v1\/namespaces\/default\/pods\?limit=2/);
+  assert.match(c!.toClient.toString('latin1'), /"kind":"PodList"/);
+  const referee = await tsharkDecrypted(pcap, serverKeyLog, 0, server.port);
+  assert.ok(c!.toServer.equals(referee.toServer) && c!.toClient.equals(referee.toClient), 'bytes differ from tshark');
+});
