@@ -38,7 +38,8 @@ Examples:
         const dropped = summary.keysDropped > 0 ? ` (${summary.keysDropped} not needed, dropped)` : '';
         const kept = summary.secretsBlocksKept + summary.secretsBlocksDiscarded > 0
           ? `; ${summary.secretsBlocksKept} secrets blocks kept, ${summary.secretsBlocksDiscarded} discarded` : '';
-        process.stderr.write(`${summary.output}: ${summary.packets} packets, ${summary.keysInjected} keys injected${dropped}${kept}; ${summary.inputBytes} bytes read, ${summary.outputBytes} written.\n`);
+        const where = summary.output === '-' ? 'standard output' : summary.output;
+        process.stderr.write(`${where}: ${summary.packets} packets, ${summary.keysInjected} keys injected${dropped}${kept}; ${summary.inputBytes} bytes read, ${summary.outputBytes} written.\n`);
       }
     });
 }
@@ -63,7 +64,7 @@ async function runInject(input: string, opts: InjectCliOptions): Promise<InjectR
   if (keyLog.size === 0) warn('no key belongs to a connection in the capture: no secrets block written');
 
   const out = toStdout ? process.stdout : await createSecretFile(opts.output);
-  const writer = new PcapngWriter(out);
+  const writer = new PcapngWriter(out, { name: toStdout ? 'standard output' : opts.output });
   const progress = opts.json || !process.stderr.isTTY ? undefined : new ProgressBar();
   let ok = false;
   try {
@@ -74,9 +75,7 @@ async function runInject(input: string, opts: InjectCliOptions): Promise<InjectR
       onWarning: warn,
       onProgress: (read, total) => progress?.update(read, total),
     });
-    await writer.end().catch((err: unknown) => {
-      throw new GokeylogError(`cannot write ${opts.output}: ${(err as Error).message}.`, ExitCode.failure, { cause: err });
-    });
+    await writer.end();
     ok = true;
     return { output: opts.output, ...summary, keysInjected: keyLog.size, keysDropped: keysRead - keyLog.size };
   } finally {

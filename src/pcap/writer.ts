@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { ExitCode, GokeylogError } from '../util/errors.js';
 import { BlockType, SECRETS_TYPE_TLS_KEY_LOG, type PcapngOption, type TimestampResolution } from './blocks.js';
 import { OptionCode, encodeOptions, encodedOptionsLength, pad4 } from './options.js';
 
@@ -48,8 +49,12 @@ export class PcapngWriter {
   #error: Error | undefined;
   #bytesWritten = 0;
 
-  constructor(out: NodeJS.WritableStream, opts: { littleEndian?: boolean } = {}) {
+  readonly #name: string;
+
+  /** `name` says what is written to in error messages (a path, "standard output"). */
+  constructor(out: NodeJS.WritableStream, opts: { littleEndian?: boolean; name?: string } = {}) {
     this.#out = out;
+    this.#name = opts.name ?? 'the pcapng output';
     this.littleEndian = opts.littleEndian ?? os.endianness() === 'LE';
     this.#current = this.#newStaging(STAGING_SIZE);
     out.on('error', (err: Error) => {
@@ -171,7 +176,7 @@ export class PcapngWriter {
       };
       const onError = (err: Error): void => {
         this.#out.off(event, onEvent);
-        reject(err);
+        reject(this.#failure(err));
       };
       this.#out.once(event, onEvent);
       this.#out.once('error', onError);
@@ -179,7 +184,12 @@ export class PcapngWriter {
   }
 
   #throwIfFailed(): void {
-    if (this.#error) throw this.#error;
+    if (this.#error) throw this.#failure(this.#error);
+  }
+
+  #failure(err: Error): GokeylogError {
+    const why = (err as NodeJS.ErrnoException).code ?? err.message;
+    return new GokeylogError(`cannot write ${this.#name}: ${why}.`, ExitCode.failure, { cause: err });
   }
 
   /** Room for one block in the current staging buffer, with its type and both lengths already written. */
