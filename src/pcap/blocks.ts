@@ -83,6 +83,8 @@ export interface PacketBlock {
   interfaceId: number;
   linkType: number;
   interface: InterfaceBlock;
+  /** The interface's timestamp unit (the same as `interface.tsResolution`). */
+  readonly tsResolution: TimestampResolution;
   /** Nanoseconds since the epoch (sub-nanosecond resolutions are truncated). */
   readonly timestamp: bigint;
   /** The timestamp exactly as stored, in units of `interface.tsResolution` (for lossless rewriting). */

@@ -43,6 +43,10 @@ export class PacketRecord implements PacketBlock {
     return this.buffer.subarray(this.rawOffset, this.rawOffset + this.rawLength);
   }
 
+  get tsResolution(): TimestampResolution {
+    return this.interface.tsResolution;
+  }
+
   get timestampUnits(): bigint {
     return (BigInt(this.timestampHigh) << 32n) | BigInt(this.timestampLow);
   }

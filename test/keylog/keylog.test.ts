@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,12 +8,14 @@ import { test } from 'node:test';
 import { KeyLog, formatKeyLogLine, parseKeyLog, readKeyLogFiles, validateKeyEvent } from '../../src/keylog/index.js';
 import { GokeylogError } from '../../src/util/errors.js';
 import { isRoot } from '../support/env.js';
-import { testCertificate } from './test-certificate.js';
+import { testPki } from '../support/pki.js';
 
 /** Key log lines as OpenSSL (through Node's `keylog` event) writes them for one real connection. */
 async function realKeyLogLines(maxVersion: tls.SecureVersion, cipher?: string): Promise<string[]> {
   const lines: string[] = [];
-  const server = https.createServer({ ...testCertificate(), maxVersion }, (_req, res) => res.end('ok'));
+  const pki = await testPki();
+  const [key, cert] = await Promise.all([readFile(pki.serverKey), readFile(pki.serverCert)]);
+  const server = https.createServer({ key, cert, maxVersion }, (_req, res) => res.end('ok'));
   server.on('keylog', (line: Buffer) => lines.push(line.toString('latin1').trimEnd()));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
