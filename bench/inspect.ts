@@ -2,7 +2,8 @@
  * bench/inspect: `gokeylog inspect --json` on the largest test binary against `node -e 0` (the floor of any
  * Node CLI), measured in the same run, alternating, median of several runs. Goal: at most 3× the floor.
  * Also the peak RSS of inspect next to the file size (goal: well under it: only needed ranges are read),
- * and, for context, `go version` (Go's own build-info reader) on the same binary.
+ * and, for context, `gokeylog --version` (the CLI's start-up alone) and `go version` (Go's own build-info
+ * reader) on the same binary.
  *
  *   node --import tsx bench/inspect.ts [--runs N] [--cli path/to/dist/src/cli/index.js]
  */
@@ -37,10 +38,11 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 
 const inspectArgs = [cli, 'inspect', '--json', target];
 const go = newestGo();
-const samples = { floor: [] as number[], inspect: [] as number[], go: [] as number[] };
+const samples = { floor: [] as number[], startup: [] as number[], inspect: [] as number[], go: [] as number[] };
 time(process.execPath, inspectArgs); // warm the page cache: we measure parsing, not the disk
 for (let i = 0; i < runs; i++) {
   samples.floor.push(time(process.execPath, ['-e', '0']));
+  samples.startup.push(time(process.execPath, [cli, '--version']));
   samples.inspect.push(time(process.execPath, inspectArgs));
   if (go) samples.go.push(time(go, ['version', target]));
 }
@@ -56,6 +58,7 @@ const inspect = median(samples.inspect);
 const sizeMb = statSync(target).size / 2 ** 20;
 console.log(`target: ${target} (${sizeMb.toFixed(1)} MB), ${runs} runs each, medians`);
 console.log(`node -e 0 (floor):        ${floor.toFixed(1)} ms`);
+console.log(`gokeylog --version:       ${median(samples.startup).toFixed(1)} ms   (the CLI's own start: loading every command's modules)`);
 console.log(`gokeylog inspect --json:  ${inspect.toFixed(1)} ms   ratio ${(inspect / floor).toFixed(2)}× the floor (goal ≤ 3×)`);
 if (go) console.log(`go version (context):     ${median(samples.go).toFixed(1)} ms`);
 console.log(`peak RSS: inspect ${(peakKib / 1024).toFixed(1)} MB, node -e 0 ${(floorKib / 1024).toFixed(1)} MB, file ${sizeMb.toFixed(1)} MB`);
