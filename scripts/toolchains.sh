@@ -71,6 +71,8 @@ unpack_toolchain() {
   printf '%s\n' "$debversion" >"$root.tmp/.debversion"
   rm -rf "$root" && mv "$root.tmp" "$root"
   ln -sfn "root-$v/usr/lib/go-$v" "$GO_DIR/$v"
+  # The unpacked tree is what is kept; the .debs would only double the disk used.
+  rm -f "$go_deb" "$src_deb"
 }
 
 # Which suite offers PACKAGE at VERSION (the first that does).

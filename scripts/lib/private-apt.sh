@@ -40,6 +40,9 @@ Acquire::Languages "none";
 Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";
 Acquire::Retries "3";
 APT::Sandbox::User "root";
+// Keep the lists compressed and skip the source package cache: ~400 MB less, nothing lost.
+Acquire::GzipIndexes "true";
+Dir::Cache::srcpkgcache "";
 CONF
 }
 
