@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 
 export interface TcpdumpOptions {
@@ -23,6 +24,12 @@ export interface TcpdumpStats {
 const KERNEL_BUFFER_KIB = 64 * 1024;
 const DEFAULT_START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
+/**
+ * tcpdump drops what is still in the kernel ring when SIGINT arrives, and on a busy machine it may not have
+ * been scheduled since the last packets came: stop waits until its output has been quiet this long (bounded).
+ */
+const QUIET_MS = 300;
+const MAX_DRAIN_MS = 3_000;
 /** setpriv's and nsenter's exit code when they cannot execute the next program. */
 const EXEC_FAILED = 127;
 
@@ -51,6 +58,8 @@ export function parseTcpdumpStats(stderr: string): TcpdumpStats {
 export class Tcpdump {
   readonly #child: ChildProcessByStdio<null, Readable, Readable>;
   readonly #exited: Promise<number | null>;
+  readonly #output = new PassThrough({ highWaterMark: 1 << 20 });
+  #lastOutputAt = performance.now();
   #stderr = '';
   #stopping: Promise<TcpdumpStats> | undefined;
 
@@ -61,6 +70,15 @@ export class Tcpdump {
       child.once('error', () => resolve(null));
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (this.#stderr += chunk));
+    // Relayed (with backpressure) so that stop() can tell when tcpdump last wrote.
+    child.stdout.on('data', (chunk: Buffer) => {
+      this.#lastOutputAt = performance.now();
+      if (!this.#output.write(chunk)) {
+        child.stdout.pause();
+        this.#output.once('drain', () => child.stdout.resume());
+      }
+    });
+    child.stdout.once('end', () => this.#output.end());
   }
 
   /** Starts tcpdump and resolves once it listens; rejects with tcpdump's own complaint otherwise. */
@@ -80,7 +98,7 @@ export class Tcpdump {
 
   /** The pcap stream. */
   get output(): Readable {
-    return this.#child.stdout;
+    return this.#output;
   }
 
   get pid(): number | undefined {
@@ -97,10 +115,14 @@ export class Tcpdump {
     return lastLine(this.#stderr);
   }
 
-  /** SIGINT (SIGKILL if it lingers), wait for the exit; idempotent. The output stream ends after its last packet. */
+  /**
+   * Lets tcpdump write what the kernel already holds, then SIGINT (SIGKILL if it lingers) and waits for the
+   * exit; idempotent. The output stream ends after the last packet.
+   */
   stop(): Promise<TcpdumpStats> {
     this.#stopping ??= (async () => {
-      if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGINT');
+      if (this.#running()) await this.#quiet();
+      if (this.#running()) this.#child.kill('SIGINT');
       const timer = setTimeout(() => this.#child.kill('SIGKILL'), STOP_TIMEOUT_MS);
       try {
         await this.#exited;
@@ -110,6 +132,19 @@ export class Tcpdump {
       return parseTcpdumpStats(this.#stderr);
     })();
     return this.#stopping;
+  }
+
+  #running(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
+  async #quiet(): Promise<void> {
+    const deadline = performance.now() + MAX_DRAIN_MS;
+    for (;;) {
+      const wait = Math.min(this.#lastOutputAt + QUIET_MS, deadline) - performance.now();
+      if (wait <= 0 || !this.#running()) return;
+      await sleep(wait);
+    }
   }
 
   #listening(timeoutMs: number): Promise<void> {
