@@ -13,6 +13,7 @@ import { isRoot, requireOrSkip } from '../support/env.js';
 import { loadFixtures, testPki } from '../support/fixtures.js';
 import { secretTempDir } from '../support/pki.js';
 import { commandExists, spawnChecked, startServer, tsharkFields } from '../support/traffic.js';
+import { seededRandom } from '../tls/session.js';
 
 interface Recording {
   file: string;
@@ -54,19 +55,9 @@ function record(): Promise<Recording[]> {
 const available = (): boolean =>
   isRoot() && ['tcpdump', 'tshark', 'setpriv'].every(commandExists) && loadFixtures({ program: 'tlsserver', arch: 'amd64', stripped: true }).length > 0;
 
-/** mulberry32: seeded, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The file as a stream cut at random places (1 byte to 3 KB), as a pipe may deliver it. */
 function choppedStream(bytes: Buffer, seed: number): Readable {
-  const random = rng(seed);
+  const random = seededRandom(seed);
   const chunks: Buffer[] = [];
   for (let at = 0; at < bytes.length; ) {
     const size = 1 + Math.floor(random() * 3000);

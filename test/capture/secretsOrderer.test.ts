@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SecretsOrderer, type OrderedBlock, type OrderedKey, type PacketFacts } from '../../src/capture/index.js';
+import { seededRandom } from '../tls/session.js';
 
 const HOLD_MS = 100;
 const orderer = (maxHeldBytes = 1 << 20): SecretsOrderer<string> => new SecretsOrderer<string>({ holdMs: HOLD_MS, maxHeldBytes });
@@ -99,20 +100,10 @@ test('finish() lets out everything still held, in order', () => {
   assert.equal(o.held, 0);
 });
 
-/** mulberry32: a small seeded generator, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('random interleavings: every packet out once, in order; none before its keys unless its connection timed out', () => {
   type P = { id: number; conn: string; fromHello: boolean; arrival: number };
   for (let seed = 1; seed <= 300; seed++) {
-    const random = rng(seed);
+    const random = seededRandom(seed);
     const hold = 50;
     const o = new SecretsOrderer<P>({ holdMs: hold, maxHeldBytes: 1 << 30 });
     const out: { block: OrderedBlock<P>; at: number }[] = [];
