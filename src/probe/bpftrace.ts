@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { ExitCode, GokeylogError } from '../util/errors.js';
-import { bpftraceProbe, parseBpftraceLine } from './bpftraceScript.js';
+import { BPFTRACE_READY_LINE, bpftraceProbe, parseBpftraceLine } from './bpftraceScript.js';
 import type { ProbeRecord } from './events.js';
 import type { ProbeArgs } from './fetchArgs.js';
 
@@ -33,7 +33,7 @@ export class BpftraceProbes {
       let attached = false;
       let lastError = '';
       const onLine = (line: string): void => {
-        if (!attached && /^Attaching \d+ probe/.test(line)) {
+        if (!attached && line === BPFTRACE_READY_LINE) {
           attached = true;
           resolve();
           return;

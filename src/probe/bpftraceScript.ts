@@ -7,9 +7,11 @@ export type BpftraceTarget = ProbeArgs & Pick<HookPlan, 'fileOffset'> & { path: 
 
 /** First word of each key line the script prints. */
 export const BPFTRACE_LINE_TAG = 'gokeylog';
+/** Printed by BEGIN, which bpftrace runs once every probe is attached ("Attaching N probes" comes before that). */
+export const BPFTRACE_READY_LINE = 'gokeylog: attached';
 
 /**
- * The probe block for one binary. It prints
+ * The probes for one binary. On each writeKeyLog entry it prints
  * `gokeylog <tgid> <tid> <monotonic ns> <label> <\xNN client random> <\xNN secret> <comm>`;
  * `%rx` (bpftrace ≥ 0.17) prints every byte as `\xNN`, so no byte can be mistaken for text, and the
  * command name goes last because it may hold blanks. The probe is at the file offset: bpftrace 0.17 needs
@@ -20,6 +22,8 @@ export function bpftraceProbe(t: BpftraceTarget): string {
   const loc = (l: Parameters<typeof bpftraceLocation>[1]): string => bpftraceLocation(t.arch, l);
   const a = t.args;
   return [
+    `BEGIN { printf("${BPFTRACE_READY_LINE}\\n"); }`,
+    '',
     `uprobe:${t.path}:0x${t.fileOffset.toString(16)}`,
     '{',
     `  printf("${BPFTRACE_LINE_TAG} %d %d %llu %s %rx %rx %s\\n", pid, tid, nsecs,`,

@@ -222,9 +222,10 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
 
   /** Counts (and, while it lives, selects) a process found through its hits. */
   #noteProcess(pid: number): void {
+    if (this.#everHooked.has(pid)) return;
     const p = processInfo(pid);
     if (p) this.#select(p);
-    else if (!this.#everHooked.has(pid)) {
+    else {
       this.#everHooked.add(pid);
       this.#stats.processes++;
     }
@@ -278,6 +279,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     }
     // A thread whose process is already gone when its hit is read: its thread id is the best name left.
     const pid = owner ?? raw.tid;
+    this.#noteProcess(pid);
     const label = Buffer.from(raw.label).toString('latin1');
     const why = validateKeyEvent(label, raw.clientRandom, raw.secret);
     if (why) return this.#reject(`pid ${pid}: ${why}`);
@@ -299,10 +301,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   #isSelected(pid: number | undefined, raw: RawKeyEvent): boolean {
     if (pid !== undefined && this.#selected.has(pid)) return true;
     const binary = this.#probeBinary.get(raw.probe);
-    if (binary !== undefined && this.#exeBinaries.has(binary)) {
-      if (pid !== undefined) this.#noteProcess(pid);
-      return true;
-    }
+    if (binary !== undefined && this.#exeBinaries.has(binary)) return true;
     if (!this.#polls()) return false;
     const p = pid === undefined ? undefined : processInfo(pid);
     if (!p) return this.#spec.processes.some((name) => name.slice(0, 15) === raw.comm);

@@ -169,7 +169,7 @@ test('gokeylog bpftrace prints a script whose documented pipeline yields the cli
   bt.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const exit = new Promise((resolve) => bt.once('exit', resolve));
   try {
-    for (let i = 0; i < 600 && !/^Attaching/m.test(out); i++) await sleep(50);
+    for (let i = 0; i < 600 && !/^gokeylog: attached$/m.test(out); i++) await sleep(50);
     const traffic = await runTraffic({ server: f.server, client: f.client, requests: 2, conns: 2 });
     const truth = readKeyLogSet(traffic.clientKeyLog);
     for (let i = 0; i < 200 && out.split('\n').length <= truth.size; i++) await sleep(50);

@@ -40,7 +40,8 @@ test('tracefs fetchargs, stack ABI0: pointers dereferenced through SP slots, sam
 
 test('bpftrace probe, amd64 register ABI, at the file offset', () => {
   const probe = bpftraceProbe({ path: '/proc/42/exe', fileOffset: 0x295360n, arch: 'amd64', args: amd64Register });
-  assert.match(probe, /^uprobe:\/proc\/42\/exe:0x295360\n/);
+  assert.match(probe, /^uprobe:\/proc\/42\/exe:0x295360$/m);
+  assert.match(probe, /^BEGIN \{ printf\("gokeylog: attached\\n"\); \}$/m, 'says when every probe is attached');
   assert.ok(probe.includes('str(reg("bx"), reg("cx"))'));
   assert.ok(probe.includes('buf(reg("di"), reg("si"))'));
   assert.ok(probe.includes('buf(reg("r9"), reg("r10"))'));

@@ -1,0 +1,80 @@
+/**
+ * bench/keylog: handshakes per second of the stripped Go fixture server with no probe, under the tracefs
+ * backend and under bpftrace (the peer: what the original write-up ran), in one run, rounds interleaved.
+ * Prints rates, ratios to the unprobed rate (goal ≥ 95% with tracefs) and the p50/p99 delay from the probe
+ * hit (kernel CLOCK_MONOTONIC timestamp of the event) to the key line written to a file (goal p99 ≤ 100 ms).
+ *
+ *   node --import tsx bench/keylog.ts [--handshakes N] [--rounds R]      (root)
+ *
+ * Load: the tlsclient fixture opening N new TLS 1.3 connections (one request each); the rate is N over the
+ * client's wall time, which is the server's handshake rate for that run.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { formatKeyLogLine } from '../src/keylog/index.js';
+import { startKeyCapture, type ProbeBackendName } from '../src/probe/index.js';
+import { loadFixtures, testPki } from '../test/support/fixtures.js';
+import { secretTempDir } from '../test/support/pki.js';
+import { spawnChecked, startServer } from '../test/support/traffic.js';
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: number): number => Number(args[args.indexOf(name) + 1] ?? NaN) || fallback;
+const HANDSHAKES = option('--handshakes', 2000);
+const ROUNDS = option('--rounds', 3);
+type Mode = 'none' | ProbeBackendName;
+const MODES: Mode[] = ['none', 'tracefs', 'bpftrace'];
+
+const server = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
+const client = loadFixtures({ program: 'tlsclient', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
+if (!server || !client) throw new Error('Go fixtures are not built: run npm run setup first');
+const pki = await testPki();
+const dir = secretTempDir('bench-keylog');
+const running = await startServer(server.path, ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey]);
+const clientArgs = ['-url', `https://127.0.0.1:${running.port}/`, '-ca', pki.caCert, '-n', String(HANDSHAKES), '-conns', String(HANDSHAKES), '-path', '/healthz'];
+
+const rates = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
+const delaysMs = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
+const keysSeen = new Map<Mode, number>(MODES.map((m) => [m, 0]));
+
+async function round(mode: Mode): Promise<void> {
+  const session = mode === 'none' ? undefined : await startKeyCapture({ pids: [running.child.pid!], exes: [], processes: [] }, { backend: mode });
+  const fd = openSync(path.join(dir, `${mode}.keylog`), 'a', 0o600);
+  // What `gokeylog keylog -o FILE` does per key: one write(2) per line; the delay is measured once it returned.
+  session?.on('key', (e) => {
+    writeSync(fd, `${formatKeyLogLine(e)}\n`);
+    delaysMs.get(mode)!.push(Number(process.hrtime.bigint() - e.timeNs) / 1e6);
+  });
+  try {
+    // Warm-up connections outside the measurement (and bpftrace's first output).
+    await spawnChecked(client!.path, clientArgs.map((a) => (a === String(HANDSHAKES) ? '20' : a)));
+    const start = process.hrtime.bigint();
+    await spawnChecked(client!.path, clientArgs, { timeoutMs: 600_000 });
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    rates.get(mode)!.push(HANDSHAKES / seconds);
+  } finally {
+    const stats = await session?.stop();
+    closeSync(fd);
+    if (stats) keysSeen.set(mode, keysSeen.get(mode)! + stats.keys);
+  }
+}
+
+try {
+  for (let r = 0; r < ROUNDS; r++) for (const mode of MODES) await round(mode);
+} finally {
+  await running.stop();
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const percentile = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
+const base = median(rates.get('none')!);
+console.log(`keylog bench: ${ROUNDS} rounds × ${HANDSHAKES} TLS 1.3 handshakes against ${server.id} (median rate per mode)`);
+for (const mode of MODES) {
+  const rate = median(rates.get(mode)!);
+  const d = delaysMs.get(mode)!;
+  const expected = mode === 'none' ? '' : `, keys ${keysSeen.get(mode)}/${ROUNDS * (HANDSHAKES + 20) * 4}`;
+  const delay = d.length > 0 ? `, hit→file delay p50 ${percentile(d, 50).toFixed(2)} ms p99 ${percentile(d, 99).toFixed(2)} ms` : '';
+  console.log(`  ${mode.padEnd(8)} ${rate.toFixed(0).padStart(6)} handshakes/s  ${((rate / base) * 100).toFixed(1).padStart(5)}% of unprobed${expected}${delay}`);
+}
+const tracefs = median(rates.get('tracefs')!);
+const bpftrace = median(rates.get('bpftrace')!);
+console.log(`  tracefs/bpftrace rate ratio: ${(tracefs / bpftrace).toFixed(2)}×  (goal: tracefs ≥ 95% of unprobed; p99 delay ≤ 100 ms)`);
