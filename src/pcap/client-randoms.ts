@@ -17,7 +17,7 @@ export async function clientRandomsIn(source: string, opts: ReadCaptureOptions =
     const segment = decodePacket(p.linkType, p.data);
     const random = segment && clientHelloRandom(segment.payload);
     if (random) randoms.add(bytesToHex(random));
-  }, opts);
+  }, { ...opts, reuseChunks: true }); // nothing of a packet is kept but the random's hex
   return randoms;
 }
 

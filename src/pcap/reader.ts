@@ -22,7 +22,7 @@ export interface ReadCaptureOptions {
 
 /**
  * Reads a pcap or pcapng file (path, "-" for stdin, or a stream) in chunks and yields the blocks of each chunk
- * as one array; the next chunk is read while the consumer works on a batch. Blocks are views into chunks that
+ * (of a stream: of what has arrived) as one array; the next bytes are read while the consumer works on a batch. Blocks are views into chunks that
  * are never reused (unless `reuseChunks`), so they stay valid as long as they are held.
  */
 export async function* readCaptureBatches(source: string | NodeJS.ReadableStream, opts: ReadCaptureOptions = {}): AsyncGenerator<CaptureBlock[]> {
@@ -45,6 +45,13 @@ export async function* readCaptureBatches(source: string | NodeJS.ReadableStream
         if (batch.length > 0) yield batch;
         parser.finish(end - progress.pos, progress, bufOffset);
         return;
+      }
+      if (end < buf.length && progress.pos + progress.need <= buf.length) {
+        // A stream delivered less than a chunk: read on into the same chunk (after the bytes already
+        // parsed, so yielded views stay intact) while the consumer works on this batch.
+        reading = input.fill(buf, end);
+        if (batch.length > 0) yield batch;
+        continue;
       }
       // Move the incomplete tail to a fresh chunk (never reuse one: yielded views point into it) and read
       // the rest of it while the consumer works on this batch.
@@ -81,7 +88,7 @@ export async function forEachPacket(source: string | NodeJS.ReadableStream, visi
 interface Input {
   name: string;
   size: number | undefined;
-  /** Reads into buf from `start` until it is full or the input ends. */
+  /** Reads into buf from `start`: a file until buf is full or the file ends, a stream what has arrived. */
   fill(buf: Buffer, start: number): Promise<{ end: number; done: boolean }>;
   close(): Promise<void>;
 }
@@ -125,18 +132,15 @@ function streamInput(stream: NodeJS.ReadableStream, name: string): Input {
     name,
     size: undefined,
     async fill(buf, start) {
-      let end = start;
-      while (end < buf.length) {
-        if (!pending || pending.length === 0) {
-          const r = await chunks.next();
-          if (r.done) return { end, done: true };
-          pending = typeof r.value === 'string' ? Buffer.from(r.value, 'latin1') : r.value;
-        }
-        const n = pending.copy(buf, end);
-        pending = pending.subarray(n);
-        end += n;
+      // What has arrived, at least one byte: a live capture is parsed as it comes, not a chunk at a time.
+      if (!pending || pending.length === 0) {
+        const r = await chunks.next();
+        if (r.done) return { end: start, done: true };
+        pending = typeof r.value === 'string' ? Buffer.from(r.value, 'latin1') : r.value;
       }
-      return { end, done: false };
+      const n = pending.copy(buf, start);
+      pending = pending.subarray(n);
+      return { end: start + n, done: false };
     },
     async close() {
       await chunks.return?.();

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { LinkType, SECRETS_TYPE_TLS_KEY_LOG, forEachPacket, readCapture, type CaptureBlock, type PacketBlock } from '../../src/pcap/index.js';
+import { LinkType, SECRETS_TYPE_TLS_KEY_LOG, forEachPacket, readCapture, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../../src/pcap/index.js';
 import { GokeylogError } from '../../src/util/errors.js';
 import { block, dsb, epb, idb, obsoletePb, option, pcapHeader, pcapRecord, seededRandom, shb, spb } from './hand-built.js';
 
@@ -236,4 +236,20 @@ test('fuzz: truncations and bit flips give blocks or a GokeylogError, never anot
       assert.ok(e instanceof GokeylogError, `mutation ${i}: ${(e as Error).stack}`);
     }
   }
+});
+
+test('a live stream is parsed as it arrives, not a chunk at a time', { timeout: 20_000 }, async () => {
+  const live = new PassThrough();
+  const batches = readCaptureBatches(live)[Symbol.asyncIterator]();
+  const first = epb(true, 0, 0, 1, frame(100, 1));
+  live.write(Buffer.concat([shb(true), idb(true, 1, 0), first.subarray(0, 50)]));
+  const head = await batches.next(); // a reader waiting for a full chunk would wait here forever
+  assert.deepEqual(head.value?.map((b: CaptureBlock) => b.kind), ['section', 'interface']);
+  live.write(first.subarray(50));
+  const packet = await batches.next();
+  assert.deepEqual(packet.value?.map((b: CaptureBlock) => b.kind), ['packet']);
+  live.end(epb(true, 0, 0, 2, frame(10, 2)));
+  const last = await batches.next();
+  assert.equal(last.value?.length, 1);
+  assert.equal((await batches.next()).done, true);
 });
