@@ -53,6 +53,11 @@ export class CaptureParser {
     this.#opts = opts;
   }
 
+  /** What the input turned out to be, once its first bytes were parsed. */
+  get format(): 'pcap' | 'pcapng' | undefined {
+    return this.#format;
+  }
+
   /** Parses the complete blocks in buf[pos, end); `bufOffset` is the input offset of buf[0]. */
   parse(buf: Buffer, pos: number, end: number, bufOffset: number, emit: Emit): ParseProgress {
     if (this.#format === undefined) {

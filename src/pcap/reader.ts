@@ -18,6 +18,11 @@ export interface ReadCaptureOptions {
    * blocks of a batch (and every view they give) are valid only until the next batch is asked for.
    */
   reuseChunks?: boolean;
+  /**
+   * An incomplete last block is an error, unless this is given: then it is dropped and this is told how many
+   * bytes it had (a live tcpdump stopped in the middle of writing a packet).
+   */
+  onTruncatedEnd?: (leftoverBytes: number) => void;
 }
 
 /**
@@ -43,7 +48,9 @@ export async function* readCaptureBatches(source: string | NodeJS.ReadableStream
       opts.onProgress?.(bufOffset + end, input.size);
       if (done) {
         if (batch.length > 0) yield batch;
-        parser.finish(end - progress.pos, progress, bufOffset);
+        const leftover = end - progress.pos;
+        if (leftover > 0 && opts.onTruncatedEnd && parser.format !== undefined) opts.onTruncatedEnd(leftover);
+        else parser.finish(leftover, progress, bufOffset);
         return;
       }
       if (end < buf.length && progress.pos + progress.need <= buf.length) {

@@ -253,3 +253,17 @@ test('a live stream is parsed as it arrives, not a chunk at a time', { timeout: 
   assert.equal(last.value?.length, 1);
   assert.equal((await batches.next()).done, true);
 });
+
+test('a truncated end can be tolerated, as for a live capture stopped mid-write', async () => {
+  const whole = Buffer.concat([pcapHeader(true, false, 1), pcapRecord(true, 1, 2, frame(50, 3)), pcapRecord(true, 3, 4, frame(40, 4))]);
+  const leftovers: number[] = [];
+  const blocks: CaptureBlock[] = [];
+  for await (const b of readCapture(Readable.from([whole.subarray(0, whole.length - 5)]), { onTruncatedEnd: (n) => leftovers.push(n) })) blocks.push(b);
+  assert.equal(packets(blocks).length, 1);
+  assert.deepEqual(leftovers, [16 + 40 - 5]);
+  // Still an error when nothing recognisable came at all.
+  const tolerant = async (): Promise<void> => {
+    for await (const b of readCapture(Readable.from([Buffer.from('xy')]), { onTruncatedEnd: () => undefined })) void b;
+  };
+  await assert.rejects(tolerant(), /too short to be a capture/);
+});
