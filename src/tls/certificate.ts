@@ -3,12 +3,15 @@ import type { CertificateInfo } from './types.js';
 
 /** Reads a DER certificate with Node's X509Certificate; null when it does not parse. */
 export function describeCertificate(der: Uint8Array): CertificateInfo | null {
-  let cert: X509Certificate;
+  // X509Certificate and its getters throw on malformed input (bad DER, unparsable dates): not our caller's problem.
   try {
-    cert = new X509Certificate(der);
+    return describe(new X509Certificate(der));
   } catch {
     return null;
   }
+}
+
+function describe(cert: X509Certificate): CertificateInfo {
   // The legacy object splits multi-valued attributes (several O=) into arrays, already unescaped.
   const names = cert.toLegacyObject().subject as unknown as Record<string, string | string[] | undefined>;
   const values = (key: string): string[] => {

@@ -10,7 +10,7 @@ import {
 import { nextTrafficSecret, tls12Prf, trafficKeys, HASH_LENGTH } from './keys.js';
 import { Tls12AeadDecryptor, Tls12CbcDecryptor, Tls13Decryptor, type RecordDecryptor } from './protection.js';
 import { ContentType, HandshakeAssembler, RecordSplitter, type TlsRecord } from './records.js';
-import { cipherSuiteName, findCipherSuite, KEY_LENGTH, type CipherSuite } from './suites.js';
+import { cipherSuiteName, findCipherSuite, KEY_LENGTH, MAC_LENGTH, type CipherSuite } from './suites.js';
 import type { HandshakeInfo, KeySource, TlsFailureReason, TlsResult, TlsSink } from './types.js';
 
 const TLS12 = 0x0303;
@@ -99,7 +99,7 @@ export class TlsConnection implements StreamConsumer {
     if (!wellFormed && !this.stopped && !side.stopped) this.fail('malformed TLS record');
   }
 
-  onGap(direction: Direction): void {
+  onGap(direction: Direction, _missingBytes?: number, _timeNs?: bigint): void {
     const side = this.side(direction);
     if (this.stopped || side.stopped) return;
     side.stopped = true;
@@ -134,8 +134,10 @@ export class TlsConnection implements StreamConsumer {
         return false;
       }
     }
-    if (!this.serverHelloSeen && record.type !== ContentType.HANDSHAKE) {
-      // Which keys apply is known only from the ServerHello: hold the record until then.
+    const beforeServerHello = side === this.toServer ? this.clientRandom !== null : record.type !== ContentType.HANDSHAKE;
+    if (!this.serverHelloSeen && beforeServerHello) {
+      // Which keys apply is known only from the ServerHello: hold what follows the ClientHello until then
+      // (it arrives first only when the capture reordered the two directions).
       if (side.waiting.length >= MAX_WAITING_RECORDS) {
         this.fail('handshake not captured');
         return false;
@@ -218,7 +220,7 @@ export class TlsConnection implements StreamConsumer {
         this.info.cipherSuite = cipherSuiteName(hello.cipherSuite);
         if (hello.alpn) this.info.alpn = hello.alpn;
         this.tls13 = hello.version === TLS13;
-        this.setUpKeys(hello.cipherSuite, hello.version, hello.random);
+        this.setUpKeys(hello.cipherSuite, hello.version, hello.random, hello.encryptThenMac);
         this.replayWaiting();
         return;
       }
@@ -246,7 +248,7 @@ export class TlsConnection implements StreamConsumer {
     }
   }
 
-  private setUpKeys(code: number, version: number, serverRandom: Uint8Array): void {
+  private setUpKeys(code: number, version: number, serverRandom: Uint8Array, encryptThenMac: boolean): void {
     const suite = findCipherSuite(code);
     if (!suite || !suite.cipher || (version !== TLS12 && version !== TLS13) || suite.tls13 !== (version === TLS13)) {
       return this.fail('unsupported cipher suite');
@@ -268,7 +270,7 @@ export class TlsConnection implements StreamConsumer {
       return;
     }
     const cipher = suite.cipher;
-    const macLength = suite.mac === 'sha1' ? 20 : suite.mac === 'sha256' ? 32 : 0;
+    const macLength = suite.mac ? MAC_LENGTH[suite.mac] : 0;
     const keyLength = KEY_LENGTH[cipher];
     const ivLength = suite.mac ? 0 : cipher === 'chacha20-poly1305' ? 12 : 4;
     const seed = Buffer.concat([serverRandom, clientRandom]);
@@ -282,7 +284,7 @@ export class TlsConnection implements StreamConsumer {
     const clientIv = next(ivLength);
     const serverIv = next(ivLength);
     const make = (key: Buffer, iv: Buffer, macKey: Buffer): RecordDecryptor =>
-      suite.mac ? new Tls12CbcDecryptor(cipher, key, suite.mac, macKey) : new Tls12AeadDecryptor(cipher, key, iv);
+      suite.mac ? new Tls12CbcDecryptor(cipher, key, suite.mac, macKey, encryptThenMac) : new Tls12AeadDecryptor(cipher, key, iv);
     this.toServer.nextDecryptor = make(clientKey, clientIv, clientMac);
     this.toClient.nextDecryptor = make(serverKey, serverIv, serverMac);
   }

@@ -20,6 +20,7 @@ export const HandshakeType = {
 const Extension = {
   SERVER_NAME: 0,
   ALPN: 16,
+  ENCRYPT_THEN_MAC: 22,
   SUPPORTED_VERSIONS: 43,
   KEY_SHARE: 51,
 } as const;
@@ -43,6 +44,8 @@ export interface ServerHello {
   version: number;
   alpn: string | null;
   helloRetryRequest: boolean;
+  /** RFC 7366 negotiated: CBC records carry their MAC after the ciphertext. */
+  encryptThenMac: boolean;
 }
 
 /** Parses a ClientHello body (after the 4-byte handshake header); null when malformed. */
@@ -91,11 +94,13 @@ export function parseServerHello(body: Uint8Array): ServerHello | null {
       version: legacyVersion,
       alpn: null,
       helloRetryRequest: Buffer.from(random.buffer, random.byteOffset, 32).equals(HELLO_RETRY_RANDOM),
+      encryptThenMac: false,
     };
     if (r.remaining === 0) return hello;
     forEachExtension(r.vector(2), (type, data) => {
       if (type === Extension.SUPPORTED_VERSIONS) hello.version = data.u16();
       else if (type === Extension.ALPN) hello.alpn = parseAlpnList(data)[0] ?? null;
+      else if (type === Extension.ENCRYPT_THEN_MAC) hello.encryptThenMac = true;
     });
     return hello;
   });

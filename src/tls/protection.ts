@@ -1,5 +1,5 @@
 import { createDecipheriv, createHmac, timingSafeEqual, type CipherGCMTypes } from 'node:crypto';
-import type { BulkCipher } from './suites.js';
+import { MAC_LENGTH, type BulkCipher, type MacHash } from './suites.js';
 
 /** A decrypted record: its real content type and plaintext (a fresh buffer). */
 export interface OpenedRecord {
@@ -62,7 +62,10 @@ export class Tls12AeadDecryptor implements RecordDecryptor {
   }
 }
 
-/** TLS 1.2 CBC, MAC-then-encrypt with a per-record explicit IV (RFC 5246 §6.2.3.2). */
+/**
+ * TLS 1.2 CBC with a per-record explicit IV (RFC 5246 §6.2.3.2): MAC-then-encrypt, or encrypt-then-MAC when
+ * the extension was negotiated (RFC 7366; OpenSSL peers do, Go does not).
+ */
 export class Tls12CbcDecryptor implements RecordDecryptor {
   private seq = 0;
   private readonly macLength: number;
@@ -70,38 +73,59 @@ export class Tls12CbcDecryptor implements RecordDecryptor {
   constructor(
     private readonly cipher: BulkCipher,
     private readonly key: Buffer,
-    private readonly mac: 'sha1' | 'sha256',
+    private readonly mac: MacHash,
     private readonly macKey: Buffer,
+    private readonly encryptThenMac: boolean,
   ) {
-    this.macLength = mac === 'sha1' ? 20 : 32;
+    this.macLength = MAC_LENGTH[mac];
     this.blockSize = cipher === 'des-ede3-cbc' ? 8 : 16;
   }
 
   open(type: number, version: number, _header: Uint8Array, body: Uint8Array): OpenedRecord | null {
     const seq = this.seq++;
+    if (this.encryptThenMac) {
+      if (body.length < this.macLength) return null;
+      const protectedLength = body.length - this.macLength;
+      const ciphertext = body.subarray(0, protectedLength);
+      if (!this.macMatches(seq, type, version, ciphertext, body.subarray(protectedLength))) return null;
+      const padded = this.decrypt(ciphertext);
+      const contentLength = padded ? unpaddedLength(padded) : -1;
+      return padded && contentLength >= 0 ? { type, plaintext: padded.subarray(0, contentLength) } : null;
+    }
+    const padded = this.decrypt(body);
+    if (!padded) return null;
+    const contentLength = unpaddedLength(padded) - this.macLength;
+    if (contentLength < 0) return null;
+    const content = padded.subarray(0, contentLength);
+    const mac = padded.subarray(contentLength, contentLength + this.macLength);
+    return this.macMatches(seq, type, version, content, mac) ? { type, plaintext: content } : null;
+  }
+
+  /** IV (one block) then ciphertext, decrypted with the padding left in place; null when malformed. */
+  private decrypt(body: Uint8Array): Buffer | null {
     const block = this.blockSize;
     if (body.length < 2 * block || body.length % block !== 0) return null;
-    let padded: Buffer;
     try {
       const decipher = createDecipheriv(this.cipher, this.key, body.subarray(0, block)).setAutoPadding(false);
-      padded = Buffer.concat([decipher.update(body.subarray(block)), decipher.final()]);
+      return Buffer.concat([decipher.update(body.subarray(block)), decipher.final()]);
     } catch {
       return null;
     }
-    const padLength = padded[padded.length - 1]!;
-    const contentLength = padded.length - 1 - padLength - this.macLength;
-    if (contentLength < 0) return null;
-    for (let i = padded.length - 1 - padLength; i < padded.length - 1; i++) {
-      if (padded[i] !== padLength) return null;
-    }
-    const content = padded.subarray(0, contentLength);
-    const expected = createHmac(this.mac, this.macKey)
-      .update(additionalData(seq, type, version, contentLength))
-      .update(content)
-      .digest();
-    const actual = padded.subarray(contentLength, contentLength + this.macLength);
-    return timingSafeEqual(expected, actual) ? { type, plaintext: content } : null;
   }
+
+  private macMatches(seq: number, type: number, version: number, data: Uint8Array, mac: Uint8Array): boolean {
+    const expected = createHmac(this.mac, this.macKey).update(additionalData(seq, type, version, data.length)).update(data).digest();
+    return mac.length === expected.length && timingSafeEqual(expected, mac);
+  }
+}
+
+/** Length before the TLS CBC padding (every padding byte holds the padding length), or -1 if it is invalid. */
+function unpaddedLength(padded: Buffer): number {
+  const padLength = padded[padded.length - 1]!;
+  const end = padded.length - 1 - padLength;
+  if (end < 0) return -1;
+  for (let i = end; i < padded.length - 1; i++) if (padded[i] !== padLength) return -1;
+  return end;
 }
 
 function aeadOpen(cipher: BulkCipher, key: Buffer, nonce: Buffer, aad: Uint8Array, body: Uint8Array): Buffer | null {

@@ -1,0 +1,92 @@
+import { once } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
+import { KeyLog } from '../../src/keylog/keylog.js';
+import { parseKeyLog } from '../../src/keylog/parse.js';
+import type { Direction } from '../../src/net/index.js';
+import { testPki } from '../support/pki.js';
+import { readFileSync } from 'node:fs';
+
+/** A real TLS session between Node's client and server, recorded on the wire by a relay in between. */
+export interface RecordedSession {
+  /** Wire chunks in the order the relay saw them. */
+  chunks: { direction: Direction; bytes: Buffer }[];
+  keys: KeyLog;
+  request: Buffer;
+  response: Buffer;
+}
+
+/** Runs one request/response over TLS through a recording relay on 127.0.0.1 (no root needed). */
+export async function recordSession(options: { version: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string; responseBytes?: number }): Promise<RecordedSession> {
+  const pki = await testPki();
+  const lines: string[] = [];
+  const request = Buffer.from('GET /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: test\r\n\r\n');
+  const response = Buffer.alloc(options.responseBytes ?? 40_000, 'x');
+  const server = tls.createServer(
+    {
+      cert: readFileSync(pki.serverCert),
+      key: readFileSync(pki.serverKey),
+      ca: readFileSync(pki.caCert),
+      requestCert: true,
+      minVersion: options.version,
+      maxVersion: options.version,
+      ciphers: options.ciphers,
+    },
+    (socket) => {
+      socket.once('data', () => socket.end(response));
+    },
+  );
+  server.on('keylog', (line: Buffer) => lines.push(line.toString('latin1')));
+  const chunks: RecordedSession['chunks'] = [];
+  const relay = net.createServer((inbound) => {
+    const outbound = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    inbound.on('data', (bytes: Buffer) => {
+      chunks.push({ direction: 'toServer', bytes });
+      outbound.write(bytes);
+    });
+    outbound.on('data', (bytes: Buffer) => {
+      chunks.push({ direction: 'toClient', bytes });
+      inbound.write(bytes);
+    });
+    inbound.on('end', () => outbound.end());
+    outbound.on('end', () => inbound.end());
+  });
+  try {
+    server.listen(0, '127.0.0.1');
+    relay.listen(0, '127.0.0.1');
+    await Promise.all([once(server, 'listening'), once(relay, 'listening')]);
+    const client = tls.connect({
+      port: (relay.address() as net.AddressInfo).port,
+      host: '127.0.0.1',
+      ca: readFileSync(pki.caCert),
+      cert: readFileSync(pki.clientCert),
+      key: readFileSync(pki.clientKey),
+      servername: 'localhost',
+      ALPNProtocols: ['http/1.1'],
+    });
+    await once(client, 'secureConnect');
+    client.write(request);
+    const received: Buffer[] = [];
+    client.on('data', (b: Buffer) => received.push(b));
+    await once(client, 'close');
+    if (!Buffer.concat(received).equals(response)) throw new Error('the TLS session did not complete');
+  } finally {
+    relay.close();
+    server.close();
+  }
+  const keys = new KeyLog();
+  for (const entry of parseKeyLog(lines.join('')).entries) keys.add(entry);
+  return { chunks, keys, request, response };
+}
+
+/** Deterministic pseudo-random numbers (mulberry32) for reproducible fuzzing. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
