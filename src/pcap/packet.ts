@@ -80,11 +80,14 @@ export class PacketRecord implements PacketBlock {
  */
 const TWO_32 = 2 ** 32;
 
+const POW5 = Array.from({ length: 10 }, (_, k) => 5 ** k);
+const POW2 = Array.from({ length: 10 }, (_, k) => 2 ** k);
+
 function pcapUnits(seconds: number, fraction: number, k: number, half: 'high' | 'low'): number {
-  const a = seconds * 5 ** k;
+  const a = seconds * POW5[k]!;
   const aHigh = Math.floor(a / TWO_32);
-  const low = (a - aHigh * TWO_32) * 2 ** k + fraction;
-  return half === 'high' ? aHigh * 2 ** k + Math.floor(low / TWO_32) : low % TWO_32;
+  const low = (a - aHigh * TWO_32) * POW2[k]! + fraction;
+  return half === 'high' ? aHigh * POW2[k]! + Math.floor(low / TWO_32) : low % TWO_32;
 }
 
 export function unitsToNanoseconds(units: bigint, res: TimestampResolution): bigint {
