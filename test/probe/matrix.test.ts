@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadFixtures, toolchainRecords, type GoFixture } from '../support/fixtures.js';
+import { loadFixtures, toolchainRecords, type FixtureMode, type GoFixture } from '../support/fixtures.js';
 import { requireOrSkip } from '../support/env.js';
 import { runTraffic, type CipherName, type TlsVersion } from '../support/traffic.js';
 import { captureDuring, missingFrom, readKeyLogSet, requireProbing, tsharkHttp2Paths } from './harness.js';
 
 const PODS = '/api/v1/namespaces/default/pods?limit=2';
 
-function fixturePair(toolchain: string): { server?: GoFixture; client?: GoFixture } {
-  const find = (program: 'tlsserver' | 'tlsclient'): GoFixture | undefined =>
-    loadFixtures({ program, toolchain, arch: 'amd64', mode: 'exe', stripped: true })[0];
-  return { server: find('tlsserver'), client: find('tlsclient') };
+function fixturePair(toolchain: string, mode: FixtureMode = 'exe'): { server?: GoFixture; client?: GoFixture } {
+  const find = (program: 'tlsserver' | 'tlsclient', m: FixtureMode): GoFixture | undefined =>
+    loadFixtures({ program, toolchain, arch: 'amd64', mode: m, stripped: true })[0];
+  return { server: find('tlsserver', mode), client: find('tlsclient', 'exe') };
 }
 
 const variants: { name: string; tls?: TlsVersion; cipher?: CipherName; labels: string[] }[] = [
@@ -39,6 +39,25 @@ for (const { version } of toolchainRecords().filter((r) => r.status !== 'missing
       assert.equal(stats.lost, 0);
       const paths = await tsharkHttp2Paths(traffic.pcap!, lines, traffic.dir);
       assert.ok(paths.includes(PODS), `tshark decrypted the HTTP/2 request path with our keys (saw ${JSON.stringify(paths)})`);
+    });
+  }
+}
+
+// Other build modes move writeKeyLog and the PT_LOAD layout (PIE, external linking with cgo, the race runtime).
+const races = new Set(loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'race', stripped: true }).map((f) => f.toolchain));
+for (const { version } of toolchainRecords().filter((r) => r.status !== 'missing')) {
+  const modes: FixtureMode[] = ['pie', 'cgo', ...(races.has(version) ? (['race'] as const) : [])];
+  for (const mode of modes) {
+    test(`go${version} stripped ${mode} tlsserver: probed keys equal the client's key log`, async (t) => {
+      if (!requireProbing(t)) return;
+      const { server, client } = fixturePair(version, mode);
+      if (!requireOrSkip(t, server !== undefined && client !== undefined, `no stripped amd64 ${mode} tlsserver for go${version} (run npm run setup)`)) return;
+      const { result: traffic, lines } = await captureDuring({ exes: [server!.path] }, {}, () =>
+        runTraffic({ server: server!, client: client!, requests: 2, conns: 2 }),
+      );
+      const truth = readKeyLogSet(traffic.clientKeyLog);
+      assert.equal(truth.size, 8);
+      assert.deepEqual(lines, truth);
     });
   }
 }
