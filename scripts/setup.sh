@@ -49,20 +49,12 @@ else
   warn "cannot mount tracefs at /sys/kernel/tracing (not root?): probing will not work"
 fi
 
-step "npm dependencies and build"
+step "npm dependencies"
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json || package.json -nt node_modules/.package-lock.json ]]; then
   note "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 else
   note "node_modules up to date"
-fi
-build_stamp=dist/.setup-build
-if [[ -f $build_stamp && -z $(find src test bench tsconfig.json package.json -newer "$build_stamp" -print -quit 2>/dev/null) ]]; then
-  note "dist/ up to date"
-else
-  note "npm run build"
-  npm run --silent build
-  touch "$build_stamp"
 fi
 
 step "Go toolchains"
@@ -78,6 +70,16 @@ if $tests; then
     step "real third-party binaries"
     note "scripts/setup-real.sh does not exist yet: skipped"
   fi
+fi
+
+# Last, so that a type error in the tree does not keep the machine from being set up.
+step "build (npm run build)"
+build_stamp=dist/.setup-build
+if [[ -f $build_stamp && -z $(find src test bench tsconfig.json package.json -newer "$build_stamp" -print -quit 2>/dev/null) ]]; then
+  note "dist/ up to date"
+else
+  npm run --silent build || die "npm run build failed (see the errors above); everything else is set up"
+  touch "$build_stamp"
 fi
 
 step "done in $((SECONDS - started)) s; cache: $(du -sh "$GOKEYLOG_CACHE" 2>/dev/null | cut -f1) in $GOKEYLOG_CACHE"
