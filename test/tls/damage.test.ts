@@ -8,7 +8,7 @@ import { isRoot, requireOrSkip } from '../support/env.js';
 import { secretTempDir } from '../support/pki.js';
 import { runTraffic, startCapture } from '../support/traffic.js';
 import { resegment, shiftSequence, tcpFrames, withPayload, type TcpFrame } from './frames.js';
-import { decryptFrames, loadKeyLog, newestFixturePair, readFrames, type DecodedConnection } from './pipeline.js';
+import { completeCapture, decryptFrames, loadKeyLog, newestFixturePair, readFrames, type DecodedConnection } from './pipeline.js';
 
 /** One real TLS 1.3 capture (3 connections, large responses), cut into 1000-byte segments like a real path. */
 interface Baseline {
@@ -23,16 +23,18 @@ let baseline: Promise<Baseline> | undefined;
 
 async function capture(): Promise<Baseline> {
   const pair = newestFixturePair()!;
-  const traffic = await runTraffic({
-    server: pair.server,
-    client: pair.client,
-    tls: '1.3',
-    clientCert: true,
-    capture: true,
-    requests: 6,
-    conns: 3,
-    paths: ['/api/v1/namespaces/default/pods?limit=120', '/healthz'],
-  });
+  const traffic = await completeCapture(() =>
+    runTraffic({
+      server: pair.server,
+      client: pair.client,
+      tls: '1.3',
+      clientCert: true,
+      capture: true,
+      requests: 6,
+      conns: 3,
+      paths: ['/api/v1/namespaces/default/pods?limit=120', '/healthz'],
+    }),
+  );
   const frames = resegment(tcpFrames(await readFrames(traffic.pcap!)), 1000);
   const keys = loadKeyLog(traffic.serverKeyLog);
   const decoded = decryptFrames(frames, keys);

@@ -7,7 +7,7 @@ import { test, type TestContext } from 'node:test';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { secretTempDir, testPki } from '../support/pki.js';
 import { runCurl, runTraffic, startCapture, startServer, type TrafficOptions } from '../support/traffic.js';
-import { decryptFrames, loadKeyLog, newestFixturePair, readFrames, tsharkDecrypted, type DecodedConnection } from './pipeline.js';
+import { completeCapture, decryptFrames, loadKeyLog, newestFixturePair, readFrames, tsharkDecrypted, type DecodedConnection } from './pipeline.js';
 
 const H2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
 const PODS = '/api/v1/namespaces/default/pods?limit=40';
@@ -17,15 +17,17 @@ async function decryptReal(t: TestContext, options: Omit<TrafficOptions, 'server
   const pair = newestFixturePair();
   if (!requireOrSkip(t, isRoot(), 'capturing on lo needs root')) return null;
   if (!requireOrSkip(t, pair !== null, 'Go fixtures not built (npm run setup)')) return null;
-  const traffic = await runTraffic({
-    server: pair!.server,
-    client: options.curl ? 'curl' : pair!.client,
-    capture: true,
-    requests: 4,
-    conns: 2,
-    paths: [PODS, '/healthz'],
-    ...options,
-  });
+  const traffic = await completeCapture(() =>
+    runTraffic({
+      server: pair!.server,
+      client: options.curl ? 'curl' : pair!.client,
+      capture: true,
+      requests: 4,
+      conns: 2,
+      paths: [PODS, '/healthz'],
+      ...options,
+    }),
+  );
   // The server's own key log: independent of the client, and holds every connection's secrets.
   const keyLogFile = traffic.serverKeyLog;
   const connections = decryptFrames(await readFrames(traffic.pcap!), loadKeyLog(keyLogFile));

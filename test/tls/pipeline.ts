@@ -106,3 +106,21 @@ export async function tsharkDecrypted(
   const [server, client] = node0IsServer ? [plain, indented] : [indented, plain];
   return { toServer: Buffer.concat(client), toClient: Buffer.concat(server) };
 }
+
+/**
+ * Whether tcpdump kept every segment, in tshark's judgement: on a loaded machine it sometimes drops some,
+ * and a capture with holes cannot serve as a reference (the engine rightly reports the connection incomplete).
+ */
+export async function captureIsComplete(pcap: string): Promise<boolean> {
+  const filter = 'tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment';
+  const { stdout } = await spawnChecked('tshark', ['-n', '-r', pcap, '-Y', filter], { timeoutMs: 60_000 });
+  return stdout.trim() === '';
+}
+
+/** Runs `capture` until tcpdump recorded it completely (at most `attempts` times). */
+export async function completeCapture<T extends { pcap?: string }>(capture: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await capture();
+    if (attempt === attempts || (await captureIsComplete(result.pcap!))) return result;
+  }
+}
