@@ -2,7 +2,7 @@ import { writeSync } from 'node:fs';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { PcapngWriter, type CaptureBlock, type PacketBlock } from '../pcap/index.js';
 import { startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { liveBlocks } from './liveBlocks.js';
 import { chooseNetns } from './netns.js';
 import { packetFacts } from './packetFacts.js';
@@ -13,6 +13,8 @@ export interface CaptureOptions {
   targets: TargetSpec;
   /** Where the pcapng goes (a file or stdout); ended when the capture ends. */
   output: NodeJS.WritableStream;
+  /** Names the output in error messages (a path, "standard output"). */
+  outputName: string;
   iface: string;
   filter?: string;
   /** Capture in our own network namespace instead of the targets'. */
@@ -50,12 +52,17 @@ export interface CaptureSummary {
 export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> {
   const session = await startKeyCapture(opts.targets, { backend: opts.backend ?? 'tracefs', follow: opts.follow ?? false, onNotice: opts.onNotice });
   let tcpdump: Tcpdump | undefined;
+  // A signal may come while tcpdump starts: the session has then already removed its probes.
+  let live: LiveCapture | undefined;
+  let signalled = false;
+  session.once('signal', () => (live ? live.stop('signal') : (signalled = true)));
   try {
     const netns = chooseNetns(session.targets.map((t) => t.pid), opts.hostNetns);
     if (session.targets.length === 0) opts.onNotice('no target process is running yet: capturing in the host network namespace');
     tcpdump = await Tcpdump.start({ iface: opts.iface, filter: opts.filter, netnsPid: netns.pid });
-    const live = new LiveCapture(opts, session, tcpdump);
-    opts.onReady?.(netns.description);
+    live = new LiveCapture(opts, session, tcpdump);
+    if (signalled) live.stop('signal');
+    else opts.onReady?.(netns.description);
     const stoppedBy = await live.run();
     return { netns: netns.description, iface: opts.iface, stoppedBy, ...(await live.finish()) };
   } finally {
@@ -78,32 +85,33 @@ class LiveCapture {
   #keyFlush: NodeJS.Immediate | undefined;
   #releaseTimer: NodeJS.Timeout | undefined;
   #writeError: unknown;
+  #stopReason: StopReason | undefined;
 
   constructor(opts: CaptureOptions, session: KeyCaptureSession, tcpdump: Tcpdump) {
     this.#opts = opts;
     this.#session = session;
     this.#tcpdump = tcpdump;
     this.#orderer = new SecretsOrderer({ holdMs: opts.holdMs, maxHeldBytes: opts.maxHeldBytes });
-    this.#writer = new PcapngWriter(opts.output);
+    this.#writer = new PcapngWriter(opts.output, { name: opts.outputName });
     this.#writer.writeSectionHeader({ userAppl: 'gokeylog capture' });
     session.on('key', (e) => this.#onKey(e));
   }
 
+  /** Ends the capture (tcpdump's output then ends); the first reason given is the one reported. */
+  stop(why: StopReason): void {
+    this.#stopReason ??= why;
+    void this.#tcpdump.stop();
+  }
+
   /** Reads packets until a stop condition; returns which one. */
   async run(): Promise<StopReason> {
-    let reason: StopReason | undefined;
-    const stop = (why: StopReason): void => {
-      reason ??= why;
-      void this.#tcpdump.stop();
-    };
-    const timer = this.#opts.durationMs === undefined ? undefined : setTimeout(() => stop('duration'), this.#opts.durationMs);
-    this.#session.once('signal', () => stop('signal'));
+    const timer = this.#opts.durationMs === undefined ? undefined : setTimeout(() => this.stop('duration'), this.#opts.durationMs);
     try {
       const onLeftover = (bytes: number): void => this.#opts.onNotice(`the last ${bytes} bytes from tcpdump were an incomplete packet and were dropped`);
       for await (const batch of liveBlocks(this.#tcpdump.output, 'tcpdump output', onLeftover)) {
         for (const block of batch) this.#onBlock(block);
         if (!(await this.#drain())) {
-          stop('output closed');
+          this.stop('output closed');
           break;
         }
       }
@@ -111,11 +119,11 @@ class LiveCapture {
       clearTimeout(timer);
     }
     // tcpdump ended by itself (e.g. its interface went away): stop the capture, but keep what we have.
-    if (reason === undefined) {
-      reason = 'tcpdump exited';
-      if (!this.#writeError) this.#opts.onNotice(`tcpdump stopped unexpectedly: ${this.#tcpdump.lastMessage}`);
+    if (this.#stopReason === undefined) {
+      this.#stopReason = 'tcpdump exited';
+      this.#opts.onNotice(`tcpdump stopped unexpectedly: ${this.#tcpdump.lastMessage}`);
     }
-    return reason;
+    return this.#stopReason;
   }
 
   /** After tcpdump has stopped: drains the probe's last keys, lets every held packet out, ends the file. */
@@ -133,9 +141,7 @@ class LiveCapture {
         this.#writeError = err;
       }
     }
-    if (this.#writeError !== undefined && !isClosedPipe(this.#writeError)) {
-      throw new GokeylogError(`cannot write the capture: ${(this.#writeError as NodeJS.ErrnoException).code ?? String(this.#writeError)}.`, ExitCode.failure);
-    }
+    if (this.#writeError !== undefined && !isClosedPipe(this.#writeError)) throw this.#writeError;
     return { tcpdump: tcpdumpStats, ordering: this.#orderer.stats, probe, bytesWritten: this.#writer.bytesWritten };
   }
 
@@ -204,5 +210,6 @@ class LiveCapture {
 
 /** The reader of `-w -` went away (e.g. Wireshark closed): an ending, not a failure. */
 function isClosedPipe(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException).code === 'EPIPE';
+  const cause = err instanceof GokeylogError ? err.cause : err;
+  return (cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
 }

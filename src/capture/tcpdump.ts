@@ -73,6 +73,7 @@ export class Tcpdump {
     // Relayed (with backpressure) so that stop() can tell when tcpdump last wrote.
     child.stdout.on('data', (chunk: Buffer) => {
       this.#lastOutputAt = performance.now();
+      if (this.#output.destroyed) return; // the reader gave up (e.g. its output closed): discard
       if (!this.#output.write(chunk)) {
         child.stdout.pause();
         this.#output.once('drain', () => child.stdout.resume());

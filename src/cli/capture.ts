@@ -47,6 +47,9 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
     throw new GokeylogError('say which programs to capture: --pid, --exe or --process.', ExitCode.usage);
   }
   const toStdout = opts.write === '-';
+  if (toStdout && process.stdout.isTTY) {
+    throw new GokeylogError('-w - writes binary pcapng: pipe it into a program (e.g. wireshark -k -i -) or redirect it to a file.', ExitCode.usage);
+  }
   const keyLogFd = opts.keylog === undefined ? undefined : openSecretFile(opts.keylog, 'the key log', constants.O_APPEND);
   const outFd = toStdout ? undefined : openSecretFile(opts.write, 'the capture', constants.O_TRUNC);
   const output = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd });
@@ -55,6 +58,7 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
     const summary = await runCapture({
       targets: { pids: opts.pid, exes: opts.exe, processes: opts.process },
       output,
+      outputName: toStdout ? 'standard output' : opts.write,
       iface: opts.interface,
       filter: opts.filter,
       hostNetns: opts.hostNetns ?? false,

@@ -15,7 +15,7 @@ import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, testPki, type GoFixture, type TestPki } from '../support/fixtures.js';
 import { cliPath, repoRoot } from '../support/paths.js';
 import { secretTempDir } from '../support/pki.js';
-import { commandExists, secretFileIn, spawnChecked, startCapture, startServer, tsharkFields, type RunningServer } from '../support/traffic.js';
+import { commandExists, runProcess, secretFileIn, spawnChecked, startCapture, startServer, tsharkFields, type RunningServer } from '../support/traffic.js';
 
 const PATHS = ['/healthz', '/api/v1/namespaces/kube-system/pods?limit=2', '/apis/apps/v1/namespaces/default/deployments'];
 
@@ -252,6 +252,20 @@ test('capture -w - streams pcapng to stdout; a connection opened before the capt
   } finally {
     session.close();
     await server.stop();
+  }
+});
+
+test('usage errors are one sentence with exit code 2, before anything is started', async () => {
+  const [command, prefix] = cli([]);
+  for (const [args, expected] of [
+    [['-w', '/dev/null'], /^gokeylog: say which programs to capture: --pid, --exe or --process\.$/],
+    [['--pid', '1', '-w', '/dev/null', '--hold-ms', 'soon'], /^gokeylog: --hold-ms soon is not a positive number\.$/],
+    [['--pid', 'x', '-w', '/dev/null'], /^gokeylog: --pid x is not a process id\.$/],
+    [['--pid', '1'], /required option '-w, --write <file>' not specified/],
+  ] as const) {
+    const run = await runProcess(command, [...prefix, 'capture', ...args]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr.trim().split('\n')[0]!, expected);
   }
 });
 
