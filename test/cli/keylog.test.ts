@@ -8,8 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, type GoFixture } from '../support/fixtures.js';
 import { cliPath, repoRoot } from '../support/paths.js';
-import { secretTempDir } from '../support/pki.js';
-import { runTraffic, spawnChecked } from '../support/traffic.js';
+import { secretTempDir, testPki } from '../support/pki.js';
+import { runTraffic, spawnChecked, startServer } from '../support/traffic.js';
 import { keyLogSet, leftovers, missingFrom, readKeyLogSet, requireProbing } from '../probe/harness.js';
 
 /** The CLI as built (dist/) when this test runs compiled, else straight from the sources. */
@@ -152,6 +152,35 @@ for (const which of ['newest', 'oldest'] as const) {
     }
   });
 }
+
+/** File offset of a virtual address by `readelf -lW` (the referee): va − p_vaddr + p_offset of the PT_LOAD holding it. */
+function readelfFileOffset(binary: string, va: bigint): bigint {
+  const loads = execFileSync('readelf', ['-lW', binary], { encoding: 'utf8' }).split('\n').filter((l) => /^\s*LOAD\s/.test(l));
+  for (const l of loads) {
+    const [, offset, vaddr, , filesz] = l.trim().split(/\s+/);
+    if (va >= BigInt(vaddr!) && va < BigInt(vaddr!) + BigInt(filesz!)) return va - BigInt(vaddr!) + BigInt(offset!);
+  }
+  throw new Error(`no PT_LOAD of ${binary} holds 0x${va.toString(16)}`);
+}
+
+test('gokeylog bpftrace --pid: the probe is /proc/PID/exe at the file offset that readelf and go tool nm give', async (t) => {
+  if (!requireProbing(t)) return;
+  const servers = loadFixtures({ program: 'tlsserver', arch: 'amd64', stripped: true }).filter((s) => s.mode === 'pie' || s.mode === 'exe');
+  if (!requireOrSkip(t, servers.length > 0, 'no stripped amd64 fixtures (run npm run setup)')) return;
+  const pki = await testPki();
+  for (const server of [servers[0]!, servers.at(-1)!]) {
+    const running = await startServer(server.path, ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey]);
+    try {
+      const pid = running.child.pid!;
+      const [command, argv] = cli(['bpftrace', '--pid', String(pid)]);
+      const { stdout } = await spawnChecked(command, argv);
+      const expected = readelfFileOffset(server.path, BigInt(server.nmWriteKeyLog!));
+      assert.ok(stdout.includes(`\nuprobe:/proc/${pid}/exe:0x${expected.toString(16)}\n`), `${server.id}: 0x${expected.toString(16)} in\n${stdout}`);
+    } finally {
+      await running.stop();
+    }
+  }
+});
 
 test('gokeylog bpftrace prints a script whose documented pipeline yields the client key log', async (t) => {
   const f = fixtures(t);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -54,9 +55,10 @@ test('--pid: only the selected process of a binary is logged, the other is ignor
   }
 });
 
-test('a process in its own mount namespace, its binary under another root, is hooked through --pid alone', async (t) => {
+for (const backend of ['tracefs', 'bpftrace'] as const) test(`${backend}: a process in its own mount namespace, its binary under another root, is hooked through --pid alone`, async (t) => {
   const f = preconditions(t);
   if (!f) return;
+  if (backend === 'bpftrace' && !requireOrSkip(t, spawnSync('bpftrace', ['--version']).status === 0, 'bpftrace is not installed')) return;
   const pki = await testPki();
   // The tmpfs exists only inside the new mount namespace: on the host, `root` stays an empty directory and the
   // process's executable path (/tlsserver under its chroot) names nothing.
@@ -74,7 +76,7 @@ test('a process in its own mount namespace, its binary under another root, is ho
     assert.notEqual(readlinkSync(`/proc/${pid}/ns/mnt`), readlinkSync('/proc/self/ns/mnt'), 'the server runs in another mount namespace');
     assert.ok(!existsSync(readlinkSync(`/proc/${pid}/exe`)), 'its binary path names nothing here');
     assert.ok(!existsSync(path.join(root, 'tlsserver')), 'its binary is not visible from here');
-    const { result, lines } = await captureDuring({ pids: [pid] }, {}, () => runClient(f.client, pki, ns.port, 2));
+    const { result, lines } = await captureDuring({ pids: [pid] }, { backend }, () => runClient(f.client, pki, ns.port, 2), (seen) => seen.size >= 8);
     assert.equal(result.size, 8);
     assert.deepEqual(lines, result);
   } finally {
