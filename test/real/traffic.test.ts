@@ -92,13 +92,14 @@ describe('traffic harness', () => {
     assert.ok(server.every((line) => client.has(line)));
   });
 
-  it('works with the fixtures of every toolchain (no capture)', async (t) => {
-    const servers = loadFixtures({ program: 'tlsserver', arch: hostArch, mode: 'exe', stripped: true });
+  it('works with the fixtures of every toolchain and build mode (no capture)', async (t) => {
+    const servers = loadFixtures({ program: 'tlsserver', arch: hostArch, stripped: true });
     if (!requireOrSkip(t, servers.length > 0, 'no tlsserver fixtures (run scripts/setup.sh)')) return;
     for (const server of servers.sort(byToolchain)) {
+      // tlsclient is only built as a default executable.
       const client = loadFixtures({ program: 'tlsclient', arch: hostArch, mode: 'exe', stripped: true, toolchain: server.toolchain })[0];
       if (!client) continue;
-      await t.test(server.goVersion, async () => {
+      await t.test(server.id, async () => {
         const result = await runTraffic({ server, client, clientCert: true, requests: 2, paths: PATHS.slice(0, 2) });
         assert.deepEqual(printedPaths(result), PATHS.slice(0, 2));
         assert.deepEqual(keyLogLines(result.serverKeyLog), keyLogLines(result.clientKeyLog));
