@@ -1,7 +1,6 @@
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import type { FileReader } from './reader.js';
 
-export const ET_EXEC = 2;
 export const ET_DYN = 3;
 export const EM_X86_64 = 62;
 export const EM_AARCH64 = 183;
@@ -209,5 +208,3 @@ export async function readSection(elf: ElfFile, section: Section): Promise<Buffe
   if (section.type === SHT_NOBITS) return Buffer.alloc(0);
   return elf.reader.read(section.offset, section.size);
 }
-
-export const loadSegments = (elf: ElfFile): ProgramHeader[] => elf.segments.filter((p) => p.type === PT_LOAD);
