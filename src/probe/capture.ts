@@ -50,7 +50,7 @@ interface ProbeBackend {
   close(): { lost: number; drained: Promise<void> };
 }
 
-const DEFAULT_POLL_MS = 200;
+const DEFAULT_POLL_MS = 500;
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** See src/probe/index.ts for the contract. */
@@ -303,9 +303,9 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     const binary = this.#probeBinary.get(raw.probe);
     if (binary !== undefined && this.#exeBinaries.has(binary)) return true;
     if (!this.#polls()) return false;
-    const p = pid === undefined ? undefined : processInfo(pid);
-    if (!p) return this.#spec.processes.some((name) => name.slice(0, 15) === raw.comm);
-    if (p.binary !== binary || !targetMatcher(this.#spec, this.#followPaths)(p)) return false;
+    if (pid === undefined || !processInfo(pid)) return this.#spec.processes.some((name) => name.slice(0, 15) === raw.comm);
+    const p = targetMatcher(this.#spec, this.#followPaths)(pid);
+    if (!p || p.binary !== binary) return false;
     this.#select(p);
     return true;
   }

@@ -69,30 +69,32 @@ function matchesName(p: { comm: string; argv0: string }, name: string): boolean 
 }
 
 /**
- * Whether a process is selected by a spec. `followPaths` are executable paths of earlier targets: a process
- * running whatever file is at such a path now (a restart, an upgrade) is selected too.
+ * Whether a process is selected by a spec: the process if so. `followPaths` are executable paths of earlier
+ * targets: a process running whatever file is at such a path now (a restart, an upgrade) is selected too.
+ * The cheap test (one stat) comes first: this runs over every process of the host at each poll.
  */
-export function targetMatcher(spec: TargetSpec, followPaths: ReadonlySet<string> = new Set()): (p: TargetProcess & { argv0: string }) => boolean {
+export function targetMatcher(spec: TargetSpec, followPaths: ReadonlySet<string> = new Set()): (pid: number) => TargetProcess | undefined {
   const pids = new Set(spec.pids);
   // Stat'ed on every resolution: an upgrade that replaces the file is a new inode at the same path.
   const exeIds = new Set(spec.exes.map(binaryId).filter((id): id is string => id !== undefined));
-  return (p) => pids.has(p.pid) || exeIds.has(p.binary) || followPaths.has(p.exePath) || spec.processes.some((n) => matchesName(p, n));
+  const byPathOrName = followPaths.size > 0 || spec.processes.length > 0;
+  return (pid) => {
+    if (!pids.has(pid)) {
+      const binary = binaryId(path.join(PROC, String(pid), 'exe'));
+      if (binary === undefined || (!exeIds.has(binary) && !byPathOrName)) return undefined;
+    }
+    const p = processInfo(pid);
+    if (!p) return undefined;
+    const selected = pids.has(pid) || exeIds.has(p.binary) || followPaths.has(p.exePath) || spec.processes.some((n) => matchesName(p, n));
+    return selected ? { pid: p.pid, comm: p.comm, binary: p.binary, exePath: p.exePath } : undefined;
+  };
 }
 
 /** The processes a spec selects right now (see `targetMatcher`). */
 export function resolveTargets(spec: TargetSpec, followPaths: ReadonlySet<string> = new Set()): TargetProcess[] {
   const matches = targetMatcher(spec, followPaths);
   const scanAll = spec.exes.length > 0 || spec.processes.length > 0 || followPaths.size > 0;
-  const selected: TargetProcess[] = [];
-  for (const pid of scanAll ? allPids() : spec.pids) {
-    const p = processInfo(pid);
-    if (p && matches(p)) selected.push(strip(p));
-  }
-  return selected;
-}
-
-function strip(p: TargetProcess & { argv0: string }): TargetProcess {
-  return { pid: p.pid, comm: p.comm, binary: p.binary, exePath: p.exePath };
+  return (scanAll ? allPids() : spec.pids).map(matches).filter((p): p is TargetProcess => p !== undefined);
 }
 
 /** Selected processes grouped by binary: one probe serves every process of a binary. */
