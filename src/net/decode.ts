@@ -14,15 +14,17 @@ export function decodePacket(linkType: number, frame: Uint8Array): TcpSegment | 
   const at = ip.offset;
   if (ip.capturedEnd < at + 20) return null;
   const headerLength = (frame[at + 12]! >> 4) * 4;
-  if (headerLength < 20 || ip.capturedEnd < at + headerLength) return null;
+  if (headerLength < 20) return null;
   const payloadStart = at + headerLength;
+  // A snap length may cut the TCP options too: the fixed header still tells where the payload belongs.
+  const captured = Math.min(payloadStart, ip.capturedEnd);
   return {
     src: { ip: ip.src, port: (frame[at]! << 8) | frame[at + 1]! },
     dst: { ip: ip.dst, port: (frame[at + 2]! << 8) | frame[at + 3]! },
     seq: u32(frame, at + 4),
     ack: u32(frame, at + 8),
     flags: frame[at + 13]!,
-    payload: frame.subarray(payloadStart, ip.capturedEnd),
+    payload: frame.subarray(captured, ip.capturedEnd),
     payloadLength: Math.max(0, ip.declaredEnd - payloadStart),
   };
 }

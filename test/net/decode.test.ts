@@ -1,0 +1,262 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { decodePacket, type TcpSegment } from '../../src/net/index.js';
+import { LinkType } from '../../src/pcap/index.js';
+import { isRoot, requireOrSkip } from '../support/env.js';
+import { secretTempDir } from '../support/pki.js';
+import { spawnChecked, startCapture } from '../support/traffic.js';
+import { readFrames, type Frame } from '../tls/pipeline.js';
+
+/** A real capture on lo of a TCP exchange over `host` (127.0.0.1 or ::1): handshake, data both ways, FIN. */
+async function captureLoopback(host: string): Promise<Frame[]> {
+  const server = net.createServer((socket) => socket.on('data', (d) => socket.write(Buffer.concat([d, Buffer.alloc(3000, 1)]))));
+  server.listen(0, host);
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  const dir = secretTempDir('net');
+  try {
+    const capture = await startCapture({ port, file: path.join(dir, 'lo.pcap') });
+    try {
+      const socket = net.connect(port, host);
+      await once(socket, 'connect');
+      let received = 0;
+      socket.on('data', (d: Buffer) => {
+        received += d.length;
+        if (received >= 3005) socket.end();
+      });
+      socket.write('hello');
+      await once(socket, 'close');
+    } finally {
+      await capture.stop();
+    }
+    return await readFrames(capture.file);
+  } finally {
+    server.close();
+  }
+}
+
+/** Writes a classic pcap file (microsecond timestamps) with one link type; `originalLength` marks snap-length cuts. */
+function writePcap(file: string, linkType: number, frames: { data: Uint8Array; originalLength?: number }[]): void {
+  const header = Buffer.alloc(24);
+  header.writeUInt32LE(0xa1b2c3d4, 0);
+  header.writeUInt16LE(2, 4);
+  header.writeUInt16LE(4, 6);
+  header.writeUInt32LE(262144, 16);
+  header.writeUInt32LE(linkType, 20);
+  const parts: Buffer[] = [header];
+  frames.forEach((frame, i) => {
+    const record = Buffer.alloc(16);
+    record.writeUInt32LE(1_700_000_000 + i, 0);
+    record.writeUInt32LE(frame.data.length, 8);
+    record.writeUInt32LE(frame.originalLength ?? frame.data.length, 12);
+    parts.push(record, Buffer.from(frame.data));
+  });
+  writeFileSync(file, Buffer.concat(parts), { mode: 0o600 });
+}
+
+interface RefereeRow {
+  src: string;
+  srcPort: number;
+  dst: string;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  length: number;
+}
+
+/** tshark's reading of every frame: null where it sees no TCP. */
+async function tsharkTcp(file: string): Promise<(RefereeRow | null)[]> {
+  const fields = ['ip.src', 'ipv6.src', 'tcp.srcport', 'ip.dst', 'ipv6.dst', 'tcp.dstport', 'tcp.seq_raw', 'tcp.ack_raw', 'tcp.flags', 'tcp.len'];
+  const args = ['-n', '-r', file, '-o', 'tcp.analyze_sequence_numbers:FALSE', '-T', 'fields', '-E', 'separator=,', '-E', 'occurrence=l'];
+  for (const f of fields) args.push('-e', f);
+  const { stdout } = await spawnChecked('tshark', args, { timeoutMs: 60_000 });
+  return stdout
+    .trimEnd()
+    .split('\n')
+    .map((line) => {
+      const [ip4src, ip6src, srcPort, ip4dst, ip6dst, dstPort, seq, ack, flags, length] = line.split(',');
+      if (!srcPort) return null;
+      return {
+        src: ip4src || ip6src!,
+        srcPort: Number(srcPort),
+        dst: ip4dst || ip6dst!,
+        dstPort: Number(dstPort),
+        seq: Number(seq),
+        ack: Number(ack),
+        flags: Number(flags),
+        length: Number(length),
+      };
+    });
+}
+
+function ours(segment: TcpSegment | null): RefereeRow | null {
+  if (!segment) return null;
+  return {
+    src: segment.src.ip,
+    srcPort: segment.src.port,
+    dst: segment.dst.ip,
+    dstPort: segment.dst.port,
+    seq: segment.seq,
+    ack: segment.ack,
+    flags: segment.flags,
+    length: segment.payloadLength,
+  };
+}
+
+/** Rewrites Ethernet frames into another link layer (or a changed Ethernet/IP frame). */
+type Rewrite = (ethernet: Buffer) => Buffer;
+
+const etherType = (f: Buffer): number => f.readUInt16BE(12);
+const isIpv6 = (f: Buffer): boolean => etherType(f) === 0x86dd;
+const ip = (f: Buffer): Buffer => f.subarray(14);
+const u16 = (v: number): Buffer => Buffer.from([v >> 8, v & 0xff]);
+
+const LINK_LAYERS: { name: string; linkType: number; rewrite: Rewrite }[] = [
+  { name: 'Ethernet', linkType: LinkType.ETHERNET, rewrite: (f) => f },
+  {
+    name: 'Ethernet 802.1Q',
+    linkType: LinkType.ETHERNET,
+    rewrite: (f) => Buffer.concat([f.subarray(0, 12), u16(0x8100), u16(42), f.subarray(12)]),
+  },
+  {
+    name: 'Ethernet QinQ',
+    linkType: LinkType.ETHERNET,
+    rewrite: (f) => Buffer.concat([f.subarray(0, 12), u16(0x88a8), u16(7), u16(0x8100), u16(42), f.subarray(12)]),
+  },
+  {
+    name: 'LINUX_SLL',
+    linkType: LinkType.LINUX_SLL,
+    rewrite: (f) => Buffer.concat([u16(0), u16(772), u16(6), Buffer.alloc(8), u16(etherType(f)), ip(f)]),
+  },
+  {
+    name: 'LINUX_SLL2',
+    linkType: LinkType.LINUX_SLL2,
+    rewrite: (f) => Buffer.concat([u16(etherType(f)), u16(0), Buffer.from([0, 0, 0, 1]), u16(772), Buffer.from([0, 6]), Buffer.alloc(8), ip(f)]),
+  },
+  { name: 'RAW', linkType: LinkType.RAW, rewrite: ip },
+  {
+    name: 'NULL (host byte order)',
+    linkType: LinkType.NULL,
+    rewrite: (f) => {
+      const family = Buffer.alloc(4);
+      family.writeUInt32LE(isIpv6(f) ? 24 : 2);
+      return Buffer.concat([family, ip(f)]);
+    },
+  },
+  {
+    name: 'LOOP (network byte order)',
+    linkType: LinkType.LOOP,
+    rewrite: (f) => {
+      const family = Buffer.alloc(4);
+      family.writeUInt32BE(isIpv6(f) ? 24 : 2);
+      return Buffer.concat([family, ip(f)]);
+    },
+  },
+];
+
+/** IP-level variations tshark must read exactly like us. */
+const IP_VARIANTS: { name: string; applies: (f: Buffer) => boolean; rewrite: Rewrite }[] = [
+  {
+    name: 'IPv4 options (NOP NOP NOP EOL)',
+    applies: (f) => !isIpv6(f),
+    rewrite: (f) => {
+      const out = Buffer.concat([f.subarray(0, 34), Buffer.from([1, 1, 1, 0]), f.subarray(34)]);
+      out[14] = 0x46;
+      out.writeUInt16BE(out.readUInt16BE(16) + 4, 16);
+      return out;
+    },
+  },
+  {
+    name: 'IPv6 hop-by-hop and destination options headers',
+    applies: isIpv6,
+    rewrite: (f) => {
+      const hopByHop = Buffer.from([60, 0, 1, 4, 0, 0, 0, 0]);
+      const destination = Buffer.from([6, 0, 1, 4, 0, 0, 0, 0]);
+      const out = Buffer.concat([f.subarray(0, 54), hopByHop, destination, f.subarray(54)]);
+      out[20] = 0;
+      out.writeUInt16BE(out.readUInt16BE(18) + 16, 18);
+      return out;
+    },
+  },
+  {
+    name: 'IPv6 atomic fragment header',
+    applies: isIpv6,
+    rewrite: (f) => {
+      const out = Buffer.concat([f.subarray(0, 54), Buffer.from([6, 0, 0, 0, 0, 0, 0, 9]), f.subarray(54)]);
+      out[20] = 44;
+      out.writeUInt16BE(out.readUInt16BE(18) + 8, 18);
+      return out;
+    },
+  },
+  {
+    name: 'IPv4 first fragment (more fragments follow): skipped',
+    applies: (f) => !isIpv6(f),
+    rewrite: (f) => {
+      const out = Buffer.from(f);
+      out[20] |= 0x20;
+      return out;
+    },
+  },
+  {
+    name: 'Ethernet padding after the IP packet',
+    applies: () => true,
+    rewrite: (f) => Buffer.concat([f, Buffer.alloc(6, 0xee)]),
+  },
+];
+
+async function compareWithTshark(t: TestContext, name: string, linkType: number, frames: { data: Uint8Array; originalLength?: number }[]): Promise<void> {
+  const file = path.join(secretTempDir('net'), 'rewritten.pcap');
+  writePcap(file, linkType, frames);
+  const referee = await tsharkTcp(file);
+  assert.equal(referee.length, frames.length, name);
+  let tcp = 0;
+  frames.forEach((frame, i) => {
+    const segment = decodePacket(linkType, frame.data);
+    assert.deepEqual(ours(segment), referee[i], `${name}, frame ${i + 1}`);
+    if (segment) {
+      tcp++;
+      // The payload view lies inside the frame and is as long as captured.
+      assert.equal(segment.payload.buffer, (frame.data as Uint8Array).buffer);
+      if (frame.originalLength === undefined) assert.equal(segment.payload.length, segment.payloadLength);
+      else assert.ok(segment.payload.length < segment.payloadLength || segment.payloadLength === 0);
+    }
+  });
+  t.diagnostic(`${name}: ${tcp}/${frames.length} TCP frames agree with tshark`);
+}
+
+for (const host of ['127.0.0.1', '::1']) {
+  test(`decodePacket agrees with tshark on a real ${host} capture in every link layer`, async (t) => {
+    if (!requireOrSkip(t, isRoot(), 'capturing on lo needs root')) return;
+    const frames = await captureLoopback(host);
+    assert.ok(frames.length >= 8 && frames.every((f) => f.linkType === LinkType.ETHERNET));
+    for (const layer of LINK_LAYERS) {
+      await compareWithTshark(t, layer.name, layer.linkType, frames.map((f) => ({ data: layer.rewrite(Buffer.from(f.data)) })));
+    }
+    for (const variant of IP_VARIANTS) {
+      const applicable = frames.filter((f) => variant.applies(Buffer.from(f.data)));
+      if (applicable.length === 0) continue;
+      await compareWithTshark(t, variant.name, LinkType.ETHERNET, applicable.map((f) => ({ data: variant.rewrite(Buffer.from(f.data)) })));
+    }
+    // Frames cut by the snap length: the declared TCP length stays, the payload is what was captured.
+    const cut = frames.map((f) => (f.data.length > 100 ? { data: f.data.subarray(0, 80), originalLength: f.data.length } : { data: f.data }));
+    await compareWithTshark(t, 'snap length 80', LinkType.ETHERNET, cut);
+  });
+}
+
+test('decodePacket: frames too short for their headers, unknown link types and non-TCP give null', () => {
+  const tcpOverIpv4 = Buffer.from('45000028000140004006000008080808c0a80001' + '01bb04d2000000010000000050100100000000000', 'hex');
+  assert.ok(decodePacket(LinkType.RAW, tcpOverIpv4.subarray(0, 40)));
+  for (let n = 0; n < 40; n++) assert.equal(decodePacket(LinkType.RAW, tcpOverIpv4.subarray(0, n)), null, `cut at ${n}`);
+  assert.equal(decodePacket(147, tcpOverIpv4), null);
+  const udp = Buffer.from(tcpOverIpv4);
+  udp[9] = 17;
+  assert.equal(decodePacket(LinkType.RAW, udp), null);
+  const badDataOffset = Buffer.from(tcpOverIpv4);
+  badDataOffset[32] = 0x40; // TCP header length 16 < 20
+  assert.equal(decodePacket(LinkType.RAW, badDataOffset), null);
+});
