@@ -26,7 +26,8 @@ const DEFAULT_START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
 /**
  * tcpdump drops what is still in the kernel ring when SIGINT arrives, and on a busy machine it may not have
- * been scheduled since the last packets came: stop waits until its output has been quiet this long (bounded).
+ * been scheduled since the last packets came: stop gives it this long, and waits until its output has been
+ * quiet this long (bounded by MAX_DRAIN_MS).
  */
 const QUIET_MS = 300;
 const MAX_DRAIN_MS = 3_000;
@@ -140,9 +141,10 @@ export class Tcpdump {
   }
 
   async #quiet(): Promise<void> {
-    const deadline = performance.now() + MAX_DRAIN_MS;
+    const start = performance.now();
+    const deadline = start + MAX_DRAIN_MS;
     for (;;) {
-      const wait = Math.min(this.#lastOutputAt + QUIET_MS, deadline) - performance.now();
+      const wait = Math.min(Math.max(this.#lastOutputAt, start) + QUIET_MS, deadline) - performance.now();
       if (wait <= 0 || !this.#running()) return;
       await sleep(wait);
     }

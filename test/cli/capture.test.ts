@@ -3,19 +3,21 @@
 // own key log; `ip netns pids` and tracefs for what is left behind.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { Tcpdump } from '../../src/capture/index.js';
 import { readCapture } from '../../src/pcap/index.js';
 import { leftovers, readKeyLogSet, requireProbing } from '../probe/harness.js';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, testPki, type GoFixture, type TestPki } from '../support/fixtures.js';
 import { cliPath, repoRoot } from '../support/paths.js';
 import { secretTempDir } from '../support/pki.js';
-import { commandExists, runProcess, secretFileIn, spawnChecked, startCapture, startServer, tsharkFields, type RunningServer } from '../support/traffic.js';
+import { commandExists, runProcess, secretFileIn, spawnChecked, startServer, tsharkFields, type RunningServer } from '../support/traffic.js';
 
 const PATHS = ['/healthz', '/api/v1/namespaces/kube-system/pods?limit=2', '/apis/apps/v1/namespaces/default/deployments'];
 
@@ -102,6 +104,23 @@ async function tcpdumpsWith(filter: string): Promise<string[]> {
   return stdout.split('\n').filter((l) => /\btcpdump\b/.test(l) && l.includes('--time-stamp-precision=nano') && l.endsWith(filter));
 }
 
+/**
+ * A plain tcpdump capture on lo (the referee's input), with the same runner as capture: the harness's tcpdump
+ * has the kernel's small default ring and drops packets when the machine is busy.
+ */
+async function plainCapture(filter: string, file: string): Promise<{ file: string; stop(): Promise<void> }> {
+  const tcpdump = await Tcpdump.start({ iface: 'lo', filter });
+  const saved = finished(tcpdump.output.pipe(createWriteStream(file)));
+  return {
+    file,
+    async stop() {
+      const stats = await tcpdump.stop();
+      await saved;
+      assert.equal(stats.droppedByKernel, 0, 'the plain capture is complete');
+    },
+  };
+}
+
 const mode = (file: string): number => statSync(file).mode & 0o777;
 
 test('capture --pid of a stripped server: tshark with no options decrypts what editcap injection of a plain capture shows; DSBs precede each ClientHello; SIGINT cleans up', async (t) => {
@@ -115,7 +134,7 @@ test('capture --pid of a stripped server: tshark with no options decrypts what e
     const out = path.join(dir, 'capture.pcapng');
     const keyLog = path.join(dir, 'capture.keylog');
     const clientKeyLog = secretFileIn(dir, 'client.keylog');
-    const plain = await startCapture({ port: server.port, file: secretFileIn(dir, 'plain.pcap') });
+    const plain = await plainCapture(filter, secretFileIn(dir, 'plain.pcap'));
     let plainStopped = false;
     const tool = await startCaptureCli(['--pid', String(server.child.pid), '-w', out, '--keylog', keyLog, '-f', filter, '--json']);
     try {
