@@ -6,6 +6,7 @@ import { registerKeylog } from './keylog.js';
 import { registerBpftrace } from './bpftrace.js';
 import { registerAnalyze } from './analyze.js';
 import { registerCapture } from './capture.js';
+import { registerDemo } from './demo.js';
 
 const program = new Command()
   .name('gokeylog')
@@ -20,6 +21,7 @@ registerKeylog(program);
 registerBpftrace(program);
 registerAnalyze(program);
 registerCapture(program);
+registerDemo(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { ExitCode, GokeylogError } from '../util/errors.js';
+import { demoPrograms } from './fixtures.js';
+import { createPki, type CertPair, type Pki } from './pki.js';
+
+export interface DemoOptions {
+  /** Keep the capture, key log and certificates in this directory instead of a temporary one. */
+  keep?: string;
+  out: NodeJS.WritableStream;
+}
+
+/** How long any one step may take before the demo gives up (a hung child must not hang the demo). */
+const STEP_TIMEOUT_MS = 60_000;
+
+/**
+ * The whole product on a built-in scenario: a stripped Go HTTPS server with mutual TLS 1.3 (our stand-in for
+ * kube-apiserver) is located, hooked and captured while two clients call it — a node whose client certificate
+ * expires in two days and a controller — then the capture is analysed. Each step runs the real CLI command
+ * and prints it first, so the demo also shows how to use gokeylog.
+ */
+export async function runDemo(opts: DemoOptions): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    throw new GokeylogError('the demo attaches uprobes and runs tcpdump: run it as root.', ExitCode.failure);
+  }
+  const programs = demoPrograms();
+  const dir = opts.keep ?? mkdtempSync(path.join(os.tmpdir(), 'gokeylog-demo-'));
+  chmodSync(dir, 0o700);
+  const say = (text: string): void => void opts.out.write(`${text}\n`);
+  const children: ChildProcess[] = [];
+  try {
+    say(`gokeylog demo: a stripped Go server (${programs.goVersion}) with mutual TLS 1.3, no key log of its own.\n`);
+    const pki = await createPki(dir);
+    const node = await pki.makeClientCert({ cn: 'system:node:worker-1', orgs: ['system:nodes'], days: 2 });
+    const controller = await pki.makeClientCert({ cn: 'system:kube-controller-manager', days: 365 });
+
+    const server = spawn(programs.server, ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey, '-client-ca', pki.caCert], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.push(server);
+    const address = await firstLine(server, /^LISTENING (\S+)$/, 'the demo server');
+    const port = address.slice(address.lastIndexOf(':') + 1);
+    say(`server pid ${server.pid} listening on ${address}: ${programs.server}\n`);
+
+    await step(say, opts.out, ['inspect', programs.server]);
+
+    const capturePath = path.join(dir, 'demo.pcapng');
+    const keyLogPath = path.join(dir, 'demo.keys');
+    const captureArgs = ['capture', '--pid', String(server.pid), '-f', `tcp port ${port}`, '-w', capturePath, '--keylog', keyLogPath];
+    say(`$ gokeylog ${captureArgs.join(' ')} &`);
+    const capture = spawnCli(captureArgs, ['ignore', 'inherit', 'pipe']);
+    children.push(capture);
+    await firstLine(capture, /capturing on/, 'gokeylog capture', 'stderr');
+
+    await runClient(say, programs.client, address, pki, node, 'kubelet/v1.31.2 (linux/amd64) kubernetes/5864a46', 'GET', [
+      '/api/v1/namespaces/kube-system/pods?limit=3',
+      '/api/v1/namespaces/kube-system/pods?watch=1',
+    ]);
+    await runClient(say, programs.client, address, pki, controller, 'kube-controller-manager/v1.31.2 (linux/amd64) kubernetes/5864a46', 'POST', [
+      '/apis/apps/v1/namespaces/default/deployments',
+    ]);
+
+    say('(stopping the capture with SIGINT, as Ctrl-C would)');
+    await stopAndWait(capture, 'SIGINT');
+    say('');
+    await step(say, opts.out, ['analyze', capturePath, '--expiring-within', '7']);
+    say(`Files (0600, in a 0700 directory): ${capturePath} opens decrypted in Wireshark with no options; ${keyLogPath} is the NSS key log.`);
+    if (opts.keep === undefined) say('They are removed now; run `gokeylog demo --keep DIR` to keep them.');
+  } finally {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await Promise.all(children.map((c) => exited(c)));
+    if (opts.keep === undefined) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runClient(say: (t: string) => void, client: string, address: string, pki: Pki, cert: CertPair, ua: string, method: string, paths: string[]): Promise<void> {
+  const args = ['-url', `https://${address}/`, '-ca', pki.caCert, '-cert', cert.cert, '-key', cert.key, '-ua', ua, '-method', method, '-n', String(paths.length)];
+  for (const p of paths) args.push('-path', p);
+  say(`client "${ua.split(' ')[0]}" → ${method} ${paths.join(', ')}`);
+  const child = spawn(client, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const code = await exited(child);
+  if (code !== 0) throw new GokeylogError(`the demo client failed (exit ${code}).`, ExitCode.failure);
+}
+
+/** Runs one gokeylog command, showing it and its output, as a user would see it. */
+async function step(say: (t: string) => void, out: NodeJS.WritableStream, args: string[]): Promise<void> {
+  say(`$ gokeylog ${args.join(' ')}`);
+  const child = spawnCli(args, ['ignore', 'pipe', 'inherit']);
+  child.stdout?.pipe(out, { end: false });
+  const code = await exited(child);
+  if (code !== 0) throw new GokeylogError(`\`gokeylog ${args[0]}\` failed in the demo (exit ${code}).`, ExitCode.failure);
+  say('');
+}
+
+/** This very CLI, as a child: the same node, loader flags and entry script. */
+function spawnCli(args: string[], stdio: ['ignore', 'pipe' | 'inherit' | 'ignore', 'pipe' | 'inherit']): ChildProcess {
+  return spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], { stdio });
+}
+
+/** Resolves with the first capture group (or the line) of the first line matching `pattern`. */
+function firstLine(child: ChildProcess, pattern: RegExp, what: string, stream: 'stdout' | 'stderr' = 'stdout'): Promise<string> {
+  const source = child[stream];
+  if (!source) throw new Error(`${what}: ${stream} is not piped`);
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: source });
+    const timer = setTimeout(() => fail(`${what} did not start within ${STEP_TIMEOUT_MS / 1000} s`), STEP_TIMEOUT_MS);
+    const fail = (message: string): void => {
+      clearTimeout(timer);
+      reject(new GokeylogError(message, ExitCode.failure));
+    };
+    child.once('exit', (code) => fail(`${what} exited (${code}) before it was ready`));
+    lines.on('line', (line) => {
+      if (stream === 'stderr') process.stderr.write(`${line}\n`);
+      const m = pattern.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] ?? line);
+      }
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+async function stopAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), STEP_TIMEOUT_MS);
+  const code = await exited(child);
+  clearTimeout(timer);
+  if (code !== 0) throw new GokeylogError(`gokeylog capture ended with exit ${code} in the demo.`, ExitCode.failure);
+}
