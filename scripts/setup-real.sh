@@ -5,11 +5,12 @@
 # Writes $CACHE/real/manifest.json = {binaries: RealBinary[]} (see test/support/fixtures.ts).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
+source "$(dirname "$0")/lib/private-apt.sh"
 
 REAL="$GOKEYLOG_CACHE/real"
 mkdir -p "$REAL"
 
-# Debian packages (bookworm, system sources) → the binaries they ship.
+# Debian packages (bookworm, amd64 and arm64) → the binaries they ship.
 DEBIAN_PACKAGES=(
   "etcd-server etcd usr/bin/etcd"
   "etcd-client etcdctl usr/bin/etcdctl"
@@ -38,7 +39,7 @@ NPM_PACKAGES=(
 )
 
 step "real third-party Go binaries"
-for tool in apt-get apt-cache dpkg-deb npm tar readelf strings node; do
+for tool in apt-get apt-cache dpkg dpkg-deb npm tar readelf strings node; do
   command -v "$tool" >/dev/null || die "$tool is required"
 done
 
@@ -66,35 +67,34 @@ is_stripped() {
 
 add_row() { printf "%s$SEP%s$SEP%s$SEP%s$SEP%s$SEP%s\n" "$@" >>"$ROWS"; }
 
-apt_candidate() { apt-cache policy "$1" | sed -n 's/^ *Candidate: *//p'; }
+# A private apt (scripts/lib/private-apt.sh) for bookworm with arm64 added, in its own folder: Debian's
+# arm64 etcd is dynamically linked (cgo), a shape the fixtures only have on amd64. The system's apt
+# configuration is never read or changed.
+use_private_apt() {
+  PRIVATE_APT_DIR="$GOKEYLOG_CACHE/apt-real"
+  PRIVATE_APT_SUITES=(bookworm)
+  private_apt_configure
+  # apt.conf.d is read on top of the generated apt.conf: one more architecture for lists and downloads.
+  echo 'APT::Architectures:: "arm64";' >"$PRIVATE_APT_DIR/etc/apt.conf.d/arm64.conf"
+  private_apt_update
+}
 
 fetch_debian() {
-  local pkg="$1" kind="$2" member="$3" version dest
-  version="$(apt_candidate "$pkg")"
-  if [[ -z "$version" || "$version" == "(none)" ]]; then
-    note "$pkg not known to apt; running apt-get update"
-    apt-get update -qq
-    version="$(apt_candidate "$pkg")"
-    [[ -n "$version" && "$version" != "(none)" ]] || die "$pkg is not available from the system's apt sources"
-  fi
-  dest="$REAL/debian/$pkg-$version-amd64"
+  local pkg="$1" kind="$2" member="$3" arch="$4" version dest
+  version="$(private_apt_newest "$pkg:$arch")"
+  [[ -n "$version" ]] || die "$pkg:$arch is not in Debian bookworm"
+  dest="$REAL/debian/$pkg-$version-$arch"
   if [[ ! -x "$dest/$kind" ]]; then
-    note "downloading debian $pkg $version"
-    # Stale lists can name a version the mirror no longer has: refresh them once and retry.
-    if ! (cd "$WORK" && apt-get download -qq -o APT::Sandbox::User=root "$pkg=$version"); then
-      apt-get update -qq
-      version="$(apt_candidate "$pkg")"
-      dest="$REAL/debian/$pkg-$version-amd64"
-      (cd "$WORK" && apt-get download -qq -o APT::Sandbox::User=root "$pkg=$version") \
-        || die "apt-get download $pkg=$version failed"
-    fi
-    mkdir -p "$WORK/$pkg"
-    dpkg-deb -x "$WORK/${pkg}_"*.deb "$WORK/$pkg"
+    note "downloading debian $pkg:$arch $version"
+    rm -rf "$WORK/deb" && mkdir -p "$WORK/deb/x"
+    (cd "$WORK/deb" && private_apt apt-get -qq download "$pkg:$arch=$version") \
+      || die "apt-get download $pkg:$arch=$version failed (stale lists? remove $PRIVATE_APT_DIR/state/updated)"
+    dpkg-deb -x "$WORK/deb/${pkg}_"*.deb "$WORK/deb/x"
     mkdir -p "$dest"
-    install -m 0755 "$WORK/$pkg/$member" "$dest/$kind.tmp"
+    install -m 0755 "$WORK/deb/x/$member" "$dest/$kind.tmp"
     mv "$dest/$kind.tmp" "$dest/$kind"
   fi
-  add_row "$kind/$version/amd64" "$dest/$kind" "$kind" amd64 "debian $pkg $version" "$(is_stripped "$dest/$kind")"
+  add_row "$kind/$version/$arch" "$dest/$kind" "$kind" "$arch" "debian $pkg:$arch $version" "$(is_stripped "$dest/$kind")"
 }
 
 fetch_npm() {
@@ -115,9 +115,12 @@ fetch_npm() {
   add_row "$kind/$version/$arch" "$dest/$kind" "$kind" "$arch" "npm $pkg@$version" "$(is_stripped "$dest/$kind")"
 }
 
-for entry in "${DEBIAN_PACKAGES[@]}"; do
-  # shellcheck disable=SC2086
-  fetch_debian $entry
+use_private_apt
+for arch in amd64 arm64; do
+  for entry in "${DEBIAN_PACKAGES[@]}"; do
+    # shellcheck disable=SC2086
+    fetch_debian $entry "$arch"
+  done
 done
 for entry in "${NPM_PACKAGES[@]}"; do
   # shellcheck disable=SC2086

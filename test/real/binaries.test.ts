@@ -50,11 +50,11 @@ function u32le(file: string, offset: number): number {
 describe('real third-party binaries (scripts/setup-real.sh)', () => {
   const binaries = loadRealBinaries();
 
-  it('cover Debian etcd/etcdctl/kubectl, buf on amd64 and arm64, and esbuild with and without crypto/tls', (t) => {
+  it('cover Debian etcd/etcdctl/kubectl and buf on amd64 and arm64, and esbuild with and without crypto/tls', (t) => {
     if (!requireOrSkip(t, binaries.length > 0, 'no real binaries (run scripts/setup-real.sh)')) return;
     const kinds = (b: RealBinary) => `${b.kind}/${b.arch}`;
     const present = new Set(binaries.map(kinds));
-    for (const want of ['etcd/amd64', 'etcdctl/amd64', 'kubectl/amd64', 'buf/amd64', 'buf/arm64', 'esbuild/amd64']) {
+    for (const want of ['etcd/amd64', 'etcdctl/amd64', 'kubectl/amd64', 'etcd/arm64', 'kubectl/arm64', 'buf/amd64', 'buf/arm64', 'esbuild/amd64']) {
       assert.ok(present.has(want), `${want} is missing`);
     }
     assert.ok(binaries.some((b) => !b.hasTls), 'a real binary without crypto/tls (esbuild 0.8.0)');
