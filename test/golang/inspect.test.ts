@@ -7,7 +7,8 @@ import { inspectBinary, planHook, type InspectReport } from '../../src/golang/in
 import { ExitCode, GokeylogError } from '../../src/util/errors.js';
 import { fileOffsetFromSegments, readelfSegments } from '../elf/readelf.js';
 import { requireOrSkip } from '../support/env.js';
-import { loadFixtures, loadRealBinaries, notGoBinary, type GoFixture } from '../support/fixtures.js';
+import { loadFixtures, loadRealBinaries, newestGo, notGoBinary, type GoFixture } from '../support/fixtures.js';
+import { spawnChecked } from '../support/traffic.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'gokeylog-golang-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -200,6 +201,24 @@ describe('inspect without the usual landmarks', () => {
     const bySignature = await inspectBinary(kubectl!.path, { reference: reference!.path });
     assert.equal(bySignature.writeKeyLog.method, 'signature');
     assert.equal(bySignature.writeKeyLog.vaddr, byName.writeKeyLog.vaddr);
+  });
+
+  it('refuses an ambiguous signature: writeKeyLog\'s code copied over another function', async (t) => {
+    const go = newestGo();
+    const fixture = loadFixtures({ program: 'tlsserver', stripped: true, arch: 'amd64', mode: 'exe' }).at(-1);
+    if (!requireOrSkip(t, go !== null && fixture !== undefined, 'no fixtures (run scripts/setup.sh)')) return;
+    // go tool nm on the twin: a function after writeKeyLog big enough to take a copy of its first 512 bytes.
+    const { stdout } = await spawnChecked(go!, ['tool', 'nm', '-size', '-sort', 'address', fixture!.twin!]);
+    const functions = stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[2] === 'T' || f[2] === 't');
+    const at = functions.findIndex((f) => f[3] === 'crypto/tls.(*Config).writeKeyLog');
+    const victim = functions.slice(at + 1).find((f) => Number(f[1]) >= 512)!;
+    const segments = await readelfSegments(fixture!.path);
+    const source = fileOffsetFromSegments(segments, Number(fixture!.nmWriteKeyLog))!;
+    const target = fileOffsetFromSegments(segments, parseInt(victim[0]!, 16))!;
+    const code = readFileSync(fixture!.path).subarray(source, source + 512);
+    const copy = patchedCopy(fixture!.path, 'twice', [[target, Buffer.from(code)]]);
+    await assert.rejects(inspectBinary(copy, { reference: fixture!.twin! }), isError(/is ambiguous: it matches 2 functions/, ExitCode.notFound));
+    rmSync(copy);
   });
 
   it('refuses a candidate whose entry lacks the stack-check prologue, saying what it saw', async (t) => {
