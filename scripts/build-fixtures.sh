@@ -53,7 +53,12 @@ fixture_id() { printf 'go%s/%s/%s/%s/%s' "$1" "$2" "$3" "$( [[ $4 == true ]] && 
 # Failures that mean "this toolchain cannot build this combination", not a broken fixture.
 UNSUPPORTED='requires external \(cgo\) linking|not supported|unsupported|-race requires cgo'
 
-# Build one binary (when stale) and write BIN.json (its record) or BIN.skip (why it cannot exist), then BIN.stamp.
+# Rebuilt files are staged as *.new and promoted together at the end, just before the manifest is
+# written, so that tests running meanwhile never see a binary that differs from its manifest entry.
+STAGED_SUFFIXES=("" .json .skip .stamp)
+
+# Build one binary (when stale) and stage it with BIN.json (its record) or BIN.skip (why it cannot exist),
+# and BIN.stamp.
 build_one() {
   local tc=$1 arch=$2 mode=$3 program=$4 stripped=$5 twin_nm=$6
   local id out go log stamp
@@ -62,11 +67,14 @@ build_one() {
   go=$GOKEYLOG_CACHE/go/$tc/bin/go
   log=$FIXTURES/logs/${id//\//_}.log
   stamp=$(content_hash RECIPE=$RECIPE "$(cat "$GOKEYLOG_CACHE/go/root-$tc/.debversion")" "$arch $mode $stripped" \
-    "$SOURCES/go.mod" "$SOURCES/$program"/*.go)
+    "$SOURCES/go.mod" "$SOURCES/$program"/*.go "$SOURCES"/internal/*/*.go)
   if [[ -f $out.stamp && $(cat "$out.stamp") == "$stamp" ]] && [[ -f $out.json || -f $out.skip ]]; then
     return 0
   fi
-  rm -f "$out" "$out.json" "$out.skip" "$out.stamp"
+  # Staged by an earlier run that stopped before promoting: still good.
+  [[ -f $out.stamp.new && $(cat "$out.stamp.new") == "$stamp" ]] && return 0
+  local suffix
+  for suffix in "${STAGED_SUFFIXES[@]}"; do rm -f "$out$suffix.new"; done
   mkdir -p "$(dirname "$out")"
 
   local cgo=0 flags=() ldflags=()
@@ -91,12 +99,12 @@ build_one() {
       cat "$log" >&2
       return 1
     fi
-    jq -n --arg id "$id" --arg r "go $tc: $reason" '{id: $id, reason: $r}' >"$out.skip"
-    printf '%s\n' "$stamp" >"$out.stamp"
+    jq -n --arg id "$id" --arg r "go $tc: $reason" '{id: $id, reason: $r}' >"$out.skip.new"
+    printf '%s\n' "$stamp" >"$out.stamp.new"
     printf '    skipped %s: %s\n' "$id" "$reason"
     return 0
   fi
-  mv -f "$out.tmp" "$out"
+  mv -f "$out.tmp" "$out.new"
 
   local goversion nm twin=null
   goversion=$("$go" version | awk '{print $3}')
@@ -104,13 +112,13 @@ build_one() {
     nm=$twin_nm
     twin=$(jq -n --arg p "$FIXTURES/$(fixture_id "$tc" "$arch" "$mode" false "$program")" '$p')
   else
-    nm=$("$go" tool nm "$out" | grep 'crypto/tls.(\*Config).writeKeyLog$' | awk '{print "0x" $1}' || true)
+    nm=$("$go" tool nm "$out.new" | grep 'crypto/tls.(\*Config).writeKeyLog$' | awk '{print "0x" $1}' || true)
   fi
   jq -n --arg id "$id" --arg path "$out" --arg program "$program" --arg tc "$tc" --arg gv "$goversion" \
     --arg arch "$arch" --arg mode "$mode" --argjson stripped "$stripped" --argjson twin "$twin" --arg nm "$nm" \
     '{id: $id, path: $path, program: $program, toolchain: $tc, goVersion: $gv, arch: $arch, mode: $mode,
-      stripped: $stripped, twin: $twin, nmWriteKeyLog: (if $nm == "" then null else $nm end)}' >"$out.json"
-  printf '%s\n' "$stamp" >"$out.stamp"
+      stripped: $stripped, twin: $twin, nmWriteKeyLog: (if $nm == "" then null else $nm end)}' >"$out.json.new"
+  printf '%s\n' "$stamp" >"$out.stamp.new"
   printf '    built %s\n' "$id"
 }
 
@@ -120,7 +128,11 @@ build_pair() {
   build_one "$tc" "$arch" "$mode" "$program" false "" || return 1
   unstripped=$FIXTURES/$(fixture_id "$tc" "$arch" "$mode" false "$program")
   nm=""
-  [[ -f $unstripped.json ]] && nm=$(jq -r '.nmWriteKeyLog // ""' "$unstripped.json")
+  if [[ -f $unstripped.json.new ]]; then
+    nm=$(jq -r '.nmWriteKeyLog // ""' "$unstripped.json.new")
+  elif [[ -f $unstripped.json ]]; then
+    nm=$(jq -r '.nmWriteKeyLog // ""' "$unstripped.json")
+  fi
   build_one "$tc" "$arch" "$mode" "$program" true "$nm"
 }
 
@@ -131,6 +143,19 @@ build_c_program() {
   mkdir -p "$FIXTURES/c"
   gcc -O2 -o "$out.tmp" "$src" && mv -f "$out.tmp" "$out" && printf '%s\n' "$stamp" >"$out.stamp"
   printf '    built c/hello\n'
+}
+
+# Move every staged fixture into place; a staged skip removes the binary it replaces, and vice versa.
+promote_staged() {
+  local stamp out suffix
+  while IFS= read -r -d '' stamp; do
+    out=${stamp%.stamp.new}
+    for suffix in "${STAGED_SUFFIXES[@]}"; do
+      [[ $suffix == .stamp ]] && continue
+      if [[ -f $out$suffix.new ]]; then mv -f "$out$suffix.new" "$out$suffix"; else rm -f "$out$suffix"; fi
+    done
+    mv -f "$stamp" "$out.stamp"
+  done < <(find "$FIXTURES" -name '*.stamp.new' -print0)
 }
 
 write_manifest() {
@@ -172,5 +197,6 @@ while ((running > 0)); do
   running=$((running - 1))
 done
 
+promote_staged
 write_manifest
 ((failed == 0)) || die "$failed fixture build(s) failed (logs in $FIXTURES/logs)"
