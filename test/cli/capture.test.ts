@@ -31,6 +31,8 @@ interface RunningCapture {
   child: ChildProcess;
   stdout(): Buffer;
   stderr(): string;
+  /** Settles with the exit code. */
+  exit: Promise<number | null>;
   /** Sends `signal` and waits for the exit (SIGKILL and a failure if it hangs). */
   stop(signal: NodeJS.Signals): Promise<number | null>;
 }
@@ -54,6 +56,7 @@ async function startCaptureCli(args: string[]): Promise<RunningCapture> {
     child,
     stdout: () => Buffer.concat(out),
     stderr: () => err,
+    exit,
     async stop(signal) {
       child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
@@ -270,6 +273,30 @@ test('capture -w - streams pcapng to stdout; a connection opened before the capt
     assert.deepEqual(await tsharkPaths(out), clientPaths(fresh), 'only the new connection decrypts');
   } finally {
     session.close();
+    await server.stop();
+  }
+});
+
+test('capture --duration stops by itself, writes a valid pcapng and leaves nothing behind', async (t) => {
+  const f = fixtures(t);
+  if (!f) return;
+  const pki = await testPki();
+  const dir = secretTempDir('capture-duration');
+  const server = await startServer(f.server.path, serverArgs(pki));
+  try {
+    const filter = `tcp port ${server.port}`;
+    const out = path.join(dir, 'quiet.pcapng');
+    const tool = await startCaptureCli(['--pid', String(server.child.pid), '-w', out, '-f', filter, '--duration', '1', '--json']);
+    const code = await tool.exit;
+    assert.equal(code, 0, tool.stderr());
+    assert.equal((JSON.parse(tool.stdout().toString('utf8')) as Summary).stoppedBy, 'duration');
+    assert.deepEqual(leftovers(tool.child.pid!), []);
+    assert.deepEqual(await tcpdumpsWith(filter), []);
+    // tshark reads the file (section and interface, no packets) without complaint.
+    assert.deepEqual(await tsharkFields(out, { fields: ['frame.number'] }), []);
+    const { stdout } = await spawnChecked('capinfos', ['-T', '-r', '-c', out]);
+    assert.match(stdout, /\t0$/m);
+  } finally {
     await server.stop();
   }
 });
