@@ -66,7 +66,13 @@ async function runAnalyze(captures: string[], opts: AnalyzeCliOptions): Promise<
   );
   let barStarted = false;
   let requests = 0;
-  const out = (line: string): void => void process.stdout.write(line);
+  // A reader that stops early (`| head`) closes the pipe: stop analysing quietly, as Unix tools do.
+  let outputError: NodeJS.ErrnoException | undefined;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => (outputError ??= err));
+  const out = (line: string): void => {
+    if (outputError) throw new OutputClosed();
+    process.stdout.write(line);
+  };
   // --json and --ndjson stream requests as they complete so that memory does not grow with the capture;
   // --json writes them first (`{"requests":[…],"connections":[…],…}`: key order carries no meaning).
   const streamJson = opts.json === true && !opts.html;
@@ -116,10 +122,18 @@ async function runAnalyze(captures: string[], opts: AnalyzeCliOptions): Promise<
     } else {
       out(renderText(report));
     }
+  } catch (err) {
+    if (!(err instanceof OutputClosed)) throw err;
+    if (outputError?.code !== 'EPIPE') {
+      throw new GokeylogError(`cannot write the output: ${outputError?.code ?? outputError}.`, ExitCode.failure, { cause: outputError });
+    }
   } finally {
     if (barStarted) bar.stop();
   }
 }
+
+/** Thrown out of the pipeline when standard output went away. */
+class OutputClosed extends Error {}
 
 async function writeHtml(file: string, html: string): Promise<void> {
   try {
