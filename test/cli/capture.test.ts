@@ -14,7 +14,8 @@ import { Tcpdump } from '../../src/capture/index.js';
 import { readCapture } from '../../src/pcap/index.js';
 import { leftovers, readKeyLogSet, requireProbing } from '../probe/harness.js';
 import { requireOrSkip } from '../support/env.js';
-import { loadFixtures, testPki, type GoFixture, type TestPki } from '../support/fixtures.js';
+import { loadFixtures, loadRealBinaries, testPki, type GoFixture, type TestPki } from '../support/fixtures.js';
+import { runEtcdctl, startEtcd } from '../support/real.js';
 import { cliPath, repoRoot } from '../support/paths.js';
 import { secretTempDir } from '../support/pki.js';
 import { commandExists, runProcess, secretFileIn, spawnChecked, startServer, tsharkFields, type RunningServer } from '../support/traffic.js';
@@ -296,6 +297,34 @@ test('capture --duration stops by itself, writes a valid pcapng and leaves nothi
     assert.deepEqual(await tsharkFields(out, { fields: ['frame.number'] }), []);
     const { stdout } = await spawnChecked('capinfos', ['-T', '-r', '-c', out]);
     assert.match(stdout, /\t0$/m);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('capture --pid of Debian\'s stripped etcd: tshark with no options sees etcdctl\'s gRPC calls', async (t) => {
+  const f = fixtures(t);
+  if (!f) return;
+  const etcd = loadRealBinaries({ kind: 'etcd', arch: 'amd64' })[0];
+  const etcdctl = loadRealBinaries({ kind: 'etcdctl', arch: 'amd64' })[0];
+  if (!requireOrSkip(t, etcd !== undefined && etcdctl !== undefined, 'no Debian etcd (run scripts/setup-real.sh)')) return;
+  const pki = await testPki();
+  const dir = secretTempDir('capture-etcd');
+  const server = await startEtcd({ etcd: etcd!, pki });
+  try {
+    const out = path.join(dir, 'etcd.pcapng');
+    const tool = await startCaptureCli(['--pid', String(server.child.pid), '-w', out, '-f', `tcp port ${server.port}`, '--json']);
+    try {
+      await runEtcdctl({ etcdctl: etcdctl!, endpoint: server.endpoint, pki, args: ['put', '/registry/pods/default/web', 'v1'] });
+      await runEtcdctl({ etcdctl: etcdctl!, endpoint: server.endpoint, pki, args: ['get', '/registry/pods/default/web'] });
+    } finally {
+      assert.equal(await tool.stop('SIGINT'), 0, tool.stderr());
+    }
+    const summary = JSON.parse(tool.stdout().toString('utf8')) as Summary;
+    assert.equal(summary.ordering.connectionsKeysMissing, 0);
+    assert.ok(summary.ordering.connectionsDecryptable >= 2, 'one connection per etcdctl run');
+    const paths = await tsharkPaths(out);
+    assert.ok(paths.includes('/etcdserverpb.KV/Put') && paths.includes('/etcdserverpb.KV/Range'), `tshark saw ${paths.join(' ')}`);
   } finally {
     await server.stop();
   }
