@@ -52,15 +52,18 @@ export interface CaptureSummary {
 export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> {
   const session = await startKeyCapture(opts.targets, { backend: opts.backend ?? 'tracefs', follow: opts.follow ?? false, onNotice: opts.onNotice });
   let tcpdump: Tcpdump | undefined;
-  // A signal may come while tcpdump starts: the session has then already removed its probes.
+  // Keys and a signal may come while tcpdump starts (after a signal the session has already removed its probes).
   let live: LiveCapture | undefined;
   let signalled = false;
+  const earlyKeys: KeyEvent[] = [];
+  session.on('key', (e) => (live ? live.addKey(e) : earlyKeys.push(e)));
   session.once('signal', () => (live ? live.stop('signal') : (signalled = true)));
   try {
     const netns = chooseNetns(session.targets.map((t) => t.pid), opts.hostNetns);
     if (session.targets.length === 0) opts.onNotice('no target process is running yet: capturing in the host network namespace');
     tcpdump = await Tcpdump.start({ iface: opts.iface, filter: opts.filter, netnsPid: netns.pid });
     live = new LiveCapture(opts, session, tcpdump);
+    for (const e of earlyKeys) live.addKey(e);
     if (signalled) live.stop('signal');
     else opts.onReady?.(netns.description);
     const stoppedBy = await live.run();
@@ -94,7 +97,6 @@ class LiveCapture {
     this.#orderer = new SecretsOrderer({ holdMs: opts.holdMs, maxHeldBytes: opts.maxHeldBytes });
     this.#writer = new PcapngWriter(opts.output, { name: opts.outputName });
     this.#writer.writeSectionHeader({ userAppl: 'gokeylog capture' });
-    session.on('key', (e) => this.#onKey(e));
   }
 
   /** Ends the capture (tcpdump's output then ends); the first reason given is the one reported. */
@@ -157,7 +159,8 @@ class LiveCapture {
     }
   }
 
-  #onKey(e: KeyEvent): void {
+  /** A key from the probe: to the key log file at once, and into the next DSB. */
+  addKey(e: KeyEvent): void {
     const line = formatKeyLogLine(e);
     if (this.#opts.keyLogFd !== undefined) writeSync(this.#opts.keyLogFd, `${line}\n`);
     this.#pendingKeys.push({ label: e.label, clientRandom: bytesToHex(e.clientRandom), line });
