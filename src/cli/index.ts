@@ -1,12 +1,21 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, GokeylogError } from '../util/errors.js';
-import { registerInspect } from './inspect.js';
-import { registerInject } from './inject.js';
-import { registerKeylog } from './keylog.js';
-import { registerBpftrace } from './bpftrace.js';
-import { registerAnalyze } from './analyze.js';
-import { registerCapture } from './capture.js';
-import { registerDemo } from './demo.js';
+
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module is loaded only when that command runs: start-up time is most of a short command's
+ * run time (inspect's budget is 3x `node -e 0`), and analyze's or capture's modules are not needed to inspect.
+ */
+const commands: Record<string, () => Promise<Register>> = {
+  inspect: async () => (await import('./inspect.js')).registerInspect,
+  keylog: async () => (await import('./keylog.js')).registerKeylog,
+  bpftrace: async () => (await import('./bpftrace.js')).registerBpftrace,
+  capture: async () => (await import('./capture.js')).registerCapture,
+  inject: async () => (await import('./inject.js')).registerInject,
+  analyze: async () => (await import('./analyze.js')).registerAnalyze,
+  demo: async () => (await import('./demo.js')).registerDemo,
+};
 
 const program = new Command()
   .name('gokeylog')
@@ -15,13 +24,9 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-registerInspect(program);
-registerInject(program);
-registerKeylog(program);
-registerBpftrace(program);
-registerAnalyze(program);
-registerCapture(program);
-registerDemo(program);
+// The first word that is not an option names the command; help, a typo or nothing at all needs them all.
+const named = commands[process.argv.slice(2).find((arg) => !arg.startsWith('-')) ?? ''];
+for (const load of named ? [named] : Object.values(commands)) (await load())(program);
 
 try {
   await program.parseAsync(process.argv);
