@@ -1,14 +1,26 @@
 import { X509Certificate } from 'node:crypto';
 import type { CertificateInfo } from './types.js';
 
+/** The same few certificates come back in every connection of a capture: parse each once. */
+const MAX_CACHED = 1024;
+const cache = new Map<string, CertificateInfo | null>();
+
 /** Reads a DER certificate with Node's X509Certificate; null when it does not parse. */
 export function describeCertificate(der: Uint8Array): CertificateInfo | null {
+  const key = Buffer.from(der.buffer, der.byteOffset, der.length).toString('latin1');
+  const cached = cache.get(key);
+  if (cached !== undefined) return cached;
+  let info: CertificateInfo | null;
   // X509Certificate and its getters throw on malformed input (bad DER, unparsable dates): not our caller's problem.
   try {
-    return describe(new X509Certificate(der));
+    // Frozen: the same object is shared by every connection that presents this certificate.
+    info = freeze(describe(new X509Certificate(der)));
   } catch {
-    return null;
+    info = null;
   }
+  if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+  cache.set(key, info);
+  return info;
 }
 
 function describe(cert: X509Certificate): CertificateInfo {
@@ -33,4 +45,10 @@ function describe(cert: X509Certificate): CertificateInfo {
 
 function oneLine(name: string): string {
   return name.split('\n').join(', ');
+}
+
+function freeze(info: CertificateInfo): CertificateInfo {
+  Object.freeze(info.organizations);
+  Object.freeze(info.subjectAltNames);
+  return Object.freeze(info);
 }
