@@ -89,6 +89,7 @@ class LiveCapture {
   #releaseTimer: NodeJS.Timeout | undefined;
   #writeError: unknown;
   #stopReason: StopReason | undefined;
+  #keyLogFailed = false;
 
   constructor(opts: CaptureOptions, session: KeyCaptureSession, tcpdump: Tcpdump) {
     this.#opts = opts;
@@ -162,7 +163,7 @@ class LiveCapture {
   /** A key from the probe: to the key log file at once, and into the next DSB. */
   addKey(e: KeyEvent): void {
     const line = formatKeyLogLine(e);
-    if (this.#opts.keyLogFd !== undefined) writeSync(this.#opts.keyLogFd, `${line}\n`);
+    this.#appendKeyLog(line);
     this.#pendingKeys.push({ label: e.label, clientRandom: bytesToHex(e.clientRandom), line });
     // Keys of one handshake arrive together: one DSB for all that arrived in this turn of the event loop.
     this.#keyFlush ??= setImmediate(() => {
@@ -170,6 +171,18 @@ class LiveCapture {
       this.#flushKeys();
       void this.#drain();
     });
+  }
+
+  /** One write(2) per line, so a reader following the file never sees half a line. */
+  #appendKeyLog(line: string): void {
+    if (this.#opts.keyLogFd === undefined || this.#keyLogFailed) return;
+    try {
+      writeSync(this.#opts.keyLogFd, `${line}\n`);
+    } catch (err) {
+      // The pcapng still gets every key: go on, but say the key log file stopped.
+      this.#keyLogFailed = true;
+      this.#opts.onNotice(`cannot write the key log (${(err as NodeJS.ErrnoException).code ?? String(err)}): its later keys are only in the capture`);
+    }
   }
 
   #flushKeys(): void {

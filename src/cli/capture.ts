@@ -1,4 +1,4 @@
-import { closeSync, constants, createWriteStream, fchmodSync, openSync } from 'node:fs';
+import { closeSync, constants, createWriteStream, fchmodSync, fstatSync, openSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { runCapture, type CaptureSummary } from '../capture/index.js';
 import type { ProbeBackendName } from '../probe/index.js';
@@ -91,11 +91,11 @@ function describeSummary(s: CaptureSummary): string {
   ].join('\n');
 }
 
-/** Files holding secrets: created 0600, and made 0600 if they existed. */
+/** Files holding secrets: created 0600, and made 0600 if they existed (regular files only: never /dev/null). */
 function openSecretFile(file: string, what: string, mode: number): number {
   try {
     const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | mode, 0o600);
-    fchmodSync(fd, 0o600);
+    if (fstatSync(fd).isFile()) fchmodSync(fd, 0o600);
     return fd;
   } catch (err) {
     throw new GokeylogError(`cannot open ${file} for ${what}: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure, { cause: err });
