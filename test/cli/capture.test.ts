@@ -2,7 +2,7 @@
 // our pcapng against tshark on editcap's injection of a plain tcpdump capture of the same traffic; the client's
 // own key log; `ip netns pids` and tracefs for what is left behind.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
@@ -17,7 +17,7 @@ import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, loadRealBinaries, testPki, type GoFixture, type TestPki } from '../support/fixtures.js';
 import { runEtcdctl, startEtcd } from '../support/real.js';
 import { cliPath, repoRoot } from '../support/paths.js';
-import { secretTempDir } from '../support/pki.js';
+import { cleanupOnExit, secretTempDir } from '../support/pki.js';
 import { commandExists, runProcess, secretFileIn, spawnChecked, startServer, tsharkFields, type RunningServer } from '../support/traffic.js';
 
 const PATHS = ['/healthz', '/api/v1/namespaces/kube-system/pods?limit=2', '/apis/apps/v1/namespaces/default/deployments'];
@@ -203,6 +203,11 @@ test('capture --pid of a server in its own network namespace captures that names
   const dir = secretTempDir('capture-netns');
   const ns = `gkl-test-${process.pid}`;
   await spawnChecked('ip', ['netns', 'add', ns]);
+  // Also if the test process is stopped midway (the runner's timeout): never leave the namespace behind.
+  let deleted = false;
+  cleanupOnExit(() => {
+    if (!deleted) spawnSync('ip', ['netns', 'delete', ns]);
+  });
   const servers: RunningServer[] = [];
   try {
     await spawnChecked('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -240,6 +245,7 @@ test('capture --pid of a server in its own network namespace captures that names
   } finally {
     for (const s of servers) await s.stop();
     await spawnChecked('ip', ['netns', 'delete', ns]);
+    deleted = true;
   }
 });
 
