@@ -68,7 +68,11 @@ export function requestJson(r: AnalyzedRequest): Record<string, unknown> {
   if (e.reset) out.reset = e.reset;
   if (e.grpcStatus !== undefined) out.grpcStatus = e.grpcStatus;
   if (e.grpcMessage !== undefined) out.grpcMessage = e.grpcMessage;
-  if (e.responseBody) out.responseBody = e.responseBody.toString('utf8');
+  if (e.responseBody) {
+    // Text stays readable; anything else (protobuf, gRPC frames) is kept exact.
+    if (/json|yaml|text|xml/i.test(e.contentType ?? '')) out.responseBody = e.responseBody.toString('utf8');
+    else out.responseBodyBase64 = e.responseBody.toString('base64');
+  }
   return out;
 }
 

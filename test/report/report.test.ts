@@ -72,3 +72,12 @@ test('text: warnings, identity, both connections with the reason, the request', 
   assert.match(text, /list secrets/);
   assert.match(text, /Connections \(2\)/);
 });
+
+test('--bodies: text bodies as text, binary ones (gRPC, protobuf) as base64', () => {
+  const withBody = (contentType: string, body: Buffer) =>
+    requestJson(analyzeRequest({ ...decrypted, calls: {} }, { ...exchange, contentType, responseBody: body }));
+  assert.equal(withBody('application/json', Buffer.from('{"kind":"PodList"}')).responseBody, '{"kind":"PodList"}');
+  const grpc = withBody('application/grpc', Buffer.from([0, 0, 0, 0, 2, 0x0a, 0xff]));
+  assert.equal(grpc.responseBody, undefined);
+  assert.equal(grpc.responseBodyBase64, 'AAAAAAIK/w==');
+});
