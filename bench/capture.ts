@@ -22,6 +22,8 @@ import { secretTempDir } from '../test/support/pki.js';
 
 const args = process.argv.slice(2);
 const sizeMb = Number(args[args.indexOf('--size') + 1] ?? 0) || 200;
+/** Rounds, each tool once per round in turn; the best time of each counts (the machine is shared). */
+const ROUNDS = 3;
 
 /** Reads `input` as a pipe delivers it (64 KiB chunks) and writes the ordered pcapng to `output`. */
 async function ours(input: string, keys: OrderedKey[], output: string): Promise<{ packets: number; held: number }> {
@@ -83,15 +85,21 @@ async function main(): Promise<void> {
   const out = secretTempDir('bench-capture');
   const mb = statSync(input).size / 1e6;
   try {
-    const mine = await timedAsync(() => ours(input, keys, path.join(out, 'ours.pcapng')));
-    const tcpdump = timed(() => runPeer('tcpdump', ['-r', input, '-w', path.join(out, 'tcpdump.pcap')]));
-    const editcap = timed(() => runPeer('editcap', ['--inject-secrets', `tls,${keyLog}`, input, path.join(out, 'editcap.pcapng')]));
+    const best = { ours: Infinity, tcpdump: Infinity, editcap: Infinity };
+    let counts = { packets: 0, held: 0 };
+    for (let round = 0; round < ROUNDS; round++) {
+      const mine = await timedAsync(() => ours(input, keys, path.join(out, 'ours.pcapng')));
+      counts = mine.result;
+      best.ours = Math.min(best.ours, mine.seconds);
+      best.tcpdump = Math.min(best.tcpdump, timed(() => runPeer('tcpdump', ['-r', input, '-w', path.join(out, 'tcpdump.pcap')])).seconds);
+      best.editcap = Math.min(best.editcap, timed(() => runPeer('editcap', ['--inject-secrets', `tls,${keyLog}`, input, path.join(out, 'editcap.pcapng')])).seconds);
+    }
     const rate = (s: number): string => `${(mb / s).toFixed(0)} MB/s`;
-    console.log(`input: ${mb.toFixed(0)} MB, ${mine.result.packets} packets (${mine.result.held} held for keys)`);
-    console.log(`gokeylog capture pipeline: ${mine.seconds.toFixed(2)} s (${rate(mine.seconds)})`);
-    console.log(`tcpdump -r -w:             ${tcpdump.seconds.toFixed(2)} s (${rate(tcpdump.seconds)})`);
-    console.log(`editcap --inject-secrets:  ${editcap.seconds.toFixed(2)} s (${rate(editcap.seconds)})`);
-    console.log(`ratio ours/editcap: ${(mine.seconds / editcap.seconds).toFixed(2)} (goal ≤ 1.0); ours/tcpdump: ${(mine.seconds / tcpdump.seconds).toFixed(2)}`);
+    console.log(`input: ${mb.toFixed(0)} MB, ${counts.packets} packets (${counts.held} held for keys); best of ${ROUNDS} rounds`);
+    console.log(`gokeylog capture pipeline: ${best.ours.toFixed(2)} s (${rate(best.ours)})`);
+    console.log(`tcpdump -r -w:             ${best.tcpdump.toFixed(2)} s (${rate(best.tcpdump)})`);
+    console.log(`editcap --inject-secrets:  ${best.editcap.toFixed(2)} s (${rate(best.editcap)})`);
+    console.log(`ratio ours/editcap: ${(best.ours / best.editcap).toFixed(2)} (goal ≤ 1.0); ours/tcpdump: ${(best.ours / best.tcpdump).toFixed(2)}`);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
