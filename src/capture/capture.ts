@@ -4,7 +4,7 @@ import { PcapngWriter, type CaptureBlock, type PacketBlock } from '../pcap/index
 import { startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
 import { GokeylogError } from '../util/errors.js';
 import { liveBlocks } from './liveBlocks.js';
-import { chooseNetns } from './netns.js';
+import { chooseNetns, type NetnsChoice } from './netns.js';
 import { packetFacts } from './packetFacts.js';
 import { SecretsOrderer, type OrderedBlock, type OrderedKey, type OrdererStats } from './secretsOrderer.js';
 import { Tcpdump, type TcpdumpStats } from './tcpdump.js';
@@ -28,14 +28,15 @@ export interface CaptureOptions {
   backend?: ProbeBackendName;
   follow?: boolean;
   onNotice: (message: string) => void;
-  /** Called once both tcpdump and the probes are running, with the namespace captured ("host" or which). */
-  onReady?: (netns: string) => void;
+  /** Called once tcpdump and the probes are running, with the namespaces captured ("host" or which). */
+  onReady?: (netns: string[]) => void;
 }
 
 export interface CaptureSummary {
-  /** "host" or the namespace that was entered. */
-  netns: string;
+  /** Each namespace captured in, one tcpdump and one interface of the pcapng each: "host" or which was entered. */
+  netns: string[];
   iface: string;
+  /** Summed over the tcpdumps (null where one did not say). */
   tcpdump: TcpdumpStats;
   ordering: OrdererStats;
   probe: KeyCaptureStats;
@@ -45,13 +46,14 @@ export interface CaptureSummary {
 }
 
 /**
- * Probes the targets' key logging and captures their traffic with tcpdump at the same time, writing ONE pcapng
- * in which each DSB precedes the packets it decrypts (see SecretsOrderer). Whatever happens, the probes are
- * removed and tcpdump is stopped before this settles.
+ * Probes the targets' key logging and captures their traffic with tcpdump at the same time — one tcpdump per
+ * network namespace of the targets — writing ONE pcapng in which each DSB precedes the packets it decrypts
+ * (see SecretsOrderer). Packets of several namespaces are written in the order they arrive. Whatever happens,
+ * the probes are removed and every tcpdump is stopped before this settles.
  */
 export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> {
   const session = await startKeyCapture(opts.targets, { backend: opts.backend ?? 'tracefs', follow: opts.follow ?? false, onNotice: opts.onNotice });
-  let tcpdump: Tcpdump | undefined;
+  const sources: Source[] = [];
   // Keys and a signal may come while tcpdump starts (after a signal the session has already removed its probes).
   let live: LiveCapture | undefined;
   let signalled = false;
@@ -59,30 +61,47 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
   session.on('key', (e) => (live ? live.addKey(e) : earlyKeys.push(e)));
   session.once('signal', () => (live ? live.stop('signal') : (signalled = true)));
   try {
-    const netns = chooseNetns(session.targets.map((t) => t.pid), opts.hostNetns);
     if (session.targets.length === 0) opts.onNotice('no target process is running yet: capturing in the host network namespace');
-    tcpdump = await Tcpdump.start({ iface: opts.iface, filter: opts.filter, netnsPid: netns.pid });
-    live = new LiveCapture(opts, session, tcpdump);
+    for (const netns of chooseNetns(session.targets.map((t) => t.pid), opts.hostNetns)) {
+      sources.push({ netns, tcpdump: await Tcpdump.start({ iface: opts.iface, filter: opts.filter, netnsPid: netns.pid }) });
+    }
+    live = new LiveCapture(opts, session, sources);
     for (const e of earlyKeys) live.addKey(e);
+    const netns = sources.map((s) => s.netns.description);
     if (signalled) live.stop('signal');
-    else opts.onReady?.(netns.description);
+    else opts.onReady?.(netns);
     const stoppedBy = await live.run();
-    return { netns: netns.description, iface: opts.iface, stoppedBy, ...(await live.finish()) };
+    return { netns, iface: opts.iface, stoppedBy, ...(await live.finish()) };
   } finally {
-    await tcpdump?.stop();
+    await Promise.all(sources.map((s) => s.tcpdump.stop()));
     await session.stop().catch((err: unknown) => opts.onNotice(`removing the probes failed: ${err instanceof Error ? err.message : String(err)}`));
   }
 }
 
 type StopReason = CaptureSummary['stoppedBy'];
 
+/** One tcpdump and the namespace it captures in. */
+interface Source {
+  netns: NetnsChoice;
+  tcpdump: Tcpdump;
+}
+
+/** A packet on its way through the orderer, with the pcapng interface it is written on. */
+interface HeldPacket {
+  block: PacketBlock;
+  interfaceId: number;
+}
+
 /** One running capture: packets from tcpdump and keys from the probe, through the orderer into the writer. */
 class LiveCapture {
   readonly #opts: CaptureOptions;
   readonly #session: KeyCaptureSession;
-  readonly #tcpdump: Tcpdump;
+  readonly #sources: Source[];
+  /** Per source: its pcapng interface id, once tcpdump's pcap header has arrived. */
+  readonly #interfaceIds: (number | undefined)[];
+  #interfaces = 0;
   readonly #writer: PcapngWriter;
-  readonly #orderer: SecretsOrderer<PacketBlock>;
+  readonly #orderer: SecretsOrderer<HeldPacket>;
   readonly #start = performance.now();
   #pendingKeys: OrderedKey[] = [];
   #keyFlush: NodeJS.Immediate | undefined;
@@ -91,47 +110,54 @@ class LiveCapture {
   #stopReason: StopReason | undefined;
   #keyLogFailed = false;
 
-  constructor(opts: CaptureOptions, session: KeyCaptureSession, tcpdump: Tcpdump) {
+  constructor(opts: CaptureOptions, session: KeyCaptureSession, sources: Source[]) {
     this.#opts = opts;
     this.#session = session;
-    this.#tcpdump = tcpdump;
+    this.#sources = sources;
+    this.#interfaceIds = sources.map(() => undefined);
     this.#orderer = new SecretsOrderer({ holdMs: opts.holdMs, maxHeldBytes: opts.maxHeldBytes });
     this.#writer = new PcapngWriter(opts.output, { name: opts.outputName });
     this.#writer.writeSectionHeader({ userAppl: 'gokeylog capture' });
   }
 
-  /** Ends the capture (tcpdump's output then ends); the first reason given is the one reported. */
+  /** Ends the capture (each tcpdump's output then ends); the first reason given is the one reported. */
   stop(why: StopReason): void {
     this.#stopReason ??= why;
-    void this.#tcpdump.stop();
+    for (const s of this.#sources) void s.tcpdump.stop();
   }
 
   /** Reads packets until a stop condition; returns which one. */
   async run(): Promise<StopReason> {
     const timer = this.#opts.durationMs === undefined ? undefined : setTimeout(() => this.stop('duration'), this.#opts.durationMs);
     try {
-      const onLeftover = (bytes: number): void => this.#opts.onNotice(`the last ${bytes} bytes from tcpdump were an incomplete packet and were dropped`);
-      for await (const batch of liveBlocks(this.#tcpdump.output, 'tcpdump output', onLeftover)) {
-        for (const block of batch) this.#onBlock(block);
-        if (!(await this.#drain())) {
-          this.stop('output closed');
-          break;
-        }
-      }
+      await Promise.all(this.#sources.map((_, i) => this.#read(i)));
     } finally {
       clearTimeout(timer);
     }
-    // tcpdump ended by itself (e.g. its interface went away): stop the capture, but keep what we have.
-    if (this.#stopReason === undefined) {
-      this.#stopReason = 'tcpdump exited';
-      this.#opts.onNotice(`tcpdump stopped unexpectedly: ${this.#tcpdump.lastMessage}`);
+    return this.#stopReason ?? 'tcpdump exited';
+  }
+
+  /** Packets of one tcpdump until its output ends; a tcpdump that ends by itself ends the whole capture. */
+  async #read(source: number): Promise<void> {
+    const { tcpdump, netns } = this.#sources[source]!;
+    const onLeftover = (bytes: number): void => this.#opts.onNotice(`the last ${bytes} bytes from tcpdump were an incomplete packet and were dropped`);
+    for await (const batch of liveBlocks(tcpdump.output, 'tcpdump output', onLeftover)) {
+      for (const block of batch) this.#onBlock(source, block);
+      if (!(await this.#drain())) {
+        this.stop('output closed');
+        break;
+      }
     }
-    return this.#stopReason;
+    // e.g. its interface went away: stop, but keep what we have.
+    if (this.#stopReason === undefined) {
+      this.#opts.onNotice(`tcpdump (${netns.description} network namespace) stopped unexpectedly: ${tcpdump.lastMessage}`);
+      this.stop('tcpdump exited');
+    }
   }
 
   /** After tcpdump has stopped: drains the probe's last keys, lets every held packet out, ends the file. */
   async finish(): Promise<Omit<CaptureSummary, 'netns' | 'iface' | 'stoppedBy'>> {
-    const tcpdumpStats = await this.#tcpdump.stop();
+    const tcpdumpStats = sumStats(await Promise.all(this.#sources.map((s) => s.tcpdump.stop())));
     const probe = await this.#session.stop();
     clearImmediate(this.#keyFlush);
     clearTimeout(this.#releaseTimer);
@@ -152,11 +178,18 @@ class LiveCapture {
     return performance.now() - this.#start;
   }
 
-  #onBlock(block: CaptureBlock): void {
+  #onBlock(source: number, block: CaptureBlock): void {
     if (block.kind === 'interface') {
-      this.#writer.writeInterface({ linkType: block.linkType, snapLength: block.snapLength, tsResolution: block.tsResolution, name: this.#opts.iface });
+      const netns = this.#sources[source]!.netns.description;
+      const name = this.#sources.length === 1 ? this.#opts.iface : `${this.#opts.iface} (${netns})`;
+      this.#writer.writeInterface({ linkType: block.linkType, snapLength: block.snapLength, tsResolution: block.tsResolution, name });
+      this.#interfaceIds[source] = this.#interfaces++;
     } else if (block.kind === 'packet') {
-      this.#emit(this.#orderer.addPacket(packetFacts(block.linkType, block.data), block, this.#now()));
+      const interfaceId = this.#interfaceIds[source]!;
+      const facts = packetFacts(block.linkType, block.data);
+      // Two namespaces may both have 127.0.0.1:X ↔ 127.0.0.1:Y: connections are per interface.
+      if (facts.conn !== null && this.#sources.length > 1) facts.conn = `${interfaceId} ${facts.conn}`;
+      this.#emit(this.#orderer.addPacket(facts, { block, interfaceId }, this.#now()));
     }
   }
 
@@ -192,10 +225,14 @@ class LiveCapture {
     this.#emit(this.#orderer.addKeys(keys, this.#now()));
   }
 
-  #emit(blocks: OrderedBlock<PacketBlock>[]): void {
+  #emit(blocks: OrderedBlock<HeldPacket>[]): void {
     for (const b of blocks) {
-      if (b.kind === 'secrets') this.#writer.writeSecrets(Buffer.from(b.keyLog, 'utf8'));
-      else this.#writer.writePacket({ interfaceId: b.packet.interfaceId, timestampUnits: b.packet.timestampUnits, data: b.packet.data, originalLength: b.packet.originalLength });
+      if (b.kind === 'secrets') {
+        this.#writer.writeSecrets(Buffer.from(b.keyLog, 'utf8'));
+      } else {
+        const { block, interfaceId } = b.packet;
+        this.#writer.writePacket({ interfaceId, timestampUnits: block.timestampUnits, data: block.data, originalLength: block.originalLength });
+      }
     }
     this.#scheduleRelease();
   }
@@ -222,6 +259,12 @@ class LiveCapture {
       return false;
     }
   }
+}
+
+function sumStats(all: TcpdumpStats[]): TcpdumpStats {
+  const sum = (key: keyof TcpdumpStats): number | null =>
+    all.reduce<number | null>((total, s) => (total === null || s[key] === null ? null : total + s[key]!), 0);
+  return { captured: sum('captured'), receivedByFilter: sum('receivedByFilter'), droppedByKernel: sum('droppedByKernel') };
 }
 
 /** The reader of `-w -` went away (e.g. Wireshark closed): an ending, not a failure. */

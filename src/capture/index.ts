@@ -5,7 +5,7 @@
  *   runCapture(options) → CaptureSummary     runs until SIGINT/SIGTERM/duration; always removes probes, stops tcpdump
  *   SecretsOrderer                           the pure ordering policy (packets held until their keys are written)
  *   Tcpdump / tcpdumpCommand / parseTcpdumpStats
- *   chooseNetns                              one namespace for all targets, or a refusal
+ *   chooseNetns                              the namespaces to capture in: one tcpdump per target namespace
  */
 export { runCapture } from './capture.js';
 export type { CaptureOptions, CaptureSummary } from './capture.js';

@@ -19,28 +19,17 @@ export function netnsOf(pid: number | 'self'): string | undefined {
 }
 
 /**
- * The one network namespace the targets share. Targets spread over several namespaces are refused rather than
- * captured in only one of them: one capture shows one namespace's traffic, and the user picks which.
+ * The network namespaces to capture in: one per distinct namespace of the targets (ours is "host"), in the
+ * order the targets were given; just ours with --host-netns or when no target runs yet.
  */
-export function chooseNetns(pids: number[], hostNetns: boolean): NetnsChoice {
+export function chooseNetns(pids: number[], hostNetns: boolean): NetnsChoice[] {
+  if (hostNetns || pids.length === 0) return [{ pid: undefined, description: 'host' }];
   const own = netnsOf('self');
-  if (hostNetns || pids.length === 0) return { pid: undefined, description: 'host' };
-  const byNetns = new Map<string, number[]>();
+  const byNetns = new Map<string, number>();
   for (const pid of pids) {
     const ns = netnsOf(pid);
-    if (ns === undefined) continue;
-    byNetns.set(ns, [...(byNetns.get(ns) ?? []), pid]);
+    if (ns !== undefined && !byNetns.has(ns)) byNetns.set(ns, pid);
   }
-  if (byNetns.size > 1) {
-    const list = [...byNetns.values()].map((group) => `pid ${group.join(',')}`).join('; ');
-    throw new GokeylogError(
-      `the targets run in ${byNetns.size} network namespaces (${list}): capture one namespace at a time, or use --host-netns.`,
-      ExitCode.usage,
-    );
-  }
-  const [only] = byNetns.entries();
-  if (!only) throw new GokeylogError(`the target processes (pid ${pids.join(',')}) are gone.`, ExitCode.notFound);
-  const [ns, group] = only;
-  if (ns === own) return { pid: undefined, description: 'host' };
-  return { pid: group[0], description: `${ns} of pid ${group[0]}` };
+  if (byNetns.size === 0) throw new GokeylogError(`the target processes (pid ${pids.join(',')}) are gone.`, ExitCode.notFound);
+  return [...byNetns].map(([ns, pid]) => (ns === own ? { pid: undefined, description: 'host' } : { pid, description: `${ns} of pid ${pid}` }));
 }

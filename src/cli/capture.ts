@@ -30,11 +30,11 @@ export function registerCapture(program: Command): void {
     .option('--process <name>', 'every process with this command name or argv[0], now and later (repeatable)', collect, [])
     .option('--follow', 'keep following the targets: re-hook a restarted target')
     .requiredOption('-w, --write <file>', 'write the pcapng to FILE (created 0600: it holds secrets), or - for stdout')
-    .option('-i, --interface <iface>', 'interface to capture on, inside the target\'s network namespace', 'any')
+    .option('-i, --interface <iface>', 'interface to capture on, in each target\'s network namespace (one tcpdump per namespace)', 'any')
     .option('-f, --filter <expr>', 'pcap filter expression, e.g. "tcp port 6443"')
     .option('--keylog <file>', 'also append the plain NSS key log to FILE (created 0600)')
     .option('--duration <seconds>', 'stop after SECONDS', parsePositive('--duration'))
-    .option('--host-netns', 'capture in the host network namespace instead of the target\'s')
+    .option('--host-netns', 'capture in the host network namespace instead of the targets\'')
     .option('--hold-ms <ms>', 'how long a packet may wait for its connection\'s keys', parsePositive('--hold-ms'), 2000)
     .option('--max-held-mb <mb>', 'memory for packets waiting for keys; past it they are written without waiting', parsePositive('--max-held-mb'), 64)
     .addOption(new Option('--backend <backend>', 'how to probe').choices(['tracefs', 'bpftrace']).default('tracefs'))
@@ -69,7 +69,7 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
       backend: opts.backend,
       follow: opts.follow ?? false,
       onNotice: notice,
-      onReady: (netns) => notice(`capturing on ${opts.interface} in the ${netns} network namespace; stop with Ctrl-C`),
+      onReady: (netns) => notice(`capturing on ${opts.interface} in ${describeNetns(netns)}; stop with Ctrl-C`),
     });
     if (opts.json) (toStdout ? process.stderr : process.stdout).write(`${JSON.stringify(summary)}\n`);
     else process.stderr.write(`${describeSummary(summary)}\n`);
@@ -84,12 +84,15 @@ function describeSummary(s: CaptureSummary): string {
   const o = s.ordering;
   const drops = s.tcpdump.droppedByKernel === null ? 'unknown' : String(s.tcpdump.droppedByKernel);
   return [
-    `gokeylog: captured ${o.packets} packets on ${s.iface} (${s.netns} network namespace), ${drops} dropped by the kernel; stopped by ${s.stoppedBy}.`,
+    `gokeylog: captured ${o.packets} packets on ${s.iface} (${describeNetns(s.netns)}), ${drops} dropped by the kernel; stopped by ${s.stoppedBy}.`,
     `gokeylog: ${o.keys} keys written in ${o.secretsBlocks} secrets blocks from ${s.probe.processes} processes; ${s.probe.rejects} rejected, ${s.probe.lost} lost.`,
     `gokeylog: TLS connections: ${o.connectionsDecryptable} with keys, ${o.connectionsKeysMissing} whose keys never came (${o.packetsReleasedWithoutKeys} packets written without them), ` +
       `${o.connectionsOpenedBefore} opened before the capture (cannot be decrypted).`,
   ].join('\n');
 }
+
+const describeNetns = (netns: string[]): string =>
+  netns.length === 1 ? `the ${netns[0]} network namespace` : `${netns.length} network namespaces (${netns.join(', ')})`;
 
 /** Files holding secrets: created 0600, and made 0600 if they existed (regular files only: never /dev/null). */
 function openSecretFile(file: string, what: string, mode: number): number {

@@ -14,7 +14,7 @@ async function lsnsNetns(pid: number): Promise<string> {
   return stdout.trim();
 }
 
-test('chooseNetns: the target\'s own namespace, ours for host targets or --host-netns, a refusal for several', async (t) => {
+test('chooseNetns: each target namespace once (ours is host), only ours with --host-netns, gone targets refused', async (t) => {
   if (!requireOrSkip(t, isRoot() && commandExists('unshare') && commandExists('lsns'), 'needs root, unshare and lsns')) return;
   // A process in a network namespace of its own, as a Pod's would be.
   const other = spawn('unshare', ['--net', 'sleep', '60'], { stdio: 'ignore' });
@@ -24,18 +24,22 @@ test('chooseNetns: the target\'s own namespace, ours for host targets or --host-
     const ns = await lsnsNetns(pid);
     assert.notEqual(ns, await lsnsNetns(process.pid));
 
-    assert.deepEqual(chooseNetns([pid], false), { pid, description: `net:[${ns}] of pid ${pid}` });
-    assert.deepEqual(chooseNetns([process.pid], false), { pid: undefined, description: 'host' });
-    assert.deepEqual(chooseNetns([pid], true), { pid: undefined, description: 'host' });
-    assert.deepEqual(chooseNetns([], false), { pid: undefined, description: 'host' });
-    assert.throws(() => chooseNetns([pid, process.pid], false), (err: unknown) => {
+    const host = { pid: undefined, description: 'host' };
+    const theirs = { pid, description: `net:[${ns}] of pid ${pid}` };
+    assert.deepEqual(chooseNetns([pid], false), [theirs]);
+    assert.deepEqual(chooseNetns([process.pid], false), [host]);
+    assert.deepEqual(chooseNetns([pid], true), [host]);
+    assert.deepEqual(chooseNetns([], false), [host]);
+    // One tcpdump per namespace, in the order of the targets; one per namespace however many targets share it.
+    assert.deepEqual(chooseNetns([pid, process.pid, pid], false), [theirs, host]);
+    assert.deepEqual(chooseNetns([process.pid, pid], false), [host, theirs]);
+    assert.deepEqual(chooseNetns([pid, process.pid], true), [host]);
+    assert.throws(() => chooseNetns([0x7ffffffe], false), (err: unknown) => {
       assert.ok(err instanceof GokeylogError);
-      assert.equal(err.exitCode, ExitCode.usage);
-      assert.match(err.message, /2 network namespaces .*--host-netns\.$/);
-      assert.ok(err.message.includes(String(pid)) && err.message.includes(String(process.pid)));
+      assert.equal(err.exitCode, ExitCode.notFound);
+      assert.match(err.message, /^the target processes \(pid 2147483646\) are gone\.$/);
       return true;
     });
-    assert.deepEqual(chooseNetns([pid, process.pid], true), { pid: undefined, description: 'host' });
   } finally {
     other.kill('SIGKILL');
   }

@@ -70,7 +70,7 @@ async function startCaptureCli(args: string[]): Promise<RunningCapture> {
 }
 
 interface Summary {
-  netns: string;
+  netns: string[];
   stoppedBy: string;
   tcpdump: { captured: number | null; droppedByKernel: number | null };
   ordering: { packets: number; keys: number; connectionsDecryptable: number; connectionsKeysMissing: number; connectionsOpenedBefore: number };
@@ -166,7 +166,7 @@ test('capture --pid of a stripped server: tshark with no options decrypts what e
     assert.deepEqual(await tsharkPaths(out), reference);
 
     assert.equal(summary.stoppedBy, 'signal');
-    assert.equal(summary.netns, 'host');
+    assert.deepEqual(summary.netns, ['host']);
     assert.equal(summary.ordering.connectionsDecryptable, 3);
     assert.equal(summary.ordering.connectionsKeysMissing, 0);
     assert.equal(summary.ordering.packets, summary.tcpdump.captured, 'every packet tcpdump reported is in the file');
@@ -195,15 +195,24 @@ test('capture --pid of a stripped server: tshark with no options decrypts what e
   }
 });
 
-test('capture --pid of a server in its own network namespace captures that namespace, not the host', async (t) => {
-  const f = fixtures(t);
-  if (!f) return;
-  if (!requireOrSkip(t, commandExists('ip'), 'ip (iproute2) is needed')) return;
+interface NamespaceScene {
+  dir: string;
+  ns: string;
+  inside: RunningServer;
+  host: RunningServer;
+  /** Runs the client fixture against a server (inside: through `ip netns exec`); resolves to its output. */
+  request(where: 'inside' | 'host'): Promise<string>;
+}
+
+/**
+ * A tlsserver in a network namespace made for the test (its lo only: 127.0.0.1 there is not the host's) and
+ * one on the host on another port. The namespace is deleted afterwards, also if the test process is stopped.
+ */
+async function inNamespaceScene(f: { server: GoFixture; client: GoFixture }, body: (scene: NamespaceScene) => Promise<void>): Promise<void> {
   const pki = await testPki();
   const dir = secretTempDir('capture-netns');
   const ns = `gkl-test-${process.pid}`;
   await spawnChecked('ip', ['netns', 'add', ns]);
-  // Also if the test process is stopped midway (the runner's timeout): never leave the namespace behind.
   let deleted = false;
   cleanupOnExit(() => {
     if (!deleted) spawnSync('ip', ['netns', 'delete', ns]);
@@ -214,7 +223,6 @@ test('capture --pid of a server in its own network namespace captures that names
     // `ip netns exec` executes the program itself: the child's pid is the server's.
     const inside = await startServer('ip', ['netns', 'exec', ns, f.server.path, ...serverArgs(pki)]);
     servers.push(inside);
-    // Host traffic at the same time, on a port that differs from the namespace's.
     let host = await startServer(f.server.path, serverArgs(pki));
     servers.push(host);
     for (let i = 0; host.port === inside.port && i < 5; i++) {
@@ -222,31 +230,90 @@ test('capture --pid of a server in its own network namespace captures that names
       servers.push(host);
     }
     assert.notEqual(host.port, inside.port);
-
-    const out = path.join(dir, 'netns.pcapng');
-    const tool = await startCaptureCli(['--pid', String(inside.child.pid), '-w', out, '--json']);
-    let inner: string;
-    try {
-      inner = (await spawnChecked('ip', ['netns', 'exec', ns, f.client.path, ...clientArgs(pki, inside.port, secretFileIn(dir, 'inner.keylog'), 3, 1)])).stdout;
-      await spawnChecked(f.client.path, clientArgs(pki, host.port, secretFileIn(dir, 'host.keylog'), 3, 1));
-    } finally {
-      assert.equal(await tool.stop('SIGINT'), 0, tool.stderr());
-    }
-    const summary = JSON.parse(tool.stdout().toString('utf8')) as Summary;
-    assert.match(summary.netns, new RegExp(`of pid ${inside.child.pid}$`));
-    const { stdout: nsPids } = await spawnChecked('ip', ['netns', 'pids', ns]);
-    assert.deepEqual(nsPids.trim().split('\n'), [String(inside.child.pid)], 'only the server is left in the namespace (no tcpdump)');
-    assert.deepEqual(leftovers(tool.child.pid!), []);
-
-    assert.deepEqual(await tsharkPaths(out), clientPaths(inner));
-    const ports = new Set((await tsharkFields(out, { filter: 'tcp', fields: ['tcp.srcport', 'tcp.dstport'] })).flat());
-    assert.ok(ports.has(String(inside.port)), 'the namespace\'s traffic is there');
-    assert.ok(!ports.has(String(host.port)), 'the host\'s traffic is not');
+    const request = async (where: 'inside' | 'host'): Promise<string> => {
+      const server = where === 'inside' ? inside : host;
+      const args = clientArgs(pki, server.port, secretFileIn(dir, `${where}-${process.hrtime.bigint()}.keylog`), 3, 1);
+      const run = where === 'inside' ? spawnChecked('ip', ['netns', 'exec', ns, f.client.path, ...args]) : spawnChecked(f.client.path, args);
+      return (await run).stdout;
+    };
+    await body({ dir, ns, inside, host, request });
   } finally {
     for (const s of servers) await s.stop();
     await spawnChecked('ip', ['netns', 'delete', ns]);
     deleted = true;
   }
+}
+
+/** The TCP ports in a capture, and the pcapng interface each packet came in on. */
+async function portsAndInterfaces(capture: string): Promise<{ ports: Set<string>; interfaces: Map<string, Set<string>> }> {
+  const rows = await tsharkFields(capture, { filter: 'tcp', fields: ['frame.interface_id', 'tcp.srcport', 'tcp.dstport'] });
+  const interfaces = new Map<string, Set<string>>();
+  for (const [iface, src, dst] of rows) {
+    if (!interfaces.has(iface!)) interfaces.set(iface!, new Set());
+    interfaces.get(iface!)!.add(src!).add(dst!);
+  }
+  return { ports: new Set(rows.flatMap(([, src, dst]) => [src!, dst!])), interfaces };
+}
+
+test('capture --pid of a server in its own network namespace captures that namespace, not the host', async (t) => {
+  const f = fixtures(t);
+  if (!f || !requireOrSkip(t, commandExists('ip'), 'ip (iproute2) is needed')) return;
+  await inNamespaceScene(f, async ({ dir, ns, inside, host, request }) => {
+    const out = path.join(dir, 'netns.pcapng');
+    const tool = await startCaptureCli(['--pid', String(inside.child.pid), '-w', out, '--json']);
+    let inner: string;
+    try {
+      inner = await request('inside');
+      await request('host');
+    } finally {
+      assert.equal(await tool.stop('SIGINT'), 0, tool.stderr());
+    }
+    const summary = JSON.parse(tool.stdout().toString('utf8')) as Summary;
+    assert.equal(summary.netns.length, 1);
+    assert.match(summary.netns[0]!, new RegExp(`^net:\\[\\d+\\] of pid ${inside.child.pid}$`));
+    const { stdout: nsPids } = await spawnChecked('ip', ['netns', 'pids', ns]);
+    assert.deepEqual(nsPids.trim().split('\n'), [String(inside.child.pid)], 'only the server is left in the namespace (no tcpdump)');
+    assert.deepEqual(leftovers(tool.child.pid!), []);
+
+    assert.deepEqual(await tsharkPaths(out), clientPaths(inner));
+    const { ports } = await portsAndInterfaces(out);
+    assert.ok(ports.has(String(inside.port)), 'the namespace\'s traffic is there');
+    assert.ok(!ports.has(String(host.port)), 'the host\'s traffic is not');
+  });
+});
+
+test('capture of targets in two network namespaces: one tcpdump and one pcapng interface each, both decrypt', async (t) => {
+  const f = fixtures(t);
+  if (!f || !requireOrSkip(t, commandExists('ip'), 'ip (iproute2) is needed')) return;
+  await inNamespaceScene(f, async ({ dir, ns, inside, host, request }) => {
+    const out = path.join(dir, 'two.pcapng');
+    const tool = await startCaptureCli(['--pid', String(inside.child.pid), '--pid', String(host.child.pid), '-w', out, '-f', `tcp port ${inside.port} or tcp port ${host.port}`, '--json']);
+    let inner: string;
+    let outer: string;
+    try {
+      inner = await request('inside');
+      outer = await request('host');
+    } finally {
+      assert.equal(await tool.stop('SIGINT'), 0, tool.stderr());
+    }
+    const summary = JSON.parse(tool.stdout().toString('utf8')) as Summary;
+    assert.equal(summary.netns.length, 2);
+    assert.match(summary.netns[0]!, new RegExp(`of pid ${inside.child.pid}$`));
+    assert.equal(summary.netns[1], 'host');
+    assert.equal(summary.ordering.connectionsDecryptable, 2);
+    const { stdout: nsPids } = await spawnChecked('ip', ['netns', 'pids', ns]);
+    assert.deepEqual(nsPids.trim().split('\n'), [String(inside.child.pid)], 'no tcpdump left in the namespace');
+    assert.deepEqual(await tcpdumpsWith(`tcp port ${inside.port} or tcp port ${host.port}`), [], 'no tcpdump left on the host');
+    assert.deepEqual(leftovers(tool.child.pid!), []);
+
+    assert.deepEqual(await tsharkPaths(out), [...clientPaths(inner), ...clientPaths(outer)].sort());
+    // Each namespace's traffic on its own interface.
+    const { interfaces } = await portsAndInterfaces(out);
+    assert.equal(interfaces.size, 2);
+    const portsOf = [...interfaces.values()];
+    assert.ok(portsOf.some((p) => p.has(String(inside.port)) && !p.has(String(host.port))));
+    assert.ok(portsOf.some((p) => p.has(String(host.port)) && !p.has(String(inside.port))));
+  });
 });
 
 test('capture -w - streams pcapng to stdout; a connection opened before the capture is reported, not decrypted; SIGTERM cleans up', async (t) => {
