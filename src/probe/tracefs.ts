@@ -55,6 +55,9 @@ export class TracefsProbes {
     try {
       mkdirSync(probes.#instance);
       writeControl(path.join(probes.#instance, 'trace_clock'), 'mono');
+      // uprobe events record the thread id; with record-tgid each line also says the thread's process, which
+      // stays known after a short-lived target has exited (see ThreadOwners for the fallback).
+      writeControl(path.join(probes.#instance, 'options', 'record-tgid'), '1');
       writeControl(path.join(probes.#instance, 'buffer_size_kb'), String(BUFFER_KB));
       probes.#pipe = openSync(path.join(probes.#instance, 'trace_pipe'), constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (err) {

@@ -2,8 +2,9 @@ import type { ProbeRecord } from './events.js';
 import { LABEL_CAPTURE, RANDOM_CAPTURE, SECRET_CAPTURE } from './fetchArgs.js';
 
 // `<comm>-<tid> [(<tgid>)] [<cpu>] [<flags>] <sec>.<usec>: <event>: (<ip>) <fields>`; comm may hold '-' and blanks,
-// so the tid is the last '-<digits>' before the CPU column.
-const LINE = /^\s*(.*)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(\d+)\]\s+(?:\S+\s+)?(\d+)\.(\d+): (\w+): \(0x[0-9a-f]+\) (.*)$/;
+// so the tid is the last '-<digits>' before the CPU column. The tgid column (option record-tgid) reads
+// `(-------)` when the kernel has not recorded the thread's process yet.
+const LINE = /^\s*.*-(?<tid>\d+)\s+(?:\(\s*(?<tgid>[-\d]+)\)\s+)?\[\d+\]\s+(?:\S+\s+)?(?<sec>\d+)\.(?<usec>\d+): (?<event>\w+): \(0x[0-9a-f]+\) (?<fields>.*)$/;
 const LOST = /^CPU:\d+ \[LOST (\d+) EVENTS\]$/;
 const FIELDS = /^lab=\{([^}]*)\} labn=(\d+) cr=\{([^}]*)\} crn=(\d+) sec=\{([^}]*)\} secn=(\d+) comm="(.*)"$/;
 
@@ -11,21 +12,22 @@ const FIELDS = /^lab=\{([^}]*)\} labn=(\d+) cr=\{([^}]*)\} crn=(\d+) sec=\{([^}]
 export function parseTraceLine(line: string, isOurEvent: (event: string) => boolean): ProbeRecord {
   const lost = LOST.exec(line);
   if (lost) return { kind: 'lost', count: Number(lost[1]) };
-  const m = LINE.exec(line);
-  if (!m || !isOurEvent(m[6]!)) return { kind: 'other' };
-  const f = FIELDS.exec(m[7]!);
+  const m = LINE.exec(line)?.groups;
+  if (!m || !isOurEvent(m.event!)) return { kind: 'other' };
+  const f = FIELDS.exec(m.fields!);
   if (!f) return { kind: 'malformed', reason: 'unreadable trace line' };
   const label = sliceCaptured('label', f[1]!, f[2]!, LABEL_CAPTURE);
   const clientRandom = sliceCaptured('client random', f[3]!, f[4]!, RANDOM_CAPTURE);
   const secret = sliceCaptured('secret', f[5]!, f[6]!, SECRET_CAPTURE);
   for (const part of [label, clientRandom, secret]) if (typeof part === 'string') return { kind: 'malformed', reason: part };
-  const usec = m[5]!.padEnd(6, '0').slice(0, 6);
+  const usec = m.usec!.padEnd(6, '0').slice(0, 6);
   return {
     kind: 'key',
     event: {
-      probe: m[6]!,
-      tid: Number(m[2]),
-      timeNs: BigInt(m[4]!) * 1_000_000_000n + BigInt(usec) * 1000n,
+      probe: m.event!,
+      tid: Number(m.tid),
+      ...(m.tgid && /^\d+$/.test(m.tgid) ? { tgid: Number(m.tgid) } : {}),
+      timeNs: BigInt(m.sec!) * 1_000_000_000n + BigInt(usec) * 1000n,
       comm: f[7]!,
       label: label as Uint8Array,
       clientRandom: clientRandom as Uint8Array,

@@ -10,7 +10,7 @@ import { loadFixtures, type GoFixture } from '../support/fixtures.js';
 import { cliPath, repoRoot } from '../support/paths.js';
 import { secretTempDir, testPki } from '../support/pki.js';
 import { runTraffic, spawnChecked, startServer } from '../support/traffic.js';
-import { keyLogSet, leftovers, missingFrom, readKeyLogSet, requireProbing } from '../probe/harness.js';
+import { keyLogSet, leftovers, missingFrom, privateCopy, readKeyLogSet, requireProbing } from '../probe/harness.js';
 
 /** The CLI as built (dist/) when this test runs compiled, else straight from the sources. */
 function cli(args: string[]): [string, string[]] {
@@ -49,7 +49,7 @@ function fixtures(t: TestContext): { server: GoFixture; client: GoFixture; oldes
   const servers = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true });
   const client = loadFixtures({ program: 'tlsclient', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
   if (!requireOrSkip(t, servers.length > 0 && client !== undefined, 'no stripped amd64 fixtures (run npm run setup)')) return undefined;
-  return { server: servers.at(-1)!, client: client!, oldest: servers[0]! };
+  return { server: privateCopy(servers.at(-1)!), client: client!, oldest: privateCopy(servers[0]!) };
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startKeyCapture, type KeyCaptureOptions, type KeyCaptureStats, type KeyEvent, type TargetSpec } from '../../src/probe/index.js';
 import { formatKeyLogLine } from '../../src/keylog/index.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
+import { secretTempDir } from '../support/pki.js';
 import { spawnChecked } from '../support/traffic.js';
 
 export const TRACEFS = '/sys/kernel/tracing';
@@ -78,4 +79,14 @@ export async function tsharkHttp2Paths(pcap: string, keyLog: Set<string>, dir: s
 /** Whether every line of `subset` is in `set`, with a readable diff when not. */
 export function missingFrom(subset: Set<string>, set: Set<string>): string[] {
   return [...subset].filter((l) => !set.has(l)).map((l) => l.slice(0, 60));
+}
+
+/**
+ * A private copy of a binary (same name, new inode). A probe on an executable fires in every process that
+ * runs it, and other tests may run the shared fixture at the same time: a copy keeps their keys out.
+ */
+export function privateCopy<T extends { path: string }>(binary: T): T {
+  const copy = path.join(secretTempDir('bin'), path.basename(binary.path));
+  copyFileSync(binary.path, copy);
+  return { ...binary, path: copy };
 }

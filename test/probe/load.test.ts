@@ -5,11 +5,12 @@ import { startKeyCapture } from '../../src/probe/index.js';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, loadRealBinaries } from '../support/fixtures.js';
 import { runTraffic } from '../support/traffic.js';
-import { captureDuring, leftovers, missingFrom, readKeyLogSet, requireProbing } from './harness.js';
+import { captureDuring, leftovers, missingFrom, privateCopy, readKeyLogSet, requireProbing } from './harness.js';
 
 test('load: 1,000 TLS 1.3 handshakes under the probe, no key lost, no reject', async (t) => {
   if (!requireProbing(t)) return;
-  const server = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
+  const shared = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
+  const server = shared && privateCopy(shared);
   const client = loadFixtures({ program: 'tlsclient', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
   if (!requireOrSkip(t, server !== undefined && client !== undefined, 'no stripped amd64 fixtures (run npm run setup)')) return;
   const { result, lines, stats, rejects } = await captureDuring({ exes: [server!.path] }, {}, () =>

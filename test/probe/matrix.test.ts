@@ -3,14 +3,15 @@ import { test } from 'node:test';
 import { loadFixtures, toolchainRecords, type FixtureMode, type GoFixture } from '../support/fixtures.js';
 import { requireOrSkip } from '../support/env.js';
 import { runTraffic, type CipherName, type TlsVersion } from '../support/traffic.js';
-import { captureDuring, missingFrom, readKeyLogSet, requireProbing, tsharkHttp2Paths } from './harness.js';
+import { captureDuring, missingFrom, privateCopy, readKeyLogSet, requireProbing, tsharkHttp2Paths } from './harness.js';
 
 const PODS = '/api/v1/namespaces/default/pods?limit=2';
 
 function fixturePair(toolchain: string, mode: FixtureMode = 'exe'): { server?: GoFixture; client?: GoFixture } {
   const find = (program: 'tlsserver' | 'tlsclient', m: FixtureMode): GoFixture | undefined =>
     loadFixtures({ program, toolchain, arch: 'amd64', mode: m, stripped: true })[0];
-  return { server: find('tlsserver', mode), client: find('tlsclient', 'exe') };
+  const server = find('tlsserver', mode);
+  return { server: server && privateCopy(server), client: find('tlsclient', 'exe') };
 }
 
 const variants: { name: string; tls?: TlsVersion; cipher?: CipherName; labels: string[] }[] = [

@@ -19,7 +19,7 @@ const ours = (e: string): boolean => e === 'wkl0';
 test('trace_pipe line: bytes cut to their lengths, thread id, monotonic time, comm with dashes and blanks', () => {
   const random = bytes(32, 1);
   const secret = bytes(32, 2);
-  for (const comm of ['tlsserver', 'kube-apiserver', 'my app-2', '<...>']) {
+  for (const comm of ['tlsserver', 'kube-apiserver', 'my app-2', '<...>', 'x-1 (2) [3]']) {
     const r = parseTraceLine(traceLine({ comm, tid: 4242, label: 'CLIENT_TRAFFIC_SECRET_0', random, secret }), ours);
     assert.equal(r.kind, 'key');
     if (r.kind !== 'key') return;
@@ -33,9 +33,15 @@ test('trace_pipe line: bytes cut to their lengths, thread id, monotonic time, co
 });
 
 test('trace_pipe line with the record-tgid column and a 48-byte master secret', () => {
-  const r = parseTraceLine(traceLine({ comm: 'etcd', tid: 9, label: 'CLIENT_RANDOM', random: bytes(32, 3), secret: bytes(48, 4), tgid: true }), ours);
+  const line = traceLine({ comm: 'etcd', tid: 9, label: 'CLIENT_RANDOM', random: bytes(32, 3), secret: bytes(48, 4), tgid: true });
+  const r = parseTraceLine(line, ours);
   assert.equal(r.kind, 'key');
-  if (r.kind === 'key') assert.equal(r.event.secret.length, 48);
+  if (r.kind !== 'key') return;
+  assert.equal(r.event.secret.length, 48);
+  assert.equal(r.event.tid, 9);
+  assert.equal(r.event.tgid, 77);
+  const unknown = parseTraceLine(line.replace('(   77)', '(-------)'), ours);
+  assert.equal(unknown.kind === 'key' && unknown.event.tgid, undefined, 'an unrecorded process is left to /proc');
 });
 
 test('lost-events markers, other events and headers', () => {

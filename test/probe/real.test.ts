@@ -8,17 +8,17 @@ import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, loadRealBinaries, type GoFixture, type RealBinary } from '../support/fixtures.js';
 import { secretTempDir, testPki, type TestPki } from '../support/pki.js';
 import { freePort, runTraffic, secretFileIn, spawnChecked, startCapture, startProcess, startServer } from '../support/traffic.js';
-import { captureDuring, leftovers, missingFrom, readKeyLogSet, requireProbing, tsharkHttp2Paths } from './harness.js';
+import { captureDuring, leftovers, missingFrom, privateCopy, readKeyLogSet, requireProbing, tsharkHttp2Paths } from './harness.js';
 
 function newestServer(t: TestContext): GoFixture | undefined {
   const server = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
-  return requireOrSkip(t, server !== undefined, 'no stripped amd64 tlsserver fixture (run npm run setup)') ? server : undefined;
+  return requireOrSkip(t, server !== undefined, 'no stripped amd64 tlsserver fixture (run npm run setup)') ? privateCopy(server!) : undefined;
 }
 
 function real(t: TestContext, kind: RealBinary['kind']): RealBinary[] {
   const found = loadRealBinaries({ kind, arch: 'amd64' });
   requireOrSkip(t, found.length > 0, `no real ${kind} binary (run npm run setup)`);
-  return found;
+  return found.map(privateCopy);
 }
 
 /** A fixture API server that requires client certificates and writes its own key log (the truth). */

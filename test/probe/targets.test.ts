@@ -9,7 +9,7 @@ import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, type GoFixture } from '../support/fixtures.js';
 import { secretTempDir, testPki, type TestPki } from '../support/pki.js';
 import { secretFileIn, spawnChecked, startServer, type RunningServer } from '../support/traffic.js';
-import { captureDuring, keyLogSet, missingFrom, readKeyLogSet, requireProbing } from './harness.js';
+import { captureDuring, keyLogSet, missingFrom, privateCopy, readKeyLogSet, requireProbing } from './harness.js';
 
 const stripped = (program: 'tlsserver' | 'tlsclient'): GoFixture[] => loadFixtures({ program, arch: 'amd64', mode: 'exe', stripped: true });
 const newest = (program: 'tlsserver' | 'tlsclient'): GoFixture | undefined => stripped(program).at(-1);
@@ -139,10 +139,12 @@ test('keys of one connection are written once even though server and client in o
   const f = preconditions(t);
   if (!f) return;
   const pki = await testPki();
-  const server = await startServer(f.server.path, serverArgs(pki));
+  const serverBinary = privateCopy(f.server);
+  const server = await startServer(serverBinary.path, serverArgs(pki));
   try {
     // Both ends probed: each key is seen twice (once per side), kept once.
-    const { result, lines, stats } = await captureDuring({ exes: [f.server.path, f.client.path] }, {}, () => runClient(f.client, pki, server.port, 2));
+    const client = privateCopy(f.client);
+    const { result, lines, stats } = await captureDuring({ exes: [serverBinary.path, client.path] }, {}, () => runClient(client, pki, server.port, 2));
     assert.deepEqual(lines, result);
     assert.ok(stats.duplicates >= result.size, `duplicates dropped: ${JSON.stringify(stats)}`);
     assert.deepEqual(keyLogSet([...lines].join('\n')), result);
