@@ -145,7 +145,10 @@ export class TlsConnection implements StreamConsumer {
       side.waiting.push({ record: copyRecord(record), timeNs });
       return true;
     }
-    if (side.encrypted && record.type !== ContentType.CHANGE_CIPHER_SPEC) {
+    // TLS 1.3 protects only records of outer type application_data (a ClientHello after a retry, the
+    // compatibility ChangeCipherSpec and early alerts stay in the clear); TLS 1.2 everything after CCS.
+    const isProtected = this.tls13 ? record.type === ContentType.APPLICATION_DATA : record.type !== ContentType.CHANGE_CIPHER_SPEC;
+    if (side.encrypted && isProtected) {
       const opened = side.decryptor?.open(record.type, record.version, record.header, record.body);
       if (!opened) {
         this.fail(side.decryptor ? 'decryption failed (wrong keys)' : 'no keys for client random');

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { secretTempDir, testPki } from '../support/pki.js';
-import { runCurl, runTraffic, startCapture, startServer, type TrafficOptions } from '../support/traffic.js';
+import { runCurl, runTraffic, spawnChecked, startCapture, startServer, type TrafficOptions } from '../support/traffic.js';
 import { completeCapture, decryptFrames, loadKeyLog, newestFixturePair, readFrames, tsharkDecrypted, type DecodedConnection } from './pipeline.js';
 
 const H2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
@@ -148,16 +148,19 @@ for (const [opensslName, suite] of [
     writeFileSync(serverKeyLog, '', { mode: 0o600 });
     const server = await startServer(pair!.server.path, ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey, '-keylog', serverKeyLog]);
     let pcap: string;
+    let curlOutput = '';
     try {
-      const capture = await startCapture({ port: server.port, file: path.join(dir, 'cbc.pcap') });
-      try {
-        const urls = [PODS, '/healthz'].map((p) => `https://127.0.0.1:${server.port}${p}`);
-        // HTTP/1.1: HTTP/2 forbids CBC suites (RFC 7540 §9.2.2) and Go's server enforces it.
-        await runCurl({ urls, pki, keyLog: path.join(dir, 'curl.keylog'), tls: '1.2', ciphers: opensslName, h1: true });
-      } finally {
-        await capture.stop();
-      }
-      pcap = capture.file;
+      ({ pcap } = await completeCapture(async () => {
+        const capture = await startCapture({ port: server.port, file: path.join(dir, `cbc-${Date.now()}.pcap`) });
+        try {
+          const urls = [PODS, '/healthz'].map((p) => `https://127.0.0.1:${server.port}${p}`);
+          // HTTP/1.1: HTTP/2 forbids CBC suites (RFC 7540 §9.2.2) and Go's server enforces it.
+          curlOutput = await runCurl({ urls, pki, keyLog: path.join(dir, 'curl.keylog'), tls: '1.2', ciphers: opensslName, h1: true });
+        } finally {
+          await capture.stop();
+        }
+        return { pcap: capture.file };
+      }));
     } finally {
       await server.stop();
     }
@@ -166,64 +169,89 @@ for (const [opensslName, suite] of [
     assert.equal(c!.result.reason, null);
     assert.equal(c!.result.handshake.cipherSuite, suite);
     assert.match(c!.toServer.toString('latin1'), /^GET \/api\/v1\/namespaces\/default\/pods/);
-    assert.ok(c!.toClient.includes('"kind":"PodList"'));
+    assert.ok(c!.toClient.includes('"kind":"PodList"'), `curl: ${curlOutput}; decrypted: ${c!.toClient.subarray(0, 300).toString('latin1')}`);
     const referee = await tsharkDecrypted(pcap, serverKeyLog, 0, server.port);
     assert.ok(c!.toServer.equals(referee.toServer) && c!.toClient.equals(referee.toClient), 'bytes differ from tshark');
   });
 }
 
-test('TLS 1.3 KeyUpdate in both directions (openssl s_client "K" asks the Go server to update too)', async (t) => {
+/**
+ * An openssl s_client session against the Go server (HTTP/1.1), captured: each step's line is sent once the
+ * previous step's answer arrived (s_client reads its command letters, like "K", only line by line).
+ */
+async function sClientSession(t: TestContext, clientArgs: string[], steps: { send: string; until: RegExp }[]) {
   const pair = newestFixturePair();
-  if (!requireOrSkip(t, isRoot(), 'capturing on lo needs root')) return;
-  if (!requireOrSkip(t, pair !== null, 'Go fixtures not built (npm run setup)')) return;
+  if (!requireOrSkip(t, isRoot(), 'capturing on lo needs root')) return null;
+  if (!requireOrSkip(t, pair !== null, 'Go fixtures not built (npm run setup)')) return null;
   const pki = await testPki();
-  const dir = secretTempDir('keyupdate');
+  const dir = secretTempDir('s_client');
   const serverKeyLog = path.join(dir, 'server.keylog');
   writeFileSync(serverKeyLog, '', { mode: 0o600 });
   const server = await startServer(pair!.server.path, ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey, '-keylog', serverKeyLog, '-h1']);
-  let pcap: string;
   try {
-    const capture = await startCapture({ port: server.port, file: path.join(dir, 'keyupdate.pcap') });
-    try {
-      // s_client only reads its command letters from a real stdin pipe: spawned here, killed in finally.
-      const client = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${server.port}`, '-tls1_3', '-CAfile', pki.caCert], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
+    const pcap = await completeCapture(async () => {
+      const capture = await startCapture({ port: server.port, file: path.join(dir, `s_client-${Date.now()}.pcap`) });
       try {
-        let output = '';
-        const arrived = new EventEmitter();
-        for (const stream of [client.stdout, client.stderr]) {
-          stream.setEncoding('utf8').on('data', (chunk: string) => {
-            output += chunk;
-            arrived.emit('data');
-          });
+        const client = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${server.port}`, '-CAfile', pki.caCert, ...clientArgs], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        try {
+          let output = '';
+          const arrived = new EventEmitter();
+          for (const stream of [client.stdout, client.stderr]) {
+            stream.setEncoding('utf8').on('data', (chunk: string) => {
+              output += chunk;
+              arrived.emit('data');
+            });
+          }
+          const waitFor = async (pattern: RegExp): Promise<void> => {
+            while (!pattern.test(output)) await once(arrived, 'data');
+          };
+          await waitFor(/Verify return code: 0/);
+          for (const step of steps) {
+            client.stdin.write(step.send);
+            await waitFor(step.until);
+          }
+        } finally {
+          client.kill();
         }
-        const waitFor = async (pattern: RegExp): Promise<void> => {
-          while (!pattern.test(output)) await once(arrived, 'data');
-        };
-        // Each line is sent once the previous answer arrived, so s_client sees them one by one.
-        await waitFor(/Verify return code: 0/);
-        client.stdin.write('GET /healthz HTTP/1.1\nHost: x\n\n');
-        await waitFor(/\r\n\r\nok/);
-        client.stdin.write('K\n');
-        await waitFor(/KEYUPDATE/);
-        client.stdin.write('GET /api/v1/namespaces/default/pods?limit=2 HTTP/1.1\nHost: x\nConnection: close\n\n');
-        await waitFor(/"kind":"PodList"/);
       } finally {
-        client.kill();
+        await capture.stop();
       }
-    } finally {
-      await capture.stop();
-    }
-    pcap = capture.file;
+      return { pcap: capture.file };
+    });
+    return { pcap: pcap.pcap, serverKeyLog, port: server.port };
   } finally {
     await server.stop();
   }
-  const [c] = decryptFrames(await readFrames(pcap), loadKeyLog(serverKeyLog));
+}
+
+test('TLS 1.3 KeyUpdate in both directions (openssl s_client "K" asks the Go server to update too)', async (t) => {
+  const run = await sClientSession(t, ['-tls1_3'], [
+    { send: 'GET /healthz HTTP/1.1\nHost: x\n\n', until: /\r\n\r\nok/ },
+    { send: 'K\n', until: /KEYUPDATE/ },
+    { send: 'GET /api/v1/namespaces/default/pods?limit=2 HTTP/1.1\nHost: x\nConnection: close\n\n', until: /"kind":"PodList"/ },
+  ]);
+  if (!run) return;
+  const [c] = decryptFrames(await readFrames(run.pcap), loadKeyLog(run.serverKeyLog));
   assert.equal(c!.result.reason, null);
   // The request and the answer after the update prove both directions followed their new secrets.
   assert.match(c!.toServer.toString('latin1'), /GET \/api\/v1\/namespaces\/default\/pods\?limit=2/);
   assert.match(c!.toClient.toString('latin1'), /"kind":"PodList"/);
-  const referee = await tsharkDecrypted(pcap, serverKeyLog, 0, server.port);
+  const referee = await tsharkDecrypted(run.pcap, run.serverKeyLog, 0, run.port);
   assert.ok(c!.toServer.equals(referee.toServer) && c!.toClient.equals(referee.toClient), 'bytes differ from tshark');
+});
+
+test('TLS 1.3 HelloRetryRequest: a key share only for ffdhe2048 (which Go lacks) makes the Go server ask for X25519', async (t) => {
+  const run = await sClientSession(t, ['-tls1_3', '-groups', 'ffdhe2048:X25519'], [
+    { send: 'GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n', until: /\r\n\r\nok/ },
+  ]);
+  if (!run) return;
+  const [c] = decryptFrames(await readFrames(run.pcap), loadKeyLog(run.serverKeyLog));
+  assert.equal(c!.result.reason, null);
+  assert.equal(c!.result.handshake.helloRetryRequest, true);
+  assert.match(c!.toServer.toString('latin1'), /^GET \/healthz HTTP\/1\.1/);
+  assert.match(c!.toClient.toString('latin1'), /^HTTP\/1\.1 200 OK/);
+  const hrr = await spawnChecked('tshark', ['-n', '-r', run.pcap, '-Y', 'tls.handshake.type == 2', '-T', 'fields', '-e', 'tls.handshake.random']);
+  assert.ok(hrr.stdout.includes('cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c'), 'tshark sees the HelloRetryRequest');
 });
