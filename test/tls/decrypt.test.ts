@@ -124,6 +124,18 @@ for (const [cipher, suite] of [
   });
 }
 
+test('TLS 1.2 ECDHE-RSA with an RSA server key (curl client, AES-256-GCM)', async (t) => {
+  if (!requireOrSkip(t, isRoot(), 'capturing on lo needs root')) return;
+  const pki = await testPki({ keyType: 'rsa' });
+  const run = await decryptReal(t, { tls: '1.2', curl: true, cipher: 'aes256gcm', pki, clientCert: true });
+  if (!run) return;
+  assertHttp2(run.connections);
+  for (const c of run.connections) {
+    assert.equal(c.result.handshake.cipherSuite, 'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384');
+    assert.equal(c.result.handshake.clientCertificate?.commonName, 'system:node:test-node');
+  }
+});
+
 test('HTTP/1.1 over TLS 1.3', async (t) => {
   const run = await decryptReal(t, { tls: '1.3', h1: true });
   if (!run) return;
