@@ -37,6 +37,8 @@ export interface ConnectionListener {
 export interface ReassemblerOptions {
   /** Out-of-order bytes held per direction before the hole is declared lost. Default 4 MiB. */
   maxBufferedBytes?: number;
+  /** Out-of-order bytes held over all connections together. Default 256 MiB. */
+  maxTotalBufferedBytes?: number;
   /** A connection silent for this long (capture time) is ended as evicted. Default 1 hour. */
   idleTimeoutNs?: bigint;
   /** Open connections kept at most; beyond it the least recently active is evicted. Default 200 000. */
@@ -51,6 +53,12 @@ interface PendingSegment {
   bytes: Uint8Array;
   length: number; // declared length: may exceed bytes.length when the snap length cut the frame
   timeNs: bigint;
+}
+
+/** Out-of-order bytes held by all flows, against a limit shared by the whole capture. */
+interface BufferBudget {
+  used: number;
+  readonly max: number;
 }
 
 /** One direction of a connection: sequence space, what was delivered, what waits for a hole to fill. */
@@ -74,6 +82,7 @@ class Flow {
     readonly direction: Direction,
     private readonly consumer: StreamConsumer,
     private readonly maxBufferedBytes: number,
+    private readonly budget: BufferBudget,
   ) {}
 
   /** Maps a 32-bit sequence number to a stream offset near `next` (handles wraparound). */
@@ -103,7 +112,7 @@ class Flow {
     }
     this.buffer({ offset, bytes: Uint8Array.prototype.slice.call(bytes), length, timeNs });
     const holeLost = this.holeAckedAt >= 0 && this.received - this.holeAckedAt > REORDER_WINDOW;
-    if (holeLost || this.pendingBytes > this.maxBufferedBytes) this.skipToPending();
+    if (holeLost || this.pendingBytes > this.maxBufferedBytes || this.budget.used > this.budget.max) this.skipToPending();
   }
 
   /**
@@ -137,6 +146,7 @@ class Flow {
     while (this.pending.length > 0 && this.pending[0]!.offset <= this.next) {
       const segment = this.pending.shift()!;
       this.pendingBytes -= segment.bytes.length;
+      this.budget.used -= segment.bytes.length;
       const end = segment.offset + segment.length;
       if (end <= this.next) continue;
       const skip = this.next - segment.offset;
@@ -160,6 +170,7 @@ class Flow {
     while (i > 0 && this.pending[i - 1]!.offset > segment.offset) i--;
     this.pending.splice(i, 0, segment);
     this.pendingBytes += segment.bytes.length;
+    this.budget.used += segment.bytes.length;
   }
 }
 
@@ -172,9 +183,10 @@ class Connection {
     readonly info: ConnectionInfo,
     readonly consumer: StreamConsumer,
     maxBufferedBytes: number,
+    budget: BufferBudget,
   ) {
-    this.toServer = new Flow('toServer', consumer, maxBufferedBytes);
-    this.toClient = new Flow('toClient', consumer, maxBufferedBytes);
+    this.toServer = new Flow('toServer', consumer, maxBufferedBytes, budget);
+    this.toClient = new Flow('toClient', consumer, maxBufferedBytes, budget);
     this.lastNs = info.startNs;
   }
 
@@ -197,6 +209,7 @@ export class TcpReassembler {
   private readonly maxBufferedBytes: number;
   private readonly idleTimeoutNs: bigint;
   private readonly maxConnections: number;
+  private readonly budget: BufferBudget;
 
   constructor(
     private readonly listener: ConnectionListener,
@@ -205,6 +218,7 @@ export class TcpReassembler {
     this.maxBufferedBytes = options.maxBufferedBytes ?? 4 << 20;
     this.idleTimeoutNs = options.idleTimeoutNs ?? 3_600_000_000_000n;
     this.maxConnections = options.maxConnections ?? 200_000;
+    this.budget = { used: 0, max: options.maxTotalBufferedBytes ?? 256 << 20 };
   }
 
   push(segment: TcpSegment, timeNs: bigint): void {
@@ -264,7 +278,7 @@ export class TcpReassembler {
       synSeen: (segment.flags & TcpFlag.SYN) !== 0,
       rolesFrom,
     };
-    const connection = new Connection(info, this.listener.onConnection(info), this.maxBufferedBytes);
+    const connection = new Connection(info, this.listener.onConnection(info), this.maxBufferedBytes, this.budget);
     this.connections.set(key, connection);
     return connection;
   }

@@ -146,3 +146,20 @@ test('bounded: idle connections and connections beyond the limit are evicted', (
   reassembler.finish();
   assert.equal(connections.filter((c) => c.end === null).length, 0);
 });
+
+test('bounded: out-of-order bytes over all connections share one budget', () => {
+  const { reassembler, connections } = collect({ maxBufferedBytes: 1 << 20, maxTotalBufferedBytes: 5000 });
+  const payload = Buffer.alloc(1000, 7);
+  for (let i = 0; i < 10; i++) {
+    const client = { ip: '10.0.0.2', port: 40000 + i };
+    reassembler.push(segment(client, SERVER, 0, TcpFlag.SYN), 1n);
+    // Byte 1..1000 never arrives; 1000 bytes wait behind the hole.
+    reassembler.push(segment(client, SERVER, 1001, TcpFlag.ACK, payload), 2n);
+  }
+  // The budget ran out after five connections' worth: later ones had to give up their hole at once.
+  const early = connections.filter((c) => c.pieces.toServer.length > 0);
+  assert.ok(early.length >= 5, `${early.length} connections declared their hole early`);
+  for (const c of early) assert.deepEqual(c.pieces.toServer, [{ gap: 1000 }, { data: payload }]);
+  reassembler.finish();
+  for (const c of connections) assert.deepEqual(c.pieces.toServer, [{ gap: 1000 }, { data: payload }]);
+});
