@@ -4,7 +4,7 @@ import { PcapngWriter, type CaptureBlock, type PacketBlock } from '../pcap/index
 import { startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
 import { GokeylogError } from '../util/errors.js';
 import { liveBlocks } from './liveBlocks.js';
-import { chooseNetns, type NetnsChoice } from './netns.js';
+import { chooseNetns, netnsChoice, netnsOf, type NetnsChoice } from './netns.js';
 import { packetFacts } from './packetFacts.js';
 import { SecretsOrderer, type OrderedBlock, type OrderedKey, type OrdererStats } from './secretsOrderer.js';
 import { Tcpdump, type TcpdumpStats } from './tcpdump.js';
@@ -67,12 +67,14 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
     }
     live = new LiveCapture(opts, session, sources);
     for (const e of earlyKeys) live.addKey(e);
-    const netns = sources.map((s) => s.netns.description);
     if (signalled) live.stop('signal');
-    else opts.onReady?.(netns);
+    else opts.onReady?.(sources.map((s) => s.netns.description));
     const stoppedBy = await live.run();
-    return { netns, iface: opts.iface, stoppedBy, ...(await live.finish()) };
+    const summary = await live.finish();
+    return { netns: sources.map((s) => s.netns.description), iface: opts.iface, stoppedBy, ...summary };
   } finally {
+    // Also on failure: a tcpdump still starting in a new namespace sees this and stops at once.
+    live?.stop('tcpdump exited');
     await Promise.all(sources.map((s) => s.tcpdump.stop()));
     await session.stop().catch((err: unknown) => opts.onNotice(`removing the probes failed: ${err instanceof Error ? err.message : String(err)}`));
   }
@@ -86,6 +88,9 @@ interface Source {
   tcpdump: Tcpdump;
 }
 
+/** How often the targets' namespaces are checked: a target found later (--exe, --process, --follow) may be in a new one. */
+const NETNS_POLL_MS = 250;
+
 /** A packet on its way through the orderer, with the pcapng interface it is written on. */
 interface HeldPacket {
   block: PacketBlock;
@@ -96,7 +101,10 @@ interface HeldPacket {
 class LiveCapture {
   readonly #opts: CaptureOptions;
   readonly #session: KeyCaptureSession;
+  /** Shared with runCapture, which stops every tcpdump in it; grows when a target shows up in a new namespace. */
   readonly #sources: Source[];
+  readonly #reading: Promise<void>[] = [];
+  readonly #startingNetns = new Set<string>();
   /** Per source: its pcapng interface id, once tcpdump's pcap header has arrived. */
   readonly #interfaceIds: (number | undefined)[];
   #interfaces = 0;
@@ -115,6 +123,7 @@ class LiveCapture {
     this.#session = session;
     this.#sources = sources;
     this.#interfaceIds = sources.map(() => undefined);
+    for (const s of sources) this.#startingNetns.add(s.netns.id);
     this.#orderer = new SecretsOrderer({ holdMs: opts.holdMs, maxHeldBytes: opts.maxHeldBytes });
     this.#writer = new PcapngWriter(opts.output, { name: opts.outputName });
     this.#writer.writeSectionHeader({ userAppl: 'gokeylog capture' });
@@ -129,12 +138,36 @@ class LiveCapture {
   /** Reads packets until a stop condition; returns which one. */
   async run(): Promise<StopReason> {
     const timer = this.#opts.durationMs === undefined ? undefined : setTimeout(() => this.stop('duration'), this.#opts.durationMs);
+    const watch = this.#opts.hostNetns ? undefined : setInterval(() => this.#watchNetns(), NETNS_POLL_MS);
     try {
-      await Promise.all(this.#sources.map((_, i) => this.#read(i)));
+      this.#sources.forEach((_, i) => this.#reading.push(this.#read(i)));
+      // Sources added meanwhile are appended: wait for them too.
+      for (let i = 0; i < this.#reading.length; i++) await this.#reading[i];
     } finally {
       clearTimeout(timer);
+      clearInterval(watch);
     }
     return this.#stopReason ?? 'tcpdump exited';
+  }
+
+  /** Starts a tcpdump in each namespace a target runs in that has none yet. */
+  #watchNetns(): void {
+    for (const { pid } of this.#session.targets) {
+      const id = netnsOf(pid);
+      if (id === undefined || this.#startingNetns.has(id) || this.#stopReason !== undefined) continue;
+      this.#startingNetns.add(id);
+      const netns = netnsChoice(id, pid);
+      Tcpdump.start({ iface: this.#opts.iface, filter: this.#opts.filter, netnsPid: netns.pid }).then(
+        (tcpdump) => {
+          if (this.#stopReason !== undefined) return void tcpdump.stop();
+          const index = this.#sources.push({ netns, tcpdump }) - 1;
+          this.#interfaceIds.push(undefined);
+          this.#reading.push(this.#read(index));
+          this.#opts.onNotice(`capturing also in the ${netns.description} network namespace`);
+        },
+        (err: unknown) => this.#opts.onNotice(`cannot capture in the ${netns.description} network namespace: ${err instanceof Error ? err.message : String(err)}`),
+      );
+    }
   }
 
   /** Packets of one tcpdump until its output ends; a tcpdump that ends by itself ends the whole capture. */
@@ -181,14 +214,14 @@ class LiveCapture {
   #onBlock(source: number, block: CaptureBlock): void {
     if (block.kind === 'interface') {
       const netns = this.#sources[source]!.netns.description;
-      const name = this.#sources.length === 1 ? this.#opts.iface : `${this.#opts.iface} (${netns})`;
+      const name = netns === 'host' ? this.#opts.iface : `${this.#opts.iface} (${netns})`;
       this.#writer.writeInterface({ linkType: block.linkType, snapLength: block.snapLength, tsResolution: block.tsResolution, name });
       this.#interfaceIds[source] = this.#interfaces++;
     } else if (block.kind === 'packet') {
       const interfaceId = this.#interfaceIds[source]!;
       const facts = packetFacts(block.linkType, block.data);
       // Two namespaces may both have 127.0.0.1:X ↔ 127.0.0.1:Y: connections are per interface.
-      if (facts.conn !== null && this.#sources.length > 1) facts.conn = `${interfaceId} ${facts.conn}`;
+      if (facts.conn !== null) facts.conn = `${interfaceId} ${facts.conn}`;
       this.#emit(this.#orderer.addPacket(facts, { block, interfaceId }, this.#now()));
     }
   }

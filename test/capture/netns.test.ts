@@ -24,8 +24,8 @@ test('chooseNetns: each target namespace once (ours is host), only ours with --h
     const ns = await lsnsNetns(pid);
     assert.notEqual(ns, await lsnsNetns(process.pid));
 
-    const host = { pid: undefined, description: 'host' };
-    const theirs = { pid, description: `net:[${ns}] of pid ${pid}` };
+    const host = { id: `net:[${await lsnsNetns(process.pid)}]`, pid: undefined, description: 'host' };
+    const theirs = { id: `net:[${ns}]`, pid, description: `net:[${ns}] of pid ${pid}` };
     assert.deepEqual(chooseNetns([pid], false), [theirs]);
     assert.deepEqual(chooseNetns([process.pid], false), [host]);
     assert.deepEqual(chooseNetns([pid], true), [host]);

@@ -198,6 +198,7 @@ test('capture --pid of a stripped server: tshark with no options decrypts what e
 interface NamespaceScene {
   dir: string;
   ns: string;
+  /** Started when the scene starts, unless it was asked to start late. */
   inside: RunningServer;
   host: RunningServer;
   /** Runs the client fixture against a server (inside: through `ip netns exec`); resolves to its output. */
@@ -208,7 +209,11 @@ interface NamespaceScene {
  * A tlsserver in a network namespace made for the test (its lo only: 127.0.0.1 there is not the host's) and
  * one on the host on another port. The namespace is deleted afterwards, also if the test process is stopped.
  */
-async function inNamespaceScene(f: { server: GoFixture; client: GoFixture }, body: (scene: NamespaceScene) => Promise<void>): Promise<void> {
+async function inNamespaceScene(
+  f: { server: GoFixture; client: GoFixture },
+  body: (scene: NamespaceScene & { startInside(): Promise<RunningServer> }) => Promise<void>,
+  options: { lateInside?: boolean } = {},
+): Promise<void> {
   const pki = await testPki();
   const dir = secretTempDir('capture-netns');
   const ns = `gkl-test-${process.pid}`;
@@ -220,23 +225,30 @@ async function inNamespaceScene(f: { server: GoFixture; client: GoFixture }, bod
   const servers: RunningServer[] = [];
   try {
     await spawnChecked('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    // `ip netns exec` executes the program itself: the child's pid is the server's.
-    const inside = await startServer('ip', ['netns', 'exec', ns, f.server.path, ...serverArgs(pki)]);
-    servers.push(inside);
     let host = await startServer(f.server.path, serverArgs(pki));
     servers.push(host);
-    for (let i = 0; host.port === inside.port && i < 5; i++) {
-      host = await startServer(f.server.path, serverArgs(pki));
-      servers.push(host);
+    let inside: RunningServer | undefined;
+    const startInside = async (): Promise<RunningServer> => {
+      // `ip netns exec` executes the program itself: the child's pid is the server's.
+      inside = await startServer('ip', ['netns', 'exec', ns, f.server.path, ...serverArgs(pki)]);
+      servers.push(inside);
+      assert.notEqual(host.port, inside.port, 'a port that differs from the host server\'s (a rare clash: run again)');
+      return inside;
+    };
+    if (!options.lateInside) {
+      await startInside();
+      for (let i = 0; host.port === inside!.port && i < 5; i++) {
+        host = await startServer(f.server.path, serverArgs(pki));
+        servers.push(host);
+      }
     }
-    assert.notEqual(host.port, inside.port);
     const request = async (where: 'inside' | 'host'): Promise<string> => {
-      const server = where === 'inside' ? inside : host;
+      const server = where === 'inside' ? inside! : host;
       const args = clientArgs(pki, server.port, secretFileIn(dir, `${where}-${process.hrtime.bigint()}.keylog`), 3, 1);
       const run = where === 'inside' ? spawnChecked('ip', ['netns', 'exec', ns, f.client.path, ...args]) : spawnChecked(f.client.path, args);
       return (await run).stdout;
     };
-    await body({ dir, ns, inside, host, request });
+    await body({ dir, ns, get inside() { return inside!; }, host, request, startInside });
   } finally {
     for (const s of servers) await s.stop();
     await spawnChecked('ip', ['netns', 'delete', ns]);
@@ -401,6 +413,34 @@ test('capture --pid of Debian\'s stripped etcd: tshark with no options sees etcd
   } finally {
     await server.stop();
   }
+});
+
+test('capture --exe: a target that starts later in a new network namespace gets its own tcpdump', async (t) => {
+  const f = fixtures(t);
+  if (!f || !requireOrSkip(t, commandExists('ip'), 'ip (iproute2) is needed')) return;
+  await inNamespaceScene(f, async ({ dir, ns, host, request, startInside }) => {
+    const out = path.join(dir, 'late.pcapng');
+    const tool = await startCaptureCli(['--pid', String(host.child.pid), '--exe', f.server.path, '-w', out, '--json']);
+    let inner: string;
+    let inside: RunningServer;
+    try {
+      inside = await startInside();
+      const added = new RegExp(`gokeylog: capturing also in the net:\\[\\d+\\] of pid ${inside.child.pid} network namespace`);
+      for (let i = 0; i < 400 && !added.test(tool.stderr()); i++) await sleep(50);
+      assert.match(tool.stderr(), added);
+      inner = await request('inside');
+    } finally {
+      assert.equal(await tool.stop('SIGINT'), 0, tool.stderr());
+    }
+    const summary = JSON.parse(tool.stdout().toString('utf8')) as Summary;
+    assert.ok(summary.netns.includes('host'));
+    assert.ok(summary.netns.some((n) => n.endsWith(`of pid ${inside.child.pid}`)));
+    const { stdout: nsPids } = await spawnChecked('ip', ['netns', 'pids', ns]);
+    assert.deepEqual(nsPids.trim().split('\n'), [String(inside.child.pid)], 'no tcpdump left in the namespace');
+    assert.deepEqual(leftovers(tool.child.pid!), []);
+    const paths = await tsharkPaths(out);
+    for (const p of clientPaths(inner)) assert.ok(paths.includes(p), `${p} decrypted (tshark saw ${paths.join(' ')})`);
+  }, { lateInside: true });
 });
 
 test('usage errors are one sentence with exit code 2, before anything is started', async () => {
