@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { isRoot, requireOrSkip } from '../support/env.js';
+import { loadFixtures } from '../support/fixtures.js';
 import { secretTempDir, testPki } from '../support/pki.js';
 import { runCurl, runTraffic, spawnChecked, startCapture, startServer, type TrafficOptions } from '../support/traffic.js';
 import { completeCapture, decryptFrames, loadKeyLog, newestFixturePair, readFrames, tsharkDecrypted, type DecodedConnection } from './pipeline.js';
@@ -266,4 +267,27 @@ test('TLS 1.3 HelloRetryRequest: a key share only for ffdhe2048 (which Go lacks)
   assert.match(c!.toClient.toString('latin1'), /^HTTP\/1\.1 200 OK/);
   const hrr = await spawnChecked('tshark', ['-n', '-r', run.pcap, '-Y', 'tls.handshake.type == 2', '-T', 'fields', '-e', 'tls.handshake.random']);
   assert.ok(hrr.stdout.includes('cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c'), 'tshark sees the HelloRetryRequest');
+});
+
+test('every Go toolchain from 1.15: its own client and server over TLS 1.3 and 1.2 decrypt completely', async (t) => {
+  if (!requireOrSkip(t, isRoot(), 'capturing on lo needs root')) return;
+  const servers = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: false });
+  if (!requireOrSkip(t, servers.length > 0, 'Go fixtures not built (npm run setup)')) return;
+  for (const server of servers) {
+    const client = loadFixtures({ program: 'tlsclient', arch: 'amd64', mode: 'exe', stripped: false, toolchain: server.toolchain })[0];
+    if (!client) continue;
+    for (const tls of ['1.3', '1.2'] as const) {
+      const traffic = await completeCapture(() =>
+        runTraffic({ server, client, tls, clientCert: true, capture: true, requests: 2, conns: 1, paths: [PODS] }),
+      );
+      const [c, ...more] = decryptFrames(await readFrames(traffic.pcap!), loadKeyLog(traffic.serverKeyLog));
+      const label = `${server.goVersion} TLS ${tls}`;
+      assert.equal(more.length, 0, label);
+      assert.equal(c!.result.reason, null, label);
+      assert.equal(c!.result.handshake.version, `TLS ${tls}`, label);
+      assert.equal(c!.toServer.subarray(0, H2_PREFACE.length).toString('latin1'), H2_PREFACE, label);
+      assert.equal(c!.result.handshake.clientCertificate?.commonName, 'system:node:test-node', label);
+      t.diagnostic(`${label}: ${c!.result.handshake.cipherSuite}, ${c!.toClient.length} bytes to the client`);
+    }
+  }
 });
