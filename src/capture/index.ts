@@ -1,6 +1,7 @@
 /**
- * `gokeylog capture`: tcpdump in the targets' network namespace plus live keys from the probe, into ONE pcapng
- * in which each Decryption Secrets Block precedes the packets it decrypts.
+ * `gokeylog capture`: tcpdump in each of the targets' network namespaces (one pcapng interface each, also for
+ * targets found later) plus live keys from the probe, into ONE pcapng in which each Decryption Secrets Block
+ * precedes the packets it decrypts.
  *
  *   runCapture(options) → CaptureSummary     runs until SIGINT/SIGTERM/duration; always removes probes, stops tcpdump
  *   SecretsOrderer                           the pure ordering policy (packets held until their keys are written)
