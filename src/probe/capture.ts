@@ -8,6 +8,7 @@ import type { KeyEvent, ProbeRecord, RawKeyEvent } from './events.js';
 import type { ProbeArgs } from './fetchArgs.js';
 import { binaryId, groupByBinary, processInfo, resolveTargets, targetMatcher, ThreadOwners, type BinaryGroup, type TargetProcess, type TargetSpec } from './targets.js';
 import { TracefsProbes } from './tracefs.js';
+import type { TracePipeFormat } from './tracePipe.js';
 
 export type ProbeBackendName = 'tracefs' | 'bpftrace';
 
@@ -19,6 +20,8 @@ export interface KeyCaptureOptions {
   pollMs?: number;
   /** Told what happens: probes attached and removed, targets refused, leftovers of dead runs removed. */
   onNotice?: (message: string) => void;
+  /** tracefs backend: read the kernel's text rendering (trace_pipe) or its binary pages (trace_pipe_raw). */
+  tracePipe?: TracePipeFormat;
 }
 
 export interface KeyCaptureStats {
@@ -56,7 +59,7 @@ const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 /** See src/probe/index.ts for the contract. */
 export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   readonly #spec: TargetSpec;
-  readonly #options: Required<Omit<KeyCaptureOptions, 'onNotice'>>;
+  readonly #options: Required<Omit<KeyCaptureOptions, 'onNotice' | 'tracePipe'>>;
   readonly #notice: (message: string) => void;
   readonly #backend: ProbeBackend;
   readonly #keyLog = new KeyLog();
@@ -92,7 +95,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     this.#notice = options.onNotice ?? (() => {});
     this.#stats = { backend: this.#options.backend, processes: 0, binaries: 0, keys: 0, duplicates: 0, rejects: 0, lost: 0, ignored: 0 };
     const onRecord = (r: ProbeRecord): void => (this.#early ? void this.#early.push(r) : this.#onRecord(r));
-    this.#backend = this.#options.backend === 'bpftrace' ? new BpftraceProbes(onRecord) : TracefsProbes.open({ onRecord, onNotice: this.#notice });
+    this.#backend = this.#options.backend === 'bpftrace' ? new BpftraceProbes(onRecord) : TracefsProbes.open({ onRecord, onNotice: this.#notice }, options.tracePipe);
   }
 
   static async start(spec: TargetSpec, options: KeyCaptureOptions = {}): Promise<KeyCaptureSession> {

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmdirSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import type { ProbeRecord } from './events.js';
 import { tracefsProbeLine, type ProbeArgs } from './fetchArgs.js';
-import { parseTraceLine } from './tracefsEvent.js';
+import { openTracePipe, type TracePipe, type TracePipeFormat } from './tracePipe.js';
 
 export const TRACEFS = '/sys/kernel/tracing';
 /**
@@ -36,10 +36,8 @@ export class TracefsProbes {
   readonly #instance: string;
   readonly #events = new Set<string>();
   readonly #handlers: TracefsHandlers;
-  #pipe: number | undefined;
+  #pipe: TracePipe | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #partial = '';
-  #lostMarkers = 0;
   #closed = false;
 
   private constructor(handlers: TracefsHandlers) {
@@ -48,7 +46,7 @@ export class TracefsProbes {
   }
 
   /** Mounts tracefs if needed, removes leftovers of dead runs, creates our instance and starts reading it. */
-  static open(handlers: TracefsHandlers): TracefsProbes {
+  static open(handlers: TracefsHandlers, pipe: TracePipeFormat = 'text'): TracefsProbes {
     ensureTracefs();
     removeLeftovers(handlers.onNotice);
     const probes = new TracefsProbes(handlers);
@@ -59,7 +57,7 @@ export class TracefsProbes {
       // stays known after a short-lived target has exited (see ThreadOwners for the fallback).
       writeControl(path.join(probes.#instance, 'options', 'record-tgid'), '1');
       writeControl(path.join(probes.#instance, 'buffer_size_kb'), String(BUFFER_KB));
-      probes.#pipe = openSync(path.join(probes.#instance, 'trace_pipe'), constants.O_RDONLY | constants.O_NONBLOCK);
+      probes.#pipe = openTracePipe(pipe, probes.#instance, handlers.onRecord);
     } catch (err) {
       probes.close();
       throw asTracefsError(err, `cannot create trace instance ${probes.#instance}`);
@@ -74,6 +72,7 @@ export class TracefsProbes {
     appendUprobeEvent(line);
     this.#events.add(event);
     try {
+      this.#pipe!.register(event, path.join(this.#instance, 'events', this.group, event, 'format'));
       writeControl(path.join(this.#instance, 'events', this.group, event, 'enable'), '1');
     } catch (err) {
       this.remove(event);
@@ -89,6 +88,7 @@ export class TracefsProbes {
   remove(event: string): void {
     if (!this.#events.delete(event)) return;
     this.#disable(event);
+    this.#pipe?.unregister(event);
     appendUprobeEvent(`-:${this.group}/${event}`);
   }
 
@@ -112,12 +112,10 @@ export class TracefsProbes {
     const failures: string[] = [];
     // Disable first, then read what is left: no hit can land between the last read and the removal.
     for (const event of this.#events) this.#disable(event);
-    if (this.#pipe !== undefined) {
-      try {
-        this.#drain();
-      } catch {
-        // keep cleaning up
-      }
+    try {
+      this.#pipe?.drain();
+    } catch {
+      // keep cleaning up
     }
     for (const event of [...this.#events]) {
       try {
@@ -126,8 +124,8 @@ export class TracefsProbes {
         failures.push(err instanceof Error ? err.message : String(err));
       }
     }
-    const lost = Math.max(0, ringBufferLosses(this.#instance) - this.#lostMarkers);
-    if (this.#pipe !== undefined) closeSync(this.#pipe);
+    const lost = Math.max(0, ringBufferLosses(this.#instance) - (this.#pipe?.reportedLost ?? 0));
+    this.#pipe?.close();
     this.#pipe = undefined;
     try {
       if (existsSync(this.#instance)) rmdirSync(this.#instance);
@@ -141,33 +139,12 @@ export class TracefsProbes {
   #schedule(): void {
     this.#timer = setTimeout(() => {
       try {
-        this.#drain();
+        this.#pipe?.drain();
       } catch (err) {
         this.#handlers.onRecord({ kind: 'malformed', reason: `reading trace_pipe failed: ${(err as Error).message}` });
       }
       if (!this.#closed) this.#schedule();
     }, POLL_MS);
-  }
-
-  #drain(): void {
-    const buf = Buffer.allocUnsafe(1 << 16);
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(this.#pipe!, buf, 0, buf.length, null);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return;
-        throw err;
-      }
-      if (n === 0) return;
-      const lines = (this.#partial + buf.toString('latin1', 0, n)).split('\n');
-      this.#partial = lines.pop()!;
-      for (const line of lines) {
-        const record = parseTraceLine(line, (e) => this.#events.has(e));
-        if (record.kind === 'lost') this.#lostMarkers += record.count;
-        if (record.kind !== 'other') this.#handlers.onRecord(record);
-      }
-    }
   }
 }
 

@@ -7,21 +7,23 @@ import { loadFixtures, loadRealBinaries } from '../support/fixtures.js';
 import { runTraffic } from '../support/traffic.js';
 import { captureDuring, leftovers, missingFrom, privateCopy, readKeyLogSet, requireProbing } from './harness.js';
 
-test('load: 1,000 TLS 1.3 handshakes under the probe, no key lost, no reject', async (t) => {
+for (const tracePipe of ['text', 'raw'] as const) test(`load: 1,000 TLS 1.3 handshakes under the probe (trace_pipe${tracePipe === 'raw' ? '_raw' : ''}), no key lost, no reject`, async (t) => {
   if (!requireProbing(t)) return;
   const shared = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
   const server = shared && privateCopy(shared);
   const client = loadFixtures({ program: 'tlsclient', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
   if (!requireOrSkip(t, server !== undefined && client !== undefined, 'no stripped amd64 fixtures (run npm run setup)')) return;
-  const { result, lines, stats, rejects } = await captureDuring({ exes: [server!.path] }, {}, () =>
+  const { result, lines, stats, rejects, keys } = await captureDuring({ exes: [server!.path] }, { tracePipe }, () =>
     runTraffic({ server: server!, client: client!, requests: 1000, conns: 1000, timeoutMs: 300_000 }),
   );
   const truth = readKeyLogSet(result.clientKeyLog);
   assert.equal(truth.size, 4000, 'the client made 1,000 handshakes');
-  assert.deepEqual(missingFrom(truth, lines), []);
+  assert.deepEqual(missingFrom(truth, lines).length, 0, JSON.stringify({ stats, rejects: rejects.slice(0, 3) }));
   assert.equal(lines.size, truth.size);
   assert.deepEqual(rejects, []);
   assert.equal(stats.lost, 0);
+  assert.equal(stats.processes, 1);
+  assert.ok(keys.every((k) => k.comm === 'tlsserver'));
 });
 
 test('the kernel accepts the stack-ABI (Go < 1.17) probe definition', async (t) => {
