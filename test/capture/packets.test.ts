@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { Tcpdump, packetFacts } from '../../src/capture/index.js';
 import { liveBlocks } from '../../src/capture/liveBlocks.js';
 import { LinkType, type PacketBlock } from '../../src/pcap/index.js';
+import { GokeylogError } from '../../src/util/errors.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { loadFixtures, testPki } from '../support/fixtures.js';
 import { secretTempDir } from '../support/pki.js';
@@ -123,5 +124,28 @@ test('packetFacts: SYNs, ClientHello randoms and connections as tshark sees them
     });
     assert.equal(hellos, 4, 'two connections per TLS version');
     assert.equal(connOfStream.size, 4);
+  }
+});
+
+test('fuzz: mutated and truncated captures give blocks or one GokeylogError, and packetFacts never throws', async (t) => {
+  if (!requireOrSkip(t, available(), 'needs root, tcpdump, tshark and Go fixtures')) return;
+  for (const rec of await record()) {
+    const original = readFileSync(rec.file);
+    for (let seed = 1; seed <= 150; seed++) {
+      const random = seededRandom(seed);
+      const bytes = Buffer.from(original.subarray(0, Math.max(1, Math.floor(random() * original.length * 1.1))));
+      for (let i = Math.floor(random() * 12); i > 0; i--) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+      try {
+        const { packets } = await packetsOf(choppedStream(bytes, seed));
+        for (const p of packets) {
+          const facts = packetFacts(p.linkType, p.data);
+          assert.ok(facts.clientRandom === null || /^[0-9a-f]{64}$/.test(facts.clientRandom));
+          assert.equal(facts.bytes, p.data.length);
+        }
+      } catch (err) {
+        assert.ok(err instanceof GokeylogError, `seed ${seed}: ${String(err)}`);
+        assert.doesNotMatch(err.message, /\n/);
+      }
+    }
   }
 });
