@@ -6,10 +6,12 @@ import {
   parseClientHello,
   parseEncryptedExtensionsAlpn,
   parseServerHello,
+  parseTls12SessionTicket,
 } from './handshake.js';
 import { nextTrafficSecret, tls12Prf, trafficKeys, HASH_LENGTH } from './keys.js';
 import { Tls12AeadDecryptor, Tls12CbcDecryptor, Tls13Decryptor, type RecordDecryptor } from './protection.js';
 import { ContentType, HandshakeAssembler, RecordSplitter, type TlsRecord } from './records.js';
+import type { Tls12SessionCache } from './sessions.js';
 import { cipherSuiteName, findCipherSuite, KEY_LENGTH, MAC_LENGTH, type CipherSuite } from './suites.js';
 import type { HandshakeInfo, KeySource, TlsFailureReason, TlsResult, TlsSink } from './types.js';
 
@@ -23,6 +25,8 @@ const MAX_WAITING_RECORDS = 64;
 export interface TlsConnectionOptions {
   /** The capture joined the TCP connection after it started (no SYN): a missing ClientHello is expected. */
   joinedMidStream?: boolean;
+  /** Shared by the connections of one capture: lets resumed TLS 1.2 sessions find their master secret. */
+  sessions?: Tls12SessionCache;
 }
 
 /** One direction's record and handshake state. */
@@ -59,6 +63,11 @@ export class TlsConnection implements StreamConsumer {
   private readonly toServer = new Side('toServer');
   private readonly toClient = new Side('toClient');
   private clientRandom: Uint8Array | null = null;
+  /** TLS 1.2 resumption offers of the ClientHello. */
+  private offeredSessionId: Uint8Array = new Uint8Array(0);
+  private offeredTicket: Uint8Array = new Uint8Array(0);
+  /** TLS 1.2 master secret, to remember under the tickets the server issues. */
+  private masterSecret: Uint8Array | null = null;
   private suite: CipherSuite | null = null;
   private tls13 = false;
   private serverHelloSeen = false;
@@ -205,6 +214,8 @@ export class TlsConnection implements StreamConsumer {
         const hello = parseClientHello(body);
         if (!hello) return this.fail('malformed TLS record');
         this.clientRandom = Buffer.from(hello.random);
+        this.offeredSessionId = Buffer.from(hello.sessionId);
+        this.offeredTicket = Buffer.from(hello.sessionTicket);
         this.info.clientRandom = Buffer.from(hello.random).toString('hex');
         this.info.sni = hello.sni;
         this.info.alpnOffered = hello.alpn;
@@ -223,7 +234,7 @@ export class TlsConnection implements StreamConsumer {
         this.info.cipherSuite = cipherSuiteName(hello.cipherSuite);
         if (hello.alpn) this.info.alpn = hello.alpn;
         this.tls13 = hello.version === TLS13;
-        this.setUpKeys(hello.cipherSuite, hello.version, hello.random, hello.encryptThenMac);
+        this.setUpKeys(hello.cipherSuite, hello.version, hello.random, hello.encryptThenMac, hello.sessionId);
         this.replayWaiting();
         return;
       }
@@ -236,6 +247,11 @@ export class TlsConnection implements StreamConsumer {
         const certificates = ders.map(describeCertificate).filter((c) => c !== null);
         if (side === this.toClient) this.info.serverCertificates = certificates;
         else this.info.clientCertificate = certificates[0] ?? null;
+        return;
+      }
+      case HandshakeType.NEW_SESSION_TICKET: {
+        const ticket = !this.tls13 && side === this.toClient ? parseTls12SessionTicket(body) : null;
+        if (ticket && this.masterSecret) this.options.sessions?.remember(ticket, this.masterSecret);
         return;
       }
       case HandshakeType.FINISHED:
@@ -251,7 +267,7 @@ export class TlsConnection implements StreamConsumer {
     }
   }
 
-  private setUpKeys(code: number, version: number, serverRandom: Uint8Array, encryptThenMac: boolean): void {
+  private setUpKeys(code: number, version: number, serverRandom: Uint8Array, encryptThenMac: boolean, sessionId: Uint8Array): void {
     const suite = findCipherSuite(code);
     if (!suite || !suite.cipher || (version !== TLS12 && version !== TLS13) || suite.tls13 !== (version === TLS13)) {
       return this.fail('unsupported cipher suite');
@@ -266,12 +282,14 @@ export class TlsConnection implements StreamConsumer {
       this.installTls13(this.toClient, serverSecret);
       return;
     }
-    const master = this.keys.get(clientRandom, 'CLIENT_RANDOM');
+    const master = this.keys.get(clientRandom, 'CLIENT_RANDOM') ?? this.resumedMasterSecret(sessionId);
     // Without keys the plaintext part of a 1.2 handshake (certificates) is still worth reading.
     if (!master) {
       this.reason ??= 'no keys for client random';
       return;
     }
+    this.masterSecret = master;
+    this.options.sessions?.remember(sessionId, master);
     const cipher = suite.cipher;
     const macLength = suite.mac ? MAC_LENGTH[suite.mac] : 0;
     const keyLength = KEY_LENGTH[cipher];
@@ -290,6 +308,13 @@ export class TlsConnection implements StreamConsumer {
       suite.mac ? new Tls12CbcDecryptor(cipher, key, suite.mac, macKey, encryptThenMac) : new Tls12AeadDecryptor(cipher, key, iv);
     this.toServer.nextDecryptor = make(clientKey, clientIv, clientMac);
     this.toClient.nextDecryptor = make(serverKey, serverIv, serverMac);
+  }
+
+  /** An abbreviated handshake echoes the offered session ID; its secret is the earlier session's. */
+  private resumedMasterSecret(sessionId: Uint8Array): Uint8Array | undefined {
+    const sessions = this.options.sessions;
+    if (!sessions || sessionId.length === 0 || !Buffer.from(sessionId).equals(this.offeredSessionId)) return undefined;
+    return sessions.find(this.offeredTicket) ?? sessions.find(sessionId);
   }
 
   private useTrafficSecret(side: Side, label: string): void {

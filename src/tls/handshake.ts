@@ -21,6 +21,7 @@ const Extension = {
   SERVER_NAME: 0,
   ALPN: 16,
   ENCRYPT_THEN_MAC: 22,
+  SESSION_TICKET: 35,
   SUPPORTED_VERSIONS: 43,
   KEY_SHARE: 51,
 } as const;
@@ -30,6 +31,9 @@ const HELLO_RETRY_RANDOM = Buffer.from('cf21ad74e59a6111be1d8c021e65b891c2a21116
 
 export interface ClientHello {
   random: Uint8Array;
+  /** TLS 1.2 resumption offers: the session ID and the ticket (empty when none). */
+  sessionId: Uint8Array;
+  sessionTicket: Uint8Array;
   cipherSuites: number[];
   sni: string | null;
   alpn: string[];
@@ -39,6 +43,7 @@ export interface ClientHello {
 
 export interface ServerHello {
   random: Uint8Array;
+  sessionId: Uint8Array;
   cipherSuite: number;
   /** The negotiated version: supported_versions if present, else legacy_version. */
   version: number;
@@ -54,16 +59,26 @@ export function parseClientHello(body: Uint8Array): ClientHello | null {
     const r = new ByteReader(body);
     r.u16(); // legacy_version
     const random = r.take(32);
-    r.vector(1); // legacy_session_id
+    const sessionId = r.vector(1).rest();
     const suites = r.vector(2);
     const cipherSuites: number[] = [];
     while (suites.remaining >= 2) cipherSuites.push(suites.u16());
     r.vector(1); // compression methods
-    const hello: ClientHello = { random, cipherSuites, sni: null, alpn: [], supportedVersions: [], keyShareGroups: [] };
+    const hello: ClientHello = {
+      random,
+      sessionId,
+      sessionTicket: new Uint8Array(0),
+      cipherSuites,
+      sni: null,
+      alpn: [],
+      supportedVersions: [],
+      keyShareGroups: [],
+    };
     if (r.remaining === 0) return hello;
     forEachExtension(r.vector(2), (type, data) => {
       if (type === Extension.SERVER_NAME) hello.sni = parseServerName(data);
       else if (type === Extension.ALPN) hello.alpn = parseAlpnList(data);
+      else if (type === Extension.SESSION_TICKET) hello.sessionTicket = data.rest();
       else if (type === Extension.SUPPORTED_VERSIONS) {
         const list = data.vector(1);
         while (list.remaining >= 2) hello.supportedVersions.push(list.u16());
@@ -85,11 +100,12 @@ export function parseServerHello(body: Uint8Array): ServerHello | null {
     const r = new ByteReader(body);
     const legacyVersion = r.u16();
     const random = r.take(32);
-    r.vector(1); // legacy_session_id_echo
+    const sessionId = r.vector(1).rest();
     const cipherSuite = r.u16();
     r.u8(); // compression method
     const hello: ServerHello = {
       random,
+      sessionId,
       cipherSuite,
       version: legacyVersion,
       alpn: null,
@@ -114,6 +130,15 @@ export function parseEncryptedExtensionsAlpn(body: Uint8Array): string | null {
       if (type === Extension.ALPN) alpn = parseAlpnList(data)[0] ?? null;
     });
     return alpn;
+  });
+}
+
+/** The ticket of a TLS 1.2 NewSessionTicket (RFC 5077: lifetime hint, ticket); null when malformed. */
+export function parseTls12SessionTicket(body: Uint8Array): Uint8Array | null {
+  return guarded(() => {
+    const r = new ByteReader(body);
+    r.take(4); // ticket_lifetime_hint
+    return r.vector(2).rest();
   });
 }
 

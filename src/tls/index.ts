@@ -14,5 +14,7 @@
  */
 export type { TlsFailureReason, KeySource, CertificateInfo, HandshakeInfo, TlsResult, TlsSink } from './types.js';
 export { TlsConnection } from './connection.js';
+export type { TlsConnectionOptions } from './connection.js';
+export { Tls12SessionCache } from './sessions.js';
 export { describeCertificate } from './certificate.js';
 export { cipherSuiteName } from './suites.js';

@@ -192,7 +192,7 @@ for (const [opensslName, suite] of [
  * An openssl s_client session against the Go server (HTTP/1.1), captured: each step's line is sent once the
  * previous step's answer arrived (s_client reads its command letters, like "K", only line by line).
  */
-async function sClientSession(t: TestContext, clientArgs: string[], steps: { send: string; until: RegExp }[]) {
+async function sClientSession(t: TestContext, runs: { args: string[]; steps: { send: string; until: RegExp }[] }[]) {
   const pair = newestFixturePair();
   if (!requireOrSkip(t, isRoot(), 'capturing on lo needs root')) return null;
   if (!requireOrSkip(t, pair !== null, 'Go fixtures not built (npm run setup)')) return null;
@@ -205,28 +205,31 @@ async function sClientSession(t: TestContext, clientArgs: string[], steps: { sen
     const pcap = await completeCapture(async () => {
       const capture = await startCapture({ port: server.port, file: path.join(dir, `s_client-${Date.now()}.pcap`) });
       try {
-        const client = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${server.port}`, '-CAfile', pki.caCert, ...clientArgs], {
-          stdio: ['pipe', 'pipe', 'pipe'],
-        });
-        try {
-          let output = '';
-          const arrived = new EventEmitter();
-          for (const stream of [client.stdout, client.stderr]) {
-            stream.setEncoding('utf8').on('data', (chunk: string) => {
-              output += chunk;
-              arrived.emit('data');
-            });
+        for (const run of runs) {
+          const client = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${server.port}`, '-CAfile', pki.caCert, ...run.args], {
+            stdio: ['pipe', 'pipe', 'pipe'],
+          });
+          try {
+            let output = '';
+            const arrived = new EventEmitter();
+            for (const stream of [client.stdout, client.stderr]) {
+              stream.setEncoding('utf8').on('data', (chunk: string) => {
+                output += chunk;
+                arrived.emit('data');
+              });
+            }
+            const waitFor = async (pattern: RegExp): Promise<void> => {
+              while (!pattern.test(output)) await once(arrived, 'data');
+            };
+            await waitFor(/Verify return code: 0/);
+            for (const step of run.steps) {
+              client.stdin.write(step.send);
+              await waitFor(step.until);
+            }
+          } finally {
+            client.kill();
+            if (client.exitCode === null) await once(client, 'exit');
           }
-          const waitFor = async (pattern: RegExp): Promise<void> => {
-            while (!pattern.test(output)) await once(arrived, 'data');
-          };
-          await waitFor(/Verify return code: 0/);
-          for (const step of steps) {
-            client.stdin.write(step.send);
-            await waitFor(step.until);
-          }
-        } finally {
-          client.kill();
         }
       } finally {
         await capture.stop();
@@ -240,10 +243,15 @@ async function sClientSession(t: TestContext, clientArgs: string[], steps: { sen
 }
 
 test('TLS 1.3 KeyUpdate in both directions (openssl s_client "K" asks the Go server to update too)', async (t) => {
-  const run = await sClientSession(t, ['-tls1_3'], [
-    { send: 'GET /healthz HTTP/1.1\nHost: x\n\n', until: /\r\n\r\nok/ },
-    { send: 'K\n', until: /KEYUPDATE/ },
-    { send: 'GET /api/v1/namespaces/default/pods?limit=2 HTTP/1.1\nHost: x\nConnection: close\n\n', until: /"kind":"PodList"/ },
+  const run = await sClientSession(t, [
+    {
+      args: ['-tls1_3'],
+      steps: [
+        { send: 'GET /healthz HTTP/1.1\nHost: x\n\n', until: /\r\n\r\nok/ },
+        { send: 'K\n', until: /KEYUPDATE/ },
+        { send: 'GET /api/v1/namespaces/default/pods?limit=2 HTTP/1.1\nHost: x\nConnection: close\n\n', until: /"kind":"PodList"/ },
+      ],
+    },
   ]);
   if (!run) return;
   const [c] = decryptFrames(await readFrames(run.pcap), loadKeyLog(run.serverKeyLog));
@@ -256,8 +264,8 @@ test('TLS 1.3 KeyUpdate in both directions (openssl s_client "K" asks the Go ser
 });
 
 test('TLS 1.3 HelloRetryRequest: a key share only for ffdhe2048 (which Go lacks) makes the Go server ask for X25519', async (t) => {
-  const run = await sClientSession(t, ['-tls1_3', '-groups', 'ffdhe2048:X25519'], [
-    { send: 'GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n', until: /\r\n\r\nok/ },
+  const run = await sClientSession(t, [
+    { args: ['-tls1_3', '-groups', 'ffdhe2048:X25519'], steps: [{ send: 'GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n', until: /\r\n\r\nok/ }] },
   ]);
   if (!run) return;
   const [c] = decryptFrames(await readFrames(run.pcap), loadKeyLog(run.serverKeyLog));
@@ -290,4 +298,25 @@ test('every Go toolchain from 1.15: its own client and server over TLS 1.3 and 1
       t.diagnostic(`${label}: ${c!.result.handshake.cipherSuite}, ${c!.toClient.length} bytes to the client`);
     }
   }
+});
+
+test('TLS 1.2 resumption: the abbreviated handshake (no key logged by Go) decrypts with the earlier session\'s secret', async (t) => {
+  const session = path.join(secretTempDir('session'), 'tls12.session');
+  const request = { send: 'GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n', until: /\r\n\r\nok/ };
+  const run = await sClientSession(t, [
+    { args: ['-tls1_2', '-sess_out', session], steps: [request] },
+    { args: ['-tls1_2', '-sess_in', session], steps: [request] },
+  ]);
+  if (!run) return;
+  const keys = loadKeyLog(run.serverKeyLog);
+  const connections = decryptFrames(await readFrames(run.pcap), keys);
+  assert.equal(connections.length, 2);
+  const [full, resumed] = connections;
+  assert.ok(keys.get(Buffer.from(full!.result.handshake.clientRandom!, 'hex'), 'CLIENT_RANDOM'));
+  assert.equal(keys.get(Buffer.from(resumed!.result.handshake.clientRandom!, 'hex'), 'CLIENT_RANDOM'), undefined, 'Go logs nothing for a resumed session');
+  for (const c of connections) {
+    assert.equal(c.result.reason, null);
+    assert.match(c.toClient.toString('latin1'), /^HTTP\/1\.1 200 OK/);
+  }
+  assert.equal(resumed!.result.handshake.serverCertificates.length, 0, 'an abbreviated handshake sends no certificate');
 });

@@ -3,7 +3,7 @@ import { parseKeyLog } from '../../src/keylog/parse.js';
 import { KeyLog } from '../../src/keylog/keylog.js';
 import { decodePacket, TcpReassembler, type ConnectionInfo, type Direction } from '../../src/net/index.js';
 import { readCapture } from '../../src/pcap/index.js';
-import { TlsConnection, type KeySource, type TlsResult } from '../../src/tls/index.js';
+import { Tls12SessionCache, TlsConnection, type KeySource, type TlsResult } from '../../src/tls/index.js';
 import { loadFixtures, type GoFixture } from '../support/fixtures.js';
 import { spawnChecked } from '../support/traffic.js';
 
@@ -40,6 +40,7 @@ export function loadKeyLog(...files: string[]): KeyLog {
 /** Runs frames through decodePacket → TcpReassembler → TlsConnection, as analyze does. */
 export function decryptFrames(frames: Iterable<Frame>, keys: KeySource): DecodedConnection[] {
   const connections: DecodedConnection[] = [];
+  const sessions = new Tls12SessionCache();
   const reassembler = new TcpReassembler({
     onConnection(info) {
       const chunks: Record<Direction, Buffer[]> = { toServer: [], toClient: [] };
@@ -51,7 +52,7 @@ export function decryptFrames(frames: Iterable<Frame>, keys: KeySource): Decoded
             connections.push({ info, result, toServer: Buffer.concat(chunks.toServer), toClient: Buffer.concat(chunks.toClient), end: lastEnd });
           },
         },
-        { joinedMidStream: !info.synSeen },
+        { joinedMidStream: !info.synSeen, sessions },
       );
       let lastEnd = '';
       return {
