@@ -12,9 +12,13 @@
  *   Connections are keyed by 4-tuple. Roles: the SYN sender is the client; seen from the middle, the side
  *   that sends a TLS ClientHello (or receives a ServerHello), else the side with the higher port.
  *   Each direction delivers in-order bytes to the consumer (`onData`); retransmissions and overlaps are
- *   trimmed, out-of-order segments are buffered (bounded per direction), and a hole that cannot be filled is
- *   reported with `onGap` before the bytes after it: a stream is never silently joined across lost bytes.
- *   `onEnd` is called exactly once per connection (FIN from both sides, RST, eviction or `finish()`).
+ *   trimmed, out-of-order segments are buffered, and a hole that cannot be filled is reported with `onGap`
+ *   before the bytes after it: a stream is never silently joined across lost bytes. A hole is given up when
+ *   the peer acknowledged the missing bytes and 16 more segments came, when the buffer of the direction
+ *   (4 MiB) or of the whole capture (256 MiB) is full, at FIN/RST, or at the end.
+ *   `onEnd` is called exactly once per connection (FIN from both sides, RST, eviction or `finish()`);
+ *   closed connections are forgotten, idle ones (1 h of capture time) and the least recent beyond 200 000
+ *   are evicted. Bytes given to `onData` are views valid only during the call.
  */
 export type { Endpoint, TcpSegment } from './segment.js';
 export { TcpFlag } from './segment.js';

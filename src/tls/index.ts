@@ -1,16 +1,25 @@
 /**
  * TLS 1.2/1.3 decryption of reassembled TCP streams.
  *
- *   const tls = new TlsConnection(keys, sink);   // keys: KeySource (e.g. src/keylog KeyLog)
- *   tls is a StreamConsumer: give it to TcpReassembler (onConnection → tls), or call
- *   tls.onData(direction, bytes, timeNs) / tls.onGap(...) / tls.onEnd(...) yourself.
- *   sink.onApplicationData(direction, plaintext, timeNs) per decrypted record (timeNs = the segment that
- *   completed the record); sink.onHandshake(info) once; sink.onEnd(result) once; tls.result() at any time.
+ *   const sessions = new Tls12SessionCache();                       // one per capture/run
+ *   const tls = new TlsConnection(keys, sink, { joinedMidStream: !info.synSeen, sessions });
+ *   keys: KeySource (src/keylog's KeyLog fits). tls is a StreamConsumer: return it from
+ *   TcpReassembler's onConnection, or call tls.onData / tls.onGap / tls.onEnd yourself.
+ *   sink.onApplicationData(direction, plaintext, timeNs): each decrypted record, timeNs = the segment that
+ *     completed it; plaintext is a fresh buffer the sink owns.
+ *   sink.onHandshake(info): once, before the first application data (or at the end); `info` is live and
+ *     final by sink.onEnd(result), which comes once. tls.result() at any time.
  *
- * Never throws on bad input: a connection that cannot be (further) decrypted gets `reason` and stops.
- * Supported: TLS 1.3 AES-128/256-GCM, ChaCha20-Poly1305 (handshake messages decrypted with the handshake
- * secrets: client and server certificates; KeyUpdate followed); TLS 1.2 ECDHE/RSA with AES-GCM,
- * ChaCha20-Poly1305, AES-CBC with SHA-1/SHA-256 MACs (keys from CLIENT_RANDOM master secrets).
+ * Never throws on bad input: a connection that cannot be (further) decrypted gets `reason` and stops
+ * (`decrypted` stays true if records were decrypted before). Reasons: no keys for client random, handshake
+ * not captured, unsupported cipher suite, decryption failed (wrong keys) — also corrupted records —,
+ * stream incomplete (lost segments) — also a record cut by the end —, malformed TLS record, not TLS.
+ *
+ * Supported: TLS 1.3 AES-128/256-GCM, ChaCha20-Poly1305; handshake messages decrypted with the handshake
+ * secrets (EncryptedExtensions, both Certificates, CertificateRequest), HelloRetryRequest, KeyUpdate.
+ * TLS 1.2 ECDHE/RSA with AES-GCM, ChaCha20-Poly1305, AES-CBC-SHA/SHA256/SHA384 (MAC-then-encrypt, or
+ * encrypt-then-MAC when negotiated), 3DES; keys from CLIENT_RANDOM, resumed sessions through `sessions`.
+ * Certificates: CertificateInfo via Node's X509Certificate (frozen objects, shared between connections).
  */
 export type { TlsFailureReason, KeySource, CertificateInfo, HandshakeInfo, TlsResult, TlsSink } from './types.js';
 export { TlsConnection } from './connection.js';
