@@ -120,7 +120,7 @@ async function runAnalyze(captures: string[], opts: AnalyzeCliOptions): Promise<
     } else if (opts.json) {
       out(`${JSON.stringify(reportJson(report), null, 2)}\n`);
     } else {
-      out(renderText(report));
+      out(renderText(report, { color: process.stdout.isTTY === true && !process.env.NO_COLOR }));
     }
   } catch (err) {
     if (!(err instanceof OutputClosed)) throw err;

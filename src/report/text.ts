@@ -6,7 +6,17 @@ import { isoTime } from './json.js';
 
 const TOP_CALLS = 5;
 
-export function renderText(report: Report): string {
+/** Colours only for a terminal, and never when NO_COLOR is set (https://no-color.org). */
+export interface TextOptions {
+  color: boolean;
+}
+
+function table(head: string[], options: TextOptions, wordWrap = false): Table.Table {
+  const style = options.color ? { head: ['cyan'], border: ['grey'] } : { head: [], border: [] };
+  return new Table({ head, style, wordWrap });
+}
+
+export function renderText(report: Report, options: TextOptions): string {
   const out: string[] = [];
   if (report.warnings.length) {
     out.push('Certificate warnings:');
@@ -17,7 +27,7 @@ export function renderText(report: Report): string {
   out.push(`Identities (client certificates; expiry measured from ${report.referenceTimeSource === 'capture' ? 'the capture time' : 'now'} ${report.referenceTime}):`);
   if (report.identities.length === 0) out.push('  none seen (no decrypted client certificate)');
   else {
-    const t = new Table({ head: ['User (CN)', 'Groups (O)', 'Not after', 'Days left', 'Conns', 'Requests', 'Top calls', 'User agents'], wordWrap: true });
+    const t = table(['User (CN)', 'Groups (O)', 'Not after', 'Days left', 'Conns', 'Requests', 'Top calls', 'User agents'], options, true);
     for (const i of report.identities) {
       const calls = Object.entries(i.calls).sort((a, b) => b[1] - a[1]).slice(0, TOP_CALLS).map(([c, n]) => `${c} ×${n}`);
       t.push([i.user, i.groups.join(', '), i.certificate.notAfter, i.expired ? 'EXPIRED' : `${i.daysLeft}${i.expiringSoon ? ' !' : ''}`, i.connectionIds.length, i.requests, calls.join('\n'), i.userAgents.join('\n')]);
@@ -27,7 +37,7 @@ export function renderText(report: Report): string {
   out.push('');
 
   out.push(`Connections (${report.connections.length}):`);
-  const ct = new Table({ head: ['ID', 'Client', 'Server', 'SNI', 'ALPN', 'TLS', 'Cipher suite', 'Decrypted', 'Client CN', 'Requests'] });
+  const ct = table(['ID', 'Client', 'Server', 'SNI', 'ALPN', 'TLS', 'Cipher suite', 'Decrypted', 'Client CN', 'Requests'], options);
   for (const c of report.connections) {
     ct.push([
       c.id, `${c.client.ip}:${c.client.port}`, `${c.server.ip}:${c.server.port}`, c.sni ?? '', c.alpn ?? '', c.tlsVersion ?? '', c.cipherSuite ?? '',
@@ -38,7 +48,7 @@ export function renderText(report: Report): string {
   out.push(ct.toString(), '');
 
   out.push(`Requests (${report.requests.length}):`);
-  const rt = new Table({ head: ['Time', 'Conn', 'Stream', 'Method', 'Path', 'Status', 'User agent', 'Kubernetes'] });
+  const rt = table(['Time', 'Conn', 'Stream', 'Method', 'Path', 'Status', 'User agent', 'Kubernetes'], options);
   for (const r of report.requests) {
     const e = r.exchange;
     rt.push([isoTime(e.firstTime), r.connectionId, e.streamId, e.method ?? '', e.path ?? '', e.status ?? (e.reset ?? ''), e.userAgent ?? '', r.kube.isResourceRequest ? callName(r) : '']);
