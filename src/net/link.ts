@@ -16,14 +16,14 @@ export function unwrapLink(linkType: number, frame: Uint8Array): NetworkPacket |
     case LinkType.ETHERNET:
       return ethernet(frame);
     case LinkType.RAW:
-      return raw(frame);
+      return byIpVersion(frame, 0);
     case LinkType.IPV4:
       return { etherType: EtherType.IPV4, offset: 0 };
     case LinkType.IPV6:
       return { etherType: EtherType.IPV6, offset: 0 };
     case LinkType.NULL:
     case LinkType.LOOP:
-      return nullLoopback(frame);
+      return byIpVersion(frame, 4);
     case LinkType.LINUX_SLL:
       // 16 bytes: packet type, ARPHRD, address length, 8 address bytes, protocol (big-endian).
       return frame.length < 16 ? null : { etherType: u16(frame, 14), offset: 16 };
@@ -49,20 +49,12 @@ function ethernet(frame: Uint8Array): NetworkPacket | null {
   return { etherType, offset };
 }
 
-function raw(frame: Uint8Array): NetworkPacket | null {
-  if (frame.length < 1) return null;
-  const version = frame[0]! >> 4;
-  if (version === 4) return { etherType: EtherType.IPV4, offset: 0 };
-  if (version === 6) return { etherType: EtherType.IPV6, offset: 0 };
-  return null;
-}
-
-/** BSD loopback: a 4-byte address family in the capturing host's byte order, so judge by the IP version. */
-function nullLoopback(frame: Uint8Array): NetworkPacket | null {
-  if (frame.length < 5) return null;
-  const version = frame[4]! >> 4;
-  if (version === 4) return { etherType: EtherType.IPV4, offset: 4 };
-  if (version === 6) return { etherType: EtherType.IPV6, offset: 4 };
+/** Raw IP (at 0) and BSD loopback (after a 4-byte address family whose byte order varies): judge by the IP version. */
+function byIpVersion(frame: Uint8Array, offset: number): NetworkPacket | null {
+  if (frame.length <= offset) return null;
+  const version = frame[offset]! >> 4;
+  if (version === 4) return { etherType: EtherType.IPV4, offset };
+  if (version === 6) return { etherType: EtherType.IPV6, offset };
   return null;
 }
 
