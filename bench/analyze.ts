@@ -11,12 +11,11 @@
  * checksum fixed) and is interleaved with others in time; the TLS bytes are verbatim, so the client randoms
  * and the seed's key log still decrypt every replica.
  */
-import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { forEachPacket } from '../src/pcap/index.js';
 import { cacheDir } from '../src/util/cache.js';
+import { measure, ourCli } from './support.js';
 import { loadFixtures, testPki } from '../test/support/fixtures.js';
 import { spawnChecked, startProcess, startServer } from '../test/support/traffic.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -152,28 +151,8 @@ function buildCapture(file: string, seed: SeedPacket[], targetBytes: number): nu
   return replicas;
 }
 
-interface Measured {
-  seconds: number;
-  peakRssMb: number;
-  stdout: string;
-}
 
-function measure(command: string, commandArgs: string[]): Measured {
-  const timeFile = path.join(cacheDir(), 'bench', 'time.out');
-  const start = process.hrtime.bigint();
-  const run = spawnSync('/usr/bin/time', ['-f', '%M', '-o', timeFile, command, ...commandArgs], { maxBuffer: 1 << 30, encoding: 'utf8' });
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  if (run.status !== 0) throw new Error(`${command} failed: ${run.stderr.slice(-500)}`);
-  return { seconds, peakRssMb: Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop()) / 1024, stdout: run.stdout };
-}
 
-/** This checkout's CLI: compiled beside this file when the bench runs from dist/, else the sources via tsx. */
-function ourCli(): { command: string; args: string[] } {
-  const self = fileURLToPath(import.meta.url);
-  const fromSources = self.endsWith('.ts');
-  const entry = path.join(path.dirname(self), '..', 'src', 'cli', fromSources ? 'index.ts' : 'index.js');
-  return { command: process.execPath, args: fromSources ? ['--import', 'tsx', entry] : [entry] };
-}
 
 async function main(): Promise<void> {
   const dir = path.join(cacheDir(), 'bench');

@@ -12,9 +12,9 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PcapngWriter, forEachPacket } from '../src/pcap/index.js';
 import { cacheDir } from '../src/util/cache.js';
+import { measure, ourCli, type Measured } from './support.js';
 import { mergedKeyLog, realTrafficUnavailable, recordTraffic } from '../test/pcap/real-traffic.js';
 import { secretTempDir } from '../test/support/pki.js';
 
@@ -103,28 +103,8 @@ async function buildPcapng(file: string, seed: SeedPacket[], targetBytes: number
   return replicas;
 }
 
-interface Measured {
-  seconds: number;
-  peakRssMb: number;
-  stdout: string;
-}
 
-function measure(command: string, commandArgs: string[]): Measured {
-  const timeFile = path.join(cacheDir(), 'bench', 'inject-time.out');
-  const start = process.hrtime.bigint();
-  const run = spawnSync('/usr/bin/time', ['-f', '%M', '-o', timeFile, command, ...commandArgs], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  if (run.status !== 0) throw new Error(`${command} failed: ${run.stderr.slice(-500)}`);
-  return { seconds, peakRssMb: Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop()) / 1024, stdout: run.stdout };
-}
 
-/** This checkout's CLI: compiled beside this file when the bench runs from dist/, else the sources via tsx. */
-function ourCli(): string[] {
-  const self = fileURLToPath(import.meta.url);
-  const fromSources = self.endsWith('.ts');
-  const entry = path.join(path.dirname(self), '..', 'src', 'cli', fromSources ? 'index.ts' : 'index.js');
-  return fromSources ? ['--import', 'tsx', entry] : [entry];
-}
 
 function packetsIn(file: string): number {
   const run = spawnSync('capinfos', ['-c', '-M', '-T', '-r', file], { encoding: 'utf8' });
@@ -139,10 +119,11 @@ function compare(label: string, input: string, keyLog: string, dir: string): voi
   let editcap: Measured | undefined;
   let packets = 0;
   try {
+    const cli = ourCli();
     for (let run = 0; run < RUNS; run++) {
       // Alternate the two so that neither always meets a cold page cache.
       const e = measure('editcap', ['--inject-secrets', `tls,${keyLog}`, input, editcapOut]);
-      const o = measure(process.execPath, [...ourCli(), 'inject', '--keylog', keyLog, input, '-o', oursOut, '--json']);
+      const o = measure(cli.command, [...cli.args, 'inject', '--keylog', keyLog, input, '-o', oursOut, '--json']);
       packets = (JSON.parse(o.stdout) as { packets: number }).packets;
       if (!editcap || e.seconds < editcap.seconds) editcap = e;
       if (!ours || o.seconds < ours.seconds) ours = o;
