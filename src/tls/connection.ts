@@ -95,7 +95,7 @@ export class TlsConnection implements StreamConsumer {
 
   onData(direction: Direction, bytes: Uint8Array, timeNs: bigint): void {
     const side = this.side(direction);
-    if (this.stopped || side.stopped) return;
+    if (this.stopped || side.stopped || bytes.length === 0) return;
     if (!side.started) {
       side.started = true;
       // A TLS stream starts with a record header: content type 20–23, version 3.x.
@@ -125,6 +125,8 @@ export class TlsConnection implements StreamConsumer {
     if (!this.clientRandom && !this.reason) {
       this.reason = this.options.joinedMidStream ? 'handshake not captured' : 'not TLS';
     }
+    // Nothing decrypted and no failure: the handshake did not complete within the capture.
+    if (!this.decrypted && !this.reason) this.reason = 'handshake not captured';
     this.reportHandshake();
     this.sink.onEnd?.(this.result());
   }
