@@ -1,6 +1,7 @@
 /**
  * bench/keylog: handshakes per second of the stripped Go fixture server with no probe, under the tracefs
- * backend and under bpftrace (the peer: what the original write-up ran), in one run, rounds interleaved.
+ * backend (text trace_pipe and binary trace_pipe_raw readers) and under bpftrace (the peer: what the original
+ * write-up ran), in one run, rounds interleaved. Also the reader's CPU (this process) per probed mode.
  * Prints rates, ratios to the unprobed rate (goal ≥ 95% with tracefs) and the p50/p99 delay from the probe
  * hit (kernel CLOCK_MONOTONIC timestamp of the event) to the key line written to a file (goal p99 ≤ 100 ms).
  *
@@ -12,7 +13,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { formatKeyLogLine } from '../src/keylog/index.js';
-import { startKeyCapture, type ProbeBackendName } from '../src/probe/index.js';
+import { startKeyCapture, type KeyCaptureOptions } from '../src/probe/index.js';
 import { loadFixtures, testPki } from '../test/support/fixtures.js';
 import { secretTempDir } from '../test/support/pki.js';
 import { spawnChecked, startServer } from '../test/support/traffic.js';
@@ -21,8 +22,13 @@ const args = process.argv.slice(2);
 const option = (name: string, fallback: number): number => Number(args[args.indexOf(name) + 1] ?? NaN) || fallback;
 const HANDSHAKES = option('--handshakes', 2000);
 const ROUNDS = option('--rounds', 3);
-type Mode = 'none' | ProbeBackendName;
-const MODES: Mode[] = ['none', 'tracefs', 'bpftrace'];
+type Mode = 'none' | 'tracefs' | 'tracefs-raw' | 'bpftrace';
+const MODES: Mode[] = ['none', 'tracefs', 'tracefs-raw', 'bpftrace'];
+const OPTIONS: Record<Exclude<Mode, 'none'>, KeyCaptureOptions> = {
+  tracefs: { backend: 'tracefs', tracePipe: 'text' },
+  'tracefs-raw': { backend: 'tracefs', tracePipe: 'raw' },
+  bpftrace: { backend: 'bpftrace' },
+};
 
 const server = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
 const client = loadFixtures({ program: 'tlsclient', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
@@ -35,9 +41,12 @@ const clientArgs = ['-url', `https://127.0.0.1:${running.port}/`, '-ca', pki.caC
 const rates = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
 const delaysMs = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
 const keysSeen = new Map<Mode, number>(MODES.map((m) => [m, 0]));
+/** CPU seconds per second used by this process (the reader, for probed modes) during the measured run. */
+const readerCpu = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
 
 async function round(mode: Mode): Promise<void> {
-  const session = mode === 'none' ? undefined : await startKeyCapture({ pids: [running.child.pid!], exes: [], processes: [] }, { backend: mode });
+  const session = mode === 'none' ? undefined : await startKeyCapture({ pids: [running.child.pid!], exes: [], processes: [] }, OPTIONS[mode]);
+  const cpuBefore = process.cpuUsage();
   const fd = openSync(path.join(dir, `${mode}.keylog`), 'a', 0o600);
   // What `gokeylog keylog -o FILE` does per key: one write(2) per line; the delay is measured once it returned.
   session?.on('key', (e) => {
@@ -51,6 +60,8 @@ async function round(mode: Mode): Promise<void> {
     await spawnChecked(client!.path, clientArgs, { timeoutMs: 600_000 });
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     rates.get(mode)!.push(HANDSHAKES / seconds);
+    const cpu = process.cpuUsage(cpuBefore);
+    readerCpu.get(mode)!.push((cpu.user + cpu.system) / 1e6 / seconds);
   } finally {
     const stats = await session?.stop();
     closeSync(fd);
@@ -73,8 +84,11 @@ for (const mode of MODES) {
   const d = delaysMs.get(mode)!;
   const expected = mode === 'none' ? '' : `, keys ${keysSeen.get(mode)}/${ROUNDS * (HANDSHAKES + 20) * 4}`;
   const delay = d.length > 0 ? `, hit→file delay p50 ${percentile(d, 50).toFixed(2)} ms p99 ${percentile(d, 99).toFixed(2)} ms` : '';
-  console.log(`  ${mode.padEnd(8)} ${rate.toFixed(0).padStart(6)} handshakes/s  ${((rate / base) * 100).toFixed(1).padStart(5)}% of unprobed${expected}${delay}`);
+  const cpu = mode === 'none' || mode === 'bpftrace' ? '' : `, reader CPU ${(median(readerCpu.get(mode)!) * 100).toFixed(1)}%`;
+  console.log(`  ${mode.padEnd(11)} ${rate.toFixed(0).padStart(6)} handshakes/s  ${((rate / base) * 100).toFixed(1).padStart(5)}% of unprobed${expected}${delay}${cpu}`);
 }
-const tracefs = median(rates.get('tracefs')!);
 const bpftrace = median(rates.get('bpftrace')!);
-console.log(`  tracefs/bpftrace rate ratio: ${(tracefs / bpftrace).toFixed(2)}×  (goal: tracefs ≥ 95% of unprobed; p99 delay ≤ 100 ms)`);
+for (const mode of ['tracefs', 'tracefs-raw'] as const) {
+  console.log(`  ${mode}/bpftrace rate ratio: ${(median(rates.get(mode)!) / bpftrace).toFixed(2)}×`);
+}
+console.log('  goals: tracefs ≥ 95% of the unprobed rate; p99 hit→file delay ≤ 100 ms');

@@ -1,7 +1,7 @@
 import { closeSync, constants, fchmodSync, openSync, writeSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
-import { startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName } from '../probe/index.js';
+import { startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TracePipeFormat } from '../probe/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 
 interface KeylogOptions {
@@ -13,6 +13,7 @@ interface KeylogOptions {
   backend: ProbeBackendName;
   duration?: number;
   json?: boolean;
+  tracefsReader: TracePipeFormat;
 }
 
 export function registerKeylog(program: Command): void {
@@ -25,6 +26,7 @@ export function registerKeylog(program: Command): void {
     .option('--follow', 'keep following the targets: re-hook a restarted target, even onto an upgraded binary')
     .option('-o, --output <file>', 'append key log lines to FILE (created 0600) instead of stdout')
     .addOption(new Option('--backend <backend>', 'how to probe').choices(['tracefs', 'bpftrace']).default('tracefs'))
+    .addOption(new Option('--tracefs-reader <reader>', 'read binary pages (trace_pipe_raw) or kernel-formatted text (trace_pipe)').choices(['raw', 'text']).default('raw'))
     .option('--duration <seconds>', 'stop after SECONDS', parseDuration)
     .option('--json', 'print one JSON object per key on stdout (time, pid, comm, label, clientRandom; never the secret)')
     .action(async (opts: KeylogOptions) => runKeylog(opts));
@@ -36,7 +38,7 @@ async function runKeylog(opts: KeylogOptions): Promise<void> {
   try {
     const session = await startKeyCapture(
       { pids: opts.pid, exes: opts.exe, processes: opts.process },
-      { backend: opts.backend, follow: opts.follow ?? false, onNotice: notice },
+      { backend: opts.backend, follow: opts.follow ?? false, onNotice: notice, tracePipe: opts.tracefsReader },
     );
     if (session.targets.length === 0) notice('no target process is running yet: waiting for one');
     let failure: unknown;

@@ -20,7 +20,7 @@ export interface KeyCaptureOptions {
   pollMs?: number;
   /** Told what happens: probes attached and removed, targets refused, leftovers of dead runs removed. */
   onNotice?: (message: string) => void;
-  /** tracefs backend: read the kernel's text rendering (trace_pipe) or its binary pages (trace_pipe_raw). */
+  /** tracefs backend: read its binary pages (trace_pipe_raw, the default) or the kernel's text rendering (trace_pipe). */
   tracePipe?: TracePipeFormat;
 }
 

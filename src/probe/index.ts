@@ -4,6 +4,7 @@
  * Library contract (used by `gokeylog keylog` and `gokeylog capture`):
  *
  *   const session = await startKeyCapture({ pids: [1234], exes: [], processes: [] }, { backend: 'tracefs', onNotice });
+ *   // options: follow, pollMs, tracePipe ('raw' default | 'text') for the tracefs backend
  *   session.on('key', (e: KeyEvent) => …);      // validated, de-duplicated: {label, clientRandom, secret, pid, comm, time, timeNs}
  *   session.on('reject', (why: string) => …);   // a hit that is not a key log line (counted in stats.rejects)
  *   session.on('signal', (sig) => …);           // SIGINT/SIGTERM/SIGHUP arrived: the session has already stopped
@@ -27,6 +28,7 @@ import type { TargetSpec } from './targets.js';
 export { KeyCaptureSession } from './capture.js';
 export type { KeyCaptureOptions, KeyCaptureStats, ProbeBackendName } from './capture.js';
 export type { KeyEvent } from './events.js';
+export type { TracePipeFormat } from './tracePipe.js';
 export type { TargetSpec } from './targets.js';
 export { bpftraceScript } from './bpftraceScript.js';
 

@@ -28,7 +28,8 @@ export interface TracefsHandlers {
 
 /**
  * Uprobe events on writeKeyLog in a trace instance and event group of this process's own, read from the
- * instance's trace_pipe. Every method is synchronous so that cleanup can run on any exit path, even in an
+ * instance's per-CPU trace_pipe_raw (default: about half the reader CPU of trace_pipe and a much shorter delay
+ * tail under load, see bench/keylog) or its text trace_pipe. Every method is synchronous so that cleanup can run on any exit path, even in an
  * 'exit' handler.
  */
 export class TracefsProbes {
@@ -46,7 +47,7 @@ export class TracefsProbes {
   }
 
   /** Mounts tracefs if needed, removes leftovers of dead runs, creates our instance and starts reading it. */
-  static open(handlers: TracefsHandlers, pipe: TracePipeFormat = 'text'): TracefsProbes {
+  static open(handlers: TracefsHandlers, pipe: TracePipeFormat = 'raw'): TracefsProbes {
     ensureTracefs();
     removeLeftovers(handlers.onNotice);
     const probes = new TracefsProbes(handlers);

@@ -52,12 +52,12 @@ function fixtures(t: TestContext): { server: GoFixture; client: GoFixture; oldes
   return { server: privateCopy(servers.at(-1)!), client: client!, oldest: privateCopy(servers[0]!) };
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  test(`keylog --exe catches a server started after it, writes a 0600 key log equal to the client's, and cleans up on ${signal}`, async (t) => {
+for (const [signal, reader] of [['SIGINT', 'raw'], ['SIGTERM', 'text']] as const) {
+  test(`keylog --exe (${reader} tracefs reader) catches a server started after it, writes a 0600 key log equal to the client's, and cleans up on ${signal}`, async (t) => {
     const f = fixtures(t);
     if (!f) return;
     const out = path.join(secretTempDir('cli'), 'keys.log');
-    const tool = await startKeylog(['--exe', f.server.path, '-o', out]);
+    const tool = await startKeylog(['--exe', f.server.path, '-o', out, '--tracefs-reader', reader]);
     try {
       const traffic = await runTraffic({ server: f.server, client: f.client, requests: 3, conns: 3 });
       const truth = readKeyLogSet(traffic.clientKeyLog);
