@@ -211,7 +211,8 @@ export interface Capture {
 /** Capture TCP traffic to/from `port` on loopback with tcpdump (root), returning once it really listens. */
 export async function startCapture(options: { port: number; file: string; iface?: string }): Promise<Capture> {
   // --immediate-mode: otherwise packets wait in the kernel's ring block and are lost when tcpdump is stopped.
-  const args = ['-i', options.iface ?? 'lo', '-U', '--immediate-mode', '-n', '-Z', 'root', '-w', options.file, `tcp port ${options.port}`];
+  // -B: with immediate mode the default kernel ring holds only a few frames and drops segments under load.
+  const args = ['-i', options.iface ?? 'lo', '-U', '--immediate-mode', '-B', '65536', '-n', '-Z', 'root', '-w', options.file, `tcp port ${options.port}`];
   const { process: tcpdump } = await startProcess('tcpdump', args, { ready: /listening on/, readyOn: 'stderr' });
   const stop = async (): Promise<void> => {
     // Not a measurement: only gives the kernel a moment to hand the last segments to tcpdump.
