@@ -1,4 +1,5 @@
 import type { HookPlan } from '../golang/index.js';
+import { ExitCode, GokeylogError } from '../util/errors.js';
 import { bpftraceLocation, type ProbeArgs } from './fetchArgs.js';
 import type { ProbeRecord } from './events.js';
 
@@ -18,7 +19,9 @@ export const BPFTRACE_READY_LINE = 'gokeylog: attached';
  * it (with --unsafe) for stripped binaries, and a virtual address could land mid-instruction.
  */
 export function bpftraceProbe(t: BpftraceTarget): string {
-  if (/[\s"]/.test(t.path)) throw new Error(`probe path ${JSON.stringify(t.path)} contains blanks or quotes`);
+  if (/[\s"]/.test(t.path)) {
+    throw new GokeylogError(`cannot probe ${JSON.stringify(t.path)} with bpftrace: the path holds blanks or quotes (select the process with --pid, which probes /proc/PID/exe).`, ExitCode.unsupportedInput);
+  }
   const loc = (l: Parameters<typeof bpftraceLocation>[1]): string => bpftraceLocation(t.arch, l);
   const a = t.args;
   return [

@@ -1,4 +1,5 @@
 import type { ArgLocation, GoArch, HookPlan } from '../golang/index.js';
+import { ExitCode, GokeylogError } from '../util/errors.js';
 
 /** What a probe needs from a hook plan to read writeKeyLog's arguments. */
 export type ProbeArgs = Pick<HookPlan, 'arch' | 'args'>;
@@ -46,7 +47,9 @@ export function tracefsFetchArgs(p: ProbeArgs): string {
 
 /** One uprobe_events definition line (without newline). tracefs splits on blanks, so the path cannot hold any. */
 export function tracefsProbeLine(group: string, event: string, path: string, fileOffset: bigint, p: ProbeArgs): string {
-  if (/\s/.test(path)) throw new Error(`probe path ${JSON.stringify(path)} contains whitespace`);
+  if (/\s/.test(path)) {
+    throw new GokeylogError(`cannot probe ${JSON.stringify(path)}: tracefs takes no blanks in a path (select the process with --pid, which probes /proc/PID/exe).`, ExitCode.unsupportedInput);
+  }
   return `p:${group}/${event} ${path}:0x${fileOffset.toString(16)} ${tracefsFetchArgs(p)}`;
 }
 
