@@ -109,10 +109,10 @@ export function groupByBinary(processes: TargetProcess[]): BinaryGroup[] {
 }
 
 /**
- * Thread id → process id. tracefs records the thread id of a uprobe hit; its process is read from
- * /proc/TID/status (a thread's directory is reachable there though /proc does not list it) and cached,
- * and the threads of selected processes are learnt up front so that a thread that exits right after
- * logging a key is still attributed.
+ * Thread id → process id, when the backend could not say (tracefs records the thread id of a hit, and the
+ * kernel's record-tgid table may not have the thread yet): read from /proc/TID/status (a thread's directory
+ * is reachable there though /proc does not list it) and cached; the threads of selected processes are learnt
+ * up front so that a thread that exits right after logging a key is still attributed.
  */
 export class ThreadOwners {
   readonly #owner = new Map<number, number>();
