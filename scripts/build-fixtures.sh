@@ -53,6 +53,23 @@ fixture_id() { printf 'go%s/%s/%s/%s/%s' "$1" "$2" "$3" "$( [[ $4 == true ]] && 
 # Failures that mean "this toolchain cannot build this combination", not a broken fixture.
 UNSUPPORTED='requires external \(cgo\) linking|not supported|unsupported|-race requires cgo'
 
+# What a fixture is built from, hashed once per program and toolchain so that a warm run forks little.
+declare -A SOURCE_HASH DEB_VERSION
+for program in tlsserver tlsclient notls; do
+  SOURCE_HASH[$program]=$(content_hash "$SOURCES/go.mod" "$SOURCES/$program"/*.go "$SOURCES"/internal/*/*.go)
+done
+for tc in "${TOOLCHAINS[@]}"; do DEB_VERSION[$tc]=$(<"$GOKEYLOG_CACHE/go/root-$tc/.debversion"); done
+
+# The stamp of TOOLCHAIN ARCH MODE STRIPPED PROGRAM: it changes when anything the binary is built from does.
+fixture_stamp() { printf 'recipe=%s deb=%s %s %s %s %s src=%s' "$RECIPE" "${DEB_VERSION[$1]}" "$2" "$3" "$4" "$5" "${SOURCE_HASH[$5]}"; }
+
+# Built (or known unbuildable) from the current inputs; STAGED=.new asks about a staged result.
+is_fresh() {
+  local out=$FIXTURES/$(fixture_id "$@") staged=${STAGED:-}
+  [[ -f $out.stamp$staged && $(<"$out.stamp$staged") == "$(fixture_stamp "$@")" ]] &&
+    [[ -f $out.json$staged || -f $out.skip$staged ]]
+}
+
 # Rebuilt files are staged as *.new and promoted together at the end, just before the manifest is
 # written, so that tests running meanwhile never see a binary that differs from its manifest entry.
 STAGED_SUFFIXES=("" .json .skip .stamp)
@@ -66,13 +83,10 @@ build_one() {
   out=$FIXTURES/$id
   go=$GOKEYLOG_CACHE/go/$tc/bin/go
   log=$FIXTURES/logs/${id//\//_}.log
-  stamp=$(content_hash RECIPE=$RECIPE "$(cat "$GOKEYLOG_CACHE/go/root-$tc/.debversion")" "$arch $mode $stripped" \
-    "$SOURCES/go.mod" "$SOURCES/$program"/*.go "$SOURCES"/internal/*/*.go)
-  if [[ -f $out.stamp && $(cat "$out.stamp") == "$stamp" ]] && [[ -f $out.json || -f $out.skip ]]; then
-    return 0
-  fi
+  stamp=$(fixture_stamp "$tc" "$arch" "$mode" "$stripped" "$program")
+  is_fresh "$tc" "$arch" "$mode" "$stripped" "$program" && return 0
   # Staged by an earlier run that stopped before promoting: still good.
-  [[ -f $out.stamp.new && $(cat "$out.stamp.new") == "$stamp" ]] && return 0
+  STAGED=.new is_fresh "$tc" "$arch" "$mode" "$stripped" "$program" && return 0
   local suffix
   for suffix in "${STAGED_SUFFIXES[@]}"; do rm -f "$out$suffix.new"; done
   mkdir -p "$(dirname "$out")"
@@ -184,8 +198,9 @@ if $demo; then mapfile -t JOBS < <(demo_matrix); else mapfile -t JOBS < <(full_m
 failed=0
 running=0
 for job in "${JOBS[@]}"; do
-  # shellcheck disable=SC2086 # a job is four words
-  build_pair $job &
+  read -r tc arch mode program <<<"$job"
+  is_fresh "$tc" "$arch" "$mode" false "$program" && is_fresh "$tc" "$arch" "$mode" true "$program" && continue
+  build_pair "$tc" "$arch" "$mode" "$program" &
   running=$((running + 1))
   if ((running >= MAX_JOBS)); then
     wait -n || failed=$((failed + 1))

@@ -75,7 +75,8 @@ test('every Go version of the matrix is unpacked, or recorded as absent from Deb
 test('every fixture of the matrix is built, or skipped with a reason', (t) => {
   const toolchains = goToolchains().map((tc) => tc.version);
   const { fixtures, skipped } = fixtureManifest();
-  if (!requireOrSkip(t, toolchains.length === MATRIX_VERSIONS.length && fixtures.length > 0, SETUP_HINT)) return;
+  // Which versions must be unpacked is the first test's business; here every unpacked one must be complete.
+  if (!requireOrSkip(t, toolchains.length > 0 && fixtures.length > 0, SETUP_HINT)) return;
   const built = new Map(fixtures.map((f) => [f.id, f]));
   const skips = new Map(skipped.map((s) => [s.id, s.reason]));
   for (const id of expectedIds(toolchains)) {
