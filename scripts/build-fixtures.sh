@@ -10,6 +10,7 @@
 # -ldflags=-linkmode=external; race = -race. Each comes unstripped and stripped (-ldflags "-s -w").
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
+require_tools jq gcc sha256sum
 
 demo=false
 case "${1:-}" in

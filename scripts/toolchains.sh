@@ -10,6 +10,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 source "$(dirname "$0")/lib/private-apt.sh"
+require_tools jq apt-get apt-cache dpkg-deb
 
 GO_DIR=$GOKEYLOG_CACHE/go
 TOOLCHAINS_JSON=$GO_DIR/toolchains.json

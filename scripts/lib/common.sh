@@ -10,6 +10,10 @@ step() { printf '==> %s\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+require_tools() {
+  local tool
+  for tool in "$@"; do command -v "$tool" >/dev/null || die "$tool is required (bash scripts/setup.sh installs it)"; done
+}
 
 # Hash of files' contents (sorted by name) plus any extra words: a stamp that changes when any input does.
 content_hash() {
