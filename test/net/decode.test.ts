@@ -10,6 +10,7 @@ import { isRoot, requireOrSkip } from '../support/env.js';
 import { secretTempDir } from '../support/pki.js';
 import { spawnChecked, startCapture } from '../support/traffic.js';
 import { readFrames, type Frame } from '../tls/pipeline.js';
+import { seededRandom } from '../tls/session.js';
 
 /** A real capture on lo of a TCP exchange over `host` (127.0.0.1 or ::1): handshake, data both ways, FIN. */
 async function captureLoopback(host: string): Promise<Frame[]> {
@@ -259,4 +260,26 @@ test('decodePacket: frames too short for their headers, unknown link types and n
   const badDataOffset = Buffer.from(tcpOverIpv4);
   badDataOffset[32] = 0x40; // TCP header length 16 < 20
   assert.equal(decodePacket(LinkType.RAW, badDataOffset), null);
+});
+
+test('seeded fuzz: decodePacket never throws on mangled frames and its payload stays inside the frame', () => {
+  const ipv4 = Buffer.from(
+    '000000000000000000000000' + '0800' + '4500003c00014000400600007f0000017f000001' + '01bb04d20000000100000000801001000000000001010a0000000000000000' + '68656c6c6f',
+    'hex',
+  );
+  const ipv6 = Buffer.from(
+    '000000000000000000000000' + '86dd' + '6000000000190640' + '00000000000000000000000000000001'.repeat(2) + '01bb04d2000000010000000050100100000000' + '00' + '68656c6c6f',
+    'hex',
+  );
+  const random = seededRandom(7);
+  const linkTypes = [LinkType.ETHERNET, LinkType.RAW, LinkType.LINUX_SLL, LinkType.LINUX_SLL2, LinkType.NULL, LinkType.LOOP, LinkType.IPV4, LinkType.IPV6];
+  for (let i = 0; i < 20_000; i++) {
+    const frame = Buffer.from(random() < 0.5 ? ipv4 : ipv6);
+    for (let edits = 1 + Math.floor(random() * 4); edits > 0; edits--) frame[Math.floor(random() * frame.length)] = Math.floor(random() * 256);
+    const cut = frame.subarray(0, Math.floor(random() * (frame.length + 1)));
+    const segment = decodePacket(linkTypes[i % linkTypes.length]!, cut);
+    if (!segment) continue;
+    assert.ok(segment.payload.byteOffset >= cut.byteOffset && segment.payload.byteOffset + segment.payload.length <= cut.byteOffset + cut.length);
+    assert.ok(segment.payloadLength >= 0 && segment.seq >= 0 && segment.seq < 2 ** 32);
+  }
 });
