@@ -12,8 +12,11 @@ export interface ConnectionInfo {
   startNs: bigint;
   /** False when the capture joined an established connection (no SYN seen). */
   synSeen: boolean;
-  /** How the client/server roles were decided. */
-  rolesFrom: 'syn' | 'tls' | 'port';
+  /**
+   * How the client/server roles were decided: the SYN; for a connection joined in the middle, a TLS hello,
+   * an endpoint seen accepting other connections, else the port numbers.
+   */
+  rolesFrom: 'syn' | 'tls' | 'known server' | 'port';
 }
 
 /** Why a connection ended: FIN both ways, RST, pushed out by limits, or the end of the capture. */
@@ -44,6 +47,9 @@ export interface ReassemblerOptions {
   /** Open connections kept at most; beyond it the least recently active is evicted. Default 200 000. */
   maxConnections?: number;
 }
+
+/** Server endpoints remembered for role decisions; the set starts over when full. */
+const MAX_KNOWN_SERVERS = 10_000;
 
 /** Segments to wait for bytes the peer already acknowledged (capture reordering) before calling them lost. */
 const REORDER_WINDOW = 16;
@@ -210,6 +216,8 @@ export class TcpReassembler {
   private readonly idleTimeoutNs: bigint;
   private readonly maxConnections: number;
   private readonly budget: BufferBudget;
+  /** Endpoints seen answering a SYN: servers, which tells roles of connections joined in the middle. */
+  private readonly knownServers = new Set<string>();
 
   constructor(
     private readonly listener: ConnectionListener,
@@ -269,11 +277,16 @@ export class TcpReassembler {
   }
 
   private open(key: string, segment: TcpSegment, timeNs: bigint): Connection {
-    const { fromClient, rolesFrom } = classifySender(segment);
+    const { fromClient, rolesFrom } = classifySender(segment, this.knownServers);
+    const server = fromClient ? segment.dst : segment.src;
+    if (rolesFrom === 'syn') {
+      if (this.knownServers.size >= MAX_KNOWN_SERVERS) this.knownServers.clear();
+      this.knownServers.add(endpointKey(server));
+    }
     const info: ConnectionInfo = {
       id: this.nextId++,
       client: fromClient ? segment.src : segment.dst,
-      server: fromClient ? segment.dst : segment.src,
+      server,
       startNs: timeNs,
       synSeen: (segment.flags & TcpFlag.SYN) !== 0,
       rolesFrom,
@@ -313,7 +326,7 @@ export class TcpReassembler {
 }
 
 /** Decides whether the first segment seen of a connection was sent by its client. */
-function classifySender(segment: TcpSegment): { fromClient: boolean; rolesFrom: ConnectionInfo['rolesFrom'] } {
+function classifySender(segment: TcpSegment, knownServers: Set<string>): { fromClient: boolean; rolesFrom: ConnectionInfo['rolesFrom'] } {
   const flags = segment.flags;
   if (flags & TcpFlag.SYN) return { fromClient: (flags & TcpFlag.ACK) === 0, rolesFrom: 'syn' };
   const p = segment.payload;
@@ -321,12 +334,18 @@ function classifySender(segment: TcpSegment): { fromClient: boolean; rolesFrom: 
   if (p.length >= 6 && p[0] === 22 && p[1] === 3 && (p[5] === 1 || p[5] === 2)) {
     return { fromClient: p[5] === 1, rolesFrom: 'tls' };
   }
+  const srcServes = knownServers.has(endpointKey(segment.src));
+  if (srcServes !== knownServers.has(endpointKey(segment.dst))) return { fromClient: !srcServes, rolesFrom: 'known server' };
   // Servers listen on the lower port (well-known or registered), clients use ephemeral ones.
   return { fromClient: segment.src.port > segment.dst.port, rolesFrom: 'port' };
 }
 
+function endpointKey(e: Endpoint): string {
+  return `${e.ip}|${e.port}`;
+}
+
 function connectionKey(a: Endpoint, b: Endpoint): string {
-  const x = `${a.ip}|${a.port}`;
-  const y = `${b.ip}|${b.port}`;
+  const x = endpointKey(a);
+  const y = endpointKey(b);
   return x < y ? `${x}|${y}` : `${y}|${x}`;
 }

@@ -163,3 +163,13 @@ test('bounded: out-of-order bytes over all connections share one budget', () => 
   reassembler.finish();
   for (const c of connections) assert.deepEqual(c.pieces.toServer, [{ gap: 1000 }, { data: payload }]);
 });
+
+test('roles from the middle: an endpoint seen accepting connections is the server, whatever the ports', () => {
+  const highServer = { ip: '10.0.0.1', port: 60000 };
+  const { reassembler, connections } = collect();
+  reassembler.push(segment({ ip: '10.0.0.3', port: 41000 }, highServer, 1, TcpFlag.SYN), 1n);
+  // Joined in the middle: the server (port 60000) speaks first, to a client on a lower port.
+  reassembler.push(segment(highServer, CLIENT, 500, TcpFlag.ACK | TcpFlag.PSH, Buffer.from('data')), 2n);
+  reassembler.finish();
+  assert.deepEqual([connections[1]!.info.server, connections[1]!.info.rolesFrom], [highServer, 'known server']);
+});
