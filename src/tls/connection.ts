@@ -140,22 +140,17 @@ export class TlsConnection implements StreamConsumer {
     if (this.stopped || side.stopped) return false;
     if (!this.clientRandom) {
       const isClientHello = side === this.toServer && record.type === ContentType.HANDSHAKE && record.body[0] === HandshakeType.CLIENT_HELLO;
+      // The server's answer before the ClientHello: the capture reordered the directions; wait for the hello.
+      if (side === this.toClient) return this.hold(side, record, timeNs);
       if (!isClientHello) {
         this.fail('handshake not captured');
         return false;
       }
     }
     const beforeServerHello = side === this.toServer ? this.clientRandom !== null : record.type !== ContentType.HANDSHAKE;
-    if (!this.serverHelloSeen && beforeServerHello) {
-      // Which keys apply is known only from the ServerHello: hold what follows the ClientHello until then
-      // (it arrives first only when the capture reordered the two directions).
-      if (side.waiting.length >= MAX_WAITING_RECORDS) {
-        this.fail('handshake not captured');
-        return false;
-      }
-      side.waiting.push({ record: copyRecord(record), timeNs });
-      return true;
-    }
+    // Which keys apply is known only from the ServerHello: hold what follows the ClientHello until then
+    // (it arrives first only when the capture reordered the two directions).
+    if (!this.serverHelloSeen && beforeServerHello) return this.hold(side, record, timeNs);
     // TLS 1.3 protects only records of outer type application_data (a ClientHello after a retry, the
     // compatibility ChangeCipherSpec and early alerts stay in the clear); TLS 1.2 everything after CCS.
     const isProtected = this.tls13 ? record.type === ContentType.APPLICATION_DATA : record.type !== ContentType.CHANGE_CIPHER_SPEC;
@@ -221,6 +216,7 @@ export class TlsConnection implements StreamConsumer {
         this.info.clientRandom = Buffer.from(hello.random).toString('hex');
         this.info.sni = hello.sni;
         this.info.alpnOffered = hello.alpn;
+        this.replayWaiting();
         return;
       }
       case HandshakeType.SERVER_HELLO: {
@@ -332,6 +328,16 @@ export class TlsConnection implements StreamConsumer {
     side.trafficSecret = Buffer.from(secret);
     side.decryptor = new Tls13Decryptor(suite.cipher!, key, iv);
     side.encrypted = true;
+  }
+
+  /** Keeps a record (copied) until the handshake tells how to read it; too many means it never will. */
+  private hold(side: Side, record: TlsRecord, timeNs: bigint): boolean {
+    if (side.waiting.length >= MAX_WAITING_RECORDS) {
+      this.fail('handshake not captured');
+      return false;
+    }
+    side.waiting.push({ record: copyRecord(record), timeNs });
+    return true;
   }
 
   private replayWaiting(): void {

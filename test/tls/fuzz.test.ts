@@ -71,6 +71,20 @@ for (const [version, ciphers] of [
   });
 }
 
+test('the server\'s bytes captured before the client\'s (directions reordered) still decrypt', async () => {
+  for (const s of [await session('TLSv1.3'), await session('TLSv1.2', 'ECDHE-ECDSA-AES128-GCM-SHA256')]) {
+    const streams = streamsOf(s);
+    const out: Record<Direction, Buffer[]> = { toServer: [], toClient: [] };
+    let result: TlsResult | undefined;
+    const tls = new TlsConnection(s.keys, { onApplicationData: (d, data) => out[d].push(Buffer.from(data)), onEnd: (r) => (result = r) });
+    tls.onData('toClient', streams.toClient, 0n);
+    tls.onData('toServer', streams.toServer, 0n);
+    tls.onEnd('fin', 0n);
+    assert.equal(result!.reason, null);
+    assert.ok(Buffer.concat(out.toServer).equals(s.request) && Buffer.concat(out.toClient).equals(s.response));
+  }
+});
+
 /** Byte flips, insertions, deletions and truncation. */
 function mutate(input: Buffer, random: () => number): Buffer {
   let bytes = Buffer.from(input);
