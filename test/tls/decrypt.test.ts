@@ -320,3 +320,21 @@ test('TLS 1.2 resumption: the abbreviated handshake (no key logged by Go) decryp
   }
   assert.equal(resumed!.result.handshake.serverCertificates.length, 0, 'an abbreviated handshake sends no certificate');
 });
+
+test('TLS 1.3 resumption with a PSK: no certificates, both connections decrypt from their logged secrets', async (t) => {
+  const session = path.join(secretTempDir('session'), 'tls13.session');
+  const request = { send: 'GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n', until: /\r\n\r\nok/ };
+  const run = await sClientSession(t, [
+    { args: ['-tls1_3', '-sess_out', session], steps: [request] },
+    { args: ['-tls1_3', '-sess_in', session], steps: [request] },
+  ]);
+  if (!run) return;
+  const [full, resumed, ...more] = decryptFrames(await readFrames(run.pcap), loadKeyLog(run.serverKeyLog));
+  assert.equal(more.length, 0);
+  for (const c of [full!, resumed!]) {
+    assert.equal(c.result.reason, null);
+    assert.match(c.toClient.toString('latin1'), /^HTTP\/1\.1 200 OK/);
+  }
+  assert.ok(full!.result.handshake.serverCertificates.length > 0);
+  assert.equal(resumed!.result.handshake.serverCertificates.length, 0, 'a PSK handshake sends no certificate');
+});
