@@ -5,13 +5,14 @@
 PRIVATE_APT_DIR="$GOKEYLOG_CACHE/apt"
 PRIVATE_APT_SUITES=(bullseye bookworm bookworm-backports trixie trixie-backports sid experimental)
 PRIVATE_APT_MIRROR="http://deb.debian.org/debian"
-# The system keyring; private_apt_refresh_keyring may replace it with a newer one unpacked in the cache.
+# The system keyring, unless a newer one has been unpacked into the cache (see private_apt_update).
 PRIVATE_APT_KEYRING="${PRIVATE_APT_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}"
+PRIVATE_APT_NEWER_KEYRING="$PRIVATE_APT_DIR/keyring/usr/share/keyrings/debian-archive-keyring.gpg"
+SIGNATURE_ERRORS='NO_PUBKEY|not signed|EXPKEYSIG|KEYEXPIRED|BADSIG|signature'
 
 private_apt_configure() {
   local d=$PRIVATE_APT_DIR keyring=$PRIVATE_APT_KEYRING
-  [[ -f $d/keyring/usr/share/keyrings/debian-archive-keyring.gpg ]] &&
-    keyring=$d/keyring/usr/share/keyrings/debian-archive-keyring.gpg
+  [[ -f $PRIVATE_APT_NEWER_KEYRING ]] && keyring=$PRIVATE_APT_NEWER_KEYRING
   mkdir -p "$d/etc/apt.conf.d" "$d/etc/preferences.d" "$d/etc/sources.list.d" \
     "$d/state/lists/partial" "$d/cache/archives/partial" "$d/debs"
   touch "$d/state/status"
@@ -58,12 +59,35 @@ private_apt_update() {
   fi
   note "updating package lists of ${PRIVATE_APT_SUITES[*]}"
   local log=$PRIVATE_APT_DIR/update.log
-  private_apt apt-get -q update >"$log" 2>&1 || { cat "$log" >&2; die "private apt-get update failed"; }
-  if grep -Eq 'NO_PUBKEY|not signed|EXPKEYSIG|signature' "$log"; then
+  if ! private_apt_update_verified "$log" && [[ ! -f $PRIVATE_APT_NEWER_KEYRING ]] && grep -Eq "$SIGNATURE_ERRORS" "$log"; then
+    # A suite newer than the system's keyring: take the newest debian-archive-keyring that a suite we can
+    # verify offers (apt checks the .deb against that suite's signed index), then try again with it.
+    note "some suites are signed with keys the system keyring lacks: fetching a newer debian-archive-keyring"
+    private_apt_use_newer_keyring
+    private_apt_update_verified "$log" || true
+  fi
+  if grep -Eq "$SIGNATURE_ERRORS" "$log"; then
     cat "$log" >&2
     die "a Debian suite's signature could not be verified (see above); refusing to continue unverified"
   fi
+  grep -q '^E:' "$log" && { cat "$log" >&2; die "private apt-get update failed"; }
   touch "$stamp"
+}
+
+# apt-get update into LOG; fails on any error.
+private_apt_update_verified() {
+  private_apt apt-get -q update >"$1" 2>&1 && ! grep -q '^E:' "$1"
+}
+
+private_apt_use_newer_keyring() {
+  local version deb
+  version=$(private_apt_newest debian-archive-keyring)
+  [[ -n $version ]] || die "no verifiable suite offers debian-archive-keyring"
+  deb=$(private_apt_download debian-archive-keyring "$version")
+  rm -rf "$PRIVATE_APT_DIR/keyring" && dpkg-deb -x "$deb" "$PRIVATE_APT_DIR/keyring" && rm -f "$deb"
+  [[ -f $PRIVATE_APT_NEWER_KEYRING ]] || die "debian-archive-keyring $version has no debian-archive-keyring.gpg"
+  note "using debian-archive-keyring $version from the cache"
+  private_apt_configure
 }
 
 # The newest version of PACKAGE in any configured suite (empty when none has it).
