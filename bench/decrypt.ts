@@ -7,7 +7,6 @@
  * Without arguments it uses the capture bench/analyze built under $GOKEYLOG_CACHE/bench/ (run that first).
  * Prints both times, the ratio, the plaintext bytes we decrypted and our peak RSS.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { KeyLog, parseKeyLog } from '../src/keylog/index.js';
@@ -15,6 +14,7 @@ import { decodePacket, TcpReassembler } from '../src/net/index.js';
 import { forEachPacket } from '../src/pcap/index.js';
 import { TlsConnection, type TlsFailureReason } from '../src/tls/index.js';
 import { cacheDir } from '../src/util/cache.js';
+import { measure } from './support.js';
 
 function defaultInput(): [string, string] {
   const dir = path.join(cacheDir(), 'bench');
@@ -55,14 +55,8 @@ async function ours(capture: string, keys: KeyLog) {
 }
 
 function tshark(capture: string, keyLog: string): number {
-  const start = process.hrtime.bigint();
   // Decrypting needs the records dissected: every TLS record's (inner) content type forces that.
-  const run = spawnSync('tshark', ['-n', '-r', capture, '-o', `tls.keylog_file:${keyLog}`, '-Y', 'tls', '-T', 'fields', '-e', 'tls.record.content_type'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    maxBuffer: 1 << 30,
-  });
-  if (run.status !== 0) throw new Error(`tshark failed: ${run.stderr.toString().trim()}`);
-  return Number(process.hrtime.bigint() - start) / 1e9;
+  return measure('tshark', ['-n', '-r', capture, '-o', `tls.keylog_file:${keyLog}`, '-Y', 'tls', '-T', 'fields', '-e', 'tls.record.content_type']).seconds;
 }
 
 const [capture, keyLogFile] = process.argv.length >= 4 ? [process.argv[2]!, process.argv[3]!] : defaultInput();
