@@ -143,3 +143,16 @@ test('seeded fuzz: handshake parsers return null or a value on mangled real mess
     parseEncryptedExtensionsAlpn(mutate(clientHello.subarray(0, 60), random));
   }
 });
+
+test('bytes that are no TLS record read "not TLS", from either side', () => {
+  for (const [direction, bytes] of [
+    ['toServer', 'GET / HTTP/1.1\r\n'],
+    ['toClient', 'SSH-2.0-OpenSSH_9.2\r\n'],
+  ] as const) {
+    let result: TlsResult | undefined;
+    const tls = new TlsConnection({ get: () => undefined }, { onApplicationData: () => undefined, onEnd: (r) => (result = r) });
+    tls.onData(direction, Buffer.from(bytes), 0n);
+    tls.onEnd('fin', 0n);
+    assert.equal(result!.reason, 'not TLS', direction);
+  }
+});
