@@ -9,6 +9,7 @@
 # Modes: exe = CGO_ENABLED=0 default build; pie = CGO_ENABLED=0 -buildmode=pie; cgo = CGO_ENABLED=1
 # -ldflags=-linkmode=external; race = -race. Each comes unstripped and stripped (-ldflags "-s -w").
 set -euo pipefail
+# shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 require_tools jq gcc sha256sum
 
@@ -67,7 +68,8 @@ fixture_stamp() { printf 'recipe=%s deb=%s %s %s %s %s src=%s' "$RECIPE" "${DEB_
 
 # Built (or known unbuildable) from the current inputs; STAGED=.new asks about a staged result.
 is_fresh() {
-  local out=$FIXTURES/$(fixture_id "$@") staged=${STAGED:-}
+  local out staged=${STAGED:-}
+  out=$FIXTURES/$(fixture_id "$@")
   [[ -f $out.stamp$staged && $(<"$out.stamp$staged") == "$(fixture_stamp "$@")" ]] &&
     [[ -f $out.json$staged || -f $out.skip$staged ]]
 }

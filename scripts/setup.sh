@@ -6,6 +6,7 @@
 #   bash scripts/setup.sh           packages, npm build, tracefs, newest Go, amd64 exe tlsserver/tlsclient
 #   bash scripts/setup.sh --tests   + every Go toolchain of the matrix, every fixture, real third-party binaries
 set -euo pipefail
+# shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 
 tests=false

@@ -8,7 +8,9 @@
 #
 # Writes $GOKEYLOG_CACHE/go/toolchains.json: which versions exist, from which suite, and where they are.
 set -euo pipefail
+# shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/private-apt.sh
 source "$(dirname "$0")/lib/private-apt.sh"
 require_tools jq apt-get apt-cache dpkg-deb
 
@@ -58,7 +60,8 @@ private_apt_update
 
 # Unpack golang-1.X-go and golang-1.X-src at one Debian version into root-1.X; 1.X links to its GOROOT.
 unpack_toolchain() {
-  local v=$1 debversion=$2 root=$GO_DIR/root-$v
+  local v=$1 debversion=$2
+  local root=$GO_DIR/root-$v
   if [[ -f $root/.debversion && $(cat "$root/.debversion") == "$debversion" && -x $GO_DIR/$v/bin/go ]]; then
     return 0
   fi

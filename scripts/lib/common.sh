@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # Shared helpers for the setup scripts. Source it; it defines no side effects beyond variables.
 
 GOKEYLOG_CACHE="${GOKEYLOG_CACHE:-$HOME/.cache/gokeylog}"
+# shellcheck disable=SC2034 # used by the scripts that source this file
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 # Every toolchain the test matrix wants, oldest first.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A private apt: its own sources, lists, state and cache inside $GOKEYLOG_CACHE/apt, so that fetching
 # packages from other Debian suites never touches the system's apt configuration.
 # Requires common.sh.
