@@ -183,7 +183,10 @@ export class TlsConnection implements StreamConsumer {
       case ContentType.CHANGE_CIPHER_SPEC:
         if (!this.tls13) {
           if (!side.nextDecryptor) {
-            this.fail(this.reason ?? 'no keys for client random');
+            // This side is unreadable from here on; the other may still send its certificate in the clear.
+            this.reason ??= 'no keys for client random';
+            side.stopped = true;
+            side.waiting = [];
             return false;
           }
           side.encrypted = true;
@@ -268,7 +271,10 @@ export class TlsConnection implements StreamConsumer {
   private setUpKeys(code: number, version: number, serverRandom: Uint8Array, encryptThenMac: boolean, sessionId: Uint8Array): void {
     const suite = findCipherSuite(code);
     if (!suite || !suite.cipher || (version !== TLS12 && version !== TLS13) || suite.tls13 !== (version === TLS13)) {
-      return this.fail('unsupported cipher suite');
+      // Before TLS 1.3 the certificates that follow are in the clear: read them, stop at ChangeCipherSpec.
+      if (this.tls13) this.fail('unsupported cipher suite');
+      else this.reason ??= 'unsupported cipher suite';
+      return;
     }
     this.suite = suite;
     const clientRandom = this.clientRandom!;

@@ -156,3 +156,24 @@ test('bytes that are no TLS record read "not TLS", from either side', () => {
     assert.equal(result!.reason, 'not TLS', direction);
   }
 });
+
+test('TLS 1.2 with a suite we cannot decrypt (AES-CCM): the reason, and the certificates sent in the clear', async () => {
+  const s = await session('TLSv1.2', 'ECDHE-ECDSA-AES128-CCM');
+  const { result, toServer, toClient } = run(streamsOf(s), s.keys, seededRandom(3));
+  assert.equal(result.reason, 'unsupported cipher suite');
+  assert.equal(result.decrypted, false);
+  assert.equal(toServer.length + toClient.length, 0);
+  assert.equal(result.handshake.cipherSuite, '0xc0ac');
+  assert.equal(result.handshake.clientCertificate?.commonName, 'system:node:test-node');
+  assert.equal(result.handshake.serverCertificates[0]?.commonName, 'localhost');
+});
+
+test('TLS 1.2 without keys: the reason, and both certificates read from the clear handshake', async () => {
+  const s = await session('TLSv1.2', 'ECDHE-ECDSA-AES128-GCM-SHA256');
+  for (let seed = 1; seed <= 10; seed++) {
+    const { result } = run(streamsOf(s), { get: () => undefined }, seededRandom(seed));
+    assert.equal(result.reason, 'no keys for client random');
+    assert.equal(result.handshake.clientCertificate?.commonName, 'system:node:test-node', `seed ${seed}`);
+    assert.equal(result.handshake.serverCertificates[0]?.commonName, 'localhost');
+  }
+});
