@@ -2,7 +2,7 @@
  * bench/decrypt: the decryption engine alone (link/IP/TCP decoding, reassembly, TLS record decryption of
  * every connection) against tshark decrypting the same capture with the same key log, in the same run.
  *
- *   node --import tsx bench/decrypt.ts [CAPTURE KEYLOG]
+ *   node --import tsx bench/decrypt.ts [--skip-tshark] [CAPTURE KEYLOG]
  *
  * Without arguments it uses the capture bench/analyze built under $GOKEYLOG_CACHE/bench/ (run that first).
  * Prints both times, the ratio, the plaintext bytes we decrypted and our peak RSS.
@@ -59,7 +59,9 @@ function tshark(capture: string, keyLog: string): number {
   return measure('tshark', ['-n', '-r', capture, '-o', `tls.keylog_file:${keyLog}`, '-Y', 'tls', '-T', 'fields', '-e', 'tls.record.content_type']).seconds;
 }
 
-const [capture, keyLogFile] = process.argv.length >= 4 ? [process.argv[2]!, process.argv[3]!] : defaultInput();
+const args = process.argv.slice(2).filter((a) => a !== '--skip-tshark');
+const skipTshark = process.argv.includes('--skip-tshark');
+const [capture, keyLogFile] = args.length >= 2 ? [args[0]!, args[1]!] : defaultInput();
 const keys = new KeyLog();
 for (const entry of parseKeyLog(readFileSync(keyLogFile, 'utf8')).entries) keys.add(entry);
 const sizeMb = statSync(capture).size / 1e6;
@@ -69,6 +71,7 @@ console.log(
   `gokeylog net+tls: ${result.seconds.toFixed(2)} s (${(sizeMb / result.seconds).toFixed(0)} MB/s), ${result.connections} connections, ` +
     `${(result.plaintext / 1e6).toFixed(0)} MB decrypted, reasons ${JSON.stringify(Object.fromEntries(result.reasons))}, peak RSS ${(result.peakRss / 1e6).toFixed(0)} MB`,
 );
+if (skipTshark) process.exit(0);
 const peer = tshark(capture, keyLogFile);
 console.log(`tshark -Y tls:    ${peer.toFixed(2)} s`);
 console.log(`ratio: ${(peer / result.seconds).toFixed(1)}× faster than tshark`);
