@@ -39,6 +39,16 @@ export function registerCapture(program: Command): void {
     .option('--max-held-mb <mb>', 'memory for packets waiting for keys; past it they are written without waiting', parsePositive('--max-held-mb'), 64)
     .addOption(new Option('--backend <backend>', 'how to probe').choices(['tracefs', 'bpftrace']).default('tracefs'))
     .option('--json', 'print the summary as one JSON object (on stdout, or stderr with -w -)')
+    .addHelpText('after', `
+Examples:
+  gokeylog capture --pid 1234 -w apiserver.pcapng --duration 60        # then: wireshark apiserver.pcapng
+  gokeylog capture --process kube-apiserver -f 'tcp port 6443' -w apiserver.pcapng --keylog apiserver.keys
+  gokeylog capture --process etcd -w - | wireshark -k -i -              # decrypted, live
+  gokeylog capture --exe /usr/local/bin/kubelet --follow -w kubelet.pcapng
+
+Each DSB (the keys) is written before the first packet that needs it; packets wait up to --hold-ms for
+their keys. Connections opened before the capture started cannot be decrypted and are counted as such.
+Exit codes: 0 ok, 1 failure (tcpdump, tracefs), 2 usage, 3/4 the target's writeKeyLog could not be validated.`)
     .action(async (opts: CaptureCliOptions) => runCaptureCommand(opts));
 }
 
