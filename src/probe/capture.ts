@@ -258,7 +258,9 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
       this.#notice(`hooked ${plan.goVersion} ${plan.abi}-ABI writeKeyLog at file offset 0x${plan.fileOffset.toString(16)} of ${g.probePath} (${who(g)})`);
     } catch (err) {
       if (mustSucceed || this.#stopped) throw err;
-      this.#refused.add(g.binary);
+      // A verdict on the binary is final; anything else (its process exited while it was read) is retried at the next poll.
+      const verdict = err instanceof GokeylogError && (err.exitCode === ExitCode.unsupportedInput || err.exitCode === ExitCode.notFound);
+      if (verdict) this.#refused.add(g.binary);
       this.#notice(`not hooking ${g.probePath} (${who(g)}): ${err instanceof Error ? err.message : String(err)}`);
     }
   }
