@@ -48,6 +48,9 @@ export interface ReassemblerOptions {
   maxConnections?: number;
 }
 
+/** How stale the activity order of connections may get, for idle eviction. */
+const LRU_RESOLUTION_NS = 1_000_000_000n;
+
 /** Server endpoints remembered for role decisions; the set starts over when full. */
 const MAX_KNOWN_SERVERS = 10_000;
 
@@ -184,6 +187,8 @@ class Connection {
   readonly toServer: Flow;
   readonly toClient: Flow;
   lastNs: bigint;
+  /** Time of the last move to the end of the activity order. */
+  orderedNs: bigint;
 
   constructor(
     readonly info: ConnectionInfo,
@@ -194,6 +199,7 @@ class Connection {
     this.toServer = new Flow('toServer', consumer, maxBufferedBytes, budget);
     this.toClient = new Flow('toClient', consumer, maxBufferedBytes, budget);
     this.lastNs = info.startNs;
+    this.orderedNs = info.startNs;
   }
 
   isFromClient(segment: TcpSegment): boolean {
@@ -244,10 +250,11 @@ export class TcpReassembler {
       if (!syn && segment.payloadLength === 0) return;
       if (flags & TcpFlag.RST) return;
       connection = this.open(key, segment, timeNs);
-    } else {
-      // Refresh the insertion order so the Map stays sorted by last activity (cheap LRU).
+    } else if (timeNs - connection.orderedNs > LRU_RESOLUTION_NS) {
+      // Re-insert so the Map stays sorted by last activity (to the second: cheap enough per packet).
       this.connections.delete(key);
       this.connections.set(key, connection);
+      connection.orderedNs = timeNs;
     }
     connection.lastNs = timeNs;
     const fromClient = connection.isFromClient(segment);
@@ -316,7 +323,7 @@ export class TcpReassembler {
   }
 
   private evictIdle(nowNs: bigint): void {
-    // The Map is ordered by last activity: stop at the first connection still alive.
+    // The Map is ordered by last activity (to the second): stop at the first connection still alive.
     for (const [key, connection] of this.connections) {
       const idle = nowNs - connection.lastNs > this.idleTimeoutNs;
       if (!idle && this.connections.size <= this.maxConnections) break;
