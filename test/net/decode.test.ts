@@ -1,29 +1,22 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { decodePacket, type TcpSegment } from '../../src/net/index.js';
 import { LinkType } from '../../src/pcap/index.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { secretTempDir } from '../support/pki.js';
-import { spawnChecked, startCapture } from '../support/traffic.js';
-import { readFrames, type Frame } from '../tls/pipeline.js';
+import { spawnChecked } from '../support/traffic.js';
+import { captureTcpExchange, type Frame } from '../tls/pipeline.js';
 import { seededRandom } from '../tls/session.js';
 
 /** A real capture on lo of a TCP exchange over `host` (127.0.0.1 or ::1): handshake, data both ways, FIN. */
 async function captureLoopback(host: string): Promise<Frame[]> {
-  const server = net.createServer((socket) => socket.on('data', (d) => socket.write(Buffer.concat([d, Buffer.alloc(3000, 1)]))));
-  server.listen(0, host);
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  const dir = secretTempDir('net');
-  try {
-    const capture = await startCapture({ port, file: path.join(dir, 'lo.pcap') });
-    try {
-      const socket = net.connect(port, host);
-      await once(socket, 'connect');
+  const { frames } = await captureTcpExchange(
+    host,
+    (socket) => socket.on('data', (d: Buffer) => socket.write(Buffer.concat([d, Buffer.alloc(3000, 1)]))),
+    async (socket) => {
       let received = 0;
       socket.on('data', (d: Buffer) => {
         received += d.length;
@@ -31,13 +24,9 @@ async function captureLoopback(host: string): Promise<Frame[]> {
       });
       socket.write('hello');
       await once(socket, 'close');
-    } finally {
-      await capture.stop();
-    }
-    return await readFrames(capture.file);
-  } finally {
-    server.close();
-  }
+    },
+  );
+  return frames;
 }
 
 /** Writes a classic pcap file (microsecond timestamps) with one link type; `originalLength` marks snap-length cuts. */

@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import net from 'node:net';
-import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { KeySource } from '../../src/tls/index.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
-import { secretTempDir } from '../support/pki.js';
-import { runTraffic, startCapture } from '../support/traffic.js';
+import { runTraffic } from '../support/traffic.js';
 import { resegment, shiftSequence, tcpFrames, withPayload, type TcpFrame } from './frames.js';
-import { completeCapture, decryptFrames, loadKeyLog, newestFixturePair, readFrames, type DecodedConnection } from './pipeline.js';
+import { captureTcpExchange, completeCapture, decryptFrames, loadKeyLog, newestFixturePair, readFrames, type DecodedConnection } from './pipeline.js';
 
 /** One real TLS 1.3 capture (3 connections, large responses), cut into 1000-byte segments like a real path. */
 interface Baseline {
@@ -268,32 +265,19 @@ test('a corrupted record body fails authentication; a garbage record header is m
 test('a connection carrying garbage is not TLS, the TLS connections beside it still decode', async (t) => {
   const b = await setUp(t);
   if (!b) return;
-  const server = net.createServer((socket) => {
-    socket.on('data', () => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  const dir = secretTempDir('garbage');
-  try {
-    const cap = await startCapture({ port, file: path.join(dir, 'garbage.pcap') });
-    try {
-      const socket = net.connect(port, '127.0.0.1');
-      await once(socket, 'connect');
+  const { frames: garbage, port } = await captureTcpExchange(
+    '127.0.0.1',
+    (socket) => socket.on('data', () => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n')),
+    async (socket) => {
       // Deterministic bytes that are no TLS record (first byte 0x47 'G').
       socket.end(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n' + '\x00\xff'.repeat(100), 'latin1'));
       socket.resume(); // read the reply so the close completes
       await once(socket, 'close');
-    } finally {
-      await cap.stop();
-    }
-    const garbage = await readFrames(cap.file);
-    const decoded = decryptFrames([...garbage, ...b.frames], b.keys);
-    assertOthersIntact(b, decoded.filter((c) => c.info.server.port !== port), null);
-    const c = decoded.find((x) => x.info.server.port === port)!;
-    assert.equal(c.result.reason, 'not TLS');
-    assert.equal(c.result.decrypted, false);
-  } finally {
-    server.close();
-  }
+    },
+  );
+  const decoded = decryptFrames([...garbage, ...b.frames], b.keys);
+  assertOthersIntact(b, decoded.filter((c) => c.info.server.port !== port), null);
+  const c = decoded.find((x) => x.info.server.port === port)!;
+  assert.equal(c.result.reason, 'not TLS');
+  assert.equal(c.result.decrypted, false);
 });

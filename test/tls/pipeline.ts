@@ -1,11 +1,15 @@
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
 import { parseKeyLog } from '../../src/keylog/parse.js';
 import { KeyLog } from '../../src/keylog/keylog.js';
 import { decodePacket, TcpReassembler, type ConnectionInfo, type Direction } from '../../src/net/index.js';
 import { readCapture } from '../../src/pcap/index.js';
 import { Tls12SessionCache, TlsConnection, type KeySource, type TlsResult } from '../../src/tls/index.js';
 import { loadFixtures, type GoFixture } from '../support/fixtures.js';
-import { spawnChecked } from '../support/traffic.js';
+import { secretTempDir } from '../support/pki.js';
+import { spawnChecked, startCapture } from '../support/traffic.js';
 
 /** A captured frame, copied out of the reader so tests can drop, repeat and reorder frames. */
 export interface Frame {
@@ -123,5 +127,33 @@ export async function completeCapture<T extends { pcap?: string }>(capture: () =
   for (let attempt = 1; ; attempt++) {
     const result = await capture();
     if (attempt === attempts || (await captureIsComplete(result.pcap!))) return result;
+  }
+}
+
+/**
+ * Captures (tcpdump on lo, root) one plain TCP exchange with a Node server on `host`: `serve` handles the
+ * server side, `talk` the client side and resolves when it is done. Returns the frames and the server port.
+ */
+export async function captureTcpExchange(
+  host: string,
+  serve: (socket: net.Socket) => void,
+  talk: (socket: net.Socket) => Promise<void>,
+): Promise<{ frames: Frame[]; port: number }> {
+  const server = net.createServer(serve);
+  server.listen(0, host);
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  try {
+    const capture = await startCapture({ port, file: path.join(secretTempDir('tcp'), 'exchange.pcap') });
+    try {
+      const socket = net.connect(port, host);
+      await once(socket, 'connect');
+      await talk(socket);
+    } finally {
+      await capture.stop();
+    }
+    return { frames: await readFrames(capture.file), port };
+  } finally {
+    server.close();
   }
 }
