@@ -1,7 +1,6 @@
-import { closeSync, constants, fchmodSync, openSync, writeSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
-import { startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TracePipeFormat } from '../probe/index.js';
+import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TracePipeFormat } from '../probe/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 
 interface KeylogOptions {
@@ -33,60 +32,44 @@ export function registerKeylog(program: Command): void {
 }
 
 async function runKeylog(opts: KeylogOptions): Promise<void> {
-  const keyFile = opts.output === undefined ? undefined : openKeyLogFile(opts.output);
+  // The run ends on a signal, --duration, a closed stdout or a write failure; the first failure is reported.
+  let failure: unknown;
+  let done!: () => void;
+  const ended = new Promise<void>((resolve) => (done = resolve));
+  const finish = (err?: unknown): void => {
+    failure ??= err;
+    done();
+  };
+  const keyFile = opts.output === undefined ? undefined : new KeyLogWriter(opts.output, finish);
   const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
+  let timer: NodeJS.Timeout | undefined;
   try {
     const session = await startKeyCapture(
       { pids: opts.pid, exes: opts.exe, processes: opts.process },
       { backend: opts.backend, follow: opts.follow ?? false, onNotice: notice, tracePipe: opts.tracefsReader },
     );
     if (session.targets.length === 0) notice('no target process is running yet: waiting for one');
-    let failure: unknown;
-    await new Promise<void>((resolve) => {
-      const timer = opts.duration === undefined ? undefined : setTimeout(resolve, opts.duration * 1000);
-      const finish = (err?: unknown): void => {
-        failure ??= err;
-        clearTimeout(timer);
-        resolve();
-      };
-      session.on('signal', () => finish());
-      process.stdout.on('error', (err) => finish((err as NodeJS.ErrnoException).code === 'EPIPE' ? undefined : err));
-      session.on('key', (e) => {
-        try {
-          writeKey(e, keyFile, opts.json ?? false);
-        } catch (err) {
-          finish(new GokeylogError(`cannot write the key log: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure));
-        }
-      });
-    });
+    if (opts.duration !== undefined) timer = setTimeout(finish, opts.duration * 1000);
+    session.on('signal', () => finish());
+    process.stdout.on('error', (err) => finish((err as NodeJS.ErrnoException).code === 'EPIPE' ? undefined : err));
+    session.on('key', (e) => writeKey(e, keyFile, opts.json ?? false));
+    await ended;
     const stats = await session.stop();
     process.stderr.write(`${summary(stats)}\n`);
     if (failure) throw failure;
   } finally {
-    if (keyFile !== undefined) closeSync(keyFile);
+    clearTimeout(timer);
+    keyFile?.close();
   }
 }
 
-/** Key logs are secrets: 0600 even if the file existed; appended so that a reader following it (Wireshark) sees each line at once. */
-function openKeyLogFile(file: string): number {
-  try {
-    const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
-    fchmodSync(fd, 0o600);
-    return fd;
-  } catch (err) {
-    throw new GokeylogError(`cannot open ${file} for the key log: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure, { cause: err });
-  }
-}
-
-function writeKey(e: KeyEvent, keyFile: number | undefined, json: boolean): void {
-  const line = `${formatKeyLogLine(e)}\n`;
-  // One write(2) per line: never a torn line for a reader following the file.
-  if (keyFile !== undefined) writeSync(keyFile, line);
+function writeKey(e: KeyEvent, keyFile: KeyLogWriter | undefined, json: boolean): void {
+  keyFile?.add(e);
   if (json) {
     const record = { time: e.time.toISOString(), pid: e.pid, comm: e.comm, label: e.label, clientRandom: bytesToHex(e.clientRandom) };
     process.stdout.write(`${JSON.stringify(record)}\n`);
   } else if (keyFile === undefined) {
-    process.stdout.write(line);
+    process.stdout.write(`${formatKeyLogLine(e)}\n`);
   }
 }
 
