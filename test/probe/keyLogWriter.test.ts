@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { setImmediate as turn } from 'node:timers/promises';
+import { KeyLogWriter } from '../../src/probe/index.js';
+import { secretTempDir } from '../support/pki.js';
+
+const entry = (n: number): { label: string; clientRandom: Uint8Array; secret: Uint8Array } => ({
+  label: 'CLIENT_RANDOM',
+  clientRandom: new Uint8Array(32).fill(n),
+  secret: new Uint8Array(48).fill(n + 1),
+});
+const line = (n: number): string => `CLIENT_RANDOM ${Buffer.alloc(32, n).toString('hex')} ${Buffer.alloc(48, n + 1).toString('hex')}\n`;
+
+test('KeyLogWriter appends whole lines to an existing file, which it makes 0600, and flushes after each turn', async () => {
+  const file = path.join(secretTempDir('writer'), 'keys.log');
+  writeFileSync(file, line(9), { mode: 0o644 });
+  const writer = new KeyLogWriter(file, (err) => assert.fail(err));
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  writer.add(entry(1));
+  writer.add(entry(2));
+  assert.equal(readFileSync(file, 'utf8'), line(9), 'nothing written within the turn');
+  await turn();
+  assert.equal(readFileSync(file, 'utf8'), line(9) + line(1) + line(2), 'written right after it');
+  writer.add(entry(3));
+  writer.close();
+  assert.equal(readFileSync(file, 'utf8'), line(9) + line(1) + line(2) + line(3), 'close flushes');
+});
+
+test('KeyLogWriter refuses a file it cannot open with one sentence', () => {
+  assert.throws(() => new KeyLogWriter('/nonexistent-dir/keys.log', () => {}), /^GokeylogError: cannot open \/nonexistent-dir\/keys.log for the key log: ENOENT\.$/);
+});
