@@ -28,15 +28,16 @@ export function isRecordHeader(b: Uint8Array, at = 0): boolean {
 
 /**
  * Cuts a stream into records. Complete records inside a chunk are passed as views of it; a record split
- * across chunks is gathered once (each byte copied at most twice, never per chunk).
+ * across chunks is gathered into a buffer of its exact size as its bytes arrive (each byte copied once).
  */
 export class RecordSplitter {
-  private parts: Uint8Array[] = [];
-  private partsLength = 0;
+  /** The record being gathered: its first 5 bytes, then (header known) a buffer of its whole length. */
+  private partial: Buffer | null = null;
+  private filled = 0;
 
   /** Bytes held back waiting for the rest of a record. */
   get buffered(): number {
-    return this.partsLength;
+    return this.filled;
   }
 
   /**
@@ -44,53 +45,60 @@ export class RecordSplitter {
    * not a TLS record header (the stream is then unusable).
    */
   push(bytes: Uint8Array, visit: (record: TlsRecord) => boolean): boolean {
-    if (this.partsLength === 0) return this.split(bytes, visit);
-    this.parts.push(Uint8Array.prototype.slice.call(bytes));
-    this.partsLength += bytes.length;
-    if (this.partsLength < HEADER) return true;
-    const header = this.peekHeader();
-    if (!isRecordHeader(header)) return false;
-    const needed = HEADER + ((header[3]! << 8) | header[4]!);
-    if (this.partsLength < needed) return true;
-    const joined = Buffer.concat(this.parts, this.partsLength);
-    this.parts = [];
-    this.partsLength = 0;
-    return this.split(joined, visit);
+    let at = 0;
+    if (this.partial) {
+      if (this.filled < HEADER) {
+        const n = Math.min(HEADER - this.filled, bytes.length);
+        this.partial.set(bytes.subarray(0, n), this.filled);
+        this.filled += n;
+        at = n;
+        if (this.filled < HEADER) return true;
+        if (!isRecordHeader(this.partial)) return false;
+        const whole = Buffer.allocUnsafe(HEADER + ((this.partial[3]! << 8) | this.partial[4]!));
+        this.partial.copy(whole, 0, 0, HEADER);
+        this.partial = whole;
+      }
+      const n = Math.min(this.partial.length - this.filled, bytes.length - at);
+      this.partial.set(bytes.subarray(at, at + n), this.filled);
+      this.filled += n;
+      at += n;
+      if (this.filled < this.partial.length) return true;
+      const record = this.partial;
+      this.partial = null;
+      this.filled = 0;
+      if (!visit(recordAt(record, 0, record.length))) return true;
+    }
+    return this.split(bytes, at, visit);
   }
 
-  private split(bytes: Uint8Array, visit: (record: TlsRecord) => boolean): boolean {
-    let at = 0;
+  private split(bytes: Uint8Array, at: number, visit: (record: TlsRecord) => boolean): boolean {
     while (bytes.length - at >= HEADER) {
       if (!isRecordHeader(bytes, at)) return false;
       const end = at + HEADER + ((bytes[at + 3]! << 8) | bytes[at + 4]!);
       if (end > bytes.length) break;
-      const record: TlsRecord = {
-        type: bytes[at]!,
-        version: (bytes[at + 1]! << 8) | bytes[at + 2]!,
-        header: bytes.subarray(at, at + HEADER),
-        body: bytes.subarray(at + HEADER, end),
-      };
+      const record = recordAt(bytes, at, end);
       at = end;
       if (!visit(record)) return true;
     }
     if (at < bytes.length) {
-      this.parts = [Uint8Array.prototype.slice.call(bytes, at)];
-      this.partsLength = bytes.length - at;
+      const rest = bytes.subarray(at);
+      // With the header known, the buffer gets the record's full size at once.
+      const size = rest.length >= HEADER ? HEADER + ((rest[3]! << 8) | rest[4]!) : HEADER;
+      this.partial = Buffer.allocUnsafe(size);
+      this.partial.set(rest);
+      this.filled = rest.length;
     }
     return true;
   }
+}
 
-  private peekHeader(): Uint8Array {
-    const header = new Uint8Array(HEADER);
-    let filled = 0;
-    for (const part of this.parts) {
-      const n = Math.min(part.length, HEADER - filled);
-      header.set(part.subarray(0, n), filled);
-      filled += n;
-      if (filled === HEADER) break;
-    }
-    return header;
-  }
+function recordAt(bytes: Uint8Array, at: number, end: number): TlsRecord {
+  return {
+    type: bytes[at]!,
+    version: (bytes[at + 1]! << 8) | bytes[at + 2]!,
+    header: bytes.subarray(at, at + HEADER),
+    body: bytes.subarray(at + HEADER, end),
+  };
 }
 
 /** Reassembles handshake messages (4-byte header: type, 24-bit length) that may span records. */
