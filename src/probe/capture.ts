@@ -282,9 +282,10 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
       this.#stats.ignored++;
       return;
     }
-    // A thread whose process is already gone when its hit is read: its thread id is the best name left.
+    // A thread whose process is already gone when its hit is read: its thread id is the best name left (not
+    // counted as a process of its own).
     const pid = owner ?? raw.tid;
-    this.#noteProcess(pid);
+    if (owner !== undefined) this.#noteProcess(owner);
     const label = Buffer.from(raw.label).toString('latin1');
     const why = validateKeyEvent(label, raw.clientRandom, raw.secret);
     if (why) return this.#reject(`pid ${pid}: ${why}`);
