@@ -1,16 +1,31 @@
-import { decodeIp, IpProtocol } from './ip.js';
+import { decodeIp, IpProtocol, type IpPacket } from './ip.js';
 import { unwrapLink } from './link.js';
 import type { TcpSegment } from './segment.js';
+import { unwrapTunnel } from './tunnel.js';
+
+/** Tunnels inside tunnels are followed this deep at most. */
+const MAX_TUNNEL_DEPTH = 4;
 
 /**
  * Decodes one captured frame down to its TCP segment, or null for anything else (other protocols,
- * fragments, frames too short to hold the headers). The payload is a view into `frame`.
+ * fragments, frames too short to hold the headers). Tunnels (IP-in-IP, VXLAN, Geneve, GRE) are opened: the
+ * segment is the innermost one. The payload is a view into `frame`.
  */
 export function decodePacket(linkType: number, frame: Uint8Array): TcpSegment | null {
-  const link = unwrapLink(linkType, frame);
-  if (!link) return null;
-  const ip = decodeIp(link.etherType, frame, link.offset);
-  if (!ip || ip.protocol !== IpProtocol.TCP) return null;
+  let network = unwrapLink(linkType, frame);
+  let view = frame;
+  for (let depth = 0; network && depth <= MAX_TUNNEL_DEPTH; depth++) {
+    const ip = decodeIp(network.etherType, view, network.offset);
+    if (!ip) return null;
+    if (ip.protocol === IpProtocol.TCP) return tcpSegment(view, ip);
+    // An inner packet ends where the outer one was captured to, never in the outer link's padding.
+    view = view.subarray(0, ip.capturedEnd);
+    network = unwrapTunnel(view, ip);
+  }
+  return null;
+}
+
+function tcpSegment(frame: Uint8Array, ip: IpPacket): TcpSegment | null {
   const at = ip.offset;
   if (ip.capturedEnd < at + 20) return null;
   const headerLength = (frame[at + 12]! >> 4) * 4;

@@ -3,8 +3,9 @@
  *
  *   decodePacket(linkType, frame) → TcpSegment | null
  *     Link layers: Ethernet (+802.1Q/QinQ), LINUX_SLL, LINUX_SLL2, RAW (IPv4/IPv6), NULL/LOOP.
- *     IPv4 with options (non-first fragments are skipped: they carry no TCP header), IPv6 with extension
- *     headers. The payload is a view into `frame` (no copy): consume it before reusing the buffer.
+ *     IPv4 with options, IPv6 with extension headers; fragmented datagrams are skipped (their bytes become
+ *     a reported gap). Overlay tunnels are opened (IP-in-IP, VXLAN, Geneve, GRE), so pod traffic captured
+ *     on a node's uplink decodes to its inner TCP segment. The payload is a view into `frame` (no copy).
  *
  *   new TcpReassembler({ onConnection(info) → StreamConsumer }, options?)
  *     .push(segment, timeNs)   in capture order

@@ -1,6 +1,7 @@
 import { EtherType } from './link.js';
 
-export const IpProtocol = { TCP: 6 } as const;
+/** IP protocol numbers we decode: TCP, and the tunnels that carry it. */
+export const IpProtocol = { IPIP: 4, TCP: 6, UDP: 17, IPV6: 41, GRE: 47 } as const;
 
 /** An IP packet's addresses and where its transport payload lies in the frame. */
 export interface IpPacket {

@@ -2,7 +2,7 @@ import { LinkType } from '../pcap/linktype.js';
 
 /** Link layers: where the network-layer packet starts in a captured frame, and which protocol it is. */
 
-export const EtherType = { IPV4: 0x0800, IPV6: 0x86dd, VLAN: 0x8100, QINQ: 0x88a8, VLAN_9100: 0x9100 } as const;
+export const EtherType = { IPV4: 0x0800, IPV6: 0x86dd, VLAN: 0x8100, QINQ: 0x88a8, VLAN_9100: 0x9100, TRANSPARENT_ETHERNET: 0x6558 } as const;
 
 /** The network-layer packet inside a frame: its EtherType-style protocol and where it starts. */
 export interface NetworkPacket {
@@ -35,8 +35,9 @@ export function unwrapLink(linkType: number, frame: Uint8Array): NetworkPacket |
   }
 }
 
-function ethernet(frame: Uint8Array): NetworkPacket | null {
-  let offset = 12;
+/** An Ethernet header at `start` (0 in a capture, inside a VXLAN/Geneve/GRE tunnel otherwise). */
+export function ethernet(frame: Uint8Array, start = 0): NetworkPacket | null {
+  let offset = start + 12;
   if (frame.length < offset + 2) return null;
   let etherType = u16(frame, offset);
   offset += 2;

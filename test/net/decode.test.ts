@@ -61,7 +61,8 @@ interface RefereeRow {
 
 /** tshark's reading of every frame: null where it sees no TCP. */
 async function tsharkTcp(file: string): Promise<(RefereeRow | null)[]> {
-  const fields = ['ip.src', 'ipv6.src', 'tcp.srcport', 'ip.dst', 'ipv6.dst', 'tcp.dstport', 'tcp.seq_raw', 'tcp.ack_raw', 'tcp.flags', 'tcp.len'];
+  // The address columns show the innermost network layer, as our segment does (tunnels included).
+  const fields = ['_ws.col.Source', 'tcp.srcport', '_ws.col.Destination', 'tcp.dstport', 'tcp.seq_raw', 'tcp.ack_raw', 'tcp.flags', 'tcp.len'];
   const args = ['-n', '-r', file, '-o', 'tcp.analyze_sequence_numbers:FALSE', '-T', 'fields', '-E', 'separator=,', '-E', 'occurrence=l'];
   for (const f of fields) args.push('-e', f);
   const { stdout } = await spawnChecked('tshark', args, { timeoutMs: 60_000 });
@@ -69,12 +70,12 @@ async function tsharkTcp(file: string): Promise<(RefereeRow | null)[]> {
     .trimEnd()
     .split('\n')
     .map((line) => {
-      const [ip4src, ip6src, srcPort, ip4dst, ip6dst, dstPort, seq, ack, flags, length] = line.split(',');
+      const [src, srcPort, dst, dstPort, seq, ack, flags, length] = line.split(',');
       if (!srcPort) return null;
       return {
-        src: ip4src || ip6src!,
+        src: src!,
         srcPort: Number(srcPort),
-        dst: ip4dst || ip6dst!,
+        dst: dst!,
         dstPort: Number(dstPort),
         seq: Number(seq),
         ack: Number(ack),
@@ -199,6 +200,32 @@ const IP_VARIANTS: { name: string; applies: (f: Buffer) => boolean; rewrite: Rew
   },
 ];
 
+/** An outer Ethernet + IPv4 header (192.0.2.1 → 192.0.2.2) around `payload` of IP protocol `protocol`. */
+function outerIpv4(protocol: number, payload: Buffer): Buffer {
+  const ipHeader = Buffer.from('450000000000400040000000c0000201c0000202', 'hex');
+  ipHeader.writeUInt16BE(20 + payload.length, 2);
+  ipHeader[9] = protocol;
+  return Buffer.concat([Buffer.alloc(12), u16(0x0800), ipHeader, payload]);
+}
+
+function udp(dstPort: number, payload: Buffer): Buffer {
+  const header = Buffer.alloc(8);
+  header.writeUInt16BE(54321, 0);
+  header.writeUInt16BE(dstPort, 2);
+  header.writeUInt16BE(8 + payload.length, 4);
+  return Buffer.concat([header, payload]);
+}
+
+/** Kubernetes overlay encapsulations of a captured frame, as seen on a node's physical interface. */
+const TUNNELS: { name: string; rewrite: Rewrite }[] = [
+  { name: 'VXLAN', rewrite: (f) => outerIpv4(17, udp(4789, Buffer.concat([Buffer.from('0800000000000100', 'hex'), f]))) },
+  { name: 'Geneve', rewrite: (f) => outerIpv4(17, udp(6081, Buffer.concat([Buffer.from('0000655800000100', 'hex'), f]))) },
+  { name: 'IP-in-IP', rewrite: (f) => outerIpv4(isIpv6(f) ? 41 : 4, ip(f)) },
+  { name: 'GRE', rewrite: (f) => outerIpv4(47, Buffer.concat([u16(0), u16(etherType(f)), ip(f)])) },
+  { name: 'GRE with key', rewrite: (f) => outerIpv4(47, Buffer.concat([u16(0x2000), u16(etherType(f)), Buffer.from('0000002a', 'hex'), ip(f)])) },
+  { name: 'VXLAN inside IP-in-IP', rewrite: (f) => outerIpv4(4, ip(outerIpv4(17, udp(4789, Buffer.concat([Buffer.from('0800000000000100', 'hex'), f]))))) },
+];
+
 async function compareWithTshark(t: TestContext, name: string, linkType: number, frames: { data: Uint8Array; originalLength?: number }[]): Promise<void> {
   const file = path.join(secretTempDir('net'), 'rewritten.pcap');
   writePcap(file, linkType, frames);
@@ -220,7 +247,7 @@ async function compareWithTshark(t: TestContext, name: string, linkType: number,
 }
 
 for (const host of ['127.0.0.1', '::1']) {
-  test(`decodePacket agrees with tshark on a real ${host} capture in every link layer`, async (t) => {
+  test(`decodePacket agrees with tshark on a real ${host} capture in every link layer and tunnel`, async (t) => {
     if (!requireOrSkip(t, isRoot(), 'capturing on lo needs root')) return;
     const frames = await captureLoopback(host);
     assert.ok(frames.length >= 8 && frames.every((f) => f.linkType === LinkType.ETHERNET));
@@ -231,6 +258,9 @@ for (const host of ['127.0.0.1', '::1']) {
       const applicable = frames.filter((f) => variant.applies(Buffer.from(f.data)));
       if (applicable.length === 0) continue;
       await compareWithTshark(t, variant.name, LinkType.ETHERNET, applicable.map((f) => ({ data: variant.rewrite(Buffer.from(f.data)) })));
+    }
+    for (const tunnel of TUNNELS) {
+      await compareWithTshark(t, tunnel.name, LinkType.ETHERNET, frames.map((f) => ({ data: tunnel.rewrite(Buffer.from(f.data)) })));
     }
     // Frames cut by the snap length: the declared TCP length stays, the payload is what was captured.
     const cut = frames.map((f) => (f.data.length > 100 ? { data: f.data.subarray(0, 80), originalLength: f.data.length } : { data: f.data }));
