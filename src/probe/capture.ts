@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { planHook, type HookPlan } from '../golang/index.js';
-import { KeyLog, validateKeyEvent } from '../keylog/index.js';
+import { validateKeyEvent } from '../keylog/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { BpftraceProbes } from './bpftrace.js';
 import type { KeyEvent, ProbeRecord, RawKeyEvent } from './events.js';
 import type { ProbeArgs } from './fetchArgs.js';
+import { RecentKeys } from './recentKeys.js';
 import { binaryId, groupByBinary, processInfo, resolveTargets, targetMatcher, ThreadOwners, type BinaryGroup, type TargetProcess, type TargetSpec } from './targets.js';
 import { TracefsProbes } from './tracefs.js';
 import type { TracePipeFormat } from './tracePipe.js';
@@ -62,7 +63,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   readonly #options: Required<Omit<KeyCaptureOptions, 'onNotice' | 'tracePipe'>>;
   readonly #notice: (message: string) => void;
   readonly #backend: ProbeBackend;
-  readonly #keyLog = new KeyLog();
+  readonly #recent = new RecentKeys();
   readonly #owners = new ThreadOwners();
   readonly #plans = new Map<string, HookPlan>();
   readonly #refused = new Set<string>();
@@ -289,7 +290,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     const label = Buffer.from(raw.label).toString('latin1');
     const why = validateKeyEvent(label, raw.clientRandom, raw.secret);
     if (why) return this.#reject(`pid ${pid}: ${why}`);
-    if (!this.#keyLog.add({ label, clientRandom: raw.clientRandom, secret: raw.secret })) {
+    if (!this.#recent.add(label, raw.clientRandom, raw.secret)) {
       this.#stats.duplicates++;
       return;
     }

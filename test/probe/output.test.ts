@@ -4,6 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
 import { KeyLogWriter } from '../../src/probe/index.js';
+import { RecentKeys } from '../../src/probe/recentKeys.js';
 import { secretTempDir } from '../support/pki.js';
 
 const entry = (n: number): { label: string; clientRandom: Uint8Array; secret: Uint8Array } => ({
@@ -30,4 +31,14 @@ test('KeyLogWriter appends whole lines to an existing file, which it makes 0600,
 
 test('KeyLogWriter refuses a file it cannot open with one sentence', () => {
   assert.throws(() => new KeyLogWriter('/nonexistent-dir/keys.log', () => {}), /^GokeylogError: cannot open \/nonexistent-dir\/keys.log for the key log: ENOENT\.$/);
+});
+
+test('RecentKeys drops a key seen lately and forgets the oldest beyond its capacity', () => {
+  const recent = new RecentKeys(2);
+  const e = [entry(1), entry(2), entry(3)];
+  assert.equal(recent.add(e[0]!.label, e[0]!.clientRandom, e[0]!.secret), true);
+  assert.equal(recent.add(e[0]!.label, e[0]!.clientRandom, e[0]!.secret), false, 'a duplicate');
+  assert.equal(recent.add('CLIENT_TRAFFIC_SECRET_0', e[0]!.clientRandom, e[0]!.secret), true, 'another label is another key');
+  assert.equal(recent.add(e[1]!.label, e[1]!.clientRandom, e[1]!.secret), true);
+  assert.equal(recent.add(e[0]!.label, e[0]!.clientRandom, e[0]!.secret), true, 'the oldest was forgotten');
 });
