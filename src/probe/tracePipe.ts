@@ -140,7 +140,9 @@ class RawTracePipe implements TracePipe {
     if (!this.#tgids.has(tid) && !this.#tgidsFresh) {
       this.#tgidsFresh = true;
       try {
-        for (const m of readFileSync(this.#savedTgids, 'utf8').matchAll(/^(\d+) (\d+)$/gm)) this.#tgids.set(Number(m[1]), Number(m[2]));
+        const table = readFileSync(this.#savedTgids, 'utf8');
+        this.#tgids.clear(); // a copy of the kernel's table, not a growing history
+        for (const m of table.matchAll(/^(\d+) (\d+)$/gm)) this.#tgids.set(Number(m[1]), Number(m[2]));
       } catch {
         // no table: the caller falls back to /proc
       }
