@@ -56,10 +56,6 @@ export class BpftraceProbes {
     });
   }
 
-  has(event: string): boolean {
-    return this.#children.has(event);
-  }
-
   /** bpftrace detaches its probes when interrupted. */
   remove(event: string): void {
     this.#children.get(event)?.kill('SIGINT');

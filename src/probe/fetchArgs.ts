@@ -13,9 +13,6 @@ export const LABEL_CAPTURE = 31;
 export const RANDOM_CAPTURE = 32;
 export const SECRET_CAPTURE = 48;
 
-/** Field names of our tracefs events, in the order the kernel prints them. */
-export const TRACEFS_FIELDS = ['lab', 'labn', 'cr', 'crn', 'sec', 'secn'] as const;
-
 const REGISTERS: Record<GoArch, ReadonlySet<string>> = {
   amd64: new Set(['ax', 'bx', 'cx', 'dx', 'si', 'di', 'bp', 'sp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15']),
   arm64: new Set(Array.from({ length: 31 }, (_, i) => `x${i}`).concat('sp')),

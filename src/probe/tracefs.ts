@@ -211,7 +211,7 @@ const pidAlive = (pid: number): boolean => existsSync(`/proc/${pid}`);
  * Removes the instances and uprobe events of earlier runs whose process is dead (a `kill -9` leaves them):
  * the instance first, which disables its events, then the events themselves.
  */
-export function removeLeftovers(notice: (message: string) => void): void {
+function removeLeftovers(notice: (message: string) => void): void {
   const instances = path.join(TRACEFS, 'instances');
   const stale = (name: string): boolean => {
     const owner = OUR_NAME.exec(name)?.[1];

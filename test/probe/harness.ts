@@ -5,11 +5,11 @@ import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startKeyCapture, type KeyCaptureOptions, type KeyCaptureStats, type KeyEvent, type TargetSpec } from '../../src/probe/index.js';
 import { formatKeyLogLine } from '../../src/keylog/index.js';
+import { TRACEFS } from '../../src/probe/tracefs.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { secretTempDir } from '../support/pki.js';
 import { spawnChecked } from '../support/traffic.js';
 
-export const TRACEFS = '/sys/kernel/tracing';
 
 /** Root and tracefs uprobes: what every probing test needs. */
 export function requireProbing(t: TestContext): boolean {
