@@ -10,7 +10,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { KeyLog, parseKeyLog } from '../src/keylog/index.js';
-import { decodePacket, TcpReassembler } from '../src/net/index.js';
+import { decodePacket, IpFragments, TcpReassembler } from '../src/net/index.js';
 import { forEachPacket } from '../src/pcap/index.js';
 import { TlsConnection, type TlsFailureReason } from '../src/tls/index.js';
 import { cacheDir } from '../src/util/cache.js';
@@ -44,8 +44,9 @@ async function ours(capture: string, keys: KeyLog) {
   let peakRss = 0;
   let packets = 0;
   const start = process.hrtime.bigint();
+  const fragments = new IpFragments();
   await forEachPacket(capture, (packet) => {
-    const segment = decodePacket(packet.linkType, packet.data);
+    const segment = decodePacket(packet.linkType, packet.data, fragments);
     if (segment) reassembler.push(segment, packet.timestamp);
     if ((++packets & 0xffff) === 0) peakRss = Math.max(peakRss, process.memoryUsage.rss());
   });

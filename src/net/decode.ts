@@ -1,5 +1,6 @@
 import { decodeIp, IpProtocol, type IpPacket } from './ip.js';
-import { unwrapLink } from './link.js';
+import type { IpFragments } from './fragments.js';
+import { EtherType, unwrapLink } from './link.js';
 import type { TcpSegment } from './segment.js';
 import { unwrapTunnel } from './tunnel.js';
 
@@ -7,16 +8,25 @@ import { unwrapTunnel } from './tunnel.js';
 const MAX_TUNNEL_DEPTH = 4;
 
 /**
- * Decodes one captured frame down to its TCP segment, or null for anything else (other protocols,
- * fragments, frames too short to hold the headers). Tunnels (IP-in-IP, VXLAN, Geneve, GRE) are opened: the
- * segment is the innermost one. The payload is a view into `frame`.
+ * Decodes one captured frame down to its TCP segment, or null for anything else (other protocols, frames
+ * too short to hold the headers). Tunnels (IP-in-IP, VXLAN, Geneve, GRE) are opened: the segment is the
+ * innermost one. IPv4 fragments are reassembled when `fragments` (one per capture) is given, else skipped.
+ * The payload is a view into `frame`, or into the reassembled datagram.
  */
-export function decodePacket(linkType: number, frame: Uint8Array): TcpSegment | null {
+export function decodePacket(linkType: number, frame: Uint8Array, fragments?: IpFragments): TcpSegment | null {
   let network = unwrapLink(linkType, frame);
   let view = frame;
   for (let depth = 0; network && depth <= MAX_TUNNEL_DEPTH; depth++) {
     const ip = decodeIp(network.etherType, view, network.offset);
     if (!ip) return null;
+    if (ip.fragment) {
+      // Only the fragment that completes its datagram yields it (a new buffer), decoded from the start.
+      const datagram = fragments?.add(view, network.offset, ip) ?? null;
+      if (!datagram) return null;
+      view = datagram;
+      network = { etherType: EtherType.IPV4, offset: 0 };
+      continue;
+    }
     if (ip.protocol === IpProtocol.TCP) return tcpSegment(view, ip);
     // An inner packet ends where the outer one was captured to, never in the outer link's padding.
     view = view.subarray(0, ip.capturedEnd);

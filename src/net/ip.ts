@@ -14,11 +14,20 @@ export interface IpPacket {
   capturedEnd: number;
   /** End of the transport payload as the IP header declares it. */
   declaredEnd: number;
+  /** For an IPv4 fragment: its datagram ID, byte offset and whether more follow; null otherwise. */
+  fragment: IpFragment | null;
+}
+
+export interface IpFragment {
+  id: number;
+  offset: number;
+  more: boolean;
 }
 
 /**
- * Decodes an IPv4 or IPv6 header at `offset`. Fragments are not reassembled: a fragmented datagram gives
- * null (its TCP bytes then show up as a gap in the stream, which is honest, rather than as wrong bytes).
+ * Decodes an IPv4 or IPv6 header at `offset`. An IPv4 fragment comes back with `fragment` set (see
+ * IpFragments); a fragmented IPv6 datagram gives null (its bytes become a gap in the stream: honest, and
+ * rare, since TCP avoids fragmentation).
  */
 export function decodeIp(etherType: number, frame: Uint8Array, offset: number): IpPacket | null {
   if (etherType === EtherType.IPV4) return ipv4(frame, offset);
@@ -31,8 +40,9 @@ function ipv4(frame: Uint8Array, at: number): IpPacket | null {
   const headerLength = (frame[at]! & 0x0f) * 4;
   if (headerLength < 20 || frame.length < at + headerLength) return null;
   const flagsAndFragment = (frame[at + 6]! << 8) | frame[at + 7]!;
-  const moreFragments = (flagsAndFragment & 0x2000) !== 0;
-  if (moreFragments || (flagsAndFragment & 0x1fff) !== 0) return null;
+  const more = (flagsAndFragment & 0x2000) !== 0;
+  const fragmentOffset = (flagsAndFragment & 0x1fff) * 8;
+  const fragment = more || fragmentOffset !== 0 ? { id: (frame[at + 4]! << 8) | frame[at + 5]!, offset: fragmentOffset, more } : null;
   const totalLength = (frame[at + 2]! << 8) | frame[at + 3]!;
   // A total length of 0 is what segmentation offload leaves in locally captured giant packets.
   const declaredEnd = totalLength === 0 ? frame.length : at + totalLength;
@@ -44,6 +54,7 @@ function ipv4(frame: Uint8Array, at: number): IpPacket | null {
     offset: at + headerLength,
     capturedEnd: Math.min(declaredEnd, frame.length),
     declaredEnd,
+    fragment,
   };
 }
 
@@ -87,6 +98,7 @@ function ipv6(frame: Uint8Array, at: number): IpPacket | null {
     offset,
     capturedEnd: Math.min(declaredEnd, frame.length),
     declaredEnd,
+    fragment: null,
   };
 }
 

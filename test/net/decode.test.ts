@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { decodePacket, type TcpSegment } from '../../src/net/index.js';
+import { decodePacket, IpFragments, type TcpSegment } from '../../src/net/index.js';
 import { LinkType } from '../../src/pcap/index.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { secretTempDir } from '../support/pki.js';
@@ -216,6 +216,22 @@ function udp(dstPort: number, payload: Buffer): Buffer {
   return Buffer.concat([header, payload]);
 }
 
+/** An Ethernet/IPv4 frame split into IP fragments carrying `size` payload bytes each (a multiple of 8). */
+function fragmentIpv4(frame: Buffer, size: number): Buffer[] {
+  const headerLength = (frame[14]! & 0x0f) * 4;
+  const head = frame.subarray(0, 14 + headerLength);
+  const payload = frame.subarray(14 + headerLength, 14 + frame.readUInt16BE(16));
+  const out: Buffer[] = [];
+  for (let at = 0; at < payload.length; at += size) {
+    const piece = payload.subarray(at, at + size);
+    const fragment = Buffer.concat([head, piece]);
+    fragment.writeUInt16BE(headerLength + piece.length, 16);
+    fragment.writeUInt16BE((at + size < payload.length ? 0x2000 : 0) | (at / 8), 20);
+    out.push(fragment);
+  }
+  return out;
+}
+
 /** Kubernetes overlay encapsulations of a captured frame, as seen on a node's physical interface. */
 const TUNNELS: { name: string; rewrite: Rewrite }[] = [
   { name: 'VXLAN', rewrite: (f) => outerIpv4(17, udp(4789, Buffer.concat([Buffer.from('0800000000000100', 'hex'), f]))) },
@@ -226,19 +242,25 @@ const TUNNELS: { name: string; rewrite: Rewrite }[] = [
   { name: 'VXLAN inside IP-in-IP', rewrite: (f) => outerIpv4(4, ip(outerIpv4(17, udp(4789, Buffer.concat([Buffer.from('0800000000000100', 'hex'), f]))))) },
 ];
 
-async function compareWithTshark(t: TestContext, name: string, linkType: number, frames: { data: Uint8Array; originalLength?: number }[]): Promise<void> {
+async function compareWithTshark(
+  t: TestContext,
+  name: string,
+  linkType: number,
+  frames: { data: Uint8Array; originalLength?: number }[],
+  fragments?: IpFragments,
+): Promise<void> {
   const file = path.join(secretTempDir('net'), 'rewritten.pcap');
   writePcap(file, linkType, frames);
   const referee = await tsharkTcp(file);
   assert.equal(referee.length, frames.length, name);
   let tcp = 0;
   frames.forEach((frame, i) => {
-    const segment = decodePacket(linkType, frame.data);
+    const segment = decodePacket(linkType, frame.data, fragments);
     assert.deepEqual(ours(segment), referee[i], `${name}, frame ${i + 1}`);
     if (segment) {
       tcp++;
-      // The payload view lies inside the frame and is as long as captured.
-      assert.equal(segment.payload.buffer, (frame.data as Uint8Array).buffer);
+      // The payload view lies inside the frame (or the reassembled datagram) and is as long as captured.
+      if (!fragments) assert.equal(segment.payload.buffer, (frame.data as Uint8Array).buffer);
       if (frame.originalLength === undefined) assert.equal(segment.payload.length, segment.payloadLength);
       else assert.ok(segment.payload.length < segment.payloadLength || segment.payloadLength === 0);
     }
@@ -261,6 +283,12 @@ for (const host of ['127.0.0.1', '::1']) {
     }
     for (const tunnel of TUNNELS) {
       await compareWithTshark(t, tunnel.name, LinkType.ETHERNET, frames.map((f) => ({ data: tunnel.rewrite(Buffer.from(f.data)) })));
+    }
+    if (host === '127.0.0.1') {
+      // Every datagram cut into fragments of 64 payload bytes, sent last first (tshark reassembles too).
+      const fragmented = frames.flatMap((f) => fragmentIpv4(Buffer.from(f.data), 64).reverse().map((data) => ({ data })));
+      assert.ok(fragmented.length > frames.length * 3);
+      await compareWithTshark(t, 'IPv4 fragments (reassembled)', LinkType.ETHERNET, fragmented, new IpFragments());
     }
     // Frames cut by the snap length: the declared TCP length stays, the payload is what was captured.
     const cut = frames.map((f) => (f.data.length > 100 ? { data: f.data.subarray(0, 80), originalLength: f.data.length } : { data: f.data }));
@@ -292,13 +320,16 @@ test('seeded fuzz: decodePacket never throws on mangled frames and its payload s
   );
   const random = seededRandom(7);
   const linkTypes = [LinkType.ETHERNET, LinkType.RAW, LinkType.LINUX_SLL, LinkType.LINUX_SLL2, LinkType.NULL, LinkType.LOOP, LinkType.IPV4, LinkType.IPV6];
+  // Mangled flags make fragments: the reassembly cache sees them too.
+  const fragments = new IpFragments();
   for (let i = 0; i < 20_000; i++) {
     const frame = Buffer.from(random() < 0.5 ? ipv4 : ipv6);
     for (let edits = 1 + Math.floor(random() * 4); edits > 0; edits--) frame[Math.floor(random() * frame.length)] = Math.floor(random() * 256);
     const cut = frame.subarray(0, Math.floor(random() * (frame.length + 1)));
-    const segment = decodePacket(linkTypes[i % linkTypes.length]!, cut);
+    const segment = decodePacket(linkTypes[i % linkTypes.length]!, cut, i % 2 ? fragments : undefined);
     if (!segment) continue;
-    assert.ok(segment.payload.byteOffset >= cut.byteOffset && segment.payload.byteOffset + segment.payload.length <= cut.byteOffset + cut.length);
+    const inFrame = segment.payload.buffer === cut.buffer;
+    if (inFrame) assert.ok(segment.payload.byteOffset >= cut.byteOffset && segment.payload.byteOffset + segment.payload.length <= cut.byteOffset + cut.length);
     assert.ok(segment.payloadLength >= 0 && segment.seq >= 0 && segment.seq < 2 ** 32);
   }
 });

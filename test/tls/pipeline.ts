@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { parseKeyLog } from '../../src/keylog/parse.js';
 import { KeyLog } from '../../src/keylog/keylog.js';
-import { decodePacket, TcpReassembler, type ConnectionInfo, type Direction } from '../../src/net/index.js';
+import { decodePacket, IpFragments, TcpReassembler, type ConnectionInfo, type Direction } from '../../src/net/index.js';
 import { readCapture } from '../../src/pcap/index.js';
 import { Tls12SessionCache, TlsConnection, type KeySource, type TlsResult } from '../../src/tls/index.js';
 import { loadFixtures, type GoFixture } from '../support/fixtures.js';
@@ -69,8 +69,9 @@ export function decryptFrames(frames: Iterable<Frame>, keys: KeySource): Decoded
       };
     },
   });
+  const fragments = new IpFragments();
   for (const frame of frames) {
-    const segment = decodePacket(frame.linkType, frame.data);
+    const segment = decodePacket(frame.linkType, frame.data, fragments);
     if (segment) reassembler.push(segment, frame.timeNs);
   }
   reassembler.finish();

@@ -1,0 +1,72 @@
+import type { IpPacket } from './ip.js';
+
+/** Incomplete datagrams kept at most; the oldest is dropped beyond (its bytes become a gap). */
+const MAX_DATAGRAMS = 1024;
+const MAX_DATAGRAM_BYTES = 65535;
+
+interface PartialDatagram {
+  /** The first fragment's IP header, once it arrived. */
+  header: Uint8Array | null;
+  parts: { offset: number; bytes: Uint8Array }[];
+  /** Payload length, known from the last fragment; -1 before. */
+  total: number;
+}
+
+/**
+ * IPv4 fragment reassembly across the frames of a capture (overlay networks with a wrong MTU fragment the
+ * outer packets). Fragments are copied; a complete datagram comes back as a new buffer holding an
+ * unfragmented IPv4 packet. Bounded: at most MAX_DATAGRAMS incomplete datagrams are kept.
+ */
+export class IpFragments {
+  private readonly datagrams = new Map<string, PartialDatagram>();
+
+  /** Adds the fragment `ip` (its header at `ipStart` in `frame`); returns the whole datagram once complete. */
+  add(frame: Uint8Array, ipStart: number, ip: IpPacket): Uint8Array | null {
+    const fragment = ip.fragment!;
+    const key = `${ip.src}>${ip.dst}/${ip.protocol}/${fragment.id}`;
+    // A fragment cut by the snap length cannot complete its datagram.
+    if (ip.capturedEnd < ip.declaredEnd) {
+      this.datagrams.delete(key);
+      return null;
+    }
+    let datagram = this.datagrams.get(key);
+    if (!datagram) {
+      if (this.datagrams.size >= MAX_DATAGRAMS) this.datagrams.delete(this.datagrams.keys().next().value!);
+      datagram = { header: null, parts: [], total: -1 };
+      this.datagrams.set(key, datagram);
+    }
+    const bytes = frame.slice(ip.offset, ip.capturedEnd);
+    if (fragment.offset + bytes.length > MAX_DATAGRAM_BYTES) {
+      this.datagrams.delete(key);
+      return null;
+    }
+    datagram.parts.push({ offset: fragment.offset, bytes });
+    if (fragment.offset === 0) datagram.header = frame.slice(ipStart, ip.offset);
+    if (!fragment.more) datagram.total = fragment.offset + bytes.length;
+    const whole = assemble(datagram);
+    if (whole) this.datagrams.delete(key);
+    return whole;
+  }
+}
+
+/** The reassembled IPv4 packet when the header, the end and every byte between are there; else null. */
+function assemble(datagram: PartialDatagram): Uint8Array | null {
+  if (!datagram.header || datagram.total < 0) return null;
+  const parts = [...datagram.parts].sort((a, b) => a.offset - b.offset);
+  let covered = 0;
+  for (const part of parts) {
+    if (part.offset > covered) return null;
+    covered = Math.max(covered, part.offset + part.bytes.length);
+  }
+  if (covered < datagram.total) return null;
+  const header = datagram.header;
+  const packet = new Uint8Array(header.length + datagram.total);
+  packet.set(header);
+  for (const part of parts) packet.set(part.bytes.subarray(0, datagram.total - part.offset), header.length + part.offset);
+  const totalLength = packet.length;
+  packet[2] = totalLength >> 8;
+  packet[3] = totalLength & 0xff;
+  packet[6] &= 0x40; // keep DF, clear MF and the fragment offset
+  packet[7] = 0;
+  return packet;
+}
