@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import type { ProbeRecord } from './events.js';
@@ -150,7 +150,14 @@ export class TracefsProbes {
 }
 
 function ensureTracefs(): void {
-  if (existsSync(path.join(TRACEFS, 'uprobe_events'))) return;
+  try {
+    accessSync(path.join(TRACEFS, 'uprobe_events'), constants.W_OK);
+    return;
+  } catch (err) {
+    // tracefs is root's alone: without the rights it cannot even be seen, so say that rather than blame the mount.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw new GokeylogError('uprobes need root (CAP_SYS_ADMIN): run gokeylog keylog as root.', ExitCode.failure);
+  }
   const r = spawnSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS], { encoding: 'utf8' });
   if (r.status !== 0 || !existsSync(path.join(TRACEFS, 'uprobe_events'))) {
     const why = (r.stderr || r.error?.message || 'no uprobe_events after mounting').trim().split('\n')[0];
