@@ -10,7 +10,7 @@ const MAX_TUNNEL_DEPTH = 4;
 /**
  * Decodes one captured frame down to its TCP segment, or null for anything else (other protocols, frames
  * too short to hold the headers). Tunnels (IP-in-IP, VXLAN, Geneve, GRE) are opened: the segment is the
- * innermost one. IPv4 fragments are reassembled when `fragments` (one per capture) is given, else skipped.
+ * innermost one. IPv4/IPv6 fragments are reassembled when `fragments` (one per capture) is given, else skipped.
  * The payload is a view into `frame`, or into the reassembled datagram.
  */
 export function decodePacket(linkType: number, frame: Uint8Array, fragments?: IpFragments): TcpSegment | null {
@@ -24,7 +24,7 @@ export function decodePacket(linkType: number, frame: Uint8Array, fragments?: Ip
       const datagram = fragments?.add(view, network.offset, ip) ?? null;
       if (!datagram) return null;
       view = datagram;
-      network = { etherType: EtherType.IPV4, offset: 0 };
+      network = { etherType: datagram[0]! >> 4 === 6 ? EtherType.IPV6 : EtherType.IPV4, offset: 0 };
       continue;
     }
     if (ip.protocol === IpProtocol.TCP) return tcpSegment(view, ip);

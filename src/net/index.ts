@@ -3,8 +3,8 @@
  *
  *   decodePacket(linkType, frame, fragments?) → TcpSegment | null   (fragments: one IpFragments per capture)
  *     Link layers: Ethernet (+802.1Q/QinQ), LINUX_SLL, LINUX_SLL2, RAW (IPv4/IPv6), NULL/LOOP.
- *     IPv4 with options, IPv6 with extension headers; IPv4 fragments are reassembled with `fragments`
- *     (else skipped, and IPv6 fragments always: their bytes become a reported gap). Overlay tunnels are opened (IP-in-IP, VXLAN, Geneve, GRE), so pod traffic captured
+ *     IPv4 with options, IPv6 with extension headers; IPv4 and IPv6 fragments are reassembled with
+ *     `fragments` (else skipped: their bytes become a reported gap). Overlay tunnels are opened (IP-in-IP, VXLAN, Geneve, GRE), so pod traffic captured
  *     on a node's uplink decodes to its inner TCP segment. The payload is a view into `frame` (no copy).
  *
  *   new TcpReassembler({ onConnection(info) → StreamConsumer }, options?)

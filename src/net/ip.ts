@@ -20,15 +20,16 @@ export interface IpPacket {
 
 export interface IpFragment {
   id: number;
+  /** Byte offset of this fragment's payload in the datagram. */
   offset: number;
   more: boolean;
+  /** End of the part every fragment repeats (IPv4 header; IPv6 header and extensions before Fragment). */
+  headerEnd: number;
+  /** IPv6: where the next-header field that names the Fragment header is; -1 for IPv4. */
+  nextHeaderAt: number;
 }
 
-/**
- * Decodes an IPv4 or IPv6 header at `offset`. An IPv4 fragment comes back with `fragment` set (see
- * IpFragments); a fragmented IPv6 datagram gives null (its bytes become a gap in the stream: honest, and
- * rare, since TCP avoids fragmentation).
- */
+/** Decodes an IPv4 or IPv6 header at `offset`. A fragment comes back with `fragment` set (see IpFragments). */
 export function decodeIp(etherType: number, frame: Uint8Array, offset: number): IpPacket | null {
   if (etherType === EtherType.IPV4) return ipv4(frame, offset);
   if (etherType === EtherType.IPV6) return ipv6(frame, offset);
@@ -42,7 +43,10 @@ function ipv4(frame: Uint8Array, at: number): IpPacket | null {
   const flagsAndFragment = (frame[at + 6]! << 8) | frame[at + 7]!;
   const more = (flagsAndFragment & 0x2000) !== 0;
   const fragmentOffset = (flagsAndFragment & 0x1fff) * 8;
-  const fragment = more || fragmentOffset !== 0 ? { id: (frame[at + 4]! << 8) | frame[at + 5]!, offset: fragmentOffset, more } : null;
+  const fragment =
+    more || fragmentOffset !== 0
+      ? { id: (frame[at + 4]! << 8) | frame[at + 5]!, offset: fragmentOffset, more, headerEnd: at + headerLength, nextHeaderAt: -1 }
+      : null;
   const totalLength = (frame[at + 2]! << 8) | frame[at + 3]!;
   // A total length of 0 is what segmentation offload leaves in locally captured giant packets.
   const declaredEnd = totalLength === 0 ? frame.length : at + totalLength;
@@ -67,25 +71,36 @@ function ipv6(frame: Uint8Array, at: number): IpPacket | null {
   const payloadLength = (frame[at + 4]! << 8) | frame[at + 5]!;
   // Payload length 0 means a jumbogram (or offloaded giant packet): trust the frame.
   const declaredEnd = payloadLength === 0 ? frame.length : at + 40 + payloadLength;
-  let next = frame[at + 6]!;
+  let nextAt = at + 6; // the next-header field of the header being walked
+  let next = frame[nextAt]!;
   let offset = at + 40;
+  let fragment: IpFragment | null = null;
   for (;;) {
     if (EXTENSION_HEADERS.has(next)) {
       if (frame.length < offset + 2) return null;
       const length = (frame[offset + 1]! + 1) * 8;
+      nextAt = offset;
       next = frame[offset]!;
       offset += length;
     } else if (next === AUTHENTICATION_HEADER) {
       if (frame.length < offset + 2) return null;
       const length = (frame[offset + 1]! + 2) * 4;
+      nextAt = offset;
       next = frame[offset]!;
       offset += length;
     } else if (next === FRAGMENT_HEADER) {
-      if (frame.length < offset + 8) return null;
-      const fragment = (frame[offset + 2]! << 8) | frame[offset + 3]!;
-      if (fragment !== 0) return null; // offset ≠ 0 or more fragments follow: a fragment, skipped
+      if (frame.length < offset + 8 || fragment) return null;
+      const offsetAndMore = (frame[offset + 2]! << 8) | frame[offset + 3]!;
+      // Offset 0 without "more": an atomic fragment, really a whole packet.
+      if (offsetAndMore !== 0) {
+        const id = ((frame[offset + 4]! << 24) | (frame[offset + 5]! << 16) | (frame[offset + 6]! << 8) | frame[offset + 7]!) >>> 0;
+        fragment = { id, offset: offsetAndMore & 0xfff8, more: (offsetAndMore & 1) === 1, headerEnd: offset, nextHeaderAt: nextAt };
+      }
+      nextAt = offset;
       next = frame[offset]!;
       offset += 8;
+      // Headers after the Fragment header belong to the fragmented part: only the first fragment has them.
+      if (fragment) break;
     } else {
       break;
     }
@@ -98,7 +113,7 @@ function ipv6(frame: Uint8Array, at: number): IpPacket | null {
     offset,
     capturedEnd: Math.min(declaredEnd, frame.length),
     declaredEnd,
-    fragment: null,
+    fragment,
   };
 }
 

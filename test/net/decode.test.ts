@@ -232,6 +232,24 @@ function fragmentIpv4(frame: Buffer, size: number): Buffer[] {
   return out;
 }
 
+/** An Ethernet/IPv6 frame split into fragments (Fragment header) carrying `size` payload bytes each. */
+function fragmentIpv6(frame: Buffer, size: number): Buffer[] {
+  const head = Buffer.from(frame.subarray(0, 54));
+  const payload = frame.subarray(54, 54 + frame.readUInt16BE(18));
+  const next = head[20]!;
+  head[20] = 44;
+  const out: Buffer[] = [];
+  for (let at = 0; at < payload.length; at += size) {
+    const piece = payload.subarray(at, at + size);
+    const fragmentHeader = Buffer.from([next, 0, 0, 0, 0, 0, 0x12, 0x34]);
+    fragmentHeader.writeUInt16BE(at | (at + size < payload.length ? 1 : 0), 2);
+    const fragment = Buffer.concat([head, fragmentHeader, piece]);
+    fragment.writeUInt16BE(8 + piece.length, 18);
+    out.push(fragment);
+  }
+  return out;
+}
+
 /** Kubernetes overlay encapsulations of a captured frame, as seen on a node's physical interface. */
 const TUNNELS: { name: string; rewrite: Rewrite }[] = [
   { name: 'VXLAN', rewrite: (f) => outerIpv4(17, udp(4789, Buffer.concat([Buffer.from('0800000000000100', 'hex'), f]))) },
@@ -284,12 +302,11 @@ for (const host of ['127.0.0.1', '::1']) {
     for (const tunnel of TUNNELS) {
       await compareWithTshark(t, tunnel.name, LinkType.ETHERNET, frames.map((f) => ({ data: tunnel.rewrite(Buffer.from(f.data)) })));
     }
-    if (host === '127.0.0.1') {
-      // Every datagram cut into fragments of 64 payload bytes, sent last first (tshark reassembles too).
-      const fragmented = frames.flatMap((f) => fragmentIpv4(Buffer.from(f.data), 64).reverse().map((data) => ({ data })));
-      assert.ok(fragmented.length > frames.length * 3);
-      await compareWithTshark(t, 'IPv4 fragments (reassembled)', LinkType.ETHERNET, fragmented, new IpFragments());
-    }
+    // Every datagram cut into fragments of 64 payload bytes, sent last first (tshark reassembles too).
+    const cutUp = host === '127.0.0.1' ? fragmentIpv4 : fragmentIpv6;
+    const fragmented = frames.flatMap((f) => cutUp(Buffer.from(f.data), 64).reverse().map((data) => ({ data })));
+    assert.ok(fragmented.length > frames.length * 3);
+    await compareWithTshark(t, 'IP fragments (reassembled)', LinkType.ETHERNET, fragmented, new IpFragments());
     // Frames cut by the snap length: the declared TCP length stays, the payload is what was captured.
     const cut = frames.map((f) => (f.data.length > 100 ? { data: f.data.subarray(0, 80), originalLength: f.data.length } : { data: f.data }));
     await compareWithTshark(t, 'snap length 80', LinkType.ETHERNET, cut);
