@@ -75,7 +75,7 @@ describe('Debian kubectl against the tlsserver fixture', () => {
     }
   });
 
-  it('`kubectl get pods` starts with API discovery (GET /api, /apis) on the fixture', async (t) => {
+  it('`kubectl get pods` discovers the API (GET /api, /apis) on the fixture, then lists the pods', async (t) => {
     if (!requireOrSkip(t, kubectl !== undefined, 'no Debian kubectl (run scripts/setup-real.sh)')) return;
     if (!requireOrSkip(t, server !== undefined, 'no tlsserver fixture (run scripts/setup.sh)')) return;
     const pki = await testPki();
@@ -84,6 +84,10 @@ describe('Debian kubectl against the tlsserver fixture', () => {
       const result = await runKubectl({ kubectl: kubectl!, server: api.url, pki, args: ['get', 'pods', '-n', 'default'] });
       const paths = result.requests.map((r) => new URL(r.split(' ')[1]!).pathname);
       assert.deepEqual(paths.slice(0, 2), ['/api', '/apis']);
+      // kubectl's own verdict: discovery succeeded and the list call reached the fixture.
+      assert.equal(result.code, 0, result.stderr.slice(-500));
+      assert.ok(result.requests.some((r) => /^GET \S+\/api\/v1\/namespaces\/default\/pods\?limit=500 200$/.test(r)), result.requests.join('\n'));
+      assert.match(result.stdout, /^NAME\s/m);
     } finally {
       await api.stop();
     }
