@@ -15,8 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { createReadStream, createWriteStream, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { packetFacts, SecretsOrderer, type OrderedBlock, type OrderedKey } from '../src/capture/index.js';
-import { liveBlocks } from '../src/capture/liveBlocks.js';
-import { PcapngWriter, type PacketBlock } from '../src/pcap/index.js';
+import { PcapngWriter, readCaptureBatches, type PacketBlock } from '../src/pcap/index.js';
 import { cacheDir } from '../src/util/cache.js';
 import { secretTempDir } from '../test/support/pki.js';
 
@@ -37,7 +36,7 @@ async function ours(input: string, keys: OrderedKey[], output: string): Promise<
     }
   };
   let keysGiven = false;
-  for await (const batch of liveBlocks(createReadStream(input, { highWaterMark: 64 * 1024 }), input, () => {})) {
+  for await (const batch of readCaptureBatches(createReadStream(input, { highWaterMark: 64 * 1024 }), { sourceName: input })) {
     const now = performance.now();
     for (const block of batch) {
       if (block.kind === 'interface') writer.writeInterface({ linkType: block.linkType, snapLength: block.snapLength, tsResolution: block.tsResolution });

@@ -1,9 +1,8 @@
 import { writeSync } from 'node:fs';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
-import { PcapngWriter, type CaptureBlock, type PacketBlock } from '../pcap/index.js';
+import { PcapngWriter, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../pcap/index.js';
 import { startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
 import { GokeylogError } from '../util/errors.js';
-import { liveBlocks } from './liveBlocks.js';
 import { chooseNetns, netnsChoice, netnsOf, type NetnsChoice } from './netns.js';
 import { packetFacts } from './packetFacts.js';
 import { SecretsOrderer, type OrderedBlock, type OrderedKey, type OrdererStats } from './secretsOrderer.js';
@@ -173,8 +172,8 @@ class LiveCapture {
   /** Packets of one tcpdump until its output ends; a tcpdump that ends by itself ends the whole capture. */
   async #read(source: number): Promise<void> {
     const { tcpdump, netns } = this.#sources[source]!;
-    const onLeftover = (bytes: number): void => this.#opts.onNotice(`the last ${bytes} bytes from tcpdump were an incomplete packet and were dropped`);
-    for await (const batch of liveBlocks(tcpdump.output, 'tcpdump output', onLeftover)) {
+    const onTruncatedEnd = (bytes: number): void => this.#opts.onNotice(`the last ${bytes} bytes from tcpdump were an incomplete packet and were dropped`);
+    for await (const batch of readCaptureBatches(tcpdump.output, { sourceName: 'tcpdump output', onTruncatedEnd })) {
       for (const block of batch) this.#onBlock(source, block);
       if (!(await this.#drain())) {
         this.stop('output closed');

@@ -19,8 +19,9 @@ export interface ReadCaptureOptions {
    */
   reuseChunks?: boolean;
   /**
-   * An incomplete last block is an error, unless this is given: then it is dropped and this is told how many
-   * bytes it had (a live tcpdump stopped in the middle of writing a packet).
+   * For a live source (tcpdump stopped at any moment). An incomplete last block is an error, unless this is
+   * given: then it is dropped and this is told how many bytes it had; and input that ends before its first byte
+   * is then no capture rather than an error (tcpdump that exited before writing anything).
    */
   onTruncatedEnd?: (leftoverBytes: number) => void;
 }
@@ -50,7 +51,7 @@ export async function* readCaptureBatches(source: string | NodeJS.ReadableStream
         if (batch.length > 0) yield batch;
         const leftover = end - progress.pos;
         if (leftover > 0 && opts.onTruncatedEnd && parser.format !== undefined) opts.onTruncatedEnd(leftover);
-        else parser.finish(leftover, progress, bufOffset);
+        else if (leftover > 0 || !opts.onTruncatedEnd) parser.finish(leftover, progress, bufOffset);
         return;
       }
       if (end < buf.length && progress.pos + progress.need <= buf.length) {

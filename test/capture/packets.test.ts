@@ -1,5 +1,5 @@
 // What capture reads from tcpdump, against tshark on the same real captures (-i lo: Ethernet, -i any: SLL2):
-// the live block reader, however the stream is cut into chunks, and the facts the orderer decides on.
+// the pcap reader on a live stream, however the stream is cut into chunks, and the facts the orderer decides on.
 import assert from 'node:assert/strict';
 import { createWriteStream, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -7,14 +7,13 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { test } from 'node:test';
 import { Tcpdump, packetFacts } from '../../src/capture/index.js';
-import { liveBlocks } from '../../src/capture/liveBlocks.js';
-import { LinkType, type PacketBlock } from '../../src/pcap/index.js';
+import { LinkType, readCaptureBatches, type PacketBlock } from '../../src/pcap/index.js';
 import { GokeylogError } from '../../src/util/errors.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { loadFixtures, testPki } from '../support/fixtures.js';
 import { secretTempDir } from '../support/pki.js';
 import { commandExists, spawnChecked, startServer, tsharkFields } from '../support/traffic.js';
-import { seededRandom } from '../tls/session.js';
+import { seededRandom } from '../support/random.js';
 
 interface Recording {
   file: string;
@@ -71,13 +70,13 @@ function choppedStream(bytes: Buffer, seed: number): Readable {
 async function packetsOf(stream: Readable): Promise<{ packets: PacketBlock[]; leftover: number }> {
   const packets: PacketBlock[] = [];
   let leftover = 0;
-  for await (const batch of liveBlocks(stream, 'test', (n) => (leftover = n))) {
+  for await (const batch of readCaptureBatches(stream, { sourceName: 'test', onTruncatedEnd: (n) => (leftover = n) })) {
     for (const b of batch) if (b.kind === 'packet') packets.push(b);
   }
   return { packets, leftover };
 }
 
-test('liveBlocks yields the frames tshark reads, whatever the chunking; a cut last record is reported', async (t) => {
+test('the pcap reader yields from a live stream the frames tshark reads, whatever the chunking; a cut last record is reported', async (t) => {
   if (!requireOrSkip(t, available(), 'needs root, tcpdump, tshark and Go fixtures')) return;
   for (const rec of await record()) {
     const bytes = readFileSync(rec.file);

@@ -266,4 +266,11 @@ test('a truncated end can be tolerated, as for a live capture stopped mid-write'
     for await (const b of readCapture(Readable.from([Buffer.from('xy')]), { onTruncatedEnd: () => undefined })) void b;
   };
   await assert.rejects(tolerant(), /too short to be a capture/);
+  // A live source that ended before writing anything is no capture, not an error.
+  const none: CaptureBlock[] = [];
+  for await (const b of readCapture(Readable.from([]), { onTruncatedEnd: () => assert.fail('nothing was truncated') })) none.push(b);
+  assert.deepEqual(none, []);
+  await assert.rejects(async () => {
+    for await (const b of readCapture(Readable.from([]))) void b;
+  }, /is empty/);
 });
