@@ -9,6 +9,6 @@ export { forEachPacket, readCapture, readCaptureBatches } from './reader.js';
 export type { ReadCaptureOptions } from './reader.js';
 export { PcapngWriter } from './writer.js';
 export type { InterfaceDescription, PacketToWrite } from './writer.js';
-export { clientHelloRandom, clientRandomsIn } from './client-randoms.js';
+export { clientRandomsIn } from './client-randoms.js';
 export { injectSecrets } from './inject.js';
 export type { InjectOptions, InjectSummary } from './inject.js';

@@ -1,4 +1,5 @@
 import { ByteReader, Truncated } from './reader.js';
+import { ContentType } from './records.js';
 
 /** Handshake message types (RFC 8446 §4, RFC 5246 §7.4). */
 export const HandshakeType = {
@@ -51,6 +52,20 @@ export interface ServerHello {
   helloRetryRequest: boolean;
   /** RFC 7366 negotiated: CBC records carry their MAC after the ciphertext. */
   encryptThenMac: boolean;
+}
+
+/** Record header (5) + handshake header (4) + legacy_version (2): where the random of a ClientHello record starts. */
+const CLIENT_HELLO_RANDOM_OFFSET = 11;
+
+/**
+ * The random of the ClientHello that starts `payload` (a client's first bytes start a TCP segment), if that is
+ * what it holds: only the record and handshake headers are checked, cheap enough for every packet of a capture.
+ * A view into `payload`.
+ */
+export function clientHelloRandomOf(payload: Uint8Array): Uint8Array | undefined {
+  if (payload.length < CLIENT_HELLO_RANDOM_OFFSET + 32) return undefined;
+  if (payload[0] !== ContentType.HANDSHAKE || payload[1] !== 3 || payload[5] !== HandshakeType.CLIENT_HELLO) return undefined;
+  return payload.subarray(CLIENT_HELLO_RANDOM_OFFSET, CLIENT_HELLO_RANDOM_OFFSET + 32);
 }
 
 /** Parses a ClientHello body (after the 4-byte handshake header); null when malformed. */

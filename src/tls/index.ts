@@ -20,6 +20,9 @@
  * TLS 1.2 ECDHE/RSA with AES-GCM, ChaCha20-Poly1305, AES-CBC-SHA/SHA256/SHA384 (MAC-then-encrypt, or
  * encrypt-then-MAC when negotiated), 3DES; keys from CLIENT_RANDOM, resumed sessions through `sessions`.
  * Certificates: CertificateInfo via Node's X509Certificate (frozen objects, shared between connections).
+ *
+ * Per-packet sniffs (no state, no parsing past the headers): clientHelloRandomOf(segmentPayload) and
+ * isRecordHeader(segmentPayload).
  */
 export type { TlsFailureReason, KeySource, CertificateInfo, HandshakeInfo, TlsResult, TlsSink } from './types.js';
 export { TlsConnection } from './connection.js';
@@ -27,3 +30,5 @@ export type { TlsConnectionOptions } from './connection.js';
 export { Tls12SessionCache } from './sessions.js';
 export { describeCertificate } from './certificate.js';
 export { cipherSuiteName } from './suites.js';
+export { clientHelloRandomOf } from './handshake.js';
+export { isRecordHeader } from './records.js';
