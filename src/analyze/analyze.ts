@@ -6,7 +6,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { readCaptureBatches, SECRETS_TYPE_TLS_KEY_LOG } from '../pcap/index.js';
-import { decodePacket, TcpReassembler } from '../net/index.js';
+import { decodePacket, IpFragments, TcpReassembler } from '../net/index.js';
+import { Tls12SessionCache } from '../tls/index.js';
 import { parseKeyLog, type KeyLog } from '../keylog/index.js';
 import { IdentityCalls, type AnalyzedConnection, type AnalyzedRequest } from '../kube/index.js';
 import { AnalyzedTcpConnection } from './connection.js';
@@ -52,9 +53,12 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
       options.onRequest?.(r);
     },
   };
+  // Per run, as the captures are one stream: fragments and resumed TLS 1.2 sessions may span files.
+  const fragments = new IpFragments();
+  const sessions = new Tls12SessionCache();
   const reassembler = new TcpReassembler({
     onConnection: (info) => {
-      const c = new AnalyzedTcpConnection(info, options.keyLog, callbacks);
+      const c = new AnalyzedTcpConnection(info, options.keyLog, sessions, callbacks);
       connections.push(c.connection);
       return c;
     },
@@ -74,7 +78,7 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
     for await (const batch of batches) {
       for (const block of batch) {
         if (block.kind === 'packet') {
-          const segment = decodePacket(block.linkType, block.data);
+          const segment = decodePacket(block.linkType, block.data, fragments);
           const ts = block.timestamp;
           lastNs = ts;
           if (segment) reassembler.push(segment, ts);

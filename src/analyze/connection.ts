@@ -4,7 +4,7 @@
  * that start with plain HTTP skip TLS.
  */
 import type { ConnectionEnd, ConnectionInfo, Direction, StreamConsumer } from '../net/index.js';
-import { TlsConnection, type HandshakeInfo, type KeySource, type TlsResult } from '../tls/index.js';
+import { TlsConnection, type HandshakeInfo, type KeySource, type Tls12SessionCache, type TlsResult } from '../tls/index.js';
 import { createHttpDecoder, detectHttpProtocol, type HttpConnectionDecoder, type HttpExchange } from '../http/index.js';
 import { analyzeRequest, type AnalyzedConnection, type AnalyzedRequest } from '../kube/index.js';
 
@@ -29,7 +29,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
   private held: Array<{ data: Uint8Array; time: number }> = [];
   private heldBytes = 0;
 
-  constructor(info: ConnectionInfo, keys: KeySource, private readonly callbacks: ConnectionCallbacks) {
+  constructor(info: ConnectionInfo, keys: KeySource, sessions: Tls12SessionCache, private readonly callbacks: ConnectionCallbacks) {
     this.connection = {
       id: info.id,
       client: info.client,
@@ -57,7 +57,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
         onApplicationData: (direction, data, timeNs) => this.onPlaintext(direction, data, seconds(timeNs)),
         onEnd: (result) => this.onTlsEnd(result),
       },
-      { joinedMidStream: !info.synSeen },
+      { joinedMidStream: !info.synSeen, sessions },
     );
   }
 
