@@ -17,6 +17,18 @@ const commands: Record<string, () => Promise<Register>> = {
   demo: async () => (await import('./demo.js')).registerDemo,
 };
 
+// A reader that stops early (`gokeylog analyze --help | head -1`) closes stdout: that is no error of ours.
+// Commands that stream (analyze, keylog, capture, inject) stop on it by their own listeners; whatever else
+// was being written is dropped and the process ends with the exit code the command had.
+let stdoutFailed = false;
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (stdoutFailed) return; // later writes to the destroyed stream fail too: one report is enough
+  stdoutFailed = true;
+  if (err.code === 'EPIPE') return;
+  process.stderr.write(`gokeylog: cannot write to standard output: ${err.code ?? err.message}.\n`);
+  process.exitCode = ExitCode.failure;
+});
+
 const program = new Command()
   .name('gokeylog')
   .description('Read the TLS traffic of Go programs, even stripped ones: key logs, decrypting pcapng, Kubernetes API analysis.')
