@@ -60,7 +60,7 @@ function choppedStream(bytes: Buffer, seed: number): Readable {
   const random = seededRandom(seed);
   const chunks: Buffer[] = [];
   for (let at = 0; at < bytes.length; ) {
-    const size = 1 + Math.floor(random() * 3000);
+    const size = 1 + random(3000);
     chunks.push(bytes.subarray(at, at + size));
     at += size;
   }
@@ -132,8 +132,8 @@ test('fuzz: mutated and truncated captures give blocks or one GokeylogError, and
     const original = readFileSync(rec.file);
     for (let seed = 1; seed <= 150; seed++) {
       const random = seededRandom(seed);
-      const bytes = Buffer.from(original.subarray(0, Math.max(1, Math.floor(random() * original.length * 1.1))));
-      for (let i = Math.floor(random() * 12); i > 0; i--) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+      const bytes = Buffer.from(original.subarray(0, Math.max(1, random(original.length * 1.1))));
+      for (let i = random(12); i > 0; i--) bytes[random(bytes.length)] = random(256);
       try {
         const { packets } = await packetsOf(choppedStream(bytes, seed));
         for (const p of packets) {

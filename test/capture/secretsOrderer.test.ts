@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SecretsOrderer, type OrderedBlock, type OrderedKey, type PacketFacts } from '../../src/capture/index.js';
-import { seededRandom } from '../tls/session.js';
+import { seededRandom } from '../support/random.js';
 
 const HOLD_MS = 100;
 const orderer = (maxHeldBytes = 1 << 20): SecretsOrderer<string> => new SecretsOrderer<string>({ holdMs: HOLD_MS, maxHeldBytes });
@@ -108,14 +108,14 @@ test('random interleavings: every packet out once, in order; none before its key
     const o = new SecretsOrderer<P>({ holdMs: hold, maxHeldBytes: 1 << 30 });
     const out: { block: OrderedBlock<P>; at: number }[] = [];
     const take = (blocks: OrderedBlock<P>[], at: number): void => void out.push(...blocks.map((block) => ({ block, at })));
-    const conns = Array.from({ length: 1 + Math.floor(random() * 5) }, (_, i) => ({
+    const conns = Array.from({ length: 1 + random(5) }, (_, i) => ({
       name: `c${i}`, random: i.toString(16).padStart(2, '0').repeat(32), tls12: random() < 0.5, sent: 0,
     }));
     let now = 0;
     let id = 0;
     for (let step = 0; step < 200; step++) {
-      now += Math.floor(random() * 5);
-      const c = conns[Math.floor(random() * conns.length)]!;
+      now += random(5);
+      const c = conns[random(conns.length)]!;
       const r = random();
       if (r < 0.15) {
         const keys = c.tls12 ? tls12(c.random) : tls13(c.random);

@@ -7,6 +7,7 @@ import { FileReader, PT_LOAD, findSymbols, readElf, vaddrToFileOffset, withFile 
 import { ExitCode, GokeylogError } from '../../src/util/errors.js';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, loadRealBinaries, notGoBinary } from '../support/fixtures.js';
+import { seededRandom } from '../support/random.js';
 import { fileOffsetFromSegments, readelfSections, readelfSegments, readelfSymbol } from './readelf.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'gokeylog-elf-'));
@@ -75,11 +76,7 @@ describe('FileReader', () => {
     const file = sampleBinaries()[0];
     if (!requireOrSkip(t, file !== undefined, 'no fixtures (run scripts/setup.sh)')) return;
     const whole = readFileSync(file!);
-    let seed = 12345;
-    const random = (n: number): number => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
-    };
+    const random = seededRandom(12345);
     await withFile(file!, async (reader) => {
       for (let i = 0; i < 300; i++) {
         const length = [1, 8, 4096, 70_000, 300_000][random(5)]!;

@@ -6,7 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { Http1Decoder, type HttpExchange } from '../../src/http/index.js';
 import { startRecorder, type RecordedChunk } from './recorder.js';
-import { seededRandom } from '../pcap/hand-built.js';
+import { seededRandom } from '../support/random.js';
 
 async function recordSession(): Promise<RecordedChunk[]> {
   const server = http.createServer((req, res) => {

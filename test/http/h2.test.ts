@@ -7,7 +7,7 @@ import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { Http2Decoder, type HttpExchange } from '../../src/http/index.js';
 import { startRecorder, type RecordedChunk } from './recorder.js';
-import { seededRandom } from '../pcap/hand-built.js';
+import { seededRandom } from '../support/random.js';
 
 const BIG_HEADER = 'x'.repeat(20000); // > 16384: nghttp2 must use CONTINUATION frames
 const LIST_BODY = JSON.stringify({ kind: 'PodList', items: Array.from({ length: 200 }, (_, i) => ({ name: `pod-${i}` })) });

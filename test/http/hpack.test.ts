@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HpackDecoder, HpackError, type HeaderField } from '../../src/http/hpack.js';
 import { decodeHuffman } from '../../src/http/huffman.js';
-import { seededRandom } from '../pcap/hand-built.js';
+import { seededRandom } from '../support/random.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

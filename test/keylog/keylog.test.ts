@@ -9,6 +9,7 @@ import { KeyLog, formatKeyLogLine, parseKeyLog, readKeyLogFiles, validateKeyEven
 import { GokeylogError } from '../../src/util/errors.js';
 import { isRoot } from '../support/env.js';
 import { testPki } from '../support/pki.js';
+import { seededRandom } from '../support/random.js';
 
 /** Key log lines as OpenSSL (through Node's `keylog` event) writes them for one real connection. */
 async function realKeyLogLines(maxVersion: tls.SecureVersion, cipher?: string): Promise<string[]> {
@@ -130,13 +131,7 @@ test('readKeyLogFiles merges files and fails clearly on unreadable or foreign fi
 
 test('fuzz: mutated key logs never throw', async () => {
   const base = Buffer.from((await realKeyLogLines('TLSv1.3')).join('\n'));
-  let seed = 0x9e3779b9;
-  const rand = (n: number): number => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % n;
-  };
+  const rand = seededRandom(0x9e3779b9);
   for (let i = 0; i < 2000; i++) {
     const m = Buffer.from(base.subarray(0, rand(base.length + 1)));
     for (let k = rand(8); k > 0; k--) m[rand(m.length || 1)] = rand(256);

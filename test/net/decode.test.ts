@@ -9,7 +9,7 @@ import { isRoot, requireOrSkip } from '../support/env.js';
 import { secretTempDir } from '../support/pki.js';
 import { spawnChecked } from '../support/traffic.js';
 import { captureTcpExchange, type Frame } from '../tls/pipeline.js';
-import { seededRandom } from '../tls/session.js';
+import { seededRandom } from '../support/random.js';
 
 /** A real capture on lo of a TCP exchange over `host` (127.0.0.1 or ::1): handshake, data both ways, FIN. */
 async function captureLoopback(host: string): Promise<Frame[]> {
@@ -341,8 +341,8 @@ test('seeded fuzz: decodePacket never throws on mangled frames and its payload s
   const fragments = new IpFragments();
   for (let i = 0; i < 20_000; i++) {
     const frame = Buffer.from(random() < 0.5 ? ipv4 : ipv6);
-    for (let edits = 1 + Math.floor(random() * 4); edits > 0; edits--) frame[Math.floor(random() * frame.length)] = Math.floor(random() * 256);
-    const cut = frame.subarray(0, Math.floor(random() * (frame.length + 1)));
+    for (let edits = 1 + random(4); edits > 0; edits--) frame[random(frame.length)] = random(256);
+    const cut = frame.subarray(0, random((frame.length + 1)));
     const segment = decodePacket(linkTypes[i % linkTypes.length]!, cut, i % 2 ? fragments : undefined);
     if (!segment) continue;
     const inFrame = segment.payload.buffer === cut.buffer;

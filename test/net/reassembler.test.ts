@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TcpFlag, TcpReassembler, type ConnectionEnd, type ConnectionInfo, type Direction, type TcpSegment } from '../../src/net/index.js';
-import { seededRandom } from '../tls/session.js';
+import { seededRandom } from '../support/random.js';
 
 const CLIENT = { ip: '10.0.0.2', port: 51000 };
 const SERVER = { ip: '10.0.0.1', port: 6443 };
@@ -58,14 +58,14 @@ function assertFaithful(pieces: Recorded['pieces'][Direction], stream: Buffer, c
 test('seeded fuzz: reordered, duplicated, overlapping and dropped segments are delivered in place, holes reported', () => {
   for (let seed = 1; seed <= 200; seed++) {
     const random = seededRandom(seed);
-    const stream = Buffer.from(Array.from({ length: 2000 + Math.floor(random() * 20000) }, () => Math.floor(random() * 256)));
-    const isn = Math.floor(random() * 2 ** 32); // wraps in many runs
-    const serverIsn = Math.floor(random() * 2 ** 32);
+    const stream = Buffer.from(Array.from({ length: 2000 + random(20000) }, () => random(256)));
+    const isn = random(2 ** 32); // wraps in many runs
+    const serverIsn = random(2 ** 32);
     const pieces: TcpSegment[] = [];
     for (let at = 0; at < stream.length; ) {
-      const length = Math.min(1 + Math.floor(random() * 1500), stream.length - at);
+      const length = Math.min(1 + random(1500), stream.length - at);
       // Sometimes resend starting earlier (overlap with what came before).
-      const start = random() < 0.1 ? Math.max(0, at - Math.floor(random() * 500)) : at;
+      const start = random() < 0.1 ? Math.max(0, at - random(500)) : at;
       pieces.push(segment(CLIENT, SERVER, isn + 1 + start, TcpFlag.ACK, stream.subarray(start, at + length), serverIsn + 1));
       at += length;
     }
@@ -80,7 +80,7 @@ test('seeded fuzz: reordered, duplicated, overlapping and dropped segments are d
     // Local reordering within a small window.
     for (let i = 0; i + 1 < shuffled.length; i++) if (random() < 0.2) [shuffled[i], shuffled[i + 1]] = [shuffled[i + 1]!, shuffled[i]!];
     // Enough buffer for the reordering window (one segment): only real losses may become gaps.
-    const { reassembler, connections } = collect({ maxBufferedBytes: 3000 + Math.floor(random() * 64_000) });
+    const { reassembler, connections } = collect({ maxBufferedBytes: 3000 + random(64_000) });
     reassembler.push(segment(CLIENT, SERVER, isn, TcpFlag.SYN), 1n);
     reassembler.push(segment(SERVER, CLIENT, serverIsn, TcpFlag.SYN | TcpFlag.ACK, undefined, isn + 1), 2n);
     for (const p of shuffled) reassembler.push(p, 3n);

@@ -73,16 +73,3 @@ export function pcapHeader(le: boolean, nano: boolean, linkType: number, snapLen
 export function pcapRecord(le: boolean, seconds: number, fraction: number, data: Buffer, originalLength = data.length): Buffer {
   return Buffer.concat([u32(seconds, le), u32(fraction, le), u32(data.length, le), u32(originalLength, le), data]);
 }
-
-/** A deterministic xorshift32 generator for fuzzing. */
-export function seededRandom(seed: number): (n: number) => number {
-  let s = seed >>> 0 || 1;
-  return (n) => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s % n;
-  };
-}

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PcapngWriter, SECRETS_TYPE_TLS_KEY_LOG, injectSecrets, readCapture, type CaptureBlock } from '../../src/pcap/index.js';
-import { dsb, epb, idb, option, pcapHeader, pcapRecord, seededRandom, shb, spb } from './hand-built.js';
+import { seededRandom } from '../support/random.js';
+import { dsb, epb, idb, option, pcapHeader, pcapRecord, shb, spb } from './hand-built.js';
 
 let dir: string;
 before(async () => {

@@ -6,7 +6,8 @@ import { PassThrough, Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { LinkType, SECRETS_TYPE_TLS_KEY_LOG, forEachPacket, readCapture, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../../src/pcap/index.js';
 import { GokeylogError } from '../../src/util/errors.js';
-import { block, dsb, epb, idb, obsoletePb, option, pcapHeader, pcapRecord, seededRandom, shb, spb } from './hand-built.js';
+import { seededRandom } from '../support/random.js';
+import { block, dsb, epb, idb, obsoletePb, option, pcapHeader, pcapRecord, shb, spb } from './hand-built.js';
 
 let dir: string;
 before(async () => {

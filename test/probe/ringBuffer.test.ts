@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeRingBufferPage, parseEventFormat } from '../../src/probe/ringBuffer.js';
 import { decodeKeyRecord } from '../../src/probe/tracefsEvent.js';
+import { seededRandom } from '../support/random.js';
 
 // Pages are built here from the layout the kernel documents in tracefs events/header_page (u64 timestamp,
 // local_t commit, data) and events/header_event (u32 type_len:5 | time_delta:27, then array[]).
@@ -62,11 +63,7 @@ test('ring-buffer page: an absolute time stamp keeps the running top bits; null 
 });
 
 test('ring-buffer page fuzz: seeded mutations never throw nor read outside the page', () => {
-  let state = 12345;
-  const rand = (n: number): number => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return state % n;
-  };
+  const rand = seededRandom(12345);
   const base = new PageBuilder().data(3, Buffer.alloc(150, 1)).header(30, 1, 1).data(9, Buffer.alloc(20, 2)).build(77n, { pageSize: 512 });
   for (let i = 0; i < 5000; i++) {
     const page = Buffer.from(base);

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import type { Direction } from '../../src/net/index.js';
 import { TlsConnection, type KeySource, type TlsResult } from '../../src/tls/index.js';
 import { parseCertificateList, parseClientHello, parseEncryptedExtensionsAlpn, parseServerHello } from '../../src/tls/handshake.js';
-import { recordSession, seededRandom, type RecordedSession } from './session.js';
+import { seededRandom, type SeededRandom } from '../support/random.js';
+import { recordSession, type RecordedSession } from './session.js';
 
 const REASONS = new Set([
   null,
@@ -17,7 +18,7 @@ const REASONS = new Set([
 ]);
 
 /** Feeds two directions' streams to a TlsConnection in random-sized interleaved chunks. */
-function run(streams: Record<Direction, Buffer>, keys: KeySource, random: () => number) {
+function run(streams: Record<Direction, Buffer>, keys: KeySource, random: SeededRandom) {
   const out: Record<Direction, Buffer[]> = { toServer: [], toClient: [] };
   let result: TlsResult | undefined;
   const tls = new TlsConnection(keys, {
@@ -31,7 +32,7 @@ function run(streams: Record<Direction, Buffer>, keys: KeySource, random: () => 
   at.toServer = first;
   while (at.toServer < streams.toServer.length || at.toClient < streams.toClient.length) {
     const direction: Direction = at.toClient >= streams.toClient.length || (at.toServer < streams.toServer.length && random() < 0.3) ? 'toServer' : 'toClient';
-    const size = 1 + Math.floor(random() * 3000);
+    const size = 1 + random(3000);
     const chunk = streams[direction].subarray(at[direction], at[direction] + size);
     at[direction] += chunk.length;
     tls.onData(direction, chunk, 0n);
@@ -86,15 +87,15 @@ test('the server\'s bytes captured before the client\'s (directions reordered) s
 });
 
 /** Byte flips, insertions, deletions and truncation. */
-function mutate(input: Buffer, random: () => number): Buffer {
+function mutate(input: Buffer, random: SeededRandom): Buffer {
   let bytes = Buffer.from(input);
-  const edits = 1 + Math.floor(random() * 4);
+  const edits = 1 + random(4);
   for (let i = 0; i < edits && bytes.length > 0; i++) {
-    const at = Math.floor(random() * bytes.length);
+    const at = random(bytes.length);
     const kind = random();
-    if (kind < 0.5) bytes[at] = Math.floor(random() * 256);
-    else if (kind < 0.7) bytes = Buffer.concat([bytes.subarray(0, at), Buffer.of(Math.floor(random() * 256)), bytes.subarray(at)]);
-    else if (kind < 0.9) bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1 + Math.floor(random() * 8))]);
+    if (kind < 0.5) bytes[at] = random(256);
+    else if (kind < 0.7) bytes = Buffer.concat([bytes.subarray(0, at), Buffer.of(random(256)), bytes.subarray(at)]);
+    else if (kind < 0.9) bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1 + random(8))]);
     else bytes = bytes.subarray(0, at);
   }
   return bytes;

@@ -78,15 +78,3 @@ export async function recordSession(options: { version: 'TLSv1.2' | 'TLSv1.3'; c
   for (const entry of parseKeyLog(lines.join('')).entries) keys.add(entry);
   return { chunks, keys, request, response };
 }
-
-/** Deterministic pseudo-random numbers (mulberry32) for reproducible fuzzing. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
