@@ -9,6 +9,7 @@ import { isRoot, requireOrSkip } from '../support/env.js';
 import { secretTempDir } from '../support/pki.js';
 import { spawnChecked } from '../support/traffic.js';
 import { captureTcpExchange, type Frame } from '../tls/pipeline.js';
+import { pcapHeader, pcapRecord } from '../pcap/hand-built.js';
 import { seededRandom } from '../support/random.js';
 
 /** A real capture on lo of a TCP exchange over `host` (127.0.0.1 or ::1): handshake, data both ways, FIN. */
@@ -31,21 +32,8 @@ async function captureLoopback(host: string): Promise<Frame[]> {
 
 /** Writes a classic pcap file (microsecond timestamps) with one link type; `originalLength` marks snap-length cuts. */
 function writePcap(file: string, linkType: number, frames: { data: Uint8Array; originalLength?: number }[]): void {
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(262144, 16);
-  header.writeUInt32LE(linkType, 20);
-  const parts: Buffer[] = [header];
-  frames.forEach((frame, i) => {
-    const record = Buffer.alloc(16);
-    record.writeUInt32LE(1_700_000_000 + i, 0);
-    record.writeUInt32LE(frame.data.length, 8);
-    record.writeUInt32LE(frame.originalLength ?? frame.data.length, 12);
-    parts.push(record, Buffer.from(frame.data));
-  });
-  writeFileSync(file, Buffer.concat(parts), { mode: 0o600 });
+  const records = frames.map((frame, i) => pcapRecord(true, 1_700_000_000 + i, 0, Buffer.from(frame.data), frame.originalLength));
+  writeFileSync(file, Buffer.concat([pcapHeader(true, false, linkType, 262144), ...records]), { mode: 0o600 });
 }
 
 interface RefereeRow {
@@ -150,6 +138,14 @@ const LINK_LAYERS: { name: string; linkType: number; rewrite: Rewrite }[] = [
   },
 ];
 
+/** An Ethernet + IPv6 frame with extension `headers` (their own next-header chain, ending in TCP) before its TCP header. */
+function withIpv6ExtensionHeaders(f: Buffer, firstHeader: number, headers: Buffer): Buffer {
+  const out = Buffer.concat([f.subarray(0, 54), headers, f.subarray(54)]);
+  out[20] = firstHeader;
+  out.writeUInt16BE(out.readUInt16BE(18) + headers.length, 18);
+  return out;
+}
+
 /** IP-level variations tshark must read exactly like us. */
 const IP_VARIANTS: { name: string; applies: (f: Buffer) => boolean; rewrite: Rewrite }[] = [
   {
@@ -165,24 +161,13 @@ const IP_VARIANTS: { name: string; applies: (f: Buffer) => boolean; rewrite: Rew
   {
     name: 'IPv6 hop-by-hop and destination options headers',
     applies: isIpv6,
-    rewrite: (f) => {
-      const hopByHop = Buffer.from([60, 0, 1, 4, 0, 0, 0, 0]);
-      const destination = Buffer.from([6, 0, 1, 4, 0, 0, 0, 0]);
-      const out = Buffer.concat([f.subarray(0, 54), hopByHop, destination, f.subarray(54)]);
-      out[20] = 0;
-      out.writeUInt16BE(out.readUInt16BE(18) + 16, 18);
-      return out;
-    },
+    // Hop-by-hop (next: destination options), destination options (next: TCP), each a PadN filling 8 bytes.
+    rewrite: (f) => withIpv6ExtensionHeaders(f, 0, Buffer.from([60, 0, 1, 4, 0, 0, 0, 0, 6, 0, 1, 4, 0, 0, 0, 0])),
   },
   {
     name: 'IPv6 atomic fragment header',
     applies: isIpv6,
-    rewrite: (f) => {
-      const out = Buffer.concat([f.subarray(0, 54), Buffer.from([6, 0, 0, 0, 0, 0, 0, 9]), f.subarray(54)]);
-      out[20] = 44;
-      out.writeUInt16BE(out.readUInt16BE(18) + 8, 18);
-      return out;
-    },
+    rewrite: (f) => withIpv6ExtensionHeaders(f, 44, Buffer.from([6, 0, 0, 0, 0, 0, 0, 9])),
   },
   {
     name: 'IPv4 first fragment (more fragments follow): skipped',
