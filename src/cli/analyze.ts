@@ -6,6 +6,7 @@ import { KeyLog, readKeyLogFiles } from '../keylog/index.js';
 import { buildReport } from '../kube/index.js';
 import { connectionJson, renderHtml, renderText, reportJson, reportJsonWithoutRequests, requestJson } from '../report/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
+import { collect } from './options.js';
 
 interface AnalyzeCliOptions {
   keylog: string[];
@@ -40,7 +41,7 @@ export function registerAnalyze(program: Command): void {
     .command('analyze')
     .description('Decrypt TLS in captures and report HTTP/2 and HTTP/1.1 requests: Kubernetes verbs and resources, client certificate identities and expiry.')
     .argument('<capture...>', 'pcap or pcapng files, read in order as one capture ("-" for standard input)')
-    .option('--keylog <file>', 'an NSS key log file (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
+    .option('--keylog <file>', 'an NSS key log file (repeatable)', collect, [])
     .addOption(new Option('--json', 'print the whole report as JSON').conflicts('ndjson'))
     .option('--ndjson', 'print one JSON object per request as it completes, then one per connection and identity')
     .option('--html <file>', 'also write a self-contained HTML report to FILE')

@@ -3,18 +3,26 @@ import type { Command } from 'commander';
 import { planHook } from '../golang/index.js';
 import { bpftraceScript } from '../probe/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
+import { parsePid } from './options.js';
 
 export function registerBpftrace(program: Command): void {
   program
     .command('bpftrace')
     .description('Print a bpftrace script that logs the TLS secrets of a Go binary or process (right for stripped binaries).')
     .argument('[binary]', 'the Go executable to hook')
-    .option('--pid <pid>', 'hook the executable of this process, through /proc/PID/exe (works across mount namespaces)')
-    .action(async (binary: string | undefined, opts: { pid?: string }) => {
+    .option('--pid <pid>', 'hook the executable of this process, through /proc/PID/exe (works across mount namespaces)', parsePid)
+    .addHelpText('after', `
+Examples:
+  gokeylog bpftrace /usr/local/bin/kube-apiserver > tlssecrets.bt
+  gokeylog bpftrace --pid 1234 > tlssecrets.bt                  # a process in a container
+  bpftrace --unsafe tlssecrets.bt | awk '…'                     # the pipeline is in the script's header
+
+Exit codes: 0 ok, 1 failure, 2 usage, 3 not a supported Go binary (not ELF, not Go, no crypto/tls),
+4 writeKeyLog not found or its entry not validated.`)
+    .action(async (binary: string | undefined, opts: { pid?: number }) => {
       if ((binary === undefined) === (opts.pid === undefined)) {
         throw new GokeylogError('give either a binary path or --pid PID.', ExitCode.usage);
       }
-      if (opts.pid !== undefined && !/^\d+$/.test(opts.pid)) throw new GokeylogError(`--pid ${opts.pid} is not a process id.`, ExitCode.usage);
       // bpftrace needs an absolute path; /proc/PID/exe reaches the inode even when the process lives under another root.
       const probePath = opts.pid !== undefined ? `/proc/${opts.pid}/exe` : path.resolve(binary!);
       const plan = await planHook(probePath);

@@ -1,14 +1,11 @@
-import { closeSync, constants, createWriteStream, fchmodSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, createWriteStream } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { runCapture, type CaptureSummary } from '../capture/index.js';
 import type { ProbeBackendName } from '../probe/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
+import { addTargetOptions, openSecretFile, parsePositive, targetSpec, type TargetOptions } from './options.js';
 
-interface CaptureCliOptions {
-  pid: number[];
-  exe: string[];
-  process: string[];
-  follow?: boolean;
+interface CaptureCliOptions extends TargetOptions {
   write: string;
   interface: string;
   filter?: string;
@@ -22,13 +19,10 @@ interface CaptureCliOptions {
 }
 
 export function registerCapture(program: Command): void {
-  program
+  const command = program
     .command('capture')
-    .description('Capture the traffic of running Go programs with tcpdump (in their network namespace) and their TLS keys, into ONE pcapng that Wireshark decrypts with no options.')
-    .option('--pid <pid>', 'a process to hook (repeatable)', collectPid, [])
-    .option('--exe <path>', 'every process running this executable, now and later (repeatable)', collect, [])
-    .option('--process <name>', 'every process with this command name or argv[0], now and later (repeatable)', collect, [])
-    .option('--follow', 'keep following the targets: re-hook a restarted target')
+    .description('Capture the traffic of running Go programs with tcpdump (in their network namespace) and their TLS keys, into ONE pcapng that Wireshark decrypts with no options.');
+  addTargetOptions(command)
     .requiredOption('-w, --write <file>', 'write the pcapng to FILE (created 0600: it holds secrets), or - for stdout')
     .option('-i, --interface <iface>', 'interface to capture on, in each target\'s network namespace (one tcpdump per namespace)', 'any')
     .option('-f, --filter <expr>', 'pcap filter expression, e.g. "tcp port 6443"')
@@ -66,7 +60,7 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
   const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
   try {
     const summary = await runCapture({
-      targets: { pids: opts.pid, exes: opts.exe, processes: opts.process },
+      targets: targetSpec(opts),
       output,
       outputName: toStdout ? 'standard output' : opts.write,
       iface: opts.interface,
@@ -103,31 +97,3 @@ function describeSummary(s: CaptureSummary): string {
 
 const describeNetns = (netns: string[]): string =>
   netns.length === 1 ? `the ${netns[0]} network namespace` : `${netns.length} network namespaces (${netns.join(', ')})`;
-
-/** Files holding secrets: created 0600, and made 0600 if they existed (regular files only: never /dev/null). */
-function openSecretFile(file: string, what: string, mode: number): number {
-  try {
-    const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | mode, 0o600);
-    if (fstatSync(fd).isFile()) fchmodSync(fd, 0o600);
-    return fd;
-  } catch (err) {
-    throw new GokeylogError(`cannot open ${file} for ${what}: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure, { cause: err });
-  }
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-function collectPid(value: string, previous: number[]): number[] {
-  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new GokeylogError(`--pid ${value} is not a process id.`, ExitCode.usage);
-  return [...previous, Number(value)];
-}
-
-function parsePositive(option: string): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new GokeylogError(`${option} ${value} is not a positive number.`, ExitCode.usage);
-    return n;
-  };
-}

@@ -1,9 +1,11 @@
-import { open, rm, stat } from 'node:fs/promises';
+import { constants, createWriteStream, fstatSync } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { KeyLog, bytesToHex, readKeyLogFiles } from '../keylog/index.js';
 import { PcapngWriter, clientRandomsIn, injectSecrets, type InjectSummary } from '../pcap/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
+import { collect, openSecretFile } from './options.js';
 
 interface InjectCliOptions {
   keylog: string[];
@@ -21,7 +23,7 @@ export function registerInject(program: Command): void {
     .command('inject')
     .description('Embed NSS key logs into a capture as a pcapng Decryption Secrets Block, so Wireshark decrypts it with no options (like editcap --inject-secrets).')
     .argument('<input>', 'pcap or pcapng capture ("-" for standard input)')
-    .requiredOption('--keylog <file>', 'NSS key log to embed (repeat to merge several)', (v: string, prev: string[] = []) => [...prev, v])
+    .requiredOption('--keylog <file>', 'NSS key log to embed (repeat to merge several)', collect)
     .requiredOption('-o, --output <file>', 'pcapng to write ("-" for standard output); created with mode 0600: it holds secrets')
     .option('--discard-secrets', 'drop the Decryption Secrets Blocks the input already has')
     .option('--only-needed', 'keep only the keys of connections whose ClientHello is in the capture (reads the input twice)')
@@ -63,7 +65,10 @@ async function runInject(input: string, opts: InjectCliOptions): Promise<InjectR
   if (opts.onlyNeeded) keyLog = neededKeys(keyLog, await clientRandomsIn(input, { onWarning: warn }));
   if (keyLog.size === 0) warn('no key belongs to a connection in the capture: no secrets block written');
 
-  const out = toStdout ? process.stdout : await createSecretFile(opts.output);
+  const outFd = toStdout ? undefined : openSecretFile(opts.output, 'the output', constants.O_TRUNC);
+  // A failed run removes its partial output, but never what is not a regular file (-o /dev/null).
+  const removeOnFailure = outFd !== undefined && fstatSync(outFd).isFile();
+  const out = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd, highWaterMark: 8 * 1024 * 1024 });
   const writer = new PcapngWriter(out, { name: toStdout ? 'standard output' : opts.output });
   const progress = opts.json || !process.stderr.isTTY ? undefined : new ProgressBar();
   let ok = false;
@@ -80,9 +85,9 @@ async function runInject(input: string, opts: InjectCliOptions): Promise<InjectR
     return { output: opts.output, ...summary, keysInjected: keyLog.size, keysDropped: keysRead - keyLog.size };
   } finally {
     progress?.stop();
-    if (!ok && !toStdout) {
+    if (!ok && outFd !== undefined) {
       (out as NodeJS.WritableStream & { destroy(): void }).destroy();
-      await rm(opts.output, { force: true });
+      if (removeOnFailure) await rm(opts.output, { force: true });
     }
   }
 }
@@ -91,17 +96,6 @@ function neededKeys(keyLog: KeyLog, randoms: Set<string>): KeyLog {
   const needed = new KeyLog();
   for (const e of keyLog.entries()) if (randoms.has(bytesToHex(e.clientRandom))) needed.add(e);
   return needed;
-}
-
-/** The output holds secrets: 0600 even if the file already existed with wider permissions. */
-async function createSecretFile(path: string): Promise<NodeJS.WritableStream> {
-  try {
-    const fh = await open(path, 'w', 0o600);
-    await fh.chmod(0o600);
-    return fh.createWriteStream({ highWaterMark: 8 * 1024 * 1024 });
-  } catch (err) {
-    throw new GokeylogError(`cannot create ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, ExitCode.failure, { cause: err });
-  }
 }
 
 async function sameFile(a: string, b: string): Promise<boolean> {

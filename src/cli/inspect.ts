@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { inspectBinary, type ArgLocation, type InspectReport } from '../golang/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
+import { parsePid } from './options.js';
 
 interface InspectOptions {
-  pid?: string;
+  pid?: number;
   reference?: string;
   json?: boolean;
 }
@@ -23,7 +24,7 @@ export function registerInspect(program: Command): void {
     .command('inspect')
     .description('Locate crypto/tls.(*Config).writeKeyLog in a Go binary (stripped or not) and report how to hook it.')
     .argument('[path]', 'the Go binary (ELF, x86-64 or AArch64)')
-    .option('--pid <pid>', 'inspect the binary a running process executes (/proc/PID/exe)')
+    .option('--pid <pid>', 'inspect the binary a running process executes (/proc/PID/exe)', parsePid)
     .option('--reference <ref>', 'an unstripped binary built by the same Go release: locate writeKeyLog by its code signature')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', EXAMPLES)
@@ -33,12 +34,11 @@ export function registerInspect(program: Command): void {
     });
 }
 
-function targetPath(path: string | undefined, pid: string | undefined): string {
+function targetPath(path: string | undefined, pid: number | undefined): string {
   if ((path === undefined) === (pid === undefined)) {
     throw new GokeylogError('Give either a PATH or --pid PID.', ExitCode.usage);
   }
   if (path !== undefined) return path;
-  if (!/^[1-9]\d*$/.test(pid!)) throw new GokeylogError(`--pid wants a process id, not "${pid}".`, ExitCode.usage);
   const exe = `/proc/${pid}/exe`;
   if (!existsSync(`/proc/${pid}`)) throw new GokeylogError(`No process with PID ${pid} is running.`, ExitCode.failure);
   return exe;

@@ -1,13 +1,11 @@
+import { statSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TracePipeFormat } from '../probe/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
+import { addTargetOptions, parsePositive, targetSpec, type TargetOptions } from './options.js';
 
-interface KeylogOptions {
-  pid: number[];
-  exe: string[];
-  process: string[];
-  follow?: boolean;
+interface KeylogOptions extends TargetOptions {
   output?: string;
   backend: ProbeBackendName;
   duration?: number;
@@ -16,18 +14,26 @@ interface KeylogOptions {
 }
 
 export function registerKeylog(program: Command): void {
-  program
+  const command = program
     .command('keylog')
-    .description('Write an NSS key log of the TLS secrets of running Go programs (uprobe on crypto/tls writeKeyLog).')
-    .option('--pid <pid>', 'a process to hook (repeatable)', collectPid, [])
-    .option('--exe <path>', 'every process running this executable, now and later (repeatable)', collect, [])
-    .option('--process <name>', 'every process with this command name or argv[0], now and later (repeatable)', collect, [])
-    .option('--follow', 'keep following the targets: re-hook a restarted target, even onto an upgraded binary')
+    .description('Write an NSS key log of the TLS secrets of running Go programs (uprobe on crypto/tls writeKeyLog).');
+  addTargetOptions(command)
     .option('-o, --output <file>', 'append key log lines to FILE (created 0600) instead of stdout')
     .addOption(new Option('--backend <backend>', 'how to probe').choices(['tracefs', 'bpftrace']).default('tracefs'))
     .addOption(new Option('--tracefs-reader <reader>', 'read binary pages (trace_pipe_raw) or kernel-formatted text (trace_pipe)').choices(['raw', 'text']).default('raw'))
-    .option('--duration <seconds>', 'stop after SECONDS', parseDuration)
+    .option('--duration <seconds>', 'stop after SECONDS', parsePositive('--duration'))
     .option('--json', 'print one JSON object per key on stdout (time, pid, comm, label, clientRandom; never the secret)')
+    .addHelpText('after', `
+Examples:
+  gokeylog keylog --pid 1234 -o apiserver.keys                  # then: wireshark -o tls.keylog_file:apiserver.keys
+  gokeylog keylog --process kube-apiserver --follow -o apiserver.keys
+  gokeylog keylog --exe /usr/local/bin/etcd --duration 60 > etcd.keys
+  gokeylog keylog --process kubelet --json                      # who handshakes when; no secrets printed
+
+Runs until Ctrl-C (or --duration), then removes its probes and prints a summary on stderr. Only
+handshakes made while it runs are logged. Exit codes: 0 ok, 1 failure (tracefs, bpftrace), 2 usage,
+3 a target is not a supported Go binary (not ELF, not Go, no crypto/tls), 4 writeKeyLog not found or
+its entry not validated.`)
     .action(async (opts: KeylogOptions) => runKeylog(opts));
 }
 
@@ -40,12 +46,13 @@ async function runKeylog(opts: KeylogOptions): Promise<void> {
     failure ??= err;
     done();
   };
+  if (opts.output !== undefined) requireRegularOrNew(opts.output);
   const keyFile = opts.output === undefined ? undefined : new KeyLogWriter(opts.output, finish);
   const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
   let timer: NodeJS.Timeout | undefined;
   try {
     const session = await startKeyCapture(
-      { pids: opts.pid, exes: opts.exe, processes: opts.process },
+      targetSpec(opts),
       { backend: opts.backend, follow: opts.follow ?? false, onNotice: notice, tracePipe: opts.tracefsReader },
     );
     if (session.targets.length === 0) notice('no target process is running yet: waiting for one');
@@ -80,17 +87,13 @@ function summary(s: KeyCaptureStats): string {
     (s.ignored > 0 ? `, ${s.ignored} from unselected processes ignored.` : '.');
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-function collectPid(value: string, previous: number[]): number[] {
-  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new GokeylogError(`--pid ${value} is not a process id.`, ExitCode.usage);
-  return [...previous, Number(value)];
-}
-
-function parseDuration(value: string): number {
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new GokeylogError(`--duration ${value} is not a positive number of seconds.`, ExitCode.usage);
-  return seconds;
+/**
+ * KeyLogWriter makes whatever it opens 0600, which must not happen to /dev/null or a FIFO: such outputs are
+ * refused (standard output is the way to stream keys elsewhere).
+ */
+function requireRegularOrNew(file: string): void {
+  const stats = statSync(file, { throwIfNoEntry: false });
+  if (stats !== undefined && !stats.isFile()) {
+    throw new GokeylogError(`-o ${file} is not a regular file: give a file for the key log, or leave -o out for standard output.`, ExitCode.usage);
+  }
 }

@@ -84,7 +84,7 @@ describe('gokeylog inspect (CLI)', () => {
       [[path.join(scratch, 'missing')], 1, /no such file/],
       [[], 2, /either a PATH or --pid/],
       [[text, '--pid', '1'], 2, /either a PATH or --pid/],
-      [['--pid', 'abc'], 2, /wants a process id/],
+      [['--pid', 'abc'], 2, /--pid abc is not a process id/],
       [['--pid', '999999999'], 1, /No process with PID/],
     ];
     const c = notGoBinary();
