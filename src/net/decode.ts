@@ -1,3 +1,4 @@
+import { u16, u32 } from './bytes.js';
 import { decodeIp, IpProtocol, type IpPacket } from './ip.js';
 import type { IpFragments } from './fragments.js';
 import { EtherType, unwrapLink } from './link.js';
@@ -44,16 +45,12 @@ function tcpSegment(frame: Uint8Array, ip: IpPacket): TcpSegment | null {
   // A snap length may cut the TCP options too: the fixed header still tells where the payload belongs.
   const captured = Math.min(payloadStart, ip.capturedEnd);
   return {
-    src: { ip: ip.src, port: (frame[at]! << 8) | frame[at + 1]! },
-    dst: { ip: ip.dst, port: (frame[at + 2]! << 8) | frame[at + 3]! },
+    src: { ip: ip.src, port: u16(frame, at) },
+    dst: { ip: ip.dst, port: u16(frame, at + 2) },
     seq: u32(frame, at + 4),
     ack: u32(frame, at + 8),
     flags: frame[at + 13]!,
     payload: frame.subarray(captured, ip.capturedEnd),
     payloadLength: Math.max(0, ip.declaredEnd - payloadStart),
   };
-}
-
-function u32(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }

@@ -1,3 +1,4 @@
+import { u16, u32 } from './bytes.js';
 import { EtherType } from './link.js';
 
 /** IP protocol numbers we decode: TCP, and the tunnels that carry it. */
@@ -40,14 +41,14 @@ function ipv4(frame: Uint8Array, at: number): IpPacket | null {
   if (frame.length < at + 20 || frame[at]! >> 4 !== 4) return null;
   const headerLength = (frame[at]! & 0x0f) * 4;
   if (headerLength < 20 || frame.length < at + headerLength) return null;
-  const flagsAndFragment = (frame[at + 6]! << 8) | frame[at + 7]!;
+  const flagsAndFragment = u16(frame, at + 6);
   const more = (flagsAndFragment & 0x2000) !== 0;
   const fragmentOffset = (flagsAndFragment & 0x1fff) * 8;
   const fragment =
     more || fragmentOffset !== 0
-      ? { id: (frame[at + 4]! << 8) | frame[at + 5]!, offset: fragmentOffset, more, headerEnd: at + headerLength, nextHeaderAt: -1 }
+      ? { id: u16(frame, at + 4), offset: fragmentOffset, more, headerEnd: at + headerLength, nextHeaderAt: -1 }
       : null;
-  const totalLength = (frame[at + 2]! << 8) | frame[at + 3]!;
+  const totalLength = u16(frame, at + 2);
   // A total length of 0 is what segmentation offload leaves in locally captured giant packets.
   const declaredEnd = totalLength === 0 ? frame.length : at + totalLength;
   if (declaredEnd < at + headerLength) return null;
@@ -68,7 +69,7 @@ const AUTHENTICATION_HEADER = 51;
 
 function ipv6(frame: Uint8Array, at: number): IpPacket | null {
   if (frame.length < at + 40 || frame[at]! >> 4 !== 6) return null;
-  const payloadLength = (frame[at + 4]! << 8) | frame[at + 5]!;
+  const payloadLength = u16(frame, at + 4);
   // Payload length 0 means a jumbogram (or offloaded giant packet): trust the frame.
   const declaredEnd = payloadLength === 0 ? frame.length : at + 40 + payloadLength;
   let nextAt = at + 6; // the next-header field of the header being walked
@@ -90,10 +91,10 @@ function ipv6(frame: Uint8Array, at: number): IpPacket | null {
       offset += length;
     } else if (next === FRAGMENT_HEADER) {
       if (frame.length < offset + 8 || fragment) return null;
-      const offsetAndMore = (frame[offset + 2]! << 8) | frame[offset + 3]!;
+      const offsetAndMore = u16(frame, offset + 2);
       // Offset 0 without "more": an atomic fragment, really a whole packet.
       if (offsetAndMore !== 0) {
-        const id = ((frame[offset + 4]! << 24) | (frame[offset + 5]! << 16) | (frame[offset + 6]! << 8) | frame[offset + 7]!) >>> 0;
+        const id = u32(frame, offset + 4);
         fragment = { id, offset: offsetAndMore & 0xfff8, more: (offsetAndMore & 1) === 1, headerEnd: offset, nextHeaderAt: nextAt };
       }
       nextAt = offset;
@@ -124,7 +125,7 @@ function ipv4Text(b: Uint8Array, at: number): string {
 /** RFC 5952 text: lowercase, no leading zeros, the longest run (≥ 2) of zero groups written "::". */
 export function ipv6Text(b: Uint8Array, at: number): string {
   const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push((b[at + 2 * i]! << 8) | b[at + 2 * i + 1]!);
+  for (let i = 0; i < 8; i++) groups.push(u16(b, at + 2 * i));
   let bestStart = -1;
   let bestLength = 1;
   for (let i = 0; i < 8; ) {

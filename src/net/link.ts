@@ -1,3 +1,4 @@
+import { u16 } from './bytes.js';
 import { LinkType } from '../pcap/linktype.js';
 
 /** Link layers: where the network-layer packet starts in a captured frame, and which protocol it is. */
@@ -57,8 +58,4 @@ function byIpVersion(frame: Uint8Array, offset: number): NetworkPacket | null {
   if (version === 4) return { etherType: EtherType.IPV4, offset };
   if (version === 6) return { etherType: EtherType.IPV6, offset };
   return null;
-}
-
-function u16(b: Uint8Array, at: number): number {
-  return (b[at]! << 8) | b[at + 1]!;
 }

@@ -1,3 +1,4 @@
+import { u16 } from './bytes.js';
 import { IpProtocol, type IpPacket } from './ip.js';
 import { EtherType, ethernet, type NetworkPacket } from './link.js';
 
@@ -27,14 +28,14 @@ const GENEVE_PORT = 6081;
 
 function udpTunnel(frame: Uint8Array, at: number): NetworkPacket | null {
   if (frame.length < at + 16) return null;
-  const dstPort = (frame[at + 2]! << 8) | frame[at + 3]!;
+  const dstPort = u16(frame, at + 2);
   const inner = at + 8;
   // VXLAN: flags (I bit = valid VNI), reserved, VNI, reserved; then an Ethernet frame.
   if (dstPort === VXLAN_PORT) return frame[inner]! & 0x08 ? ethernet(frame, inner + 8) : null;
   if (dstPort === GENEVE_PORT) {
     // Geneve: version + option length (4-byte words), flags, protocol type, VNI; then options.
     const optionsLength = (frame[inner]! & 0x3f) * 4;
-    const protocol = (frame[inner + 2]! << 8) | frame[inner + 3]!;
+    const protocol = u16(frame, inner + 2);
     return innerByEtherType(frame, protocol, inner + 8 + optionsLength);
   }
   return null;
@@ -45,7 +46,7 @@ function gre(frame: Uint8Array, at: number): NetworkPacket | null {
   if (frame.length < at + 4) return null;
   const flags = frame[at]!;
   if ((frame[at + 1]! & 0x07) !== 0) return null; // version 0 only (1 is PPTP)
-  const protocol = (frame[at + 2]! << 8) | frame[at + 3]!;
+  const protocol = u16(frame, at + 2);
   const optional = (flags & 0x80 ? 4 : 0) + (flags & 0x20 ? 4 : 0) + (flags & 0x10 ? 4 : 0);
   return innerByEtherType(frame, protocol, at + 4 + optional);
 }

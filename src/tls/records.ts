@@ -23,7 +23,7 @@ export interface TlsRecord {
 export function isRecordHeader(b: Uint8Array, at = 0): boolean {
   if (b.length < at + HEADER) return false;
   const type = b[at]!;
-  return type >= 20 && type <= 23 && b[at + 1] === 3 && ((b[at + 3]! << 8) | b[at + 4]!) <= MAX_RECORD_BODY;
+  return type >= 20 && type <= 23 && b[at + 1] === 3 && bodyLength(b, at) <= MAX_RECORD_BODY;
 }
 
 /**
@@ -54,7 +54,7 @@ export class RecordSplitter {
         at = n;
         if (this.filled < HEADER) return true;
         if (!isRecordHeader(this.partial)) return false;
-        const whole = Buffer.allocUnsafe(HEADER + ((this.partial[3]! << 8) | this.partial[4]!));
+        const whole = Buffer.allocUnsafe(HEADER + bodyLength(this.partial));
         this.partial.copy(whole, 0, 0, HEADER);
         this.partial = whole;
       }
@@ -74,7 +74,7 @@ export class RecordSplitter {
   private split(bytes: Uint8Array, at: number, visit: (record: TlsRecord) => boolean): boolean {
     while (bytes.length - at >= HEADER) {
       if (!isRecordHeader(bytes, at)) return false;
-      const end = at + HEADER + ((bytes[at + 3]! << 8) | bytes[at + 4]!);
+      const end = at + HEADER + bodyLength(bytes, at);
       if (end > bytes.length) break;
       const record = recordAt(bytes, at, end);
       at = end;
@@ -83,13 +83,18 @@ export class RecordSplitter {
     if (at < bytes.length) {
       const rest = bytes.subarray(at);
       // With the header known, the buffer gets the record's full size at once.
-      const size = rest.length >= HEADER ? HEADER + ((rest[3]! << 8) | rest[4]!) : HEADER;
+      const size = rest.length >= HEADER ? HEADER + bodyLength(rest) : HEADER;
       this.partial = Buffer.allocUnsafe(size);
       this.partial.set(rest);
       this.filled = rest.length;
     }
     return true;
   }
+}
+
+/** The body length a record header at `at` declares. */
+function bodyLength(b: Uint8Array, at = 0): number {
+  return (b[at + 3]! << 8) | b[at + 4]!;
 }
 
 function recordAt(bytes: Uint8Array, at: number, end: number): TlsRecord {
