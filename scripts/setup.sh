@@ -18,8 +18,9 @@ esac
 started=$SECONDS
 cd "$REPO_ROOT"
 
-# jq: the setup scripts write JSON with it; gcc/libc6-dev: cgo and race fixtures and the C fixture.
-DEBIAN_PACKAGES=(tcpdump tshark bpftrace iproute2 openssl curl binutils gcc libc6-dev jq ca-certificates)
+# jq: the setup scripts write JSON with it; gcc/libc6-dev: cgo and race fixtures and the C fixture;
+# tcpreplay: tcprewrite cuts real captures into IP fragments for the reassembly tests.
+DEBIAN_PACKAGES=(tcpdump tshark bpftrace iproute2 openssl curl binutils gcc libc6-dev jq ca-certificates tcpreplay)
 
 step "Debian packages"
 missing=()
