@@ -3,7 +3,8 @@ import { Option, type Command } from 'commander';
 import { runCapture, type CaptureSummary } from '../capture/index.js';
 import type { ProbeBackendName } from '../probe/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
-import { addTargetOptions, openSecretFile, parsePositive, targetSpec, type TargetOptions } from './options.js';
+import { openSecretFile } from '../util/secretFile.js';
+import { addTargetOptions, parsePositive, targetSpec, type TargetOptions } from './options.js';
 
 interface CaptureCliOptions extends TargetOptions {
   write: string;

@@ -5,7 +5,8 @@ import cliProgress from 'cli-progress';
 import { KeyLog, bytesToHex, readKeyLogFiles } from '../keylog/index.js';
 import { PcapngWriter, clientRandomsIn, injectSecrets, type InjectSummary } from '../pcap/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
-import { collect, openSecretFile } from './options.js';
+import { openSecretFile } from '../util/secretFile.js';
+import { collect } from './options.js';
 
 interface InjectCliOptions {
   keylog: string[];

@@ -1,8 +1,8 @@
-import { statSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TracePipeFormat } from '../probe/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { openSecretFile } from '../util/secretFile.js';
 import { addTargetOptions, parsePositive, targetSpec, type TargetOptions } from './options.js';
 
 interface KeylogOptions extends TargetOptions {
@@ -46,8 +46,7 @@ async function runKeylog(opts: KeylogOptions): Promise<void> {
     failure ??= err;
     done();
   };
-  if (opts.output !== undefined) requireRegularOrNew(opts.output);
-  const keyFile = opts.output === undefined ? undefined : new KeyLogWriter(opts.output, finish);
+  const keyFile = opts.output === undefined ? undefined : new KeyLogWriter(openSecretFile(opts.output, 'the key log', constants.O_APPEND), finish);
   const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -87,13 +86,3 @@ function summary(s: KeyCaptureStats): string {
     (s.ignored > 0 ? `, ${s.ignored} from unselected processes ignored.` : '.');
 }
 
-/**
- * KeyLogWriter makes whatever it opens 0600, which must not happen to /dev/null or a FIFO: such outputs are
- * refused (standard output is the way to stream keys elsewhere).
- */
-function requireRegularOrNew(file: string): void {
-  const stats = statSync(file, { throwIfNoEntry: false });
-  if (stats !== undefined && !stats.isFile()) {
-    throw new GokeylogError(`-o ${file} is not a regular file: give a file for the key log, or leave -o out for standard output.`, ExitCode.usage);
-  }
-}

@@ -1,5 +1,4 @@
 /** Option parsers and option groups shared by the commands, so that the same option reads and fails alike everywhere. */
-import { constants, fchmodSync, fstatSync, openSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { TargetSpec } from '../probe/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
@@ -44,16 +43,3 @@ export function addTargetOptions(command: Command): Command {
 
 export const targetSpec = (opts: TargetOptions): TargetSpec => ({ pids: opts.pid, exes: opts.exe, processes: opts.process });
 
-/**
- * Opens a file that will hold secrets for writing (`flags`: O_APPEND or O_TRUNC): created 0600, and made
- * 0600 if it existed. Only regular files are chmodded: `-o /dev/null` must not change /dev/null.
- */
-export function openSecretFile(file: string, what: string, flags: number): number {
-  try {
-    const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | flags, 0o600);
-    if (fstatSync(fd).isFile()) fchmodSync(fd, 0o600);
-    return fd;
-  } catch (err) {
-    throw new GokeylogError(`cannot open ${file} for ${what}: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure, { cause: err });
-  }
-}

@@ -1,9 +1,10 @@
-import { closeSync, constants, fchmodSync, openSync, writeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import { formatKeyLogLine, type KeyLogEntry } from '../keylog/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 
 /**
- * Appends NSS key log lines to a file created 0600 (and made 0600 if it existed: key logs are secrets).
+ * Appends NSS key log lines to a file descriptor the caller opened (see openSecretFile: key logs are secrets),
+ * and closes it on close().
  * The lines of one event-loop turn (one read of the trace buffers) go out in a single write(2) of whole
  * lines, right after that turn: a reader following the file (Wireshark) never sees a torn line, and a burst
  * of handshakes costs one system call instead of one per key.
@@ -15,14 +16,9 @@ export class KeyLogWriter {
   #failure: GokeylogError | undefined;
   readonly #onError: (err: GokeylogError) => void;
 
-  constructor(file: string, onError: (err: GokeylogError) => void) {
+  constructor(fd: number, onError: (err: GokeylogError) => void) {
+    this.#fd = fd;
     this.#onError = onError;
-    try {
-      this.#fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o600);
-      fchmodSync(this.#fd, 0o600);
-    } catch (err) {
-      throw new GokeylogError(`cannot open ${file} for the key log: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure, { cause: err });
-    }
   }
 
   add(entry: KeyLogEntry): void {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { constants, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
 import { KeyLogWriter } from '../../src/probe/index.js';
 import { RecentKeys } from '../../src/probe/recentKeys.js';
+import { openSecretFile } from '../../src/util/secretFile.js';
 import { secretTempDir } from '../support/pki.js';
 
 const entry = (n: number): { label: string; clientRandom: Uint8Array; secret: Uint8Array } => ({
@@ -17,7 +18,7 @@ const line = (n: number): string => `CLIENT_RANDOM ${Buffer.alloc(32, n).toStrin
 test('KeyLogWriter appends whole lines to an existing file, which it makes 0600, and flushes after each turn', async () => {
   const file = path.join(secretTempDir('writer'), 'keys.log');
   writeFileSync(file, line(9), { mode: 0o644 });
-  const writer = new KeyLogWriter(file, (err) => assert.fail(err));
+  const writer = new KeyLogWriter(openSecretFile(file, 'the key log', constants.O_APPEND), (err) => assert.fail(err));
   assert.equal(statSync(file).mode & 0o777, 0o600);
   writer.add(entry(1));
   writer.add(entry(2));
@@ -29,8 +30,8 @@ test('KeyLogWriter appends whole lines to an existing file, which it makes 0600,
   assert.equal(readFileSync(file, 'utf8'), line(9) + line(1) + line(2) + line(3), 'close flushes');
 });
 
-test('KeyLogWriter refuses a file it cannot open with one sentence', () => {
-  assert.throws(() => new KeyLogWriter('/nonexistent-dir/keys.log', () => {}), /^GokeylogError: cannot open \/nonexistent-dir\/keys.log for the key log: ENOENT\.$/);
+test('a key log file that cannot be opened is refused with one sentence', () => {
+  assert.throws(() => openSecretFile('/nonexistent-dir/keys.log', 'the key log', constants.O_APPEND), /^GokeylogError: cannot open \/nonexistent-dir\/keys.log for the key log: ENOENT\.$/);
 });
 
 test('RecentKeys drops a key seen lately and forgets the oldest beyond its capacity', () => {
