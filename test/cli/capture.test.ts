@@ -9,23 +9,20 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Tcpdump } from '../../src/capture/index.js';
 import { readCapture } from '../../src/pcap/index.js';
 import { leftovers, readKeyLogSet, requireProbing } from '../probe/harness.js';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, loadRealBinaries, testPki, type GoFixture, type TestPki } from '../support/fixtures.js';
 import { runEtcdctl, startEtcd } from '../support/real.js';
-import { cliPath, repoRoot } from '../support/paths.js';
+import { cliArgv } from '../support/paths.js';
 import { cleanupOnExit, secretTempDir } from '../support/pki.js';
 import { commandExists, runProcess, secretFileIn, spawnChecked, startServer, tsharkFields, type RunningServer } from '../support/traffic.js';
 
 const PATHS = ['/healthz', '/api/v1/namespaces/kube-system/pods?limit=2', '/apis/apps/v1/namespaces/default/deployments'];
 
-/** The CLI as built (dist/) when this test runs compiled, else straight from the sources. */
 function cli(args: string[]): [string, string[]] {
-  const compiled = fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`);
-  return compiled ? [process.execPath, [cliPath(), ...args]] : [process.execPath, ['--import', 'tsx', path.join(repoRoot(), 'src', 'cli', 'index.ts'), ...args]];
+  return [process.execPath, [...cliArgv(), ...args]];
 }
 
 interface RunningCapture {

@@ -6,14 +6,14 @@ import test from 'node:test';
 import { promisify } from 'node:util';
 import { cacheDir } from '../../src/util/cache.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
-import { cliPath } from '../support/paths.js';
+import { cliArgv } from '../support/paths.js';
 
 const execFileAsync = promisify(execFile);
 
 test('the README\'s demo hooks, captures and analyses a stripped server and names the expiring client certificate', async (t) => {
   if (!requireOrSkip(t, isRoot(), 'the demo needs root (uprobes, tcpdump)')) return;
   if (!requireOrSkip(t, existsSync(path.join(cacheDir(), 'fixtures', 'manifest.json')), 'fixtures not built: run scripts/setup.sh')) return;
-  const { stdout } = await execFileAsync(cliPath(), ['demo'], { timeout: 180_000, maxBuffer: 16 << 20 });
+  const { stdout } = await execFileAsync(process.execPath, [...cliArgv(), 'demo'], { timeout: 180_000, maxBuffer: 16 << 20 });
   // The scenario's facts, set by the demo's own certificates: worker-1's expires in 2 days, the controller's in a year.
   assert.match(stdout, /client certificate of system:node:worker-1 expires in [12] days?/);
   assert.doesNotMatch(stdout, /system:kube-controller-manager expires/);

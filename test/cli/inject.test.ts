@@ -5,11 +5,10 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parseKeyLog } from '../../src/keylog/index.js';
 import { SECRETS_TYPE_TLS_KEY_LOG, readCapture, type CaptureBlock } from '../../src/pcap/index.js';
 import { requireOrSkip } from '../support/env.js';
-import { cliPath, repoRoot } from '../support/paths.js';
+import { cliArgv } from '../support/paths.js';
 import { spawnChecked, tsharkFields } from '../support/traffic.js';
 import { mergedKeyLog, realTrafficUnavailable, recordTraffic, tsharkHeaders, type RecordedTraffic } from '../pcap/real-traffic.js';
 
@@ -32,10 +31,7 @@ interface CliResult {
 
 function gokeylog(args: string[], stdin?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    // The built CLI when this test runs compiled (dist/test), the sources through tsx otherwise.
-    const compiled = fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`);
-    const entry = compiled ? [cliPath()] : ['--import', 'tsx', path.join(repoRoot(), 'src', 'cli', 'index.ts')];
-    const child = spawn(process.execPath, [...entry, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...cliArgv(), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));

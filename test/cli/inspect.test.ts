@@ -2,22 +2,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, copyFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { fileOffsetFromSegments, readelfSegments } from '../elf/readelf.js';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, notGoBinary, testPki } from '../support/fixtures.js';
-import { cliPath, repoRoot } from '../support/paths.js';
+import { cliArgv, repoRoot } from '../support/paths.js';
 import { runProcess, startServer } from '../support/traffic.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'gokeylog-cli-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-/** The CLI as users run it: bin/gokeylog when the tests run compiled (npm test), the sources under tsx otherwise. */
 function cli(args: string[]) {
-  const compiled = fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`);
-  const entry = compiled ? [cliPath()] : ['--import', 'tsx', path.join(repoRoot(), 'src', 'cli', 'index.ts')];
-  return runProcess(process.execPath, [...entry, 'inspect', ...args], { cwd: repoRoot() });
+  return runProcess(process.execPath, [...cliArgv(), 'inspect', ...args], { cwd: repoRoot() });
 }
 
 /** One line on stderr, "gokeylog: …", a sentence, no stack trace. */

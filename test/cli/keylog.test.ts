@@ -3,19 +3,16 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, type GoFixture } from '../support/fixtures.js';
-import { cliPath, repoRoot } from '../support/paths.js';
+import { cliArgv } from '../support/paths.js';
 import { secretTempDir, testPki } from '../support/pki.js';
 import { runTraffic, spawnChecked, startServer } from '../support/traffic.js';
 import { keyLogSet, leftovers, missingFrom, privateCopy, readKeyLogSet, requireProbing } from '../probe/harness.js';
 
-/** The CLI as built (dist/) when this test runs compiled, else straight from the sources. */
 function cli(args: string[]): [string, string[]] {
-  const compiled = fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`);
-  return compiled ? [process.execPath, [cliPath(), ...args]] : [process.execPath, ['--import', 'tsx', path.join(repoRoot(), 'src', 'cli', 'index.ts'), ...args]];
+  return [process.execPath, [...cliArgv(), ...args]];
 }
 
 interface RunningCli {

@@ -2,22 +2,15 @@
 // the CLI ends quietly with the exit code the command had.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures } from '../support/fixtures.js';
-import { cliPath, repoRoot } from '../support/paths.js';
-
-function cliArgs(args: string[]): string[] {
-  const compiled = fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`);
-  return compiled ? [cliPath(), ...args] : ['--import', 'tsx', path.join(repoRoot(), 'src', 'cli', 'index.ts'), ...args];
-}
+import { cliArgv, repoRoot } from '../support/paths.js';
 
 /** Runs the CLI with its stdout pipe closed by the reader before the CLI writes anything. */
 function runIntoClosedPipe(args: string[]): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, cliArgs(args), { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...cliArgv(), ...args], { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.destroy();
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));

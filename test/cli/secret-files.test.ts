@@ -7,17 +7,14 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { loadFixtures } from '../support/fixtures.js';
-import { cliPath, repoRoot } from '../support/paths.js';
+import { cliArgv, repoRoot } from '../support/paths.js';
 import { secretTempDir } from '../support/pki.js';
 import { runProcess, type ExitedProcess } from '../support/traffic.js';
 
 function gokeylog(args: string[]): Promise<ExitedProcess> {
-  const compiled = fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`);
-  const entry = compiled ? [cliPath()] : ['--import', 'tsx', path.join(repoRoot(), 'src', 'cli', 'index.ts')];
-  return runProcess(process.execPath, [...entry, ...args], { cwd: repoRoot() });
+  return runProcess(process.execPath, [...cliArgv(), ...args], { cwd: repoRoot() });
 }
 
 /** A node of /dev/null's device (root only), mode 0666 like /dev/null. */

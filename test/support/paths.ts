@@ -15,3 +15,12 @@ export function repoRoot(): string {
 
 /** The built CLI, as a user runs it. */
 export const cliPath = (): string => path.join(repoRoot(), 'bin', 'gokeylog');
+
+/**
+ * Node arguments that run the CLI: bin/gokeylog (the built dist/) when the tests run compiled, as under
+ * `npm test`, else the sources through tsx, so a test run from the sources tests the sources.
+ */
+export function cliArgv(): string[] {
+  const compiled = fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`);
+  return compiled ? [cliPath()] : ['--import', 'tsx', path.join(repoRoot(), 'src', 'cli', 'index.ts')];
+}
