@@ -70,7 +70,8 @@ for (const backend of ['tracefs', 'bpftrace'] as const) test(`${backend}: a proc
     `cp ${pki.serverCert} ${pki.serverKey} ${root}/`,
     `exec chroot ${root} /tlsserver ${serverArgs(pki, '/').join(' ')}`,
   ].join(' && ');
-  const ns: RunningServer = await startServer('unshare', ['--mount', '--propagation', 'private', '--fork', 'sh', '-c', setup]);
+  // --kill-child: stopping unshare must stop the chrooted server too, or every run leaves one behind.
+  const ns: RunningServer = await startServer('unshare', ['--mount', '--propagation', 'private', '--fork', '--kill-child', 'sh', '-c', setup]);
   try {
     const pid = Number(readFileSync(`/proc/${ns.child.pid}/task/${ns.child.pid}/children`, 'utf8').trim());
     assert.notEqual(readlinkSync(`/proc/${pid}/ns/mnt`), readlinkSync('/proc/self/ns/mnt'), 'the server runs in another mount namespace');
