@@ -4,6 +4,7 @@ import { runCapture, type CaptureSummary } from '../capture/index.js';
 import type { ProbeBackendName } from '../probe/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { openSecretFile } from '../util/secretFile.js';
+import { count } from './format.js';
 import { addTargetOptions, parsePositive, targetSpec, type TargetOptions } from './options.js';
 
 interface CaptureCliOptions extends TargetOptions {
@@ -89,9 +90,9 @@ function describeSummary(s: CaptureSummary): string {
   const o = s.ordering;
   const drops = s.tcpdump.droppedByKernel === null ? 'unknown' : String(s.tcpdump.droppedByKernel);
   return [
-    `gokeylog: captured ${o.packets} packets on ${s.iface} (${describeNetns(s.netns)}), ${drops} dropped by the kernel; stopped by ${s.stoppedBy}.`,
-    `gokeylog: ${o.keys} keys written in ${o.secretsBlocks} secrets blocks from ${s.probe.processes} processes; ${s.probe.rejects} rejected, ${s.probe.lost} lost.`,
-    `gokeylog: TLS connections: ${o.connectionsDecryptable} with keys, ${o.connectionsKeysMissing} whose keys never came (${o.packetsReleasedWithoutKeys} packets written without them), ` +
+    `gokeylog: captured ${count(o.packets, 'packet', 'packets')} on ${s.iface} (${describeNetns(s.netns)}), ${drops} dropped by the kernel; stopped by ${s.stoppedBy}.`,
+    `gokeylog: ${count(o.keys, 'key', 'keys')} written in ${count(o.secretsBlocks, 'secrets block', 'secrets blocks')} from ${count(s.probe.processes, 'process', 'processes')}; ${s.probe.rejects} rejected, ${s.probe.lost} lost.`,
+    `gokeylog: TLS connections: ${o.connectionsDecryptable} with keys, ${o.connectionsKeysMissing} whose keys never came (${count(o.packetsReleasedWithoutKeys, 'packet', 'packets')} written without them), ` +
       `${o.connectionsOpenedBefore} opened before the capture (cannot be decrypted).`,
   ].join('\n');
 }

@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TracePipeFormat } from '../probe/index.js';
 import { openSecretFile } from '../util/secretFile.js';
+import { count } from './format.js';
 import { addTargetOptions, parsePositive, targetSpec, type TargetOptions } from './options.js';
 
 interface KeylogOptions extends TargetOptions {
@@ -80,7 +81,6 @@ function writeKey(e: KeyEvent, keyFile: KeyLogWriter | undefined, json: boolean)
 }
 
 function summary(s: KeyCaptureStats): string {
-  const count = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
   return `gokeylog: ${count(s.processes, 'process', 'processes')} in ${count(s.binaries, 'binary', 'binaries')} hooked (${s.backend}); ` +
     `${count(s.keys, 'key', 'keys')} written, ${count(s.duplicates, 'duplicate', 'duplicates')} dropped, ${s.rejects} rejected, ${s.lost} lost` +
     (s.ignored > 0 ? `, ${s.ignored} from unselected processes ignored.` : '.');
