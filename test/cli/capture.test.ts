@@ -2,7 +2,7 @@
 // our pcapng against tshark on editcap's injection of a plain tcpdump capture of the same traffic; the client's
 // own key log; `ip netns pids` and tracefs for what is left behind.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createWriteStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { leftovers, readKeyLogSet, requireProbing } from '../probe/harness.js';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, loadRealBinaries, testPki, type GoFixture, type TestPki } from '../support/fixtures.js';
 import { runEtcdctl, startEtcd } from '../support/real.js';
+import { startCli, type RunningCli } from '../support/cli.js';
 import { cliArgv } from '../support/paths.js';
 import { cleanupOnExit, secretTempDir } from '../support/pki.js';
 import { commandExists, runProcess, secretFileIn, spawnChecked, startServer, tsharkFields, type RunningServer } from '../support/traffic.js';
@@ -25,46 +26,8 @@ function cli(args: string[]): [string, string[]] {
   return [process.execPath, [...cliArgv(), ...args]];
 }
 
-interface RunningCapture {
-  child: ChildProcess;
-  stdout(): Buffer;
-  stderr(): string;
-  /** Settles with the exit code. */
-  exit: Promise<number | null>;
-  /** Sends `signal` and waits for the exit (SIGKILL and a failure if it hangs). */
-  stop(signal: NodeJS.Signals): Promise<number | null>;
-}
-
 /** Starts `gokeylog capture …` and waits until it says it captures (tcpdump listening, probes attached). */
-async function startCaptureCli(args: string[]): Promise<RunningCapture> {
-  const [command, argv] = cli(['capture', ...args]);
-  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => out.push(d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  let exited = false;
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => { exited = true; resolve(code); }));
-  for (let i = 0; i < 600 && !/gokeylog: capturing on /.test(err) && !exited; i++) await sleep(50);
-  if (!/gokeylog: capturing on /.test(err)) {
-    child.kill('SIGKILL');
-    throw new Error(`gokeylog capture did not start: ${err}`);
-  }
-  return {
-    child,
-    stdout: () => Buffer.concat(out),
-    stderr: () => err,
-    exit,
-    async stop(signal) {
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      const code = await exit;
-      clearTimeout(timer);
-      assert.notEqual(code, null, `capture hung after ${signal}: ${err}`);
-      return code;
-    },
-  };
-}
+const startCaptureCli = (args: string[]): Promise<RunningCli> => startCli(['capture', ...args], /gokeylog: capturing on /);
 
 interface Summary {
   netns: string[];

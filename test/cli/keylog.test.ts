@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, type GoFixture } from '../support/fixtures.js';
+import { startCli, type RunningCli } from '../support/cli.js';
 import { cliArgv } from '../support/paths.js';
 import { secretTempDir, testPki } from '../support/pki.js';
 import { runTraffic, spawnChecked, startServer } from '../support/traffic.js';
@@ -15,31 +16,8 @@ function cli(args: string[]): [string, string[]] {
   return [process.execPath, [...cliArgv(), ...args]];
 }
 
-interface RunningCli {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exit: Promise<number | null>;
-}
-
 /** Starts `gokeylog keylog …` and waits until it has hooked (its "hooked" notice). */
-async function startKeylog(args: string[]): Promise<RunningCli> {
-  const [command, argv] = cli(['keylog', ...args]);
-  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let exited = false;
-  void exit.then(() => (exited = true));
-  for (let i = 0; i < 600 && !/gokeylog: hooked/.test(err) && !exited; i++) await sleep(50);
-  if (!/gokeylog: hooked/.test(err)) {
-    child.kill('SIGKILL');
-    throw new Error(`gokeylog keylog did not hook: ${err}`);
-  }
-  return { child, stdout: () => out, stderr: () => err, exit };
-}
+const startKeylog = (args: string[]): Promise<RunningCli> => startCli(['keylog', ...args], /gokeylog: hooked/);
 
 function fixtures(t: TestContext): { server: GoFixture; client: GoFixture; oldest: GoFixture } | undefined {
   if (!requireProbing(t)) return undefined;
@@ -93,10 +71,10 @@ test('keylog --json prints pid, command, time and label per key, never the secre
   try {
     const traffic = await runTraffic({ server: f.server, client: f.client, tls: '1.2' });
     const truth = [...readKeyLogSet(traffic.clientKeyLog)];
-    for (let i = 0; i < 200 && tool.stdout().split('\n').length <= truth.length; i++) await sleep(50);
+    for (let i = 0; i < 200 && tool.stdout().toString('utf8').split('\n').length <= truth.length; i++) await sleep(50);
     tool.child.kill('SIGINT');
     assert.equal(await tool.exit, 0);
-    const records = tool.stdout().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const records = tool.stdout().toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(records.length, 1);
     const [label, random, secret] = truth[0]!.split(' ');
     assert.equal(records[0]!.label, label);
@@ -104,7 +82,7 @@ test('keylog --json prints pid, command, time and label per key, never the secre
     assert.equal(records[0]!.comm, 'tlsserver');
     assert.equal(typeof records[0]!.pid, 'number');
     assert.ok(!Number.isNaN(Date.parse(String(records[0]!.time))));
-    assert.ok(!tool.stdout().includes(secret!), 'the secret is not printed');
+    assert.ok(!tool.stdout().toString('utf8').includes(secret!), 'the secret is not printed');
   } finally {
     tool.child.kill('SIGKILL');
   }
@@ -140,10 +118,10 @@ for (const which of ['newest', 'oldest'] as const) {
     try {
       const traffic = await runTraffic({ server, client: f.client, requests: 2, conns: 2 });
       const truth = readKeyLogSet(traffic.clientKeyLog);
-      for (let i = 0; i < 200 && missingFrom(truth, keyLogSet(tool.stdout())).length > 0; i++) await sleep(50);
+      for (let i = 0; i < 200 && missingFrom(truth, keyLogSet(tool.stdout().toString('utf8'))).length > 0; i++) await sleep(50);
       tool.child.kill('SIGINT');
       assert.equal(await tool.exit, 0, tool.stderr());
-      assert.deepEqual(keyLogSet(tool.stdout()), truth);
+      assert.deepEqual(keyLogSet(tool.stdout().toString('utf8')), truth);
     } finally {
       tool.child.kill('SIGKILL');
     }
