@@ -278,7 +278,9 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   }
 
   #onKey(raw: RawKeyEvent): void {
-    const owner = raw.tgid ?? this.#owners.ownerOf(raw.tid);
+    // /proc first: the kernel's recorded tgid (saved_tgids) is updated only at a later context switch, so a
+    // recycled thread id can still name the process that used it before. It is the answer once the thread is gone.
+    const owner = this.#owners.ownerOf(raw.tid) ?? raw.tgid;
     if (!this.#isSelected(owner, raw)) {
       this.#stats.ignored++;
       return;

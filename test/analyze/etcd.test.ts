@@ -31,12 +31,16 @@ test('etcd gRPC over TLS 1.3 with probed keys: paths equal tshark, gRPC status a
   const dir = secretTempDir('analyze-etcd');
   const server = await startEtcd({ etcd: etcd!, pki });
   const keys: KeyEvent[] = [];
+  const rejects: string[] = [];
+  let probeStats = '';
   let pcap: string;
   try {
-    const capture = await startCapture({ port: server.port, file: path.join(dir, 'etcd.pcap') });
-    pcap = capture.file;
+    // The probe first: every handshake the capture then sees has its keys logged while the probe listens.
     const probe = await startKeyCapture({ pids: [server.child.pid!], exes: [], processes: [] });
     probe.on('key', (e) => keys.push(e));
+    probe.on('reject', (why: string) => rejects.push(why));
+    const capture = await startCapture({ port: server.port, file: path.join(dir, 'etcd.pcap') });
+    pcap = capture.file;
     try {
       await runEtcdctl({ etcdctl: etcdctl!, endpoint: server.endpoint, pki, args: ['put', '/registry/pods/default/web', 'v1'] });
       await runEtcdctl({ etcdctl: etcdctl!, endpoint: server.endpoint, pki, args: ['get', '/registry/pods/default/web'] });
@@ -45,8 +49,8 @@ test('etcd gRPC over TLS 1.3 with probed keys: paths equal tshark, gRPC status a
       // One more call, so that segments tcpdump may still be missing when it stops are not the revoke's.
       await runEtcdctl({ etcdctl: etcdctl!, endpoint: server.endpoint, pki, args: ['get', '/registry/last'] });
     } finally {
-      await probe.stop();
       await capture.stop();
+      probeStats = JSON.stringify({ ...(await probe.stop()), rejectReasons: rejects });
     }
   } finally {
     await server.stop();
@@ -59,7 +63,8 @@ test('etcd gRPC over TLS 1.3 with probed keys: paths equal tshark, gRPC status a
   const report = JSON.parse(run.stdout) as Report;
   assert.ok(report.connections.length >= 3);
   for (const c of report.connections) {
-    assert.equal(c.decrypted, true, c.reason);
+    // On a failure, say enough to tell a lost probe hit from a connection the probe never saw.
+    assert.equal(c.decrypted, true, `${c.reason}: ${JSON.stringify(c)}; ${keys.length} keys, probe ${probeStats}`);
     assert.ok(c.reason === undefined || c.reason === 'stream incomplete (lost segments)', c.reason);
     assert.equal(c.clientCertificate?.commonName, 'system:node:test-node');
     assert.deepEqual(c.clientCertificate?.organizations, ['system:nodes']);
