@@ -358,8 +358,7 @@ test('capture --pid of Debian\'s stripped etcd: tshark with no options sees etcd
   const server = await startEtcd({ etcd: etcd!, pki });
   try {
     const out = path.join(dir, 'etcd.pcapng');
-    // A generous hold: on a loaded CI machine a key may reach us later than the default 2 s.
-    const tool = await startCaptureCli(['--pid', String(server.child.pid), '-w', out, '-f', `tcp port ${server.port}`, '--hold-ms', '10000', '--json']);
+    const tool = await startCaptureCli(['--pid', String(server.child.pid), '-w', out, '-f', `tcp port ${server.port}`, '--json']);
     try {
       await runEtcdctl({ etcdctl: etcdctl!, endpoint: server.endpoint, pki, args: ['put', '/registry/pods/default/web', 'v1'] });
       await runEtcdctl({ etcdctl: etcdctl!, endpoint: server.endpoint, pki, args: ['get', '/registry/pods/default/web'] });
