@@ -53,7 +53,7 @@ describe('Debian kubectl against the tlsserver fixture', () => {
     const api = await startKubeApiFixture({ server: server!, pki });
     const capture = await startCapture({ port: api.port, file: secretFileIn(api.dir, 'kubectl.pcap') });
     try {
-      // --raw skips discovery (/api, /apis), which the fixture does not serve.
+      // --raw goes straight to the path, without discovery (/api, /apis).
       const raw = await runKubectl({ kubectl: kubectl!, server: api.url, pki, args: ['get', '--raw', '/api/v1/namespaces/default/pods?limit=2'] });
       await capture.stop();
       assert.equal(raw.code, 0, raw.stderr);

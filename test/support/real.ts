@@ -115,7 +115,7 @@ export interface KubectlResult extends ExitedProcess {
 
 /**
  * kubectl with a kubeconfig (in a private temp dir) pointing at `server` with the given client certificate.
- * A failing kubectl is not an error here (the fixture answers 404 to discovery): the caller reads
+ * A failing kubectl is not an error here (e.g. a path the fixture answers with 404): the caller reads
  * `code` and `requests`.
  */
 export async function runKubectl(
