@@ -9,7 +9,7 @@ import { readCaptureBatches, SECRETS_TYPE_TLS_KEY_LOG } from '../pcap/index.js';
 import { decodePacket, IpFragments, TcpReassembler } from '../net/index.js';
 import { Tls12SessionCache } from '../tls/index.js';
 import { parseKeyLog, type KeyLog } from '../keylog/index.js';
-import { IdentityCalls, type AnalyzedConnection, type AnalyzedRequest } from '../kube/index.js';
+import { IdentityCalls, type AnalyzedConnection, type AnalyzedRequest } from '../report/index.js';
 import { AnalyzedTcpConnection } from './connection.js';
 
 export interface AnalyzeOptions {

@@ -6,7 +6,7 @@
 import type { ConnectionEnd, ConnectionInfo, Direction, StreamConsumer } from '../net/index.js';
 import { TlsConnection, type HandshakeInfo, type KeySource, type Tls12SessionCache, type TlsResult } from '../tls/index.js';
 import { createHttpDecoder, detectHttpProtocol, type HttpConnectionDecoder, type HttpExchange } from '../http/index.js';
-import { analyzeRequest, type AnalyzedConnection, type AnalyzedRequest } from '../kube/index.js';
+import { analyzeRequest, type AnalyzedConnection, type AnalyzedRequest } from '../report/index.js';
 
 /** Server bytes held while waiting for the client's first bytes to tell the protocol (no ALPN). */
 const MAX_HELD_SERVER_BYTES = 1 << 20;

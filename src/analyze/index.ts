@@ -1,5 +1,7 @@
 /**
- * `gokeylog analyze` glue: captures + keys → decrypted connections → HTTP exchanges → Kubernetes report.
- * `analyzeCaptures` runs the pipeline; src/kube builds the report model and src/report renders it.
+ * `gokeylog analyze`: captures + keys → decrypted connections → HTTP exchanges → Kubernetes report.
+ * `analyzeCaptures` runs the pipeline; `runAnalyze` is the command (report building and text/JSON/NDJSON
+ * output); src/report holds the report model and its renderers.
  */
 export { analyzeCaptures, type AnalysisResult, type AnalyzeOptions } from './analyze.js';
+export { runAnalyze, type AnalyzeFormat, type RunAnalyzeIo, type RunAnalyzeOptions } from './run.js';

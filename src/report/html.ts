@@ -2,8 +2,7 @@
  * A single self-contained HTML report (inline CSS, no scripts or external resources): expiry warnings
  * and identities first, then connections and requests. Every captured string is escaped.
  */
-import type { Report } from '../kube/index.js';
-import { callName } from '../kube/index.js';
+import { callName, type Report } from './model.js';
 import { isoTime } from './json.js';
 
 const escapeHtml = (s: unknown): string =>

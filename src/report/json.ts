@@ -4,7 +4,7 @@
  * marks them optional (reason, clientCertificate, serverCertificate).
  */
 import type { CertificateInfo } from '../tls/index.js';
-import type { AnalyzedConnection, AnalyzedRequest, Report } from '../kube/index.js';
+import type { AnalyzedConnection, AnalyzedRequest, Report } from './model.js';
 
 export function connectionJson(c: AnalyzedConnection): Record<string, unknown> {
   const out: Record<string, unknown> = {

@@ -1,7 +1,6 @@
 /** Terminal rendering with cli-table3: warnings, identities, connections, requests. */
 import Table from 'cli-table3';
-import type { Report } from '../kube/index.js';
-import { callName } from '../kube/index.js';
+import { callName, type Report } from './model.js';
 import { isoTime } from './json.js';
 
 const TOP_CALLS = 5;

@@ -2,7 +2,7 @@
 // reference time, warnings within the window, calls summarised per identity.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { analyzeRequest, buildReport, type AnalyzedConnection } from '../../src/kube/index.js';
+import { analyzeRequest, buildReport, type AnalyzedConnection } from '../../src/report/index.js';
 import type { CertificateInfo } from '../../src/tls/index.js';
 import type { HttpExchange } from '../../src/http/index.js';
 

@@ -1,12 +1,12 @@
 /**
  * The analysis report model: connections (TLS facts + HTTP protocol), requests (HTTP exchange +
  * Kubernetes request info) and identities (client certificate subject: CN = user, O = groups) with
- * certificate expiry. Pure data; renderers live in src/report.
+ * certificate expiry. Pure data; the renderers beside it (text, json, html) print it.
  */
 import type { Endpoint } from '../net/index.js';
 import type { CertificateInfo } from '../tls/index.js';
 import type { HttpExchange, HttpProtocol } from '../http/index.js';
-import { kubeRequestInfo, type KubeRequestInfo } from './requestInfo.js';
+import { kubeRequestInfo, type KubeRequestInfo } from '../kube/index.js';
 
 export interface AnalyzedConnection {
   id: number;
