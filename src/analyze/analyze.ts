@@ -83,8 +83,9 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
           lastNs = ts;
           if (segment) reassembler.push(segment, ts);
         } else if (block.kind === 'secrets' && block.secretsType === SECRETS_TYPE_TLS_KEY_LOG) {
-          const { entries, errors } = parseKeyLog(Buffer.from(block.data).toString('utf8'));
+          const { entries, midstream, errors } = parseKeyLog(Buffer.from(block.data).toString('utf8'));
           for (const e of entries) if (options.keyLog.add(e)) embeddedKeys += 1;
+          for (const s of midstream) if (options.keyLog.addMidstream(s)) embeddedKeys += 1;
           if (errors.length) options.onWarning?.(`${capture}: ${errors.length} bad line(s) in an embedded key log`);
         }
       }

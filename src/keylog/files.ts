@@ -9,7 +9,7 @@ export interface ReadKeyLogOptions {
 }
 
 /**
- * Reads and merges NSS key log files (first occurrence of a client random + label wins). Unreadable files
+ * Reads and merges NSS key log files (with their mid-stream secrets) (first occurrence of a client random + label wins). Unreadable files
  * and files with no valid line but some invalid ones (not a key log at all) are errors.
  */
 export async function readKeyLogFiles(paths: string[], opts: ReadKeyLogOptions = {}): Promise<KeyLog> {
@@ -23,12 +23,13 @@ export async function readKeyLogFiles(paths: string[], opts: ReadKeyLogOptions =
       const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : String(code ?? err);
       throw new GokeylogError(`cannot read key log ${path}: ${why}.`, code === 'ENOENT' ? ExitCode.notFound : ExitCode.failure, { cause: err });
     }
-    const { entries, errors } = parseKeyLog(text);
-    if (entries.length === 0 && errors.length > 0) {
+    const { entries, midstream, errors } = parseKeyLog(text);
+    if (entries.length === 0 && midstream.length === 0 && errors.length > 0) {
       throw new GokeylogError(`${path} is not an NSS key log (line ${errors[0]!.line}: ${errors[0]!.message}).`, ExitCode.unsupportedInput);
     }
     for (const e of errors) opts.onWarning?.(`${path}:${e.line}: ${e.message}, line skipped`);
     for (const e of entries) keyLog.add(e);
+    for (const s of midstream) keyLog.addMidstream(s);
   }
   return keyLog;
 }

@@ -6,3 +6,14 @@ export { parseKeyLog } from './parse.js';
 export type { KeyLogParseError, ParsedKeyLog } from './parse.js';
 export { readKeyLogFiles } from './files.js';
 export type { ReadKeyLogOptions } from './files.js';
+export {
+  MIDSTREAM_LINE_PREFIX,
+  canonicalIp,
+  formatMidstreamLine,
+  formatRfc3339Ns,
+  isMidstreamLine,
+  parseMidstreamLine,
+  parseRfc3339Ns,
+  validateMidstreamSecret,
+} from './midstream.js';
+export type { MidstreamDirection, MidstreamSecret } from './midstream.js';

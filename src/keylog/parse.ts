@@ -1,5 +1,6 @@
 import { CLIENT_RANDOM_LENGTH, isKeyLogLabel, validateKeyEvent, type KeyLogEntry } from './entry.js';
 import { hexToBytes } from './hex.js';
+import { isMidstreamLine, parseMidstreamLine, type MidstreamSecret } from './midstream.js';
 
 export interface KeyLogParseError {
   /** 1-based line number. */
@@ -9,6 +10,8 @@ export interface KeyLogParseError {
 
 export interface ParsedKeyLog {
   entries: KeyLogEntry[];
+  /** `# GOKEYLOG_MIDSTREAM` lines (comments to every other reader). */
+  midstream: MidstreamSecret[];
   errors: KeyLogParseError[];
 }
 
@@ -17,20 +20,28 @@ const LABEL = /^[A-Z][A-Z0-9_]*$/;
 /**
  * Parse NSS key log text. Bad lines are reported, never thrown, so one damaged line does not lose the
  * rest of the file. Labels we do not know (newer TLS libraries add some) are kept if the line is well formed,
- * as Wireshark does; known labels are held to their exact lengths.
+ * as Wireshark does; known labels are held to their exact lengths. Comment lines are skipped, except
+ * gokeylog's mid-stream secrets (src/keylog/midstream.ts).
  */
 export function parseKeyLog(text: string): ParsedKeyLog {
   const entries: KeyLogEntry[] = [];
+  const midstream: MidstreamSecret[] = [];
   const errors: KeyLogParseError[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
+    if (isMidstreamLine(line)) {
+      const result = parseMidstreamLine(line);
+      if (typeof result === 'string') errors.push({ line: i + 1, message: result });
+      else midstream.push(result);
+      continue;
+    }
     if (line === '' || line.startsWith('#')) continue;
     const result = parseLine(line);
     if (typeof result === 'string') errors.push({ line: i + 1, message: result });
     else entries.push(result);
   }
-  return { entries, errors };
+  return { entries, midstream, errors };
 }
 
 function parseLine(line: string): KeyLogEntry | string {
