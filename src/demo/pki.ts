@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ExitCode, GokeylogError } from '../util/errors.js';
@@ -13,6 +13,7 @@ export interface ClientCertOptions {
   cn: string;
   /** Subject O values: Kubernetes reads them as the user's groups. */
   orgs?: string[];
+  /** Validity from now; negative: a certificate that expired that many days ago (valid for the day before). */
   days?: number;
 }
 
@@ -74,16 +75,50 @@ async function issue(
   await generateKey(key, ca.keyType);
   await openssl(['req', '-new', '-key', key, '-subj', subj, '-out', csr]);
   writeFileSync(ext, extensions.join('\n') + '\n', { mode: 0o600 });
-  // A random serial (not -CAcreateserial) so concurrent issues do not race on a serial file.
-  const serial = `0x${randomBytes(8).toString('hex')}`;
-  await openssl([
-    'x509', '-req', '-in', csr, '-CA', ca.caCert, '-CAkey', ca.caKey, '-set_serial', serial,
-    '-days', String(days), '-sha256', '-extfile', ext, '-out', cert,
-  ]);
+  if (days > 0) {
+    // A random serial (not -CAcreateserial) so concurrent issues do not race on a serial file.
+    const serial = `0x${randomBytes(8).toString('hex')}`;
+    await openssl([
+      'x509', '-req', '-in', csr, '-CA', ca.caCert, '-CAkey', ca.caKey, '-set_serial', serial,
+      '-days', String(days), '-sha256', '-extfile', ext, '-out', cert,
+    ]);
+  } else {
+    await signInThePast(ca, csr, ext, cert, days);
+  }
   rmSync(csr);
   rmSync(ext);
   onlyOwnerCanRead(ca.dir);
   return { cert, key };
+}
+
+const DAY_MS = 86_400_000;
+
+/** openssl's ASN.1 GeneralizedTime: 20261130120000Z. */
+const asn1Time = (ms: number): string => new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d+/, '');
+
+/**
+ * Sign a certificate whose validity ended `-days` days ago (one day long). `openssl x509 -req` cannot set
+ * dates in OpenSSL 3.0, `openssl ca` can: it gets a throwaway database of its own in a scratch directory.
+ */
+async function signInThePast(ca: Pick<Pki, 'dir' | 'caCert' | 'caKey'>, csr: string, ext: string, cert: string, days: number): Promise<void> {
+  const db = mkdtempSync(path.join(ca.dir, 'ca-db-'));
+  try {
+    writeFileSync(path.join(db, 'index.txt'), '', { mode: 0o600 });
+    writeFileSync(path.join(db, 'serial'), `${randomBytes(8).toString('hex')}\n`, { mode: 0o600 });
+    const config = path.join(db, 'ca.cnf');
+    const lines = ['[ca]', 'default_ca = throwaway', '[throwaway]', `database = ${db}/index.txt`, `serial = ${db}/serial`,
+      `new_certs_dir = ${db}`, 'policy = any', 'unique_subject = no', '[any]', 'commonName = supplied', 'organizationName = optional'];
+    writeFileSync(config, `${lines.join('\n')}\n`, { mode: 0o600 });
+    const notAfter = Date.now() + days * DAY_MS;
+    await openssl([
+      'ca', '-batch', '-config', config, '-cert', ca.caCert, '-keyfile', ca.caKey, '-in', csr, '-out', cert,
+      '-startdate', asn1Time(notAfter - DAY_MS), '-enddate', asn1Time(notAfter),
+      // -preserveDN: the subject as requested (O before CN), not reordered by the policy.
+      '-preserveDN', '-notext', '-md', 'sha256', '-extfile', ext,
+    ]);
+  } finally {
+    rmSync(db, { recursive: true, force: true });
+  }
 }
 
 /**
