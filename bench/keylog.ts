@@ -10,10 +10,9 @@
  * Load: the tlsclient fixture opening N new TLS 1.3 connections (one request each); the rate is N over the
  * client's wall time, which is the server's handshake rate for that run.
  */
-import { constants } from 'node:fs';
 import path from 'node:path';
 import { KeyLogWriter, startKeyCapture, type KeyCaptureOptions } from '../src/probe/index.js';
-import { openSecretFile } from '../src/util/secretFile.js';
+import { SecretOutput } from '../src/util/secretFile.js';
 import { loadFixtures, testPki } from '../test/support/fixtures.js';
 import { secretTempDir } from '../test/support/pki.js';
 import { spawnChecked, startServer } from '../test/support/traffic.js';
@@ -49,7 +48,7 @@ async function round(mode: Mode): Promise<void> {
   const cpuBefore = process.cpuUsage();
   // What `gokeylog keylog -o FILE` does; the delay of a key is measured once its line was written.
   const written: bigint[] = [];
-  const writer = new KeyLogWriter(openSecretFile(path.join(dir, `${mode}.keylog`), 'the key log', constants.O_APPEND), (err) => {
+  const writer = new KeyLogWriter(SecretOutput.open(path.join(dir, `${mode}.keylog`), 'the key log', 'append').fd, (err) => {
     throw err;
   });
   session?.on('key', (e) => {

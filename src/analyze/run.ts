@@ -4,10 +4,11 @@
  * The CLI parses the arguments and owns the terminal (progress, warnings, colour); this module owns what
  * is written and in which order.
  */
-import { writeFile } from 'node:fs/promises';
+import { closeSync, writeFileSync } from 'node:fs';
 import { KeyLog, readKeyLogFiles } from '../keylog/index.js';
 import { buildReport, connectionJson, renderHtml, renderText, reportJson, reportJsonWithoutRequests, requestJson } from '../report/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
+import { SecretOutput } from '../util/secretFile.js';
 import { analyzeCaptures } from './analyze.js';
 
 export type AnalyzeFormat = 'text' | 'json' | 'ndjson';
@@ -78,7 +79,7 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
       { expiringWithinDays: options.expiringWithinDays, referenceTimeMs: options.expiryFrom === 'now' ? null : result.lastPacketTimeMs },
       result.identityCalls,
     );
-    if (options.html) await writeHtml(options.html, renderHtml(report));
+    if (options.html) writeHtml(options.html, renderHtml(report));
     if (ndjson) {
       for (const c of report.connections) out(`${JSON.stringify({ type: 'connection', ...connectionJson(c) })}\n`);
       for (const identity of reportJsonWithoutRequests(report).identities as object[]) out(`${JSON.stringify({ type: 'identity', ...identity })}\n`);
@@ -103,10 +104,17 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
 /** Thrown out of the pipeline when the output went away. */
 class OutputClosed extends Error {}
 
-async function writeHtml(file: string, html: string): Promise<void> {
+/** The report names identities and requests: a secret output like the key logs (see SecretOutput). */
+function writeHtml(file: string, html: string): void {
+  const out = SecretOutput.open(file, 'the HTML report', 'replace');
   try {
-    await writeFile(file, html, { mode: 0o600 });
+    writeFileSync(out.fd, html);
+    out.commit();
   } catch (err) {
+    if (err instanceof GokeylogError) throw err;
     throw new GokeylogError(`cannot write the HTML report ${file}: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure, { cause: err });
+  } finally {
+    out.discard();
+    closeSync(out.fd);
   }
 }

@@ -1,9 +1,9 @@
-import { closeSync, constants, createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { runCapture, type CaptureSummary } from '../capture/index.js';
 import type { ProbeBackendName } from '../probe/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
-import { openSecretFile } from '../util/secretFile.js';
+import { SecretOutput, sameFile } from '../util/secretFile.js';
 import { count } from './format.js';
 import { addTargetOptions, parsePositive, targetSpec, type TargetOptions } from './options.js';
 
@@ -25,10 +25,10 @@ export function registerCapture(program: Command): void {
     .command('capture')
     .description('Capture the traffic of running Go programs with tcpdump (in their network namespace) and their TLS keys, into ONE pcapng that Wireshark decrypts with no options.');
   addTargetOptions(command)
-    .requiredOption('-w, --write <file>', 'write the pcapng to FILE (created 0600: it holds secrets), or - for stdout')
+    .requiredOption('-w, --write <file>', 'write the pcapng to FILE (a new file of mode 0600 that replaces FILE: it holds secrets), or - for stdout')
     .option('-i, --interface <iface>', 'interface to capture on, in each target\'s network namespace (one tcpdump per namespace)', 'any')
     .option('-f, --filter <expr>', 'pcap filter expression, e.g. "tcp port 6443"')
-    .option('--keylog <file>', 'also append the plain NSS key log to FILE (created 0600)')
+    .option('--keylog <file>', 'also append the plain NSS key log to FILE (created 0600; an existing FILE must be yours and 0600)')
     .option('--duration <seconds>', 'stop after SECONDS', parsePositive('--duration'))
     .option('--host-netns', 'capture in the host network namespace instead of the targets\'')
     .option('--hold-ms <ms>', 'how long a packet may wait for its connection\'s keys', parsePositive('--hold-ms'), 2000)
@@ -56,9 +56,20 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
   if (toStdout && process.stdout.isTTY) {
     throw new GokeylogError('-w - writes binary pcapng: pipe it into a program (e.g. wireshark -k -i -) or redirect it to a file.', ExitCode.usage);
   }
-  const keyLogFd = opts.keylog === undefined ? undefined : openSecretFile(opts.keylog, 'the key log', constants.O_APPEND);
-  const outFd = toStdout ? undefined : openSecretFile(opts.write, 'the capture', constants.O_TRUNC);
+  if (opts.keylog !== undefined && !toStdout && sameFile(opts.keylog, opts.write)) {
+    throw new GokeylogError(`--keylog ${opts.keylog} is the capture file -w ${opts.write}: give two files.`, ExitCode.usage);
+  }
+  const keyLog = opts.keylog === undefined ? undefined : SecretOutput.open(opts.keylog, 'the key log', 'append');
+  let out: SecretOutput | undefined;
+  try {
+    out = toStdout ? undefined : SecretOutput.open(opts.write, 'the capture', 'replace');
+  } catch (err) {
+    if (keyLog) closeSync(keyLog.fd);
+    throw err;
+  }
+  const outFd = out?.fd;
   const output = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd });
+  const keyLogFd = keyLog?.fd;
   const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
   try {
     const summary = await runCapture({
@@ -75,11 +86,17 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
       backend: opts.backend,
       follow: opts.follow ?? false,
       onNotice: notice,
-      onReady: (netns) => notice(`capturing on ${opts.interface} in ${describeNetns(netns)}; stop with Ctrl-C`),
+      onReady: (netns) => {
+        // The capture takes the name of -w once it runs: a capture that could not start leaves an old file as it was.
+        out?.commit();
+        notice(`capturing on ${opts.interface} in ${describeNetns(netns)}; stop with Ctrl-C`);
+      },
     });
+    out?.commit();
     if (opts.json) (toStdout ? process.stderr : process.stdout).write(`${JSON.stringify(summary)}\n`);
     else process.stderr.write(`${describeSummary(summary)}\n`);
   } finally {
+    out?.discard();
     if (keyLogFd !== undefined) closeSync(keyLogFd);
     // A file stream closes its fd when it ends; if the capture never started, close it here.
     if (outFd !== undefined && !output.writableEnded) closeSync(outFd);

@@ -1,11 +1,10 @@
-import { constants, createWriteStream, fstatSync } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { KeyLog, bytesToHex, readKeyLogFiles } from '../keylog/index.js';
 import { PcapngWriter, clientRandomsIn, injectSecrets, type InjectSummary } from '../pcap/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
-import { openSecretFile } from '../util/secretFile.js';
+import { SecretOutput, sameFile } from '../util/secretFile.js';
 import { collect } from './options.js';
 
 interface InjectCliOptions {
@@ -25,7 +24,7 @@ export function registerInject(program: Command): void {
     .description('Embed NSS key logs into a capture as a pcapng Decryption Secrets Block, so Wireshark decrypts it with no options (like editcap --inject-secrets).')
     .argument('<input>', 'pcap or pcapng capture ("-" for standard input)')
     .requiredOption('--keylog <file>', 'NSS key log to embed (repeat to merge several)', collect)
-    .requiredOption('-o, --output <file>', 'pcapng to write ("-" for standard output); created with mode 0600: it holds secrets')
+    .requiredOption('-o, --output <file>', 'pcapng to write ("-" for standard output): a new file of mode 0600 (it holds secrets) that replaces FILE once the input is read')
     .option('--discard-secrets', 'drop the Decryption Secrets Blocks the input already has')
     .option('--only-needed', 'keep only the keys of connections whose ClientHello is in the capture (reads the input twice)')
     .option('--json', 'print the summary as JSON')
@@ -55,7 +54,7 @@ interface InjectResult extends InjectSummary {
 
 async function runInject(input: string, opts: InjectCliOptions): Promise<InjectResult> {
   const toStdout = opts.output === '-';
-  if (!toStdout && input !== '-' && (await sameFile(input, opts.output))) {
+  if (!toStdout && input !== '-' && sameFile(input, opts.output)) {
     throw new GokeylogError(`the output ${opts.output} is the input: write to another file.`, ExitCode.usage);
   }
   if (opts.onlyNeeded && input === '-') throw new GokeylogError('--only-needed reads the input twice, so it needs a file, not standard input.', ExitCode.usage);
@@ -66,9 +65,9 @@ async function runInject(input: string, opts: InjectCliOptions): Promise<InjectR
   if (opts.onlyNeeded) keyLog = neededKeys(keyLog, await clientRandomsIn(input, { onWarning: warn }));
   if (keyLog.size === 0) warn('no key belongs to a connection in the capture: no secrets block written');
 
-  const outFd = toStdout ? undefined : openSecretFile(opts.output, 'the output', constants.O_TRUNC);
-  // A failed run removes its partial output, but never what is not a regular file (-o /dev/null).
-  const removeOnFailure = outFd !== undefined && fstatSync(outFd).isFile();
+  // A new file takes the name of -o only when the whole input was read: a failed run leaves -o as it was.
+  const secretOut = toStdout ? undefined : SecretOutput.open(opts.output, 'the output', 'replace');
+  const outFd = secretOut?.fd;
   const out = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd, highWaterMark: 8 * 1024 * 1024 });
   const writer = new PcapngWriter(out, { name: toStdout ? 'standard output' : opts.output });
   const progress = opts.json || !process.stderr.isTTY ? undefined : new ProgressBar();
@@ -82,13 +81,14 @@ async function runInject(input: string, opts: InjectCliOptions): Promise<InjectR
       onProgress: (read, total) => progress?.update(read, total),
     });
     await writer.end();
+    secretOut?.commit();
     ok = true;
     return { output: opts.output, ...summary, keysInjected: keyLog.size, keysDropped: keysRead - keyLog.size };
   } finally {
     progress?.stop();
-    if (!ok && outFd !== undefined) {
+    if (!ok && secretOut !== undefined) {
       (out as NodeJS.WritableStream & { destroy(): void }).destroy();
-      if (removeOnFailure) await rm(opts.output, { force: true });
+      secretOut.discard();
     }
   }
 }
@@ -97,11 +97,6 @@ function neededKeys(keyLog: KeyLog, randoms: Set<string>): KeyLog {
   const needed = new KeyLog();
   for (const e of keyLog.entries()) if (randoms.has(bytesToHex(e.clientRandom))) needed.add(e);
   return needed;
-}
-
-async function sameFile(a: string, b: string): Promise<boolean> {
-  const [sa, sb] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
-  return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
 }
 
 /** A progress bar on stderr, shown only for inputs big enough to need one. */

@@ -1,8 +1,7 @@
-import { constants } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TracePipeFormat } from '../probe/index.js';
-import { openSecretFile } from '../util/secretFile.js';
+import { SecretOutput } from '../util/secretFile.js';
 import { count } from './format.js';
 import { addTargetOptions, parsePositive, targetSpec, type TargetOptions } from './options.js';
 
@@ -19,7 +18,7 @@ export function registerKeylog(program: Command): void {
     .command('keylog')
     .description('Write an NSS key log of the TLS secrets of running Go programs (uprobe on crypto/tls writeKeyLog).');
   addTargetOptions(command)
-    .option('-o, --output <file>', 'append key log lines to FILE (created 0600) instead of stdout')
+    .option('-o, --output <file>', 'append key log lines to FILE instead of stdout (created 0600; an existing FILE must be yours and 0600)')
     .addOption(new Option('--backend <backend>', 'how to probe').choices(['tracefs', 'bpftrace']).default('tracefs'))
     .addOption(new Option('--tracefs-reader <reader>', 'read binary pages (trace_pipe_raw) or kernel-formatted text (trace_pipe)').choices(['raw', 'text']).default('raw'))
     .option('--duration <seconds>', 'stop after SECONDS', parsePositive('--duration'))
@@ -47,7 +46,7 @@ async function runKeylog(opts: KeylogOptions): Promise<void> {
     failure ??= err;
     done();
   };
-  const keyFile = opts.output === undefined ? undefined : new KeyLogWriter(openSecretFile(opts.output, 'the key log', constants.O_APPEND), finish);
+  const keyFile = opts.output === undefined ? undefined : new KeyLogWriter(SecretOutput.open(opts.output, 'the key log', 'append').fd, finish);
   const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
   let timer: NodeJS.Timeout | undefined;
   try {

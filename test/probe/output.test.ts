@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { constants, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
 import { KeyLogWriter } from '../../src/probe/index.js';
 import { RecentKeys } from '../../src/probe/recentKeys.js';
-import { openSecretFile } from '../../src/util/secretFile.js';
+import { SecretOutput } from '../../src/util/secretFile.js';
 import { secretTempDir } from '../support/pki.js';
 
 const entry = (n: number): { label: string; clientRandom: Uint8Array; secret: Uint8Array } => ({
@@ -15,11 +15,10 @@ const entry = (n: number): { label: string; clientRandom: Uint8Array; secret: Ui
 });
 const line = (n: number): string => `CLIENT_RANDOM ${Buffer.alloc(32, n).toString('hex')} ${Buffer.alloc(48, n + 1).toString('hex')}\n`;
 
-test('KeyLogWriter appends whole lines to an existing file, which it makes 0600, and flushes after each turn', async () => {
+test('KeyLogWriter appends whole lines to an existing key log and flushes after each turn', async () => {
   const file = path.join(secretTempDir('writer'), 'keys.log');
-  writeFileSync(file, line(9), { mode: 0o644 });
-  const writer = new KeyLogWriter(openSecretFile(file, 'the key log', constants.O_APPEND), (err) => assert.fail(err));
-  assert.equal(statSync(file).mode & 0o777, 0o600);
+  writeFileSync(file, line(9), { mode: 0o600 });
+  const writer = new KeyLogWriter(SecretOutput.open(file, 'the key log', 'append').fd, (err) => assert.fail(err));
   writer.add(entry(1));
   writer.add(entry(2));
   assert.equal(readFileSync(file, 'utf8'), line(9), 'nothing written within the turn');
@@ -31,7 +30,7 @@ test('KeyLogWriter appends whole lines to an existing file, which it makes 0600,
 });
 
 test('a key log file that cannot be opened is refused with one sentence', () => {
-  assert.throws(() => openSecretFile('/nonexistent-dir/keys.log', 'the key log', constants.O_APPEND), /^GokeylogError: cannot open \/nonexistent-dir\/keys.log for the key log: ENOENT\.$/);
+  assert.throws(() => SecretOutput.open('/nonexistent-dir/keys.log', 'the key log', 'append'), /^GokeylogError: cannot open \/nonexistent-dir\/keys.log for the key log: ENOENT\.$/);
 });
 
 test('RecentKeys drops a key seen lately and forgets the oldest beyond its capacity', () => {
