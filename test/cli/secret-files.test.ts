@@ -44,6 +44,17 @@ function emptyPcap(file: string): void {
   writeFileSync(file, header);
 }
 
+/** A key log, a valid empty capture and a file that is no capture, for inject. */
+function injectInputs(dir: string): { keys: string; capture: string; notCapture: string } {
+  const keys = path.join(dir, 'k.log');
+  writeFileSync(keys, `CLIENT_RANDOM ${'11'.repeat(32)} ${'22'.repeat(48)}\n`, { mode: 0o600 });
+  const capture = path.join(dir, 'empty.pcap');
+  emptyPcap(capture);
+  const notCapture = path.join(dir, 'not-a-capture');
+  writeFileSync(notCapture, 'hello, this is not a capture at all');
+  return { keys, capture, notCapture };
+}
+
 test('keylog -o /dev/null writes there and leaves the device as it was', async (t) => {
   if (!requireOrSkip(t, isRoot(), 'making a device node and changing it both need root')) return;
   const server = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true })[0];
@@ -59,12 +70,7 @@ test('inject -o /dev/null neither chmods /dev/null when it succeeds nor removes 
   if (!requireOrSkip(t, isRoot(), 'making a device node and changing it both need root')) return;
   const dir = secretTempDir('devnull');
   const node = privateDevNull(dir);
-  const keys = path.join(dir, 'k.log');
-  writeFileSync(keys, `CLIENT_RANDOM ${'11'.repeat(32)} ${'22'.repeat(48)}\n`, { mode: 0o600 });
-  const capture = path.join(dir, 'empty.pcap');
-  emptyPcap(capture);
-  const notCapture = path.join(dir, 'not-a-capture');
-  writeFileSync(notCapture, 'hello, this is not a capture at all');
+  const { keys, capture, notCapture } = injectInputs(dir);
   const before = nodeState(node);
   assert.deepEqual(before, { mode: 0o666, device: true, rdev: statSync('/dev/null').rdev });
 
@@ -79,10 +85,7 @@ test('inject -o /dev/null neither chmods /dev/null when it succeeds nor removes 
 
 /** Every command that writes a secret output, with that output at `out` (the other arguments are valid or fail later). */
 function secretWriters(dir: string, out: string): { name: string; args: string[] }[] {
-  const keys = path.join(dir, 'k.log');
-  writeFileSync(keys, `CLIENT_RANDOM ${'11'.repeat(32)} ${'22'.repeat(48)}\n`, { mode: 0o600 });
-  const capture = path.join(dir, 'empty.pcap');
-  emptyPcap(capture);
+  const { keys, capture } = injectInputs(dir);
   const other = path.join(dir, `other-${Math.random().toString(36).slice(2)}`);
   // keylog and capture open their outputs before they look at the target (/bin/true is not Go: they fail after).
   return [
@@ -150,12 +153,7 @@ test('keylog -o appends only to a key log of mode 0600: a wider one of our own i
 
 test('a failed inject leaves an existing -o exactly as it was; a successful one replaces it by a new 0600 file', async () => {
   const dir = secretTempDir('secret-out');
-  const keys = path.join(dir, 'k.log');
-  writeFileSync(keys, `CLIENT_RANDOM ${'11'.repeat(32)} ${'22'.repeat(48)}\n`, { mode: 0o600 });
-  const capture = path.join(dir, 'empty.pcap');
-  emptyPcap(capture);
-  const notCapture = path.join(dir, 'not-a-capture');
-  writeFileSync(notCapture, 'hello, this is not a capture at all');
+  const { keys, capture, notCapture } = injectInputs(dir);
   const out = path.join(dir, 'out.pcapng');
   writeFileSync(out, 'old', { mode: 0o644 });
   chmodSync(out, 0o644);
