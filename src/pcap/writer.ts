@@ -82,6 +82,10 @@ export class PcapngWriter {
 
   /** Writes an IDB; its interface id is its index in the section, which the caller keeps track of. */
   writeInterface(desc: InterfaceDescription): void {
+    // A pcap header's link type is 32 bits (26 of them the type); a pcapng interface block has 16.
+    if (!Number.isInteger(desc.linkType) || desc.linkType < 0 || desc.linkType > 0xffff) {
+      throw new GokeylogError(`link type ${desc.linkType} does not fit in a pcapng interface block (at most 65535): not a capture pcapng can hold.`, ExitCode.unsupportedInput);
+    }
     const options = [...(desc.options ?? [])];
     if (desc.name !== undefined) options.push(textOption(OptionCode.IF_NAME, desc.name));
     const res = desc.tsResolution;

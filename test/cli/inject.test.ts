@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { parseKeyLog } from '../../src/keylog/index.js';
 import { SECRETS_TYPE_TLS_KEY_LOG, readCapture, type CaptureBlock } from '../../src/pcap/index.js';
 import { requireOrSkip } from '../support/env.js';
+import { pcapHeader, pcapRecord } from '../pcap/hand-built.js';
 import { cliArgv } from '../support/paths.js';
 import { spawnChecked, tsharkFields } from '../support/traffic.js';
 import { mergedKeyLog, realTrafficUnavailable, recordTraffic, tsharkHeaders, type RecordedTraffic } from '../pcap/real-traffic.js';
@@ -168,6 +169,14 @@ test('bad input and usage: one sentence and the documented exit code', async () 
   assert.equal(foreign.code, 3);
   assert.match(foreign.stderr, /^gokeylog: .*not-a-capture is not a pcap or pcapng file \(magic 0x68656c6c at byte offset 0\)\.\n$/);
   await assert.rejects(stat(out), /ENOENT/); // no partial output left behind
+
+  // A pcap header's link type has 26 bits, a pcapng interface block's 16 (this one once gave "internal error", exit 1).
+  const wideLinkType = path.join(dir, 'linktype-70000.pcap');
+  await writeFile(wideLinkType, Buffer.concat([pcapHeader(true, false, 70000), pcapRecord(true, 1, 0, Buffer.from('abcd'))]));
+  const unknownLink = await gokeylog(['inject', '--keylog', keys, wideLinkType, '-o', out]);
+  assert.equal(unknownLink.code, 3, unknownLink.stderr);
+  assert.match(unknownLink.stderr, /^gokeylog: link type 70000 does not fit in a pcapng interface block \(at most 65535\): not a capture pcapng can hold\.\n$/);
+  await assert.rejects(stat(out), /ENOENT/);
 
   const same = await gokeylog(['inject', '--keylog', keys, notCapture, '-o', notCapture]);
   assert.equal(same.code, 2);
