@@ -73,7 +73,7 @@ function runPeer(command: string, argv: string[]): void {
 async function main(): Promise<void> {
   const dir = path.join(cacheDir(), 'bench');
   const input = path.join(dir, `analyze-${sizeMb}mb.pcap`);
-  const keyLog = path.join(dir, 'seed.keylog');
+  const keyLog = input.replace(/\.pcap$/, '.keylog');
   if (!existsSync(input) || !existsSync(keyLog)) {
     console.error(`bench/capture: ${input} is missing: build it with node --import tsx bench/analyze.ts --size ${sizeMb} --skip-tshark`);
     process.exitCode = 1;

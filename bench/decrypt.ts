@@ -21,7 +21,7 @@ function defaultInput(): [string, string] {
   const captures = existsSync(dir) ? readdirSync(dir).filter((f) => /^analyze-\d+mb\.pcap$/.test(f)) : [];
   const largest = captures.sort((a, b) => statSync(path.join(dir, b)).size - statSync(path.join(dir, a)).size)[0];
   if (!largest) throw new Error(`no capture under ${dir}: run bench/analyze first, or pass CAPTURE KEYLOG`);
-  return [path.join(dir, largest), path.join(dir, 'seed.keylog')];
+  return [path.join(dir, largest), path.join(dir, largest.replace(/\.pcap$/, '.keylog'))];
 }
 
 async function ours(capture: string, keys: KeyLog) {

@@ -20,7 +20,8 @@ cd "$REPO_ROOT"
 
 # jq: the setup scripts write JSON with it; gcc/libc6-dev: cgo and race fixtures and the C fixture;
 # tcpreplay: tcprewrite cuts real captures into IP fragments for the reassembly tests.
-DEBIAN_PACKAGES=(tcpdump tshark bpftrace iproute2 openssl curl binutils gcc libc6-dev jq ca-certificates tcpreplay)
+# ethtool: bench:analyze turns segmentation offloads off on its loopback (real 1500-byte frames).
+DEBIAN_PACKAGES=(tcpdump tshark bpftrace iproute2 openssl curl binutils gcc libc6-dev jq ca-certificates tcpreplay ethtool)
 
 step "Debian packages"
 missing=()
