@@ -60,7 +60,22 @@ export class PacketRecord implements PacketBlock {
   }
 
   get timestamp(): bigint {
-    return unitsToNanoseconds(this.timestampUnits, this.interface.tsResolution) + this.interface.tsOffsetSeconds * NS_PER_SECOND;
+    const iface = this.interface;
+    const res = iface.tsResolution;
+    // Per packet this is the common case: whole seconds (one BigInt per second of capture) plus the fraction.
+    if (res.base === 10 && res.exponent <= 9) {
+      if (iface.format === 'pcap') return wholeSecondsNs(this.ts1, iface.tsOffsetSeconds) + BigInt(this.ts2 * POW10[9 - res.exponent]!);
+      if (this.ts1 < TWO_21) {
+        // units < 2^53 (microseconds until the year 2255): exact in a double.
+        const units = this.ts1 * TWO_32 + this.ts2;
+        const unit = POW10[res.exponent]!;
+        let seconds = Math.floor(units / unit);
+        let fraction = units - seconds * unit;
+        if (fraction < 0) (seconds -= 1), (fraction += unit); // the quotient rounded up to a whole number
+        return wholeSecondsNs(seconds, iface.tsOffsetSeconds) + BigInt(fraction * POW10[9 - res.exponent]!);
+      }
+    }
+    return unitsToNanoseconds(this.timestampUnits, res) + iface.tsOffsetSeconds * NS_PER_SECOND;
   }
 
   get options(): PcapngOption[] {
@@ -80,6 +95,24 @@ export class PacketRecord implements PacketBlock {
  */
 const TWO_32 = 2 ** 32;
 
+const TWO_21 = 2 ** 21;
+const POW10 = Array.from({ length: 10 }, (_, k) => 10 ** k);
+const POW10_BIG = POW10.map(BigInt);
+
+/** The last whole second converted, as packets come in time order: one BigInt per second, not per packet. */
+let cachedSeconds = -1;
+let cachedOffset = 0n;
+let cachedSecondsNs = 0n;
+
+function wholeSecondsNs(seconds: number, offsetSeconds: bigint): bigint {
+  if (seconds !== cachedSeconds || offsetSeconds !== cachedOffset) {
+    cachedSeconds = seconds;
+    cachedOffset = offsetSeconds;
+    cachedSecondsNs = (BigInt(seconds) + offsetSeconds) * NS_PER_SECOND;
+  }
+  return cachedSecondsNs;
+}
+
 const POW5 = Array.from({ length: 10 }, (_, k) => 5 ** k);
 const POW2 = Array.from({ length: 10 }, (_, k) => 2 ** k);
 
@@ -92,5 +125,6 @@ function pcapUnits(seconds: number, fraction: number, k: number, half: 'high' | 
 
 export function unitsToNanoseconds(units: bigint, res: TimestampResolution): bigint {
   if (res.base === 2) return (units * NS_PER_SECOND) >> BigInt(res.exponent);
-  return res.exponent <= 9 ? units * 10n ** BigInt(9 - res.exponent) : units / 10n ** BigInt(res.exponent - 9);
+  if (res.exponent <= 9) return units * POW10_BIG[9 - res.exponent]!;
+  return units / 10n ** BigInt(res.exponent - 9);
 }
