@@ -14,7 +14,7 @@
  * and must report 0 kernel drops; rounds of the 16 clients run until the capture reaches the size.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cacheDir } from '../src/util/cache.js';
@@ -93,6 +93,7 @@ async function buildCapture(dir: string, targetBytes: number): Promise<BenchCapt
       await running.stop();
     }
     copyFileSync(shm, `${capture.pcap}.tmp`);
+    chmodSync(`${capture.pcap}.tmp`, 0o600); // tcpdump made it 0644; it sits beside its key log
     renameSync(keyLogTmp, capture.keyLog);
     renameSync(`${capture.pcap}.tmp`, capture.pcap);
   } finally {
