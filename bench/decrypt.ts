@@ -12,7 +12,7 @@ import path from 'node:path';
 import { KeyLog, parseKeyLog } from '../src/keylog/index.js';
 import { decodePacket, IpFragments, TcpReassembler } from '../src/net/index.js';
 import { forEachPacket } from '../src/pcap/index.js';
-import { TlsConnection, type TlsFailureReason } from '../src/tls/index.js';
+import { TlsConnection, tlsHelloSender, type TlsFailureReason } from '../src/tls/index.js';
 import { cacheDir } from '../src/util/cache.js';
 import { measure } from './support.js';
 
@@ -40,7 +40,7 @@ async function ours(capture: string, keys: KeyLog) {
         { joinedMidStream: !info.synSeen },
       );
     },
-  });
+  }, { senderHeuristics: [tlsHelloSender] });
   let peakRss = 0;
   let packets = 0;
   const start = process.hrtime.bigint();

@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { readCaptureBatches, SECRETS_TYPE_TLS_KEY_LOG } from '../pcap/index.js';
 import { decodePacket, IpFragments, TcpReassembler } from '../net/index.js';
-import { Tls12SessionCache } from '../tls/index.js';
+import { Tls12SessionCache, tlsHelloSender } from '../tls/index.js';
 import { parseKeyLog, type KeyLog } from '../keylog/index.js';
 import { IdentityCalls, type AnalyzedConnection, type AnalyzedRequest } from '../report/index.js';
 import { AnalyzedTcpConnection } from './connection.js';
@@ -62,7 +62,7 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
       connections.push(c.connection);
       return c;
     },
-  });
+  }, { senderHeuristics: [tlsHelloSender] });
 
   const sizes = await Promise.all(options.captures.map((p) => (p === '-' ? undefined : stat(p).then((s) => s.size, () => undefined))));
   const total = sizes.every((s) => s !== undefined) ? sizes.reduce<number>((a, b) => a + b!, 0) : undefined;

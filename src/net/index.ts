@@ -10,8 +10,10 @@
  *   new TcpReassembler({ onConnection(info) → StreamConsumer }, options?)
  *     .push(segment, timeNs)   in capture order
  *     .finish()                end of capture: closes every open connection
- *   Connections are keyed by 4-tuple. Roles: the SYN sender is the client; seen from the middle, the side
- *   that sends a TLS ClientHello (or receives a ServerHello), else the side with the higher port.
+ *   Connections are keyed by 4-tuple (`connectionKey`, the same both ways; `TcpFlow` is one direction and
+ *   its `reverse()`). Roles: the SYN sender is the client; seen from the middle, what the `senderHeuristics`
+ *   an upper layer registers say of the first payload (src/tls's `tlsHelloSender`: the side that sends a
+ *   ClientHello or receives a ServerHello), else an endpoint seen accepting connections, else the higher port.
  *   Each direction delivers in-order bytes to the consumer (`onData`); retransmissions and overlaps are
  *   trimmed, out-of-order segments are buffered, and a hole that cannot be filled is reported with `onGap`
  *   before the bytes after it: a stream is never silently joined across lost bytes. A hole is given up when
@@ -26,6 +28,8 @@ export { TcpFlag } from './segment.js';
 export { decodePacket } from './decode.js';
 export { IpFragments } from './fragments.js';
 export { TcpReassembler } from './reassembler.js';
+export { connectionKey, TcpFlow } from './flow.js';
+export type { RolesFrom, SenderHeuristic } from './roles.js';
 export type {
   Direction,
   ConnectionInfo,

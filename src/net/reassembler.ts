@@ -1,3 +1,5 @@
+import { connectionKey } from './flow.js';
+import { RoleClassifier, type RolesFrom, type SenderHeuristic } from './roles.js';
 import { TcpFlag, type Endpoint, type TcpSegment } from './segment.js';
 
 /** Which way bytes travel. */
@@ -13,10 +15,11 @@ export interface ConnectionInfo {
   /** False when the capture joined an established connection (no SYN seen). */
   synSeen: boolean;
   /**
-   * How the client/server roles were decided: the SYN; for a connection joined in the middle, a TLS hello,
-   * an endpoint seen accepting other connections, else the port numbers.
+   * How the client/server roles were decided: 'syn'; for a connection joined in the middle, the name of
+   * the registered heuristic that recognised its first payload ('tls'), 'known server' (an endpoint seen
+   * accepting other connections), else 'port'.
    */
-  rolesFrom: 'syn' | 'tls' | 'known server' | 'port';
+  rolesFrom: RolesFrom;
 }
 
 /** Why a connection ended: FIN both ways, RST, pushed out by limits, or the end of the capture. */
@@ -46,13 +49,12 @@ export interface ReassemblerOptions {
   idleTimeoutNs?: bigint;
   /** Open connections kept at most; beyond it the least recently active is evicted. Default 200 000. */
   maxConnections?: number;
+  /** Upper layers' guesses of the client from the first payload of a connection joined in the middle, in order. */
+  senderHeuristics?: readonly SenderHeuristic[];
 }
 
 /** How stale the activity order of connections may get, for idle eviction. */
 const LRU_RESOLUTION_NS = 1_000_000_000n;
-
-/** Server endpoints remembered for role decisions; the set starts over when full. */
-const MAX_KNOWN_SERVERS = 10_000;
 
 /** Segments to wait for bytes the peer already acknowledged (capture reordering) before calling them lost. */
 const REORDER_WINDOW = 16;
@@ -71,7 +73,7 @@ interface BufferBudget {
 }
 
 /** One direction of a connection: sequence space, what was delivered, what waits for a hole to fill. */
-class Flow {
+class HalfStream {
   /** Sequence number of stream offset 0; null until the first segment of this direction. */
   base: number | null = null;
   /** Next stream offset to deliver. */
@@ -184,8 +186,8 @@ class Flow {
 }
 
 class Connection {
-  readonly toServer: Flow;
-  readonly toClient: Flow;
+  readonly toServer: HalfStream;
+  readonly toClient: HalfStream;
   lastNs: bigint;
   /** Time of the last move to the end of the activity order. */
   orderedNs: bigint;
@@ -196,8 +198,8 @@ class Connection {
     maxBufferedBytes: number,
     budget: BufferBudget,
   ) {
-    this.toServer = new Flow('toServer', consumer, maxBufferedBytes, budget);
-    this.toClient = new Flow('toClient', consumer, maxBufferedBytes, budget);
+    this.toServer = new HalfStream('toServer', consumer, maxBufferedBytes, budget);
+    this.toClient = new HalfStream('toClient', consumer, maxBufferedBytes, budget);
     this.lastNs = info.startNs;
     this.orderedNs = info.startNs;
   }
@@ -222,8 +224,7 @@ export class TcpReassembler {
   private readonly idleTimeoutNs: bigint;
   private readonly maxConnections: number;
   private readonly budget: BufferBudget;
-  /** Endpoints seen answering a SYN: servers, which tells roles of connections joined in the middle. */
-  private readonly knownServers = new Set<string>();
+  private readonly roles: RoleClassifier;
 
   constructor(
     private readonly listener: ConnectionListener,
@@ -233,6 +234,7 @@ export class TcpReassembler {
     this.idleTimeoutNs = options.idleTimeoutNs ?? 3_600_000_000_000n;
     this.maxConnections = options.maxConnections ?? 200_000;
     this.budget = { used: 0, max: options.maxTotalBufferedBytes ?? 256 << 20 };
+    this.roles = new RoleClassifier(options.senderHeuristics);
   }
 
   push(segment: TcpSegment, timeNs: bigint): void {
@@ -284,16 +286,11 @@ export class TcpReassembler {
   }
 
   private open(key: string, segment: TcpSegment, timeNs: bigint): Connection {
-    const { fromClient, rolesFrom } = classifySender(segment, this.knownServers);
-    const server = fromClient ? segment.dst : segment.src;
-    if (rolesFrom === 'syn') {
-      if (this.knownServers.size >= MAX_KNOWN_SERVERS) this.knownServers.clear();
-      this.knownServers.add(endpointKey(server));
-    }
+    const { flow, rolesFrom } = this.roles.classify(segment);
     const info: ConnectionInfo = {
       id: this.nextId++,
-      client: fromClient ? segment.src : segment.dst,
-      server,
+      client: flow.src,
+      server: flow.dst,
       startNs: timeNs,
       synSeen: (segment.flags & TcpFlag.SYN) !== 0,
       rolesFrom,
@@ -311,7 +308,7 @@ export class TcpReassembler {
 
   private bothFinished(connection: Connection): boolean {
     // Done when all bytes up to the FIN arrived, or the peer acknowledged the FIN (so nothing will be resent).
-    const done = (flow: Flow): boolean =>
+    const done = (flow: HalfStream): boolean =>
       flow.finOffset >= 0 &&
       ((flow.next >= flow.finOffset && flow.pending.length === 0) || flow.ackedOffset > flow.finOffset);
     return done(connection.toServer) && done(connection.toClient);
@@ -330,29 +327,4 @@ export class TcpReassembler {
       this.end(key, connection, 'evicted', nowNs);
     }
   }
-}
-
-/** Decides whether the first segment seen of a connection was sent by its client. */
-function classifySender(segment: TcpSegment, knownServers: Set<string>): { fromClient: boolean; rolesFrom: ConnectionInfo['rolesFrom'] } {
-  const flags = segment.flags;
-  if (flags & TcpFlag.SYN) return { fromClient: (flags & TcpFlag.ACK) === 0, rolesFrom: 'syn' };
-  const p = segment.payload;
-  // A TLS handshake record (22, version 3.x) holding a ClientHello (1) or ServerHello (2).
-  if (p.length >= 6 && p[0] === 22 && p[1] === 3 && (p[5] === 1 || p[5] === 2)) {
-    return { fromClient: p[5] === 1, rolesFrom: 'tls' };
-  }
-  const srcServes = knownServers.has(endpointKey(segment.src));
-  if (srcServes !== knownServers.has(endpointKey(segment.dst))) return { fromClient: !srcServes, rolesFrom: 'known server' };
-  // Servers listen on the lower port (well-known or registered), clients use ephemeral ones.
-  return { fromClient: segment.src.port > segment.dst.port, rolesFrom: 'port' };
-}
-
-function endpointKey(e: Endpoint): string {
-  return `${e.ip}|${e.port}`;
-}
-
-function connectionKey(a: Endpoint, b: Endpoint): string {
-  const x = endpointKey(a);
-  const y = endpointKey(b);
-  return x < y ? `${x}|${y}` : `${y}|${x}`;
 }

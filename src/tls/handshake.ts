@@ -1,5 +1,6 @@
 import { ByteReader, Truncated } from './reader.js';
-import { ContentType } from './records.js';
+import type { SenderHeuristic } from '../net/index.js';
+import { handshakeTypeAtStart } from './records.js';
 
 /** Handshake message types (RFC 8446 §4, RFC 5246 §7.4). */
 export const HandshakeType = {
@@ -63,10 +64,18 @@ const CLIENT_HELLO_RANDOM_OFFSET = 11;
  * A view into `payload`.
  */
 export function clientHelloRandomOf(payload: Uint8Array): Uint8Array | undefined {
-  if (payload.length < CLIENT_HELLO_RANDOM_OFFSET + 32) return undefined;
-  if (payload[0] !== ContentType.HANDSHAKE || payload[1] !== 3 || payload[5] !== HandshakeType.CLIENT_HELLO) return undefined;
+  if (payload.length < CLIENT_HELLO_RANDOM_OFFSET + 32 || handshakeTypeAtStart(payload) !== HandshakeType.CLIENT_HELLO) return undefined;
   return payload.subarray(CLIENT_HELLO_RANDOM_OFFSET, CLIENT_HELLO_RANDOM_OFFSET + 32);
 }
+
+/** For TCP reassembly of a connection joined in the middle: the side sending a ClientHello is the client, a ServerHello the server. */
+export const tlsHelloSender: SenderHeuristic = {
+  name: 'tls',
+  isFromClient(payload) {
+    const type = handshakeTypeAtStart(payload);
+    return type === HandshakeType.CLIENT_HELLO ? true : type === HandshakeType.SERVER_HELLO ? false : undefined;
+  },
+};
 
 /** Parses a ClientHello body (after the 4-byte handshake header); null when malformed. */
 export function parseClientHello(body: Uint8Array): ClientHello | null {

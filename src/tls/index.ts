@@ -22,7 +22,8 @@
  * Certificates: CertificateInfo via Node's X509Certificate (frozen objects, shared between connections).
  *
  * Per-packet sniffs (no state, no parsing past the headers): clientHelloRandomOf(segmentPayload) and
- * isRecordHeader(segmentPayload).
+ * isRecordHeader(segmentPayload); `tlsHelloSender`, the heuristic to register with src/net's TcpReassembler
+ * (`senderHeuristics`) so that connections joined in the middle get their roles from the hellos.
  */
 export type { TlsFailureReason, KeySource, CertificateInfo, HandshakeInfo, TlsResult, TlsSink } from './types.js';
 export { TlsConnection } from './connection.js';
@@ -30,5 +31,5 @@ export type { TlsConnectionOptions } from './connection.js';
 export { Tls12SessionCache } from './sessions.js';
 export { describeCertificate } from './certificate.js';
 export { cipherSuiteName } from './suites.js';
-export { clientHelloRandomOf } from './handshake.js';
+export { clientHelloRandomOf, tlsHelloSender } from './handshake.js';
 export { isRecordHeader } from './records.js';

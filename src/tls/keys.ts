@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { HashName } from './suites.js';
+import { KEY_LENGTH, MAC_LENGTH, type CipherSuite, type HashName } from './suites.js';
 
 export const HASH_LENGTH: Record<HashName, number> = { sha256: 32, sha384: 48 };
 
@@ -59,4 +59,35 @@ export function tls12Prf(hash: HashName, secret: Uint8Array, label: string, seed
     a = createHmac(hash, secret).update(a).digest();
   }
   return out;
+}
+
+/** One direction's TLS 1.2 record keys (empty MAC key for AEAD, empty IV for CBC). */
+export interface Tls12DirectionKeys {
+  macKey: Buffer;
+  key: Buffer;
+  iv: Buffer;
+}
+
+/** The TLS 1.2 key block (RFC 5246 §6.3; the AEAD implicit IV per RFC 5288 / RFC 7905), cut per direction. */
+export function tls12KeyBlock(
+  suite: CipherSuite,
+  masterSecret: Uint8Array,
+  serverRandom: Uint8Array,
+  clientRandom: Uint8Array,
+): { client: Tls12DirectionKeys; server: Tls12DirectionKeys } {
+  const cipher = suite.cipher!;
+  const macLength = suite.mac ? MAC_LENGTH[suite.mac] : 0;
+  const keyLength = KEY_LENGTH[cipher];
+  const ivLength = suite.mac ? 0 : cipher === 'chacha20-poly1305' ? 12 : 4;
+  const seed = Buffer.concat([serverRandom, clientRandom]);
+  const block = tls12Prf(suite.hash, masterSecret, 'key expansion', seed, 2 * (macLength + keyLength + ivLength));
+  let at = 0;
+  const next = (n: number): Buffer => block.subarray(at, (at += n));
+  const clientMac = next(macLength);
+  const serverMac = next(macLength);
+  const clientKey = next(keyLength);
+  const serverKey = next(keyLength);
+  const clientIv = next(ivLength);
+  const serverIv = next(ivLength);
+  return { client: { macKey: clientMac, key: clientKey, iv: clientIv }, server: { macKey: serverMac, key: serverKey, iv: serverIv } };
 }

@@ -19,11 +19,28 @@ export interface TlsRecord {
   body: Uint8Array;
 }
 
+/**
+ * The one test of "this is a TLS record header". Whether the bytes at `at` can start a record as far as they
+ * go: a known content type (20–23), then version 3.x. Enough for the first bytes of a stream or a segment,
+ * which may hold less than a header.
+ */
+export function startsLikeRecord(b: Uint8Array, at = 0): boolean {
+  const type = b[at];
+  return type !== undefined && type >= ContentType.CHANGE_CIPHER_SPEC && type <= ContentType.APPLICATION_DATA && (b.length < at + 2 || b[at + 1] === 3);
+}
+
 /** Whether these 5 bytes can start a record: a known content type, version 3.x, a legal length. */
 export function isRecordHeader(b: Uint8Array, at = 0): boolean {
-  if (b.length < at + HEADER) return false;
-  const type = b[at]!;
-  return type >= 20 && type <= 23 && b[at + 1] === 3 && bodyLength(b, at) <= MAX_RECORD_BODY;
+  return b.length >= at + HEADER && startsLikeRecord(b, at) && bodyLength(b, at) <= MAX_RECORD_BODY;
+}
+
+/**
+ * The handshake message type that starts `payload` when it starts with a handshake record (the first
+ * segment of a hello): only the record and handshake headers are looked at, cheap enough for every packet.
+ */
+export function handshakeTypeAtStart(payload: Uint8Array): number | undefined {
+  if (payload.length < HEADER + 1 || payload[0] !== ContentType.HANDSHAKE || !startsLikeRecord(payload)) return undefined;
+  return payload[HEADER];
 }
 
 /**

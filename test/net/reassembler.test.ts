@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TcpFlag, TcpReassembler, type ConnectionEnd, type ConnectionInfo, type Direction, type TcpSegment } from '../../src/net/index.js';
+import { tlsHelloSender } from '../../src/tls/index.js';
 import { seededRandom } from '../support/random.js';
 
 const CLIENT = { ip: '10.0.0.2', port: 51000 };
@@ -111,7 +112,8 @@ test('roles seen from the middle: TLS ClientHello / ServerHello, else the higher
     [segment(SERVER, CLIENT, 100, TcpFlag.SYN | TcpFlag.ACK), CLIENT, 'syn'],
   ];
   for (const [first, client, rolesFrom] of cases) {
-    const { reassembler, connections } = collect();
+    // TLS registers its hello heuristic from above, as analyze does.
+    const { reassembler, connections } = collect({ senderHeuristics: [tlsHelloSender] });
     reassembler.push(first, 1n);
     reassembler.finish();
     assert.deepEqual([connections[0]!.info.client, connections[0]!.info.rolesFrom, connections[0]!.info.synSeen], [client, rolesFrom, rolesFrom === 'syn']);

@@ -6,7 +6,7 @@ import { parseKeyLog } from '../../src/keylog/parse.js';
 import { KeyLog } from '../../src/keylog/keylog.js';
 import { decodePacket, IpFragments, TcpReassembler, type ConnectionInfo, type Direction } from '../../src/net/index.js';
 import { readCapture } from '../../src/pcap/index.js';
-import { Tls12SessionCache, TlsConnection, type KeySource, type TlsResult } from '../../src/tls/index.js';
+import { Tls12SessionCache, TlsConnection, tlsHelloSender, type KeySource, type TlsResult } from '../../src/tls/index.js';
 import { loadFixtures, type GoFixture } from '../support/fixtures.js';
 import { secretTempDir } from '../support/pki.js';
 import { spawnChecked, startCapture } from '../support/traffic.js';
@@ -68,7 +68,7 @@ export function decryptFrames(frames: Iterable<Frame>, keys: KeySource): Decoded
         },
       };
     },
-  });
+  }, { senderHeuristics: [tlsHelloSender] });
   const fragments = new IpFragments();
   for (const frame of frames) {
     const segment = decodePacket(frame.linkType, frame.data, fragments);
