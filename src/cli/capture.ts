@@ -5,7 +5,7 @@ import type { ProbeBackendName } from '../probe/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { SecretOutput, sameFile } from '../util/secretFile.js';
 import { count } from './format.js';
-import { addTargetOptions, parsePositive, targetSpec, type TargetOptions } from './options.js';
+import { addTargetOptions, hasTargets, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
 
 interface CaptureCliOptions extends TargetOptions {
   write: string;
@@ -40,6 +40,7 @@ Examples:
   gokeylog capture --pid 1234 -w apiserver.pcapng --duration 60        # then: wireshark apiserver.pcapng
   gokeylog capture --process kube-apiserver -f 'tcp port 6443' -w apiserver.pcapng --keylog apiserver.keys
   gokeylog capture --process etcd -w - | wireshark -k -i -              # decrypted, live
+  gokeylog capture --k8s apiserver -w apiserver.pcapng --duration 60     # process and ports from its command line
   gokeylog capture --exe /usr/local/bin/kubelet --follow -w kubelet.pcapng
 
 Each DSB (the keys) is written before the first packet that needs it; packets wait up to --hold-ms for
@@ -49,8 +50,8 @@ Exit codes: 0 ok, 1 failure (tcpdump, tracefs), 2 usage, 3/4 the target's writeK
 }
 
 async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
-  if (opts.pid.length + opts.exe.length + opts.process.length === 0) {
-    throw new GokeylogError('say which programs to capture: --pid, --exe or --process.', ExitCode.usage);
+  if (!hasTargets(opts)) {
+    throw new GokeylogError('say which programs to capture: --pid, --exe, --process or --k8s.', ExitCode.usage);
   }
   const toStdout = opts.write === '-';
   if (toStdout && process.stdout.isTTY) {
@@ -72,12 +73,15 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
   const keyLogFd = keyLog?.fd;
   const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
   try {
+    const targets = await resolveTargetSpec(opts, notice);
+    const filter = opts.filter ?? targets.presetFilter;
+    if (opts.filter === undefined && filter !== undefined) notice(`capture filter from --k8s: ${filter}`);
     const summary = await runCapture({
-      targets: targetSpec(opts),
+      targets: targets.spec,
       output,
       outputName: toStdout ? 'standard output' : opts.write,
       iface: opts.interface,
-      filter: opts.filter,
+      filter,
       hostNetns: opts.hostNetns ?? false,
       holdMs: opts.holdMs,
       maxHeldBytes: opts.maxHeldMb * 1024 * 1024,

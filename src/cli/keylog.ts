@@ -3,7 +3,7 @@ import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TracePipeFormat } from '../probe/index.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { count } from './format.js';
-import { addTargetOptions, parsePositive, targetSpec, type TargetOptions } from './options.js';
+import { addTargetOptions, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
 
 interface KeylogOptions extends TargetOptions {
   output?: string;
@@ -27,6 +27,7 @@ export function registerKeylog(program: Command): void {
 Examples:
   gokeylog keylog --pid 1234 -o apiserver.keys                  # then: wireshark -o tls.keylog_file:apiserver.keys
   gokeylog keylog --process kube-apiserver --follow -o apiserver.keys
+  gokeylog keylog --k8s etcd -o etcd.keys                       # the etcd of this node, not a look-alike
   gokeylog keylog --exe /usr/local/bin/etcd --duration 60 > etcd.keys
   gokeylog keylog --process kubelet --json                      # who handshakes when; no secrets printed
 
@@ -51,7 +52,7 @@ async function runKeylog(opts: KeylogOptions): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {
     const session = await startKeyCapture(
-      targetSpec(opts),
+      (await resolveTargetSpec(opts, notice)).spec,
       { backend: opts.backend, follow: opts.follow ?? false, onNotice: notice, tracePipe: opts.tracefsReader },
     );
     if (session.targets.length === 0) notice('no target process is running yet: waiting for one');

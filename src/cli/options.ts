@@ -1,6 +1,7 @@
 /** Option parsers and option groups shared by the commands, so that the same option reads and fails alike everywhere. */
 import type { Command } from 'commander';
 import type { TargetSpec } from '../probe/index.js';
+import { K8S_COMPONENTS, isK8sComponent, presetFilter, type K8sComponent } from '../probe/presets.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 
 /** Parser of a repeatable option: every value, in order (no default, so that requiredOption still requires one). */
@@ -17,6 +18,11 @@ export function collectPid(value: string, previous: number[]): number[] {
   return [...previous, parsePid(value)];
 }
 
+function collectK8s(value: string, previous: K8sComponent[]): K8sComponent[] {
+  if (!isK8sComponent(value)) throw new GokeylogError(`--k8s ${value} is not one of ${K8S_COMPONENTS.join(', ')}.`, ExitCode.usage);
+  return [...previous, value];
+}
+
 export function parsePositive(option: string): (value: string) => number {
   return (value) => {
     const n = Number(value);
@@ -30,6 +36,7 @@ export interface TargetOptions {
   pid: number[];
   exe: string[];
   process: string[];
+  k8s: K8sComponent[];
   follow?: boolean;
 }
 
@@ -38,8 +45,39 @@ export function addTargetOptions(command: Command): Command {
     .option('--pid <pid>', 'a process to hook (repeatable)', collectPid, [])
     .option('--exe <path>', 'every process running this executable, now and later (repeatable)', collect, [])
     .option('--process <name>', 'every process with this command name or argv[0], now and later (repeatable)', collect, [])
+    .option('--k8s <component>', `the control-plane component on this node, picked among look-alikes (repeatable): ${K8S_COMPONENTS.join(', ')}`, collectK8s, [])
     .option('--follow', 'keep following the targets: re-hook a restarted target, even onto an upgraded binary');
 }
 
 export const targetSpec = (opts: TargetOptions): TargetSpec => ({ pids: opts.pid, exes: opts.exe, processes: opts.process });
+
+export const hasTargets = (opts: TargetOptions): boolean => opts.pid.length + opts.exe.length + opts.process.length + opts.k8s.length > 0;
+
+export interface ResolvedTargets {
+  spec: TargetSpec;
+  /** A capture filter for the ports of the --k8s components, when any were asked for. */
+  presetFilter?: string;
+}
+
+/**
+ * The target spec with every --k8s preset resolved to the processes it picks on this node (said on stderr, with
+ * the look-alikes passed over and why). A preset that finds nothing is an error: nothing would be hooked.
+ */
+export async function resolveTargetSpec(opts: TargetOptions, notice: (message: string) => void): Promise<ResolvedTargets> {
+  const spec = targetSpec(opts);
+  if (opts.k8s.length === 0) return { spec };
+  const { resolvePreset } = await import('../probe/presetTargets.js');
+  const pids = [...spec.pids];
+  const ports: number[] = [];
+  for (const component of new Set(opts.k8s)) {
+    const choice = await resolvePreset(component);
+    for (const p of choice.passedOver) notice(`--k8s ${component}: passed over pid ${p.pid}: ${p.reason}`);
+    if (choice.chosen.length === 0) throw new GokeylogError(`--k8s ${component}: ${choice.why}.`, ExitCode.notFound);
+    notice(`--k8s ${component}: pid ${choice.chosen.map((c) => c.pid).join(', ')} (${choice.why}); ports ${choice.ports.join(', ') || 'none known'}`);
+    pids.push(...choice.chosen.map((c) => c.pid));
+    ports.push(...choice.ports);
+  }
+  const filter = presetFilter(ports);
+  return { spec: { ...spec, pids: [...new Set(pids)] }, ...(filter === undefined ? {} : { presetFilter: filter }) };
+}
 

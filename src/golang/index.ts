@@ -1,3 +1,6 @@
+import { readElf, withFile } from '../elf/index.js';
+import { openGoBinary } from './binary.js';
+import { readBuildInfo } from './buildinfo.js';
 import { inspectBinary, type InspectOptions } from './inspect.js';
 import type { WriteKeyLogArgs } from './args.js';
 import type { GoAbi, GoArch } from './version.js';
@@ -34,4 +37,16 @@ export async function planHook(path: string, options?: InspectOptions): Promise<
     validated: true,
     args: writeKeyLog.args,
   };
+}
+
+/** Whether a file is a Go program (Go build info or a pclntab); false for anything unreadable or not ELF. */
+export async function isGoProgram(path: string): Promise<boolean> {
+  try {
+    return await withFile(path, async (reader) => {
+      const elf = await readElf(reader);
+      return (await readBuildInfo(elf)) !== undefined || (await openGoBinary(elf)) !== undefined;
+    });
+  } catch {
+    return false;
+  }
 }
