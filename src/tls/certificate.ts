@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { authorityKeyId } from './authorityKeyId.js';
 import type { CertificateInfo } from './types.js';
 
 /** The same few certificates come back in every connection of a capture: parse each once. */
@@ -14,7 +15,7 @@ export function describeCertificate(der: Uint8Array): CertificateInfo | null {
   // X509Certificate and its getters throw on malformed input (bad DER, unparsable dates): not our caller's problem.
   try {
     // Frozen: the same object is shared by every connection that presents this certificate.
-    info = freeze(describe(new X509Certificate(der)));
+    info = freeze(describe(new X509Certificate(der), der));
   } catch {
     info = null;
   }
@@ -23,7 +24,7 @@ export function describeCertificate(der: Uint8Array): CertificateInfo | null {
   return info;
 }
 
-function describe(cert: X509Certificate): CertificateInfo {
+function describe(cert: X509Certificate, der: Uint8Array): CertificateInfo {
   // The legacy object splits multi-valued attributes (several O=) into arrays, already unescaped.
   const names = cert.toLegacyObject().subject as unknown as Record<string, string | string[] | undefined>;
   const values = (key: string): string[] => {
@@ -40,6 +41,7 @@ function describe(cert: X509Certificate): CertificateInfo {
     notAfter: new Date(cert.validTo).toISOString(),
     serialNumber: cert.serialNumber.toUpperCase(),
     sha256: cert.fingerprint256,
+    authorityKeyId: authorityKeyId(der),
   };
 }
 

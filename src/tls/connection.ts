@@ -4,6 +4,7 @@
  * tls13Handshake.ts), and what the handshake says (hellos, certificates, ALPN) for the report.
  */
 import type { ConnectionEnd, Direction, StreamConsumer } from '../net/index.js';
+import { alertName, CLOSE_NOTIFY, parseAlert } from './alerts.js';
 import { describeCertificate } from './certificate.js';
 import {
   HandshakeType,
@@ -49,6 +50,7 @@ export class TlsConnection implements StreamConsumer {
     helloRetryRequest: false,
     clientCertificate: null,
     serverCertificates: [],
+    alert: null,
   };
   private readonly toServer = new HalfConn('toServer');
   private readonly toClient = new HalfConn('toClient');
@@ -188,8 +190,21 @@ export class TlsConnection implements StreamConsumer {
         half.bytes += data.length;
         this.sink.onApplicationData(half.direction, data, timeNs);
         return true;
+      case ContentType.ALERT: {
+        // A server refusing a client certificate says why here (TLS 1.3: under the keys we hold).
+        const alert = parseAlert(data);
+        if (alert && alert.code !== CLOSE_NOTIFY && !this.info.alert) {
+          this.info.alert = {
+            from: half.direction === 'toServer' ? 'client' : 'server',
+            fatal: alert.fatal,
+            description: alertName(alert.code),
+            duringHandshake: half.bytes === 0,
+          };
+        }
+        return true;
+      }
       default:
-        return true; // alerts, heartbeats: nothing to report
+        return true; // heartbeats: nothing to report
     }
   }
 

@@ -29,6 +29,19 @@ export interface CertificateInfo {
   serialNumber: string;
   /** SHA-256 of the DER, colon-separated uppercase hex, as `openssl x509 -fingerprint -sha256` prints it. */
   sha256: string;
+  /** The signing CA's key id (Authority Key Identifier), colon-separated uppercase hex as openssl prints it; null if absent. */
+  authorityKeyId: string | null;
+}
+
+/** A TLS alert seen on the connection (decrypted when it was protected). */
+export interface TlsAlert {
+  /** Who sent it. */
+  from: 'client' | 'server';
+  fatal: boolean;
+  /** RFC 8446 6 name, e.g. "certificate_expired"; "alert 123" when unknown. */
+  description: string;
+  /** Sent before the handshake completed on the sender's side: the peer's credentials or parameters were refused. */
+  duringHandshake: boolean;
 }
 
 export interface HandshakeInfo {
@@ -47,6 +60,8 @@ export interface HandshakeInfo {
   clientCertificate: CertificateInfo | null;
   /** The server's chain, leaf first. */
   serverCertificates: CertificateInfo[];
+  /** The first alert other than close_notify, if any. */
+  alert: TlsAlert | null;
 }
 
 /** What a TLS connection amounts to once its streams ended. */

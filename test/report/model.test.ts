@@ -13,7 +13,7 @@ function cert(cn: string, orgs: string[], daysValid: number, sha: string): Certi
   return {
     subject: `CN=${cn}${orgs.map((o) => `, O=${o}`).join('')}`, commonName: cn, organizations: orgs, issuer: 'CN=kubernetes',
     subjectAltNames: [], notBefore: new Date(NOW - DAY).toISOString(), notAfter: new Date(NOW + daysValid * DAY + 3600_000).toISOString(),
-    serialNumber: '01', sha256: sha,
+    serialNumber: '01', sha256: sha, authorityKeyId: null,
   };
 }
 

@@ -11,7 +11,7 @@ const T = Date.UTC(2026, 5, 1) / 1000 + 0.123456;
 const clientCert: CertificateInfo = {
   subject: 'O=system:masters, CN=<script>alert(1)</script>', commonName: '<script>alert(1)</script>', organizations: ['system:masters'],
   issuer: 'CN=kubernetes', subjectAltNames: [], notBefore: '2026-01-01T00:00:00.000Z', notAfter: '2026-06-05T00:00:00.000Z',
-  serialNumber: '0A1B', sha256: 'AB:CD',
+  serialNumber: '0A1B', sha256: 'AB:CD', authorityKeyId: null,
 };
 const decrypted: AnalyzedConnection = {
   id: 1, client: { ip: '10.0.0.1', port: 50000 }, server: { ip: '10.0.0.2', port: 6443 }, startTime: T, sni: 'kubernetes.default', alpn: 'h2',
