@@ -25,7 +25,7 @@ test('fitted to a width: no line is longer, wrapped and truncated columns give w
     assert.ok(lines.some((l) => l.includes('…')));
     assert.ok(lines.join('\n').includes('system:node:worker-1'), 'fixed columns stay whole');
   }
-  // The widest shrinkable column gives way first, until they are even.
+  // The widest shrinkable column gives way first.
   assert.deepEqual(renderTable(columns, rows, { width: 60, headers: true, color: false }), [
     'USER                   N  USER AGENT    PATH',
     'system:node:worker-1  12  kubelet/      /api/v1/nodes/worke…',
