@@ -245,3 +245,47 @@ function seen(a: IdentityActivity, first: number, last: number): void {
   if (a.firstSeen === null || first < a.firstSeen) a.firstSeen = first;
   if (a.lastSeen === null || last > a.lastSeen) a.lastSeen = last;
 }
+
+/** An identity as the report shows it: the credential, what it did, and where it stands on the reference time. */
+export interface Identity extends Credential, IdentityActivity {
+  /** Seconds from the reference time to expiry (negative once expired); null when it does not expire or cannot tell. */
+  secondsLeft: number | null;
+  /** Whole days of `secondsLeft`, floored. */
+  daysLeft: number | null;
+  expired: boolean;
+  /** Expires within the window (or expired). */
+  expiringSoon: boolean;
+  /** Why the server refused it: a TLS alert ("certificate_expired"), "401 Unauthorized" or "403 Forbidden"; null if it did not. */
+  rejected: string | null;
+  /** Why it is in the report's answers (expired, expiring, rejected, legacy), most urgent first; empty when nothing is wrong. */
+  attention: string[];
+}
+
+const DAY_MS = 86_400_000;
+
+export function finishIdentities(tally: IdentityTally, referenceMs: number, windowDays: number): Identity[] {
+  const out: Identity[] = [];
+  for (const { credential, activity } of tally.entries()) {
+    const secondsLeft = credential.notAfter === null ? null : (Date.parse(credential.notAfter) - referenceMs) / 1000;
+    const expired = secondsLeft !== null && secondsLeft < 0;
+    const expiringSoon = secondsLeft !== null && secondsLeft * 1000 <= windowDays * DAY_MS;
+    const rejected = activity.alert ?? (activity.statuses['401'] ? '401 Unauthorized' : activity.statuses['403'] ? '403 Forbidden' : null);
+    const attention: string[] = [];
+    if (expired) attention.push('expired');
+    else if (expiringSoon) attention.push('expiring');
+    if (rejected) attention.push('rejected');
+    if (credential.legacy) attention.push('legacy');
+    out.push({
+      ...credential,
+      ...activity,
+      secondsLeft,
+      daysLeft: secondsLeft === null ? null : Math.floor(secondsLeft / 86_400),
+      expired,
+      expiringSoon,
+      rejected,
+      attention,
+    });
+  }
+  // Soonest expiry first; what never expires or cannot tell after; then by user, issuer.
+  return out.sort((a, b) => (a.secondsLeft ?? Infinity) - (b.secondsLeft ?? Infinity) || (a.user ?? '').localeCompare(b.user ?? '') || (a.issuer ?? '').localeCompare(b.issuer ?? ''));
+}
