@@ -9,7 +9,7 @@ import { readCaptureBatches, SECRETS_TYPE_TLS_KEY_LOG } from '../pcap/index.js';
 import { decodePacket, IpFragments, TcpReassembler } from '../net/index.js';
 import { Tls12SessionCache, tlsHelloSender } from '../tls/index.js';
 import { parseKeyLog, type KeyLog } from '../keylog/index.js';
-import { IdentityCalls, type AnalyzedConnection, type AnalyzedRequest } from '../report/index.js';
+import { IdentityTally, tallyRequest, type AnalyzedConnection, type AnalyzedRequest } from '../report/index.js';
 import { AnalyzedTcpConnection } from './connection.js';
 
 export interface AnalyzeOptions {
@@ -19,6 +19,11 @@ export interface AnalyzeOptions {
   bodies?: boolean;
   /** Keep every request for the result (default true); false keeps memory flat for streamed output. */
   retainRequests?: boolean;
+  /**
+   * Whether a completed request belongs in the result (filters); told its connection and the capture time of the
+   * first packet (ms since the epoch), which expiry is measured from. Refused requests are not counted anywhere.
+   */
+  acceptRequest?: (request: AnalyzedRequest, connection: AnalyzedConnection, firstPacketMs: number) => boolean;
   /** Each request as it completes (NDJSON streaming). */
   onRequest?: (request: AnalyzedRequest) => void;
   /** Bytes read over all captures so far, and their total size when known. */
@@ -31,8 +36,10 @@ export interface AnalysisResult {
   connections: AnalyzedConnection[];
   /** In order of completion; empty unless `retainRequests`. */
   requests: AnalyzedRequest[];
-  /** Every request counted for its identity, retained or not. */
-  identityCalls: IdentityCalls;
+  /** Every accepted request counted for its identity, retained or not. */
+  identities: IdentityTally;
+  /** Capture time of the first packet of the first capture (ms since the epoch), null for an empty capture. */
+  firstPacketTimeMs: number | null;
   /** Capture time of the last packet (ms since the epoch), null for an empty capture. */
   lastPacketTimeMs: number | null;
   /** Key log entries found in the captures' DSBs. */
@@ -43,12 +50,15 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
   // Only the report side of each connection is kept: TLS and HTTP state go once the connection ends.
   const connections: AnalyzedConnection[] = [];
   const requests: AnalyzedRequest[] = [];
-  const identityCalls = new IdentityCalls();
+  const identities = new IdentityTally();
   const retain = options.retainRequests ?? true;
+  let firstNs: bigint | null = null;
   const callbacks = {
     bodies: options.bodies ?? false,
-    onRequest: (r: AnalyzedRequest) => {
-      identityCalls.add(r);
+    credentials: new Map(),
+    onRequest: (r: AnalyzedRequest, c: AnalyzedConnection) => {
+      if (options.acceptRequest && !options.acceptRequest(r, c, Number(firstNs! / 1_000_000n))) return;
+      tallyRequest(identities, r, c.client.ip);
       if (retain) requests.push(r);
       options.onRequest?.(r);
     },
@@ -81,6 +91,7 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
           const segment = decodePacket(block.linkType, block.data, fragments);
           const ts = block.timestamp;
           lastNs = ts;
+          firstNs ??= ts;
           if (segment) reassembler.push(segment, ts);
         } else if (block.kind === 'secrets' && block.secretsType === SECRETS_TYPE_TLS_KEY_LOG) {
           const { entries, midstream, errors } = parseKeyLog(Buffer.from(block.data).toString('utf8'));
@@ -96,7 +107,8 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
   return {
     connections,
     requests,
-    identityCalls,
+    identities,
+    firstPacketTimeMs: firstNs === null ? null : Number(firstNs / 1_000_000n),
     lastPacketTimeMs: lastNs === null ? null : Number(lastNs / 1_000_000n),
     embeddedKeys,
   };

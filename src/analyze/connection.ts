@@ -6,13 +6,15 @@
 import type { ConnectionEnd, ConnectionInfo, Direction, StreamConsumer } from '../net/index.js';
 import { TlsConnection, type HandshakeInfo, type KeySource, type Tls12SessionCache, type TlsResult } from '../tls/index.js';
 import { createHttpDecoder, detectHttpProtocol, type HttpConnectionDecoder, type HttpExchange } from '../http/index.js';
-import { analyzeRequest, type AnalyzedConnection, type AnalyzedRequest } from '../report/index.js';
+import { analyzeRequest, rejectingAlert, type AnalyzedConnection, type AnalyzedRequest, type CredentialCache } from '../report/index.js';
 
 /** Server bytes held while waiting for the client's first bytes to tell the protocol (no ALPN). */
 const MAX_HELD_SERVER_BYTES = 1 << 20;
 
 export interface ConnectionCallbacks {
-  onRequest(request: AnalyzedRequest): void;
+  onRequest(request: AnalyzedRequest, connection: AnalyzedConnection): void;
+  /** Shared by the connections of a run: each token is decoded once. */
+  credentials: CredentialCache;
   /** Keep request/response bodies (gunzipped). */
   bodies: boolean;
 }
@@ -43,6 +45,9 @@ export class AnalyzedTcpConnection implements StreamConsumer {
       reason: null,
       clientCertificate: null,
       serverCertificate: null,
+      handshakeSeen: false,
+      alert: null,
+      rejected: null,
       protocol: null,
       httpError: null,
       bytesToServer: 0,
@@ -63,7 +68,11 @@ export class AnalyzedTcpConnection implements StreamConsumer {
 
   onData(direction: Direction, bytes: Uint8Array, timeNs: bigint): void {
     // Plain HTTP (metrics, health ports, h2c) is decoded as is; the connection still reads "not TLS".
-    if (this.plaintext === null && direction === 'toServer') this.plaintext = detectHttpProtocol(undefined, bytes) !== null;
+    if (this.plaintext === null && direction === 'toServer') {
+      this.plaintext = detectHttpProtocol(undefined, bytes) !== null;
+      // Plain HTTP carries no client certificate: a request without a token is anonymous.
+      if (this.plaintext) this.connection.handshakeSeen = true;
+    }
     if (this.plaintext) this.onPlaintext(direction, Buffer.from(bytes), seconds(timeNs));
     else this.tls.onData(direction, bytes, timeNs);
   }
@@ -87,6 +96,9 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     c.cipherSuite = h.cipherSuite;
     c.clientCertificate = h.clientCertificate;
     c.serverCertificate = h.serverCertificates[0] ?? null;
+    c.handshakeSeen ||= h.clientRandom !== null;
+    c.alert = h.alert;
+    c.rejected = rejectingAlert(h.alert);
   }
 
   private onPlaintext(direction: Direction, data: Uint8Array, time: number): void {
@@ -107,7 +119,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
       }
       this.http = createHttpDecoder(protocol, {
         bodies: this.callbacks.bodies,
-        onExchange: (exchange: HttpExchange) => this.callbacks.onRequest(analyzeRequest(this.connection, exchange)),
+        onExchange: (exchange: HttpExchange) => this.callbacks.onRequest(analyzeRequest(this.connection, exchange, this.callbacks.credentials), this.connection),
       });
       this.connection.protocol = protocol;
       if (direction === 'toClient') {

@@ -77,7 +77,7 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
       result.connections,
       result.requests,
       { expiringWithinDays: options.expiringWithinDays, referenceTimeMs: options.expiryFrom === 'now' ? null : result.lastPacketTimeMs },
-      result.identityCalls,
+      result.identities,
     );
     if (options.html) writeHtml(options.html, renderHtml(report));
     if (ndjson) {

@@ -29,8 +29,8 @@ export function renderHtml(report: Report): string {
     identities.length
       ? table(
           ['User (CN)', 'Groups (O)', 'Not after', 'Days left', 'Connections', 'Requests', 'Calls', 'User agents', 'Certificate SHA-256'],
-          identities.map((i) => [i.user, i.groups.join(', '), i.certificate.notAfter, i.expired ? 'expired' : i.daysLeft, i.connectionIds.join(' '), i.requests,
-            Object.entries(i.calls).sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ×${n}`).join('; '), i.userAgents.join('; '), i.certificate.sha256]),
+          identities.map((i) => [i.user ?? i.description, i.groups.join(', '), i.notAfter ?? 'never', i.expired ? 'expired' : i.daysLeft, i.connectionIds.join(' '), i.requests,
+            Object.entries(i.calls).sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ×${n}`).join('; '), i.userAgents.join('; '), i.fingerprint]),
           (n) => (identities[n]!.expired ? 'bad' : identities[n]!.expiringSoon ? 'warn' : ''),
         )
       : '<p class="muted">No decrypted client certificate.</p>',

@@ -287,5 +287,5 @@ export function finishIdentities(tally: IdentityTally, referenceMs: number, wind
     });
   }
   // Soonest expiry first; what never expires or cannot tell after; then by user, issuer.
-  return out.sort((a, b) => (a.secondsLeft ?? Infinity) - (b.secondsLeft ?? Infinity) || (a.user ?? '').localeCompare(b.user ?? '') || (a.issuer ?? '').localeCompare(b.issuer ?? ''));
+  return out.sort((a, b) => (a.secondsLeft ?? Infinity) - (b.secondsLeft ?? Infinity) || (a.user ?? '\uffff').localeCompare(b.user ?? '\uffff') || (a.issuer ?? '').localeCompare(b.issuer ?? ''));
 }

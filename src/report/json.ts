@@ -4,7 +4,7 @@
  * marks them optional (reason, clientCertificate, serverCertificate).
  */
 import type { CertificateInfo } from '../tls/index.js';
-import type { AnalyzedConnection, AnalyzedRequest, Report } from './model.js';
+import type { AnalyzedConnection, AnalyzedRequest, Identity, Report } from './model.js';
 
 export function connectionJson(c: AnalyzedConnection): Record<string, unknown> {
   const out: Record<string, unknown> = {
@@ -18,6 +18,8 @@ export function connectionJson(c: AnalyzedConnection): Record<string, unknown> {
     decrypted: c.decrypted,
   };
   if (c.reason) out.reason = c.reason;
+  if (c.rejected) out.rejected = c.rejected;
+  if (c.alert) out.alert = c.alert;
   if (c.clientCertificate) out.clientCertificate = certificateJson(c.clientCertificate);
   if (c.serverCertificate) out.serverCertificate = certificateJson(c.serverCertificate);
   out.startTime = isoTime(c.startTime);
@@ -41,6 +43,8 @@ function certificateJson(cert: CertificateInfo): Record<string, unknown> {
     serialNumber: cert.serialNumber,
     sha256: cert.sha256,
     subjectAltNames: cert.subjectAltNames,
+    credentialId: `X509SHA256=${cert.sha256.replace(/:/g, '').toLowerCase()}`,
+    authorityKeyId: cert.authorityKeyId,
   };
 }
 
@@ -62,6 +66,8 @@ export function requestJson(r: AnalyzedRequest): Record<string, unknown> {
     responseBytes: e.responseBodyBytes,
     complete: e.complete,
     user: r.user,
+    groups: r.credential?.groups ?? null,
+    credential: r.credential ? { kind: r.credential.kind, key: r.credential.key, credentialId: r.credential.credentialId, fingerprint: r.credential.fingerprint } : null,
     kube: r.kube,
   };
   if (e.contentEncoding) out.contentEncoding = e.contentEncoding;
@@ -85,24 +91,46 @@ export function reportJson(report: Report): Record<string, unknown> {
 export function reportJsonWithoutRequests(report: Report): Record<string, unknown> {
   return {
     connections: report.connections.map(connectionJson),
-    identities: report.identities.map((i) => ({
-      user: i.user,
-      groups: i.groups,
-      notAfter: i.certificate.notAfter,
-      daysLeft: i.daysLeft,
-      expired: i.expired,
-      expiringSoon: i.expiringSoon,
-      certificateSha256: i.certificate.sha256,
-      connectionIds: i.connectionIds,
-      clients: i.clients,
-      userAgents: i.userAgents,
-      requests: i.requests,
-      calls: i.calls,
-    })),
+    identities: report.identities.map(identityJson),
     warnings: report.warnings.map((w) => w.message),
     referenceTime: report.referenceTime,
     referenceTimeSource: report.referenceTimeSource,
     expiringWithinDays: report.expiringWithinDays,
+  };
+}
+
+/** One identity: the credential (never its secret), where it stands on the reference time, and what it did. */
+export function identityJson(i: Identity): Record<string, unknown> {
+  return {
+    user: i.user,
+    groups: i.groups,
+    kind: i.kind,
+    credential: i.description,
+    key: i.key,
+    credentialId: i.credentialId,
+    fingerprint: i.fingerprint,
+    issuer: i.issuer,
+    issuerKeyId: i.issuerKeyId,
+    serialNumber: i.serialNumber,
+    notBefore: i.notBefore,
+    notAfter: i.notAfter,
+    secondsLeft: i.secondsLeft,
+    daysLeft: i.daysLeft,
+    expired: i.expired,
+    expiringSoon: i.expiringSoon,
+    legacy: i.legacy,
+    rejected: i.rejected,
+    attention: i.attention,
+    certificateSha256: i.certificate?.sha256 ?? null,
+    token: i.token,
+    connectionIds: i.connectionIds,
+    clients: i.clients,
+    firstSeen: i.firstSeen === null ? null : isoTime(i.firstSeen),
+    lastSeen: i.lastSeen === null ? null : isoTime(i.lastSeen),
+    userAgents: i.userAgents,
+    requests: i.requests,
+    calls: i.calls,
+    statuses: i.statuses,
   };
 }
 

@@ -1,12 +1,16 @@
 /**
  * The analysis report model: connections (TLS facts + HTTP protocol), requests (HTTP exchange +
- * Kubernetes request info) and identities (client certificate subject: CN = user, O = groups) with
- * certificate expiry. Pure data; the renderers beside it (text, json, html) print it.
+ * Kubernetes request info) and identities (every credential: client certificates, tokens, Basic auth,
+ * anonymous; see identities.ts) with expiry. Pure data; the renderers beside it (text, json, html) print it.
  */
 import type { Endpoint } from '../net/index.js';
-import type { CertificateInfo } from '../tls/index.js';
+import type { CertificateInfo, TlsAlert } from '../tls/index.js';
 import type { HttpExchange, HttpProtocol } from '../http/index.js';
 import { kubeRequestInfo, type KubeRequestInfo } from '../kube/index.js';
+import { redactHeaders, redactPath } from '../kube/credentials.js';
+import type { Filter } from './filters.js';
+import { certificateCredential, finishIdentities, IdentityTally, rejectingAlert, requestCredential, type Credential, type Identity } from './identities.js';
+import { expiryText } from './timeLeft.js';
 
 export interface AnalyzedConnection {
   id: number;
@@ -22,6 +26,12 @@ export interface AnalyzedConnection {
   reason: string | null;
   clientCertificate: CertificateInfo | null;
   serverCertificate: CertificateInfo | null;
+  /** The ClientHello was captured (or the connection is plain HTTP): a missing client certificate means none was sent. */
+  handshakeSeen: boolean;
+  /** The first TLS alert other than close_notify. */
+  alert: TlsAlert | null;
+  /** The server refused the handshake (the alert's name, e.g. "certificate_expired"); null if it did not. */
+  rejected: string | null;
   /** The HTTP version spoken inside, when decrypted and recognised. */
   protocol: HttpProtocol | null;
   /** An HTTP-level decoding error (the rest of the connection was not decoded). */
@@ -35,30 +45,19 @@ export interface AnalyzedConnection {
 
 export interface AnalyzedRequest {
   connectionId: number;
+  /** Secret header values (Authorization, Cookie) and credential query parameters are already REDACTED. */
   exchange: HttpExchange;
   /** Present for every request; `isResourceRequest` false for non-API paths (health, gRPC, …). */
   kube: KubeRequestInfo;
-  /** The client certificate's CN of the connection, when known. */
+  /** Who the request authenticated as (see identities.ts); null when it cannot be known. */
+  credential: Credential | null;
+  /** The credential's user name (certificate CN, token subject, Basic user, system:anonymous). */
   user: string | null;
-  /** The client certificate's SHA-256 fingerprint: the identity the request is counted for. */
+  /** The client certificate's SHA-256 fingerprint, when the request came with one. */
   certificateSha256: string | null;
 }
 
-export interface Identity {
-  user: string;
-  groups: string[];
-  certificate: CertificateInfo;
-  /** Whole days from the reference time to notAfter (negative once expired). */
-  daysLeft: number;
-  expired: boolean;
-  expiringSoon: boolean;
-  connectionIds: number[];
-  clients: string[];
-  userAgents: string[];
-  requests: number;
-  /** "verb resource" (or "verb path" for non-resource requests) → count. */
-  calls: Record<string, number>;
-}
+export type { Identity } from './identities.js';
 
 export interface ExpiryWarning {
   kind: 'client' | 'server';
@@ -69,9 +68,9 @@ export interface ExpiryWarning {
 }
 
 export interface Report {
-  /** When certificate expiry is measured from (ISO 8601) and whether that is the capture's time or now. */
+  /** When expiry is measured from (ISO 8601): the first capture's start, a time given with --now, or the clock. */
   referenceTime: string;
-  referenceTimeSource: 'capture' | 'now';
+  referenceTimeSource: 'capture' | 'given' | 'now';
   expiringWithinDays: number;
   connections: AnalyzedConnection[];
   requests: AnalyzedRequest[];
@@ -83,6 +82,10 @@ export interface ReportOptions {
   expiringWithinDays: number;
   /** Reference time for expiry in ms since the epoch; null = now. */
   referenceTimeMs: number | null;
+  /** Where referenceTimeMs came from (default: 'capture' when given, else 'now'). */
+  referenceTimeSource?: Report['referenceTimeSource'];
+  /** Narrow the report (requests were filtered as they completed with the same filter). */
+  filter?: Filter;
 }
 
 const DAY_MS = 86_400_000;
@@ -91,13 +94,24 @@ export function daysLeft(notAfter: string, referenceMs: number): number {
   return Math.floor((Date.parse(notAfter) - referenceMs) / DAY_MS);
 }
 
-/** The request as the report sees it; also counted in the connection's summary. */
-export function analyzeRequest(connection: AnalyzedConnection, exchange: HttpExchange): AnalyzedRequest {
+/** Remembers credentials across the requests of a run, so that each token is decoded once. */
+export type CredentialCache = Map<string, Credential>;
+
+/**
+ * The request as the report sees it; also counted in the connection's summary. The exchange's secrets are
+ * redacted here, before any renderer sees them.
+ */
+export function analyzeRequest(connection: AnalyzedConnection, exchange: HttpExchange, credentials: CredentialCache = new Map()): AnalyzedRequest {
+  const credential = requestCredential({ clientCertificate: connection.clientCertificate, handshakeKnown: connection.handshakeSeen }, exchange, credentials);
+  exchange.requestHeaders = redactHeaders(exchange.requestHeaders);
+  exchange.responseHeaders = redactHeaders(exchange.responseHeaders);
+  if (exchange.path !== undefined) exchange.path = redactPath(exchange.path);
   const request: AnalyzedRequest = {
     connectionId: connection.id,
     exchange,
     kube: kubeRequestInfo(exchange.method ?? '', exchange.path ?? ''),
-    user: connection.clientCertificate?.commonName ?? null,
+    credential,
+    user: credential?.user ?? null,
     certificateSha256: connection.clientCertificate?.sha256 ?? null,
   };
   connection.requestCount += 1;
@@ -114,93 +128,71 @@ export function callName(request: AnalyzedRequest): string {
   return `${k.verb} ${resource ?? ''}`.trim();
 }
 
-/** What each identity called, counted as requests complete so that the requests need not be kept. */
-export class IdentityCalls {
-  private readonly byCertificate = new Map<string, Pick<Identity, 'requests' | 'userAgents' | 'calls'>>();
-
-  static of(requests: Iterable<AnalyzedRequest>): IdentityCalls {
-    const calls = new IdentityCalls();
-    for (const r of requests) calls.add(r);
-    return calls;
-  }
-
-  add(r: AnalyzedRequest): void {
-    if (!r.certificateSha256) return;
-    let tally = this.byCertificate.get(r.certificateSha256);
-    if (!tally) {
-      tally = { requests: 0, userAgents: [], calls: {} };
-      this.byCertificate.set(r.certificateSha256, tally);
-    }
-    tally.requests += 1;
-    const ua = r.exchange.userAgent;
-    if (ua && !tally.userAgents.includes(ua)) tally.userAgents.push(ua);
-    const call = callName(r);
-    tally.calls[call] = (tally.calls[call] ?? 0) + 1;
-  }
-
-  get(sha256: string): Pick<Identity, 'requests' | 'userAgents' | 'calls'> | undefined {
-    return this.byCertificate.get(sha256);
-  }
+/** Counts a completed request for its identity (requests with no known credential are not counted). */
+export function tallyRequest(tally: IdentityTally, r: AnalyzedRequest, clientIp: string): void {
+  if (r.credential) tally.addRequest(r.credential, r.connectionId, clientIp, r.exchange, callName(r));
 }
 
 /**
- * `requests` are the requests to list (may be empty when they were streamed out); `calls` counts them
- * per identity and defaults to a count of `requests`.
+ * `requests` are the requests to list (may be empty when they were streamed out); `tally` counts them per
+ * identity (defaults to a count of `requests`). With a filter, connections and identities are narrowed to it.
  */
 export function buildReport(
   connections: AnalyzedConnection[],
   requests: AnalyzedRequest[],
   options: ReportOptions,
-  calls: IdentityCalls = IdentityCalls.of(requests),
+  tally?: IdentityTally,
 ): Report {
   const referenceMs = options.referenceTimeMs ?? Date.now();
-  const identities = new Map<string, Identity>();
+  const filter = options.filter;
+  const windowEnd = referenceMs + options.expiringWithinDays * DAY_MS;
+  if (!tally) {
+    tally = new IdentityTally();
+    const ips = new Map(connections.map((c) => [c.id, c.client.ip]));
+    for (const r of requests) tallyRequest(tally, r, ips.get(r.connectionId) ?? '');
+  }
+  // Requests were filtered as they completed: the connections they came on stay.
+  const narrowed = filter !== undefined && (filter.byCredential || filter.byRequest);
+  const withRequests = new Set<number>();
+  if (narrowed) for (const { activity } of tally.entries()) for (const id of activity.connectionIds) withRequests.add(id);
+  const credentials: CredentialCache = new Map();
+  const keptConnections: AnalyzedConnection[] = [];
   for (const c of connections) {
     const cert = c.clientCertificate;
-    if (!cert) continue;
-    let identity = identities.get(cert.sha256);
-    if (!identity) {
-      const left = daysLeft(cert.notAfter, referenceMs);
-      identity = {
-        user: cert.commonName ?? cert.subject,
-        groups: cert.organizations,
-        certificate: cert,
-        daysLeft: left,
-        expired: Date.parse(cert.notAfter) < referenceMs,
-        expiringSoon: left <= options.expiringWithinDays,
-        connectionIds: [],
-        clients: [],
-        userAgents: [],
-        requests: 0,
-        calls: {},
-      };
-      identities.set(cert.sha256, identity);
+    let credential = cert ? credentials.get(cert.sha256) : undefined;
+    if (cert && !credential) credentials.set(cert.sha256, (credential = certificateCredential(cert)));
+    if (filter?.active && !filter.client(c.client.ip)) continue;
+    const certificateMatches = credential !== undefined && !filter?.byRequest && (filter?.credential(credential, windowEnd) ?? true);
+    if (narrowed && !withRequests.has(c.id) && !certificateMatches) continue;
+    keptConnections.push(c);
+    if (credential && (!narrowed || certificateMatches || withRequests.has(c.id))) {
+      tally.addConnection(credential, c.id, c.client.ip, c.startTime, rejectingAlert(c.alert));
     }
-    identity.connectionIds.push(c.id);
-    const client = c.client.ip;
-    if (!identity.clients.includes(client)) identity.clients.push(client);
   }
-  for (const [sha256, identity] of identities) {
-    const tally = calls.get(sha256);
-    if (tally) Object.assign(identity, tally);
-  }
-  const sortedIdentities = [...identities.values()].sort((a, b) => a.daysLeft - b.daysLeft || a.user.localeCompare(b.user));
+  let identities = finishIdentities(tally, referenceMs, options.expiringWithinDays);
+  if (narrowed) identities = identities.filter((i) => filter!.credential(i, windowEnd) && (!filter!.byRequest || i.requests > 0));
   return {
     referenceTime: new Date(referenceMs).toISOString(),
-    referenceTimeSource: options.referenceTimeMs === null ? 'now' : 'capture',
+    referenceTimeSource: options.referenceTimeSource ?? (options.referenceTimeMs === null ? 'now' : 'capture'),
     expiringWithinDays: options.expiringWithinDays,
-    connections,
+    connections: keptConnections,
     // Completion order interleaves connections; people read them by start time.
     requests: [...requests].sort((a, b) => a.exchange.firstTime - b.exchange.firstTime),
-    identities: sortedIdentities,
-    warnings: expiryWarnings(sortedIdentities, connections, referenceMs, options.expiringWithinDays),
+    identities,
+    warnings: expiryWarnings(identities, keptConnections, referenceMs, options.expiringWithinDays),
   };
 }
 
 function expiryWarnings(identities: Identity[], connections: AnalyzedConnection[], referenceMs: number, withinDays: number): ExpiryWarning[] {
   const warnings: ExpiryWarning[] = [];
   for (const id of identities) {
-    if (id.expiringSoon) warnings.push(warning('client', id.certificate, `client certificate of ${id.user}`, referenceMs));
+    if (id.expiringSoon && id.notAfter) {
+      const left = (Date.parse(id.notAfter) - referenceMs) / 1000;
+      warnings.push({
+        kind: 'client', subject: id.certificate?.subject ?? id.user ?? id.description, notAfter: id.notAfter, daysLeft: Math.floor(left / 86_400),
+        message: `${id.description} of ${id.user ?? id.fingerprint} ${expiryText(left)} (${id.notAfter})`,
+      });
+    }
   }
   const seen = new Set<string>();
   for (const c of connections) {
@@ -215,7 +207,6 @@ function expiryWarnings(identities: Identity[], connections: AnalyzedConnection[
 }
 
 function warning(kind: 'client' | 'server', cert: CertificateInfo, what: string, referenceMs: number): ExpiryWarning {
-  const left = daysLeft(cert.notAfter, referenceMs);
-  const when = Date.parse(cert.notAfter) < referenceMs ? `expired on ${cert.notAfter}` : `expires in ${left} day${left === 1 ? '' : 's'} (${cert.notAfter})`;
-  return { kind, subject: cert.subject, notAfter: cert.notAfter, daysLeft: left, message: `${what} ${when}` };
+  const left = (Date.parse(cert.notAfter) - referenceMs) / 1000;
+  return { kind, subject: cert.subject, notAfter: cert.notAfter, daysLeft: Math.floor(left / 86_400), message: `${what} ${expiryText(left)} (${cert.notAfter})` };
 }

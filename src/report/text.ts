@@ -29,7 +29,7 @@ export function renderText(report: Report, options: TextOptions): string {
     const t = table(['User (CN)', 'Groups (O)', 'Not after', 'Days left', 'Conns', 'Requests', 'Top calls', 'User agents'], options, true);
     for (const i of report.identities) {
       const calls = Object.entries(i.calls).sort((a, b) => b[1] - a[1]).slice(0, TOP_CALLS).map(([c, n]) => `${c} ×${n}`);
-      t.push([i.user, i.groups.join(', '), i.certificate.notAfter, i.expired ? 'EXPIRED' : `${i.daysLeft}${i.expiringSoon ? ' !' : ''}`, i.connectionIds.length, i.requests, calls.join('\n'), i.userAgents.join('\n')]);
+      t.push([i.user, i.groups.join(', '), i.notAfter ?? '', i.expired ? 'EXPIRED' : `${i.daysLeft}${i.expiringSoon ? ' !' : ''}`, i.connectionIds.length, i.requests, calls.join('\n'), i.userAgents.join('\n')]);
     }
     out.push(t.toString());
   }
