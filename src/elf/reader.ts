@@ -5,6 +5,12 @@ const BLOCK_SIZE = 64 * 1024;
 const MAX_CACHED_BLOCKS = 64;
 /** Reads larger than this bypass the block cache: they are whole tables read once. */
 const DIRECT_READ_THRESHOLD = 4 * BLOCK_SIZE;
+/**
+ * The most one read may ask for. The largest table of a real Go binary (kube-apiserver's .gopclntab) is tens
+ * of MiB; a header that claims more is hostile (a planted sparse binary whose .symtab claims 3.5 GiB), and the
+ * file's size alone does not bound it, since a sparse file costs its owner nothing.
+ */
+export const MAX_READ = 256 * 1024 * 1024;
 
 /**
  * Random access to a file by byte range, so that a 100 MB binary costs only the ranges we look at.
@@ -46,6 +52,12 @@ export class FileReader {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new GokeylogError(
         `${this.path} is truncated or corrupt: it has ${this.size} bytes but its headers point to ${length} bytes at offset ${offset}.`,
+        ExitCode.unsupportedInput,
+      );
+    }
+    if (length > MAX_READ) {
+      throw new GokeylogError(
+        `${this.path} is not a binary gokeylog reads: its headers point to a table of ${length} bytes at offset ${offset}, more than ${MAX_READ >> 20} MiB.`,
         ExitCode.unsupportedInput,
       );
     }

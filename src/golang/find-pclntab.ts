@@ -4,6 +4,11 @@ import { headerSize, parsePclntabHeader, type Pclntab } from './pclntab.js';
 export type PclntabSource = 'section' | 'symbol' | 'scan';
 
 const SCAN_CHUNK = 4 << 20;
+/**
+ * The most a scan reads, over all regions. Real pclntabs sit in the first tens of MiB of read-only data; a
+ * planted binary with a 60 GiB sparse segment must be refused in a second, not read for minutes.
+ */
+const MAX_SCAN_BYTES = 256 << 20;
 const SHF_ALLOC = 2;
 const SHF_EXECINSTR = 4;
 
@@ -46,9 +51,13 @@ export async function findPclntab(elf: ElfFile, quantum: number): Promise<{ pcln
     const pcln = await pclntabAt(elf, start.value, quantum, end && end.value > start.value ? end.value - start.value : undefined);
     if (pcln) return { pcln, source: 'symbol' };
   }
+  let budget = MAX_SCAN_BYTES;
   for (const region of scanRegions(elf)) {
-    const pcln = await scanRegion(elf, region, quantum);
+    const size = Math.min(region.size, budget);
+    const pcln = await scanRegion(elf, { vaddr: region.vaddr, size }, quantum);
     if (pcln) return { pcln, source: 'scan' };
+    budget -= size;
+    if (budget <= 0) break;
   }
   return undefined;
 }
