@@ -43,9 +43,22 @@ export function handshakeTypeAtStart(payload: Uint8Array): number | undefined {
   return payload[HEADER];
 }
 
+/** A whole record of the largest size: the size of the gather buffers that are kept for reuse. */
+const FULL_RECORD = HEADER + MAX_RECORD_BODY;
+/** Gather buffers smaller than this come from Node's shared pool (allocUnsafe) and are not kept. */
+const REUSE_FROM = 4096;
+/**
+ * Full-size gather buffers of records already visited, shared by every splitter: bulk transfers split most
+ * records across segments, and a fresh 16 KiB buffer for each is the larger part of the GC work. Bounded, so
+ * idle connections hold none.
+ */
+const spareGatherBuffers: Buffer[] = [];
+const MAX_SPARE_GATHER_BUFFERS = 16;
+
 /**
  * Cuts a stream into records. Complete records inside a chunk are passed as views of it; a record split
- * across chunks is gathered into a buffer of its exact size as its bytes arrive (each byte copied once).
+ * across chunks is gathered into one buffer as its bytes arrive (each byte copied once). A record is valid
+ * only during its `visit` (its buffer is reused afterwards): copy what you keep.
  */
 export class RecordSplitter {
   /** The record being gathered: its first 5 bytes, then (header known) a buffer of its whole length. */
@@ -71,19 +84,22 @@ export class RecordSplitter {
         at = n;
         if (this.filled < HEADER) return true;
         if (!isRecordHeader(this.partial)) return false;
-        const whole = Buffer.allocUnsafe(HEADER + bodyLength(this.partial));
+        const whole = gatherBuffer(HEADER + bodyLength(this.partial));
         this.partial.copy(whole, 0, 0, HEADER);
         this.partial = whole;
       }
       const n = Math.min(this.partial.length - this.filled, bytes.length - at);
-      this.partial.set(bytes.subarray(at, at + n), this.filled);
+      // A segment in the middle of a record is taken whole: no view to make.
+      this.partial.set(at === 0 && n === bytes.length ? bytes : bytes.subarray(at, at + n), this.filled);
       this.filled += n;
       at += n;
       if (this.filled < this.partial.length) return true;
       const record = this.partial;
       this.partial = null;
       this.filled = 0;
-      if (!visit(recordAt(record, 0, record.length))) return true;
+      const more = visit(recordAt(record, 0, record.length));
+      releaseGatherBuffer(record);
+      if (!more) return true;
     }
     return this.split(bytes, at, visit);
   }
@@ -101,11 +117,24 @@ export class RecordSplitter {
       const rest = bytes.subarray(at);
       // With the header known, the buffer gets the record's full size at once.
       const size = rest.length >= HEADER ? HEADER + bodyLength(rest) : HEADER;
-      this.partial = Buffer.allocUnsafe(size);
+      this.partial = gatherBuffer(size);
       this.partial.set(rest);
       this.filled = rest.length;
     }
     return true;
+  }
+}
+
+/** A buffer of `size` bytes for a record split across chunks: a view of a spare full-size one when it is large. */
+function gatherBuffer(size: number): Buffer {
+  if (size < REUSE_FROM) return Buffer.allocUnsafe(size);
+  const full = spareGatherBuffers.pop() ?? Buffer.allocUnsafe(FULL_RECORD);
+  return full.subarray(0, size);
+}
+
+function releaseGatherBuffer(record: Buffer): void {
+  if (record.length >= REUSE_FROM && spareGatherBuffers.length < MAX_SPARE_GATHER_BUFFERS) {
+    spareGatherBuffers.push(Buffer.from(record.buffer, record.byteOffset, FULL_RECORD));
   }
 }
 
