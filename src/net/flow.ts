@@ -27,9 +27,11 @@ export function endpointKey(e: Endpoint): string {
   return `${e.ip}|${e.port}`;
 }
 
-/** The key of the connection between `a` and `b`, whichever sent (no allocation beyond the string: per packet). */
+/**
+ * The key of the connection between `a` and `b`, whichever sent. Per packet: one string is built, ordered by
+ * comparing the addresses (the same string objects for a connection's packets, see ip.ts) and then the ports.
+ */
 export function connectionKey(a: Endpoint, b: Endpoint): string {
-  const x = endpointKey(a);
-  const y = endpointKey(b);
-  return x < y ? `${x}|${y}` : `${y}|${x}`;
+  const aFirst = a.ip === b.ip ? a.port <= b.port : a.ip < b.ip;
+  return aFirst ? `${a.ip}|${a.port}|${b.ip}|${b.port}` : `${b.ip}|${b.port}|${a.ip}|${a.port}`;
 }

@@ -118,8 +118,22 @@ function ipv6(frame: Uint8Array, at: number): IpPacket | null {
   };
 }
 
+/**
+ * Dotted text of the IPv4 addresses seen, by value: a capture names few addresses, and every packet two.
+ * Cached, a connection's packets share one string per address (cheap to compare and to hash as map keys).
+ */
+const ipv4Texts = new Map<number, string>();
+const MAX_CACHED_ADDRESSES = 1 << 16;
+
 function ipv4Text(b: Uint8Array, at: number): string {
-  return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
+  const value = u32(b, at);
+  let text = ipv4Texts.get(value);
+  if (text === undefined) {
+    if (ipv4Texts.size >= MAX_CACHED_ADDRESSES) ipv4Texts.clear();
+    text = `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
+    ipv4Texts.set(value, text);
+  }
+  return text;
 }
 
 /** RFC 5952 text: lowercase, no leading zeros, the longest run (≥ 2) of zero groups written "::". */
