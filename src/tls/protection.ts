@@ -14,10 +14,14 @@ export interface RecordDecryptor {
 }
 
 const TAG_LENGTH = 16;
+/** One options object for every record's decipher (one is created per record). */
+const AEAD_OPTIONS = { authTagLength: TAG_LENGTH } as const;
 
 /** TLS 1.3 AEAD (RFC 8446 §5.2): nonce = iv XOR seq, AAD = record header, inner type after the content. */
 export class Tls13Decryptor implements RecordDecryptor {
   private seq = 0;
+  /** Rewritten for each record: the cipher copies its nonce when it is created. */
+  private readonly nonce = Buffer.allocUnsafe(12);
   constructor(
     private readonly cipher: BulkCipher,
     private readonly key: Buffer,
@@ -25,7 +29,7 @@ export class Tls13Decryptor implements RecordDecryptor {
   ) {}
 
   open(_type: number, _version: number, header: Uint8Array, body: Uint8Array): OpenedRecord | null {
-    const plaintext = aeadOpen(this.cipher, this.key, xorSequence(this.iv, this.seq++), header, body);
+    const plaintext = aeadOpen(this.cipher, this.key, xorSequence(this.iv, this.seq++, this.nonce), header, body);
     if (!plaintext) return null;
     let end = plaintext.length - 1;
     while (end >= 0 && plaintext[end] === 0) end--; // zero padding
@@ -132,7 +136,7 @@ function aeadOpen(cipher: BulkCipher, key: Buffer, nonce: Buffer, aad: Uint8Arra
   if (body.length < TAG_LENGTH) return null;
   const split = body.length - TAG_LENGTH;
   try {
-    const decipher = createDecipheriv(cipher as CipherGCMTypes, key, nonce, { authTagLength: TAG_LENGTH });
+    const decipher = createDecipheriv(cipher as CipherGCMTypes, key, nonce, AEAD_OPTIONS);
     decipher.setAAD(aad);
     decipher.setAuthTag(body.subarray(split));
     const plaintext = decipher.update(body.subarray(0, split));
@@ -143,9 +147,9 @@ function aeadOpen(cipher: BulkCipher, key: Buffer, nonce: Buffer, aad: Uint8Arra
   }
 }
 
-/** The 12-byte IV with the 64-bit record sequence number XORed into its last 8 bytes. */
-function xorSequence(iv: Buffer, seq: number): Buffer {
-  const nonce = Buffer.from(iv);
+/** The 12-byte IV with the 64-bit record sequence number XORed into its last 8 bytes, written into `nonce`. */
+function xorSequence(iv: Buffer, seq: number, nonce: Buffer = Buffer.allocUnsafe(12)): Buffer {
+  iv.copy(nonce, 0, 0, 4);
   const high = Math.floor(seq / 0x1_0000_0000);
   nonce.writeUInt32BE((iv.readUInt32BE(4) ^ high) >>> 0, 4);
   nonce.writeUInt32BE((iv.readUInt32BE(8) ^ seq) >>> 0, 8);
