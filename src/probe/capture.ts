@@ -84,9 +84,13 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   #early: ProbeRecord[] | undefined = [];
   readonly #monoToWallNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   readonly #onExit = (): void => this.#cleanup();
+  /** A signal that came while start() ran, told to the listeners once they can be attached (after start). */
+  #startSignal: NodeJS.Signals | undefined;
+  #starting = true;
   readonly #onSignal = (signal: NodeJS.Signals): void => {
     this.#cleanup();
-    this.emit('signal', signal);
+    if (this.#starting) this.#startSignal ??= signal;
+    else this.emit('signal', signal);
   };
 
   private constructor(spec: TargetSpec, options: KeyCaptureOptions) {
@@ -101,20 +105,35 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
 
   static async start(spec: TargetSpec, options: KeyCaptureOptions = {}): Promise<KeyCaptureSession> {
     checkSpec(spec);
-    // Refuse early, before touching the kernel, where the entry cannot be validated.
-    for (const exe of spec.exes) await planHook(exe);
-    const session = new KeyCaptureSession(spec, options);
-    process.on('exit', session.#onExit);
-    for (const s of STOP_SIGNALS) process.on(s, session.#onSignal);
+    // Signal handlers come before anything is made: a Ctrl-C while the binaries are read (or at any later point)
+    // must end the run with nothing left in the kernel.
+    let early: NodeJS.Signals | undefined;
+    const onEarly = (signal: NodeJS.Signals): void => void (early ??= signal);
+    for (const s of STOP_SIGNALS) process.on(s, onEarly);
+    let session: KeyCaptureSession;
+    try {
+      // Refuse early, before touching the kernel, where the entry cannot be validated.
+      for (const exe of spec.exes) if (early === undefined) await planHook(exe);
+      session = new KeyCaptureSession(spec, options);
+      process.on('exit', session.#onExit);
+      for (const s of STOP_SIGNALS) process.on(s, session.#onSignal);
+    } finally {
+      for (const s of STOP_SIGNALS) process.off(s, onEarly);
+    }
+    if (early !== undefined) session.#onSignal(early);
     try {
       await session.#reconcile(true);
     } catch (err) {
       await session.stop().catch(() => undefined);
-      throw err;
+      if (session.#startSignal === undefined) throw err;
     }
-    if (session.#polls()) session.#schedule();
+    session.#starting = false;
+    if (session.#polls() && !session.#stopped) session.#schedule();
     // The caller attaches its listeners when start() resolves; hand over what was read meanwhile after that.
-    setImmediate(() => session.#flushEarly());
+    setImmediate(() => {
+      session.#flushEarly();
+      if (session.#startSignal !== undefined) session.emit('signal', session.#startSignal);
+    });
     return session;
   }
 
@@ -251,6 +270,8 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     try {
       plan ??= await planHook(g.probePath);
       this.#plans.set(g.binary, plan);
+      // Stopped (a signal) while the binary was read: attach nothing any more.
+      if (this.#stopped) return;
       const event = `wkl${this.#nextEvent++}`;
       await this.#backend.add(event, g.probePath, plan.fileOffset, plan);
       this.#hooked.set(g.binary, event);

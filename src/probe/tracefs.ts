@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmdirSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import type { ProbeRecord } from './events.js';
@@ -8,13 +8,17 @@ import { openTracePipe, type TracePipe, type TracePipeFormat } from './tracePipe
 
 export const TRACEFS = '/sys/kernel/tracing';
 /**
- * Group and instance names of a run: `gokeylog_<pid>` (then `gokeylog_<pid>_<n>` for further sessions of the same
- * process), so that a later run can tell whether their owner is alive.
+ * Group and instance names of a run: `gokeylog_<pid>_<pid namespace>_<start time>` (then `…_s<n>` for further
+ * sessions of the same process). tracefs is shared by every PID namespace (a container next to the host sees
+ * the host's instances): a pid means something only in its namespace, and with the start time a recycled pid
+ * is not mistaken for the owner. An owner in another namespace cannot be looked up, but while it lives it holds
+ * its instance open and the kernel refuses to remove it (EBUSY). Names of older releases (`gokeylog_<pid>[_n]`)
+ * are judged the same way as those of another namespace.
  */
 const NAME_PREFIX = 'gokeylog_';
-const OUR_NAME = new RegExp(`^${NAME_PREFIX}(\\d+)(?:_\\d+)?$`);
+const OUR_NAME = new RegExp(`^${NAME_PREFIX}(\\d+)(?:_(\\d+)_(\\d+))?(?:_s?\\d+)?$`);
 let sessions = 0;
-const groupName = (session: number): string => `${NAME_PREFIX}${process.pid}${session === 0 ? '' : `_${session}`}`;
+const groupName = (session: number): string => `${NAME_PREFIX}${process.pid}_${ownPidNamespace()}_${startTime('self') ?? 0}${session === 0 ? '' : `_s${session}`}`;
 /** How often trace_pipe is drained: bounds the delay from a key to its line (reading is non-blocking so stop is immediate). */
 const POLL_MS = 10;
 /** Per-CPU ring buffer of our instance; each key event takes ~180 bytes, so bursts of thousands of handshakes fit. */
@@ -37,6 +41,8 @@ export class TracefsProbes {
   readonly #instance: string;
   readonly #events = new Set<string>();
   readonly #handlers: TracefsHandlers;
+  /** An open file of the instance for the session's whole life: the kernel's proof, to any namespace, that it is in use. */
+  #hold: number | undefined;
   #pipe: TracePipe | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -53,6 +59,7 @@ export class TracefsProbes {
     const probes = new TracefsProbes(handlers);
     try {
       mkdirSync(probes.#instance);
+      probes.#hold = openSync(path.join(probes.#instance, 'trace_marker'), constants.O_WRONLY);
       writeControl(path.join(probes.#instance, 'trace_clock'), 'mono');
       // uprobe events record the thread id; with record-tgid each line also says the thread's process, which
       // stays known after a short-lived target has exited (see ThreadOwners for the fallback).
@@ -69,6 +76,7 @@ export class TracefsProbes {
 
   /** Defines and enables an entry probe named `event` at `path:fileOffset`. */
   add(event: string, probePath: string, fileOffset: bigint, args: ProbeArgs): void {
+    if (this.#closed) throw new GokeylogError(`cannot add uprobe ${this.group}/${event}: the session has ended.`, ExitCode.failure);
     const line = tracefsProbeLine(this.group, event, probePath, fileOffset, args);
     appendUprobeEvent(line);
     this.#events.add(event);
@@ -128,6 +136,8 @@ export class TracefsProbes {
     const lost = Math.max(0, ringBufferLosses(this.#instance) - (this.#pipe?.reportedLost ?? 0));
     this.#pipe?.close();
     this.#pipe = undefined;
+    if (this.#hold !== undefined) closeSync(this.#hold);
+    this.#hold = undefined;
     try {
       if (existsSync(this.#instance)) rmdirSync(this.#instance);
     } catch (err) {
@@ -212,29 +222,63 @@ function ringBufferLosses(instance: string): number {
   return lost;
 }
 
-const pidAlive = (pid: number): boolean => existsSync(`/proc/${pid}`);
+/** This process's PID namespace, as the inode number the kernel names it by (`pid:[4026531836]`). */
+function ownPidNamespace(): string {
+  return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
+}
+
+/** A process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or undefined when it is gone. */
+function startTime(pid: number | 'self'): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
 
 /**
- * Removes the instances and uprobe events of earlier runs whose process is dead (a `kill -9` leaves them):
- * the instance first, which disables its events, then the events themselves.
+ * Whether the run that made instance or group `name` is certainly gone: in our PID namespace, no process has its
+ * pid and start time; elsewhere (or for an older name) we cannot tell, and only the kernel can (see removeLeftovers).
+ */
+function ownerState(name: string): 'dead' | 'alive' | 'unknown' | 'not ours' {
+  const m = OUR_NAME.exec(name);
+  if (!m) return 'not ours';
+  if (m[2] === undefined || m[2] !== ownPidNamespace()) return 'unknown';
+  return startTime(Number(m[1])) === m[3] ? 'alive' : 'dead';
+}
+
+/**
+ * Removes the instances and uprobe events of earlier runs that died (a `kill -9` leaves them), never those of a
+ * live run. The instance goes first, which disables its events, then the events themselves. A live run holds its
+ * instance open, so that the kernel refuses to remove it (EBUSY): for an owner we cannot look up (another PID
+ * namespace), that refusal is the answer, and its events are left alone with it.
  */
 function removeLeftovers(notice: (message: string) => void): void {
   const instances = path.join(TRACEFS, 'instances');
-  const stale = (name: string): boolean => {
-    const owner = OUR_NAME.exec(name)?.[1];
-    return owner !== undefined && !pidAlive(Number(owner));
-  };
-  for (const name of readdirSync(instances).filter(stale)) {
+  const present = new Set(readdirSync(instances));
+  for (const name of present) {
+    const owner = ownerState(name);
+    if (owner === 'not ours' || owner === 'alive') continue;
     try {
       rmdirSync(path.join(instances, name));
+      present.delete(name);
       notice(`removed trace instance ${name} left behind by a run that died`);
     } catch (err) {
-      notice(`cannot remove trace instance ${name} left behind by a run that died: ${(err as NodeJS.ErrnoException).code ?? err}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      // In use: the run is alive in a namespace we cannot see into (or something reads its buffer).
+      if (code === 'EBUSY') continue;
+      notice(`cannot remove trace instance ${name} left behind by a run that died: ${code ?? err}`);
     }
   }
   const defined = readFileSync(path.join(TRACEFS, 'uprobe_events'), 'utf8');
   for (const m of defined.matchAll(/^[pr]:(\S+)\/(\S+) /gm)) {
-    if (!stale(m[1]!)) continue;
+    const group = m[1]!;
+    // A group's instance exists from before its first event to after its last: an owner we cannot look up whose
+    // instance is still there (in use) may be alive; without it, the events are left over.
+    const owner = ownerState(group);
+    if (owner === 'not ours' || owner === 'alive' || (owner === 'unknown' && present.has(group))) continue;
     try {
       appendUprobeEvent(`-:${m[1]}/${m[2]}`);
       notice(`removed uprobe ${m[1]}/${m[2]} left behind by a run that died`);

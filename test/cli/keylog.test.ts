@@ -59,8 +59,8 @@ test('after kill -9 the next run removes the leftovers and says so', async (t) =
   assert.notDeepEqual(leftovers(tool.child.pid!), [], 'kill -9 leaves the probe behind (else this test proves nothing)');
   const [command, argv] = cli(['keylog', '--exe', f.server.path, '--duration', '0.2']);
   const { stderr } = await spawnChecked(command, argv);
-  assert.match(stderr, new RegExp(`removed trace instance gokeylog_${tool.child.pid} left behind by a run that died`));
-  assert.match(stderr, new RegExp(`removed uprobe gokeylog_${tool.child.pid}/wkl0 left behind by a run that died`));
+  assert.match(stderr, new RegExp(`removed trace instance gokeylog_${tool.child.pid}_\\d+_\\d+ left behind by a run that died`));
+  assert.match(stderr, new RegExp(`removed uprobe gokeylog_${tool.child.pid}_\\d+_\\d+/wkl0 left behind by a run that died`));
   assert.deepEqual(leftovers(tool.child.pid!), []);
 });
 

@@ -62,7 +62,7 @@ export async function captureDuring<T>(
 
 /** uprobe events and trace instances of the run with process id `pid` still in tracefs. */
 export function leftovers(pid: number): string[] {
-  const ours = new RegExp(`^gokeylog_${pid}(_\\d+)?$`);
+  const ours = new RegExp(`^gokeylog_${pid}_\\d+_\\d+(_s\\d+)?$`);
   const events = readFileSync(path.join(TRACEFS, 'uprobe_events'), 'utf8').split('\n').filter((l) => ours.test(l.slice(2).split('/')[0]!));
   const instances = readdirSync(path.join(TRACEFS, 'instances')).filter((name) => ours.test(name)).map((name) => `instances/${name}`);
   return [...events, ...instances];

@@ -17,7 +17,7 @@ test('a definition the kernel refuses is reported with the reason from error_log
     const arm64 = { labelPtr: reg('x1'), labelLen: reg('x2'), clientRandomPtr: reg('x3'), clientRandomLen: reg('x4'), secretPtr: reg('x6'), secretLen: reg('x7') };
     assert.throws(
       () => probes.add('wkl0', server!.path, 0x1000n, { arch: 'arm64', args: arm64 }),
-      (err: unknown) => err instanceof GokeylogError && /^the kernel refused the uprobe "p:gokeylog_\d+(_\d+)?\/wkl0 .*" \(EINVAL: error: .+\)\.$/.test(err.message),
+      (err: unknown) => err instanceof GokeylogError && /^the kernel refused the uprobe "p:gokeylog_\d+_\d+_\d+(_s\d+)?\/wkl0 .*" \(EINVAL: error: .+\)\.$/.test(err.message),
     );
     assert.equal(probes.has('wkl0'), false);
   } finally {
