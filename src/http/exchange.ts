@@ -33,6 +33,10 @@ export interface HttpExchange {
   reset?: string;
   /** Both directions ended normally. */
   complete: boolean;
+  /** Joined mid-stream: header fields of this exchange that refer to HPACK entries never seen. */
+  unrecoverableHeaderFields?: number;
+  /** Joined mid-stream: the stream was opened before the capture joined (its request was not seen). */
+  openedBeforeJoin?: boolean;
   /** Bodies, content-decoded when gzip, only when the decoder was asked for them. */
   requestBody?: Buffer;
   responseBody?: Buffer;
@@ -43,6 +47,8 @@ export interface HttpDecoderOptions {
   onExchange: (exchange: HttpExchange) => void;
   /** Keep bodies (and gunzip them when content-encoding says gzip). */
   bodies?: boolean;
+  /** The bytes start somewhere in the middle of the connection (HTTP/2 only: frames are resynchronised). */
+  joinedMidStream?: boolean;
 }
 
 /** The interface both protocol decoders present to the analysis pipeline. */
@@ -54,6 +60,8 @@ export interface HttpConnectionDecoder {
   end(): void;
   /** The first protocol error, after which the connection's remaining bytes were ignored. */
   readonly error: string | undefined;
+  /** Joined mid-stream: header fields that refer to HPACK entries never seen (left out, never guessed). */
+  readonly unrecoverableHeaderFields?: number;
 }
 
 export function newExchange(protocol: HttpProtocol, streamId: number, time: number): HttpExchange {

@@ -2,6 +2,12 @@
  * HTTP/2 connection decoder: both directions' frames → request/response exchanges per stream.
  * A protocol error (bad frame, HPACK failure) stops decoding that connection — the HPACK state is
  * lost from then on — but never throws out of `client`/`server`: it is recorded in `error`.
+ *
+ * Joined mid-stream (`joinedMidStream`): no preface; each direction is resynchronised to its first whole
+ * frame (resync.ts); HPACK starts with an unknown dynamic table, and fields that refer to it are counted
+ * in `unrecoverableHeaderFields` instead of decoded; a CONTINUATION whose HEADERS came before the join is
+ * skipped (and what it inserted makes the table unknown again); responses on streams opened before the
+ * join are reported with `openedBeforeJoin`.
  */
 import {
   CLIENT_PREFACE, errorCodeName, Flag, FrameReader, FrameType, Http2Error, parseGoaway, parseHeadersPayload,
@@ -9,6 +15,7 @@ import {
   type FrameHeader, type FrameSink,
 } from './frames.js';
 import { HpackDecoder, HpackError } from './hpack.js';
+import { findFrameBoundary } from './resync.js';
 import {
   applyRequestHeaders, applyResponseHeaders, applyTrailers, BodyCollector, headerValue, newExchange,
   type HttpConnectionDecoder, type HttpDecoderOptions, type HttpExchange,
@@ -43,11 +50,20 @@ class Direction implements FrameSink {
   readonly hpack = new HpackDecoder();
   pending: PendingBlock | null = null;
   time = 0;
+  /** Joined mid-stream: the bytes before the first whole frame is found; null once in sync. */
+  unsynced: Buffer | null = null;
+  /** Joined mid-stream: a HEADERS or PUSH_PROMISE was seen since the join (a CONTINUATION before it is a leftover). */
+  blockStarted = false;
   constructor(
     readonly side: Side,
     private readonly conn: Http2Decoder,
+    joinedMidStream: boolean,
   ) {
     this.reader = new FrameReader(this);
+    if (joinedMidStream) {
+      this.unsynced = Buffer.alloc(0);
+      this.hpack.joinMidStream();
+    }
   }
   frame(header: FrameHeader, payload: Uint8Array): void {
     this.conn.onFrame(this, header, payload);
@@ -60,12 +76,18 @@ class Direction implements FrameSink {
 export class Http2Decoder implements HttpConnectionDecoder {
   readonly protocol = 'h2' as const;
   error: string | undefined;
+  unrecoverableHeaderFields = 0;
   private readonly streams = new Map<number, StreamState>();
-  private readonly clientSide = new Direction('client', this);
-  private readonly serverSide = new Direction('server', this);
+  private readonly clientSide: Direction;
+  private readonly serverSide: Direction;
   private prefaceSeen = 0;
 
-  constructor(private readonly options: HttpDecoderOptions) {}
+  constructor(private readonly options: HttpDecoderOptions) {
+    const joined = options.joinedMidStream === true;
+    this.clientSide = new Direction('client', this, joined);
+    this.serverSide = new Direction('server', this, joined);
+    if (joined) this.prefaceSeen = CLIENT_PREFACE.length;
+  }
 
   client(chunk: Uint8Array, time: number): void {
     if (this.error) return;
@@ -90,6 +112,7 @@ export class Http2Decoder implements HttpConnectionDecoder {
   }
 
   end(): void {
+    for (const dir of [this.clientSide, this.serverSide]) if (dir.unsynced?.length) this.resync(dir, new Uint8Array(0), dir.time, true);
     for (const [id, stream] of [...this.streams].sort((a, b) => a[0] - b[0])) {
       stream.exchange.reset ??= 'connection ended';
       this.finish(id, stream);
@@ -98,6 +121,7 @@ export class Http2Decoder implements HttpConnectionDecoder {
 
   private feed(dir: Direction, chunk: Uint8Array, time: number): void {
     if (chunk.length === 0) return;
+    if (dir.unsynced) return this.resync(dir, chunk, time, false);
     dir.time = time;
     try {
       dir.reader.push(chunk);
@@ -107,7 +131,31 @@ export class Http2Decoder implements HttpConnectionDecoder {
     }
   }
 
+  /** Gathers a direction's first bytes after a mid-stream join until its first whole frame is found. */
+  private resync(dir: Direction, chunk: Uint8Array, time: number, final: boolean): void {
+    if (this.error) return;
+    const bytes = Buffer.concat([dir.unsynced!, chunk]);
+    const found = findFrameBoundary(bytes, final);
+    if (found.kind === 'more') {
+      dir.unsynced = bytes;
+      return;
+    }
+    dir.unsynced = null;
+    if (found.kind === 'none') {
+      this.error = `HTTP/2 ${dir.side} stream: no frame boundary found after joining mid-stream`;
+      return;
+    }
+    this.feed(dir, bytes.subarray(found.offset), time);
+  }
+
   onFrame(dir: Direction, header: FrameHeader, payload: Uint8Array): void {
+    if (header.type === FrameType.CONTINUATION && !dir.pending && this.options.joinedMidStream && !dir.blockStarted) {
+      // The rest of a header block that began before the join: undecodable, and what it inserted into the
+      // dynamic table is unknown, so everything inserted so far is.
+      dir.hpack.joinMidStream();
+      return;
+    }
+    if (header.type === FrameType.HEADERS || header.type === FrameType.PUSH_PROMISE) dir.blockStarted = true;
     if (dir.pending && header.type !== FrameType.CONTINUATION) {
       throw new Http2Error('header block interrupted by another frame');
     }
@@ -187,9 +235,14 @@ export class Http2Decoder implements HttpConnectionDecoder {
   private headerBlock(dir: Direction, block: PendingBlock): void {
     const bytes = block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments);
     // Decode even for streams we ignore: the dynamic table must see every block.
-    const fields = dir.hpack.decode(bytes);
+    const { fields, unknown } = dir.hpack.decodeBlock(bytes);
+    this.unrecoverableHeaderFields += unknown;
+    const countUnknown = (stream: StreamState): void => {
+      if (unknown > 0) stream.exchange.unrecoverableHeaderFields = (stream.exchange.unrecoverableHeaderFields ?? 0) + unknown;
+    };
     if (block.promisedStreamId !== undefined) {
       const stream = this.open(block.promisedStreamId, block.time);
+      countUnknown(stream);
       applyRequestHeaders(stream.exchange, fields);
       stream.requestHeadersSeen = true;
       stream.clientEnded = true;
@@ -197,6 +250,7 @@ export class Http2Decoder implements HttpConnectionDecoder {
     }
     if (dir.side === 'client') {
       const stream = this.streams.get(block.streamId) ?? this.open(block.streamId, block.time);
+      countUnknown(stream);
       if (stream.requestHeadersSeen) applyTrailers(stream.exchange, fields);
       else {
         applyRequestHeaders(stream.exchange, fields);
@@ -206,11 +260,20 @@ export class Http2Decoder implements HttpConnectionDecoder {
       if (block.endStream) this.endSide(block.streamId, stream, 'client');
       return;
     }
-    const stream = this.streams.get(block.streamId);
+    let stream = this.streams.get(block.streamId);
+    if (!stream && this.options.joinedMidStream) {
+      // A response (or trailers: gRPC status) on a stream whose request came before the join.
+      stream = this.open(block.streamId, block.time);
+      stream.exchange.openedBeforeJoin = true;
+      stream.requestHeadersSeen = true;
+      stream.clientEnded = true;
+    }
     if (!stream) return;
+    countUnknown(stream);
     this.touch(stream, block.time);
     const status = fields.find((f) => f[0] === ':status')?.[1];
-    if (stream.responseHeadersSeen) applyTrailers(stream.exchange, fields);
+    // On a stream opened before the join, a block without :status is the trailers of a response not seen.
+    if (stream.responseHeadersSeen || (stream.exchange.openedBeforeJoin && status === undefined)) applyTrailers(stream.exchange, fields);
     else if (status === undefined || !status.startsWith('1')) {
       // 1xx responses are informational; the final response follows in another block.
       applyResponseHeaders(stream.exchange, fields);

@@ -2,6 +2,13 @@
  * HPACK header block decoder (RFC 7541): static table, dynamic table with size updates and eviction,
  * Huffman strings. One decoder per direction of a connection, fed header blocks in order.
  * Strings are latin1 so that a string's length is its size in octets, as the table accounting needs.
+ *
+ * Joined mid-stream (`joinMidStream()`), the dynamic table's content and size limit are unknown. What is
+ * known exactly: HPACK index 62 + i is the i-th newest entry the encoder inserted — eviction drops the
+ * oldest entries and never reorders, and an encoder only refers to entries still in its table. So the
+ * decoder keeps the insertions it saw since the join, newest first; an index beyond them refers to the
+ * unseen part and its field is reported as unknown (counted, never guessed). A literal whose name comes
+ * from the unseen part is unknown too, and so is the entry it inserts.
  */
 import { decodeHuffman, HuffmanError } from './huffman.js';
 
@@ -66,40 +73,96 @@ export class DynamicTable {
   }
 }
 
+/** A field as decoded, null where it comes from the part of the dynamic table never seen (mid-stream). */
+type PartialField = [name: string | null, value: string | null];
+
+/** Insertions remembered after a mid-stream join, by their octets (the table limit itself is unknown). */
+const MAX_JOINED_TABLE_OCTETS = 1 << 16;
+
+/** The entries inserted since a mid-stream join, newest first: HPACK index 62 + i is `at(i)` if i < length. */
+class JoinedTable {
+  private entries: PartialField[] = [];
+  private octets = 0;
+  at(i: number): PartialField | undefined {
+    return this.entries[i];
+  }
+  add(field: PartialField): void {
+    this.entries.unshift(field);
+    this.octets += partialSize(field);
+    // Older entries than this many octets cannot be in any table a peer allows: dropping them only makes
+    // later references to them unknown.
+    while (this.octets > MAX_JOINED_TABLE_OCTETS) this.octets -= partialSize(this.entries.pop()!);
+  }
+}
+
+const partialSize = (f: PartialField): number => (f[0]?.length ?? 0) + (f[1]?.length ?? 0) + 32;
+
+export interface DecodedBlock {
+  fields: HeaderField[];
+  /** Fields left out because they refer to the unseen part of the dynamic table (mid-stream only). */
+  unknown: number;
+}
+
 export class HpackDecoder {
   readonly table: DynamicTable;
   /** Upper bound for table size updates: the SETTINGS_HEADER_TABLE_SIZE the receiving side advertised. */
   maxAllowedTableSize: number;
+  /** Set while the table holds entries from before a mid-stream join. */
+  private joined: JoinedTable | null = null;
 
   constructor(maxTableSize = 4096) {
     this.table = new DynamicTable(maxTableSize);
     this.maxAllowedTableSize = maxTableSize;
   }
 
+  /**
+   * The header blocks before this one were not seen (a capture joined mid-stream, or a block was
+   * skipped): every dynamic table entry inserted so far is unknown from now on.
+   */
+  joinMidStream(): void {
+    this.joined = new JoinedTable();
+    // The SETTINGS that bound the table were not seen either.
+    this.maxAllowedTableSize = Math.max(this.maxAllowedTableSize, MAX_JOINED_TABLE_OCTETS);
+  }
+
   /** Decode one complete header block; throws HpackError on malformed input. */
   decode(block: Uint8Array): HeaderField[] {
+    return this.decodeBlock(block).fields;
+  }
+
+  /** Decode one complete header block, counting the fields that refer to unseen table entries. */
+  decodeBlock(block: Uint8Array): DecodedBlock {
     const fields: HeaderField[] = [];
+    let unknown = 0;
+    const emit = (f: PartialField): void => {
+      if (f[0] === null || f[1] === null) unknown += 1;
+      else fields.push(f as HeaderField);
+    };
     const cursor = { pos: 0 };
     let fieldSeen = false;
     try {
       while (cursor.pos < block.length) {
         const b = block[cursor.pos]!;
         if (b & 0x80) {
-          fields.push(this.lookup(readInteger(block, cursor, 7)));
+          emit(this.lookup(readInteger(block, cursor, 7)));
         } else if (b & 0x40) {
           const field = this.readLiteral(block, cursor, 6);
-          this.table.add(field);
-          fields.push(field);
+          if (this.joined) this.joined.add(field);
+          else this.table.add(field as HeaderField);
+          emit(field);
         } else if (b & 0x20) {
           // Size updates must come first in a block (§4.2).
           if (fieldSeen) throw new HpackError('dynamic table size update after a header field');
           const size = readInteger(block, cursor, 5);
           if (size > this.maxAllowedTableSize) throw new HpackError(`dynamic table size update ${size} above the limit ${this.maxAllowedTableSize}`);
-          this.table.setMaxSize(size);
+          // Below one entry's overhead the table is certainly empty: known again from here on. Otherwise a
+          // joined table stays as it is (positions of the entries seen do not change).
+          if (this.joined && size < 32) this.joined = null;
+          if (!this.joined) this.table.setMaxSize(size);
           continue;
         } else {
           // Literal without indexing (0000) or never indexed (0001): same layout, 4-bit prefix.
-          fields.push(this.readLiteral(block, cursor, 4));
+          emit(this.readLiteral(block, cursor, 4));
         }
         fieldSeen = true;
       }
@@ -107,18 +170,20 @@ export class HpackDecoder {
       if (err instanceof HuffmanError) throw new HpackError(err.message);
       throw err;
     }
-    return fields;
+    return { fields, unknown };
   }
 
-  private lookup(index: number): HeaderField {
+  private lookup(index: number): PartialField {
     if (index === 0) throw new HpackError('header index 0');
     if (index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1]!;
-    const field = this.table.at(index - STATIC_TABLE.length - 1);
+    const i = index - STATIC_TABLE.length - 1;
+    if (this.joined) return this.joined.at(i) ?? [null, null];
+    const field = this.table.at(i);
     if (!field) throw new HpackError(`header index ${index} beyond the dynamic table`);
     return field;
   }
 
-  private readLiteral(block: Uint8Array, cursor: { pos: number }, prefixBits: number): HeaderField {
+  private readLiteral(block: Uint8Array, cursor: { pos: number }, prefixBits: number): PartialField {
     const nameIndex = readInteger(block, cursor, prefixBits);
     const name = nameIndex === 0 ? readString(block, cursor) : this.lookup(nameIndex)[0];
     return [name, readString(block, cursor)];

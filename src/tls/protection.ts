@@ -17,19 +17,32 @@ const TAG_LENGTH = 16;
 /** One options object for every record's decipher (one is created per record). */
 const AEAD_OPTIONS = { authTagLength: TAG_LENGTH } as const;
 
-/** TLS 1.3 AEAD (RFC 8446 §5.2): nonce = iv XOR seq, AAD = record header, inner type after the content. */
+/**
+ * TLS 1.3 AEAD (RFC 8446 §5.2): nonce = iv XOR seq, AAD = record header, inner type after the content.
+ * A connection joined mid-stream starts at the sequence number its key was read with (`seq`).
+ */
 export class Tls13Decryptor implements RecordDecryptor {
-  private seq = 0;
   /** Rewritten for each record: the cipher copies its nonce when it is created. */
   private readonly nonce = Buffer.allocUnsafe(12);
   constructor(
     private readonly cipher: BulkCipher,
     private readonly key: Buffer,
     private readonly iv: Buffer,
+    private seq = 0,
   ) {}
 
+  /** The sequence number the next record is opened with. */
+  get nextSeq(): number {
+    return this.seq;
+  }
+
   open(_type: number, _version: number, header: Uint8Array, body: Uint8Array): OpenedRecord | null {
-    const plaintext = aeadOpen(this.cipher, this.key, xorSequence(this.iv, this.seq++, this.nonce), header, body);
+    return this.openAt(this.seq++, header, body);
+  }
+
+  /** Opens a record at an explicit sequence number, leaving the running one alone (mid-stream alignment). */
+  openAt(seq: number, header: Uint8Array, body: Uint8Array): OpenedRecord | null {
+    const plaintext = aeadOpen(this.cipher, this.key, xorSequence(this.iv, seq, this.nonce), header, body);
     if (!plaintext) return null;
     let end = plaintext.length - 1;
     while (end >= 0 && plaintext[end] === 0) end--; // zero padding

@@ -8,7 +8,11 @@ export type TlsFailureReason =
   | 'decryption failed (wrong keys)'
   | 'stream incomplete (lost segments)'
   | 'malformed TLS record'
-  | 'not TLS';
+  | 'not TLS'
+  /** Mid-stream: no record authenticated with the logged secret near its sequence number. */
+  | 'mid-stream key did not verify'
+  /** Mid-stream: the key log has a secret for the other direction only. */
+  | 'no mid-stream key for this direction';
 
 /** Where secrets come from: a key log file, DSBs, or both (src/keylog's KeyLog fits this). */
 export interface KeySource {
@@ -77,6 +81,40 @@ export interface TlsResult {
   /** Application-data bytes decrypted per direction. */
   bytesToServer: number;
   bytesToClient: number;
+  /** Set for a connection decrypted from mid-stream keys (its handshake was not in the capture). */
+  midstream?: MidstreamTlsInfo;
+}
+
+/** A TLS 1.3 traffic secret of one direction read from the live process (src/keylog's MidstreamSecret fits). */
+export interface MidstreamKey {
+  /** TLS 1.3 cipher suite code. */
+  suite: number;
+  /** Sequence number of the next record the sender protected with `secret` when it was read. */
+  seq: bigint;
+  secret: Uint8Array;
+  /** When it was read, ns since the epoch (same clock as the capture's timestamps). */
+  timeNs: bigint;
+}
+
+/** How one direction of a mid-stream connection was aligned. */
+export interface MidstreamAlignment {
+  /** The sequence number the key log gave for the key used (or tried), null without a key. */
+  keySeq: bigint | null;
+  /** Sequence number of the first record decrypted, null when none was. */
+  firstSeq: number | null;
+  /** Bytes of this direction before the first whole record (the capture joined inside a record). */
+  skippedBytes: number;
+  /** Records before the first decrypted one (older keys, or sent before the capture could tell). */
+  skippedRecords: number;
+  /** Why this direction could not be decrypted, in one sentence; null when it was. */
+  failure: string | null;
+}
+
+export interface MidstreamTlsInfo {
+  /** Capture time (ns since the epoch) of the first record decrypted, either direction; null if none. */
+  joinedAtNs: bigint | null;
+  toServer: MidstreamAlignment;
+  toClient: MidstreamAlignment;
 }
 
 /** Receives a connection's decrypted traffic. `data` is owned by the receiver (a fresh buffer). */
