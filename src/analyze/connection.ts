@@ -1,15 +1,20 @@
 /**
  * One TCP connection through the analysis: TLS decryption (src/tls) feeding an HTTP decoder chosen by
  * ALPN or by the first client bytes, producing the AnalyzedConnection and its requests. Connections
- * that start with plain HTTP skip TLS.
+ * that start with plain HTTP skip TLS. A connection joined mid-stream (no SYN, no hello) for which the
+ * key log has mid-stream secrets of its 5-tuple is decrypted from them (src/tls/midstream.ts), and its
+ * HTTP/2 decoded from wherever the capture joined.
  */
-import type { ConnectionEnd, ConnectionInfo, Direction, StreamConsumer } from '../net/index.js';
-import { TlsConnection, type HandshakeInfo, type KeySource, type Tls12SessionCache, type TlsResult } from '../tls/index.js';
-import { createHttpDecoder, detectHttpProtocol, type HttpConnectionDecoder, type HttpExchange } from '../http/index.js';
+import type { ConnectionEnd, ConnectionInfo, Direction, Endpoint, StreamConsumer } from '../net/index.js';
+import { MidstreamTlsConnection, TlsConnection, type HandshakeInfo, type KeySource, type MidstreamKeys, type Tls12SessionCache, type TlsResult, type TlsSink } from '../tls/index.js';
+import { createHttpDecoder, detectHttpProtocol, looksLikeHttp2Frames, type HttpConnectionDecoder, type HttpExchange, type HttpProtocol } from '../http/index.js';
+import { formatRfc3339Ns } from '../keylog/index.js';
 import { analyzeRequest, rejectingAlert, type AnalyzedConnection, type AnalyzedRequest, type CredentialCache } from '../report/index.js';
 
 /** Server bytes held while waiting for the client's first bytes to tell the protocol (no ALPN). */
 const MAX_HELD_SERVER_BYTES = 1 << 20;
+/** Decrypted bytes held, joined mid-stream, until three frames in a row show HTTP/2 (frames may be 1 MiB). */
+const MAX_HELD_JOINED_BYTES = 4 << 20;
 
 export interface ConnectionCallbacks {
   onRequest(request: AnalyzedRequest, connection: AnalyzedConnection): void;
@@ -21,9 +26,20 @@ export interface ConnectionCallbacks {
 
 const seconds = (ns: bigint): number => Number(ns) / 1e9;
 
+/** A TLS record header that opens a handshake: the capture has the hello, whatever else it lacks. */
+const startsWithHandshake = (bytes: Uint8Array): boolean => bytes[0] === 22 && bytes[1] === 3;
+const opposite = (d: Direction): Direction => (d === 'toServer' ? 'toClient' : 'toServer');
+
 export class AnalyzedTcpConnection implements StreamConsumer {
   readonly connection: AnalyzedConnection;
-  private readonly tls: TlsConnection;
+  private tls: TlsConnection | MidstreamTlsConnection;
+  private readonly tlsSink: TlsSink;
+  /** Decided at the first bytes: whether mid-stream keys apply, and whether they name the roles the other way round. */
+  private midstreamDecided: boolean;
+  private joined = false;
+  private swapped = false;
+  /** Joined mid-stream: decrypted bytes of both directions until the protocol is recognised. */
+  private joinedHeld: Array<{ direction: Direction; data: Uint8Array; time: number }> = [];
   private http: HttpConnectionDecoder | null = null;
   /** Decided by the client's first bytes: an HTTP request line or preface means no TLS. */
   private plaintext: boolean | null = null;
@@ -31,7 +47,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
   private held: Array<{ data: Uint8Array; time: number }> = [];
   private heldBytes = 0;
 
-  constructor(info: ConnectionInfo, keys: KeySource, sessions: Tls12SessionCache, private readonly callbacks: ConnectionCallbacks) {
+  constructor(info: ConnectionInfo, private readonly keys: KeySource, sessions: Tls12SessionCache, private readonly callbacks: ConnectionCallbacks) {
     this.connection = {
       id: info.id,
       client: info.client,
@@ -55,18 +71,18 @@ export class AnalyzedTcpConnection implements StreamConsumer {
       requestCount: 0,
       calls: {},
     };
-    this.tls = new TlsConnection(
-      keys,
-      {
-        onHandshake: (h) => this.onHandshake(h),
-        onApplicationData: (direction, data, timeNs) => this.onPlaintext(direction, data, seconds(timeNs)),
-        onEnd: (result) => this.onTlsEnd(result),
-      },
-      { joinedMidStream: !info.synSeen, sessions },
-    );
+    this.tlsSink = {
+      onHandshake: (h) => this.onHandshake(h),
+      onApplicationData: (direction, data, timeNs) => this.onPlaintext(direction, data, seconds(timeNs)),
+      onEnd: (result) => this.onTlsEnd(result),
+    };
+    this.tls = new TlsConnection(keys, this.tlsSink, { joinedMidStream: !info.synSeen, sessions });
+    this.midstreamDecided = info.synSeen || !keys.midstream;
   }
 
   onData(direction: Direction, bytes: Uint8Array, timeNs: bigint): void {
+    if (!this.midstreamDecided) this.decideMidstream(bytes);
+    if (this.swapped) direction = opposite(direction);
     // Plain HTTP (metrics, health ports, h2c) is decoded as is; the connection still reads "not TLS".
     if (this.plaintext === null && direction === 'toServer') {
       this.plaintext = detectHttpProtocol(undefined, bytes) !== null;
@@ -77,6 +93,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     else this.tls.onData(direction, bytes, timeNs);
   }
   onGap(direction: Direction): void {
+    if (this.swapped) direction = opposite(direction);
     if (this.plaintext) {
       // HTTP cannot resume after lost bytes: what was decoded stays, the rest is ignored.
       this.connection.httpError ??= 'stream incomplete (lost segments)';
@@ -86,6 +103,29 @@ export class AnalyzedTcpConnection implements StreamConsumer {
   }
   onEnd(end: ConnectionEnd, endNs: bigint): void {
     this.tls.onEnd(end, endNs);
+  }
+
+  /**
+   * A connection joined without its handshake uses the key log's mid-stream secrets for its 5-tuple — in
+   * either orientation: without a SYN the reassembler may have guessed the roles the other way round.
+   */
+  private decideMidstream(firstBytes: Uint8Array): void {
+    this.midstreamDecided = true;
+    if (startsWithHandshake(firstBytes)) return;
+    const c = this.connection;
+    const lookup = (client: Endpoint, server: Endpoint): MidstreamKeys => ({
+      toServer: this.keys.midstream!(client, server, 'client'),
+      toClient: this.keys.midstream!(client, server, 'server'),
+    });
+    let keys = lookup(c.client, c.server);
+    if (keys.toServer.length + keys.toClient.length === 0) {
+      keys = lookup(c.server, c.client);
+      if (keys.toServer.length + keys.toClient.length === 0) return;
+      this.swapped = true;
+      [c.client, c.server] = [c.server, c.client];
+    }
+    this.joined = true;
+    this.tls = new MidstreamTlsConnection(keys, this.tlsSink);
   }
 
   private onHandshake(h: HandshakeInfo): void {
@@ -103,6 +143,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
 
   private onPlaintext(direction: Direction, data: Uint8Array, time: number): void {
     if (this.undecidable) return;
+    if (!this.http && this.joined) return this.onJoinedPlaintext(direction, data, time);
     if (!this.http) {
       if (direction === 'toClient') {
         if (this.heldBytes + data.length <= MAX_HELD_SERVER_BYTES) {
@@ -117,22 +158,52 @@ export class AnalyzedTcpConnection implements StreamConsumer {
         this.held = [];
         return;
       }
-      this.http = createHttpDecoder(protocol, {
-        bodies: this.callbacks.bodies,
-        onExchange: (exchange: HttpExchange) => this.callbacks.onRequest(analyzeRequest(this.connection, exchange, this.callbacks.credentials), this.connection),
-      });
-      this.connection.protocol = protocol;
+      const http = this.startHttp(protocol, false);
       if (direction === 'toClient') {
         // ALPN decided it: the held bytes include this one.
         this.replayHeld();
         return;
       }
-      this.http.client(data, time);
+      http.client(data, time);
       this.replayHeld();
       return;
     }
     if (direction === 'toServer') this.http.client(data, time);
     else this.http.server(data, time);
+  }
+
+  /**
+   * Joined mid-stream there is no ALPN and no preface: the protocol is HTTP/2 when a direction's bytes
+   * resynchronise as frames. (HTTP/1.1 cannot be resumed inside a body and is left undecoded.)
+   */
+  private onJoinedPlaintext(direction: Direction, data: Uint8Array, time: number, final = false): void {
+    this.joinedHeld.push({ direction, data, time });
+    this.heldBytes += data.length;
+    const bytes = Buffer.concat(this.joinedHeld.filter((h) => h.direction === direction).map((h) => h.data));
+    const h2 = this.heldBytes > MAX_HELD_JOINED_BYTES ? false : looksLikeHttp2Frames(bytes, final);
+    if (h2 === null) return;
+    const held = this.joinedHeld;
+    this.joinedHeld = [];
+    this.heldBytes = 0;
+    if (!h2) {
+      this.undecidable = true;
+      return;
+    }
+    const http = this.startHttp('h2', true);
+    for (const h of held) {
+      if (h.direction === 'toServer') http.client(h.data, h.time);
+      else http.server(h.data, h.time);
+    }
+  }
+
+  private startHttp(protocol: HttpProtocol, joinedMidStream: boolean): HttpConnectionDecoder {
+    this.http = createHttpDecoder(protocol, {
+      bodies: this.callbacks.bodies,
+      joinedMidStream,
+      onExchange: (exchange: HttpExchange) => this.callbacks.onRequest(analyzeRequest(this.connection, exchange, this.callbacks.credentials), this.connection),
+    });
+    this.connection.protocol = protocol;
+    return this.http;
   }
 
   private replayHeld(): void {
@@ -148,11 +219,25 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     c.reason = result.reason;
     c.bytesToServer = result.bytesToServer;
     c.bytesToClient = result.bytesToClient;
+    // Whatever is still held decides now (a short connection may never have filled three frames).
+    for (const direction of ['toServer', 'toClient'] as const) {
+      const last = this.joinedHeld.filter((h) => h.direction === direction).pop();
+      if (!this.http && !this.undecidable && last) this.onJoinedPlaintext(direction, new Uint8Array(0), last.time, true);
+    }
     if (this.http) {
       this.http.end();
       c.httpError ??= this.http.error ?? null;
     } else if (this.undecidable) {
       c.httpError = 'not HTTP';
+    }
+    const m = result.midstream;
+    if (m) {
+      c.midstream = {
+        joinedAt: m.joinedAtNs === null ? null : formatRfc3339Ns(m.joinedAtNs),
+        unrecoverableHeaderFields: this.http?.unrecoverableHeaderFields ?? 0,
+        toServer: m.toServer,
+        toClient: m.toClient,
+      };
     }
   }
 }

@@ -16,6 +16,9 @@ import {
 } from './frames.js';
 import { HpackDecoder, HpackError } from './hpack.js';
 import { findFrameBoundary } from './resync.js';
+
+/** Bytes held while a direction joined mid-stream waits for its first frame boundary (frames may be 1 MiB). */
+const MAX_JOIN_QUEUE_BYTES = 4 << 20;
 import {
   applyRequestHeaders, applyResponseHeaders, applyTrailers, BodyCollector, headerValue, newExchange,
   type HttpConnectionDecoder, type HttpDecoderOptions, type HttpExchange,
@@ -50,8 +53,10 @@ class Direction implements FrameSink {
   readonly hpack = new HpackDecoder();
   pending: PendingBlock | null = null;
   time = 0;
-  /** Joined mid-stream: the bytes before the first whole frame is found; null once in sync. */
-  unsynced: Buffer | null = null;
+  /** Joined mid-stream: false until this direction's first whole frame is found. */
+  synced = true;
+  /** Joined mid-stream, not yet synced: this direction's queued bytes. */
+  queuedBytes = 0;
   /** Joined mid-stream: a HEADERS or PUSH_PROMISE was seen since the join (a CONTINUATION before it is a leftover). */
   blockStarted = false;
   constructor(
@@ -61,7 +66,7 @@ class Direction implements FrameSink {
   ) {
     this.reader = new FrameReader(this);
     if (joinedMidStream) {
-      this.unsynced = Buffer.alloc(0);
+      this.synced = false;
       this.hpack.joinMidStream();
     }
   }
@@ -81,6 +86,9 @@ export class Http2Decoder implements HttpConnectionDecoder {
   private readonly clientSide: Direction;
   private readonly serverSide: Direction;
   private prefaceSeen = 0;
+  /** Joined mid-stream: chunks of both directions, in capture order, until their directions are in sync. */
+  private joinQueue: Array<{ dir: Direction; chunk: Buffer; time: number }> = [];
+  private joinQueueBytes = 0;
 
   constructor(private readonly options: HttpDecoderOptions) {
     const joined = options.joinedMidStream === true;
@@ -112,7 +120,7 @@ export class Http2Decoder implements HttpConnectionDecoder {
   }
 
   end(): void {
-    for (const dir of [this.clientSide, this.serverSide]) if (dir.unsynced?.length) this.resync(dir, new Uint8Array(0), dir.time, true);
+    this.release(true);
     for (const [id, stream] of [...this.streams].sort((a, b) => a[0] - b[0])) {
       stream.exchange.reset ??= 'connection ended';
       this.finish(id, stream);
@@ -121,7 +129,11 @@ export class Http2Decoder implements HttpConnectionDecoder {
 
   private feed(dir: Direction, chunk: Uint8Array, time: number): void {
     if (chunk.length === 0) return;
-    if (dir.unsynced) return this.resync(dir, chunk, time, false);
+    if (!dir.synced || this.joinQueue.length > 0) return this.enqueue(dir, chunk, time);
+    this.feedSynced(dir, chunk, time);
+  }
+
+  private feedSynced(dir: Direction, chunk: Uint8Array, time: number): void {
     dir.time = time;
     try {
       dir.reader.push(chunk);
@@ -131,21 +143,45 @@ export class Http2Decoder implements HttpConnectionDecoder {
     }
   }
 
-  /** Gathers a direction's first bytes after a mid-stream join until its first whole frame is found. */
-  private resync(dir: Direction, chunk: Uint8Array, time: number, final: boolean): void {
-    if (this.error) return;
-    const bytes = Buffer.concat([dir.unsynced!, chunk]);
-    const found = findFrameBoundary(bytes, final);
-    if (found.kind === 'more') {
-      dir.unsynced = bytes;
-      return;
+  /**
+   * Joined mid-stream, a direction's first frame boundary is known only after a few frames: until then its
+   * bytes wait, and so do the other direction's that came after them, so that frames are decoded in the
+   * order they were captured (a request's HEADERS before its response).
+   */
+  private enqueue(dir: Direction, chunk: Uint8Array, time: number): void {
+    this.joinQueue.push({ dir, chunk: Buffer.from(chunk), time });
+    this.joinQueueBytes += chunk.length;
+    if (!dir.synced) dir.queuedBytes += chunk.length;
+    this.release(this.joinQueueBytes > MAX_JOIN_QUEUE_BYTES);
+  }
+
+  /** Syncs what can be synced, then feeds queued chunks in order up to the first of a direction still unsynced. */
+  private release(final: boolean): void {
+    for (const dir of [this.clientSide, this.serverSide]) {
+      if (dir.synced || dir.queuedBytes === 0 || this.error) continue;
+      const bytes = Buffer.concat(this.joinQueue.filter((q) => q.dir === dir).map((q) => q.chunk));
+      const found = findFrameBoundary(bytes, final);
+      if (found.kind === 'more') continue;
+      if (found.kind === 'none') {
+        this.error = `HTTP/2 ${dir.side} stream: no frame boundary found after joining mid-stream`;
+        return;
+      }
+      // Drop the bytes before the boundary from this direction's first queued chunks.
+      let skip = found.offset;
+      for (const q of this.joinQueue) {
+        if (q.dir !== dir || skip === 0) continue;
+        const n = Math.min(skip, q.chunk.length);
+        q.chunk = q.chunk.subarray(n);
+        skip -= n;
+      }
+      dir.synced = true;
+      dir.queuedBytes = 0;
     }
-    dir.unsynced = null;
-    if (found.kind === 'none') {
-      this.error = `HTTP/2 ${dir.side} stream: no frame boundary found after joining mid-stream`;
-      return;
+    while (this.joinQueue.length > 0 && this.joinQueue[0]!.dir.synced && !this.error) {
+      const q = this.joinQueue.shift()!;
+      this.joinQueueBytes -= q.chunk.length;
+      if (q.chunk.length > 0) this.feedSynced(q.dir, q.chunk, q.time);
     }
-    this.feed(dir, bytes.subarray(found.offset), time);
   }
 
   onFrame(dir: Direction, header: FrameHeader, payload: Uint8Array): void {

@@ -4,8 +4,8 @@
  * one JSON object per request for NDJSON streaming (`requestJson`), and self-contained HTML.
  */
 export {
-  analyzeRequest, buildReport, callName, daysLeft, tallyRequest,
-  type AnalyzedConnection, type AnalyzedRequest, type CredentialCache, type ExpiryWarning, type Identity, type Report, type ReportOptions,
+  analyzeRequest, buildReport, callName, daysLeft, midstreamNote, tallyRequest,
+  type AnalyzedConnection, type MidstreamConnection, type AnalyzedRequest, type CredentialCache, type ExpiryWarning, type Identity, type Report, type ReportOptions,
 } from './model.js';
 export { IdentityTally, rejectingAlert, type Credential, type CredentialKind } from './identities.js';
 export { Filter, NO_FILTER, type ReportFilter } from './filters.js';

@@ -3,8 +3,8 @@
  * fields may be added, never renamed. Optional fields are omitted rather than null where the contract
  * marks them optional (reason, clientCertificate, serverCertificate).
  */
-import type { CertificateInfo } from '../tls/index.js';
-import type { AnalyzedConnection, AnalyzedRequest, Identity, Report } from './model.js';
+import type { CertificateInfo, MidstreamAlignment } from '../tls/index.js';
+import { midstreamNote, type AnalyzedConnection, type AnalyzedRequest, type Identity, type MidstreamConnection, type Report } from './model.js';
 
 export function connectionJson(c: AnalyzedConnection): Record<string, unknown> {
   const out: Record<string, unknown> = {
@@ -29,7 +29,20 @@ export function connectionJson(c: AnalyzedConnection): Record<string, unknown> {
   out.bytesToClient = c.bytesToClient;
   out.requestCount = c.requestCount;
   out.calls = c.calls;
+  if (c.midstream) out.midstream = midstreamJson(c.midstream);
   return out;
+}
+
+/** Sequence numbers are 64-bit: strings, as JSON numbers lose precision past 2^53. */
+function midstreamJson(m: MidstreamConnection): Record<string, unknown> {
+  const side = (a: MidstreamAlignment): Record<string, unknown> => ({
+    keySeq: a.keySeq === null ? null : a.keySeq.toString(),
+    firstSeq: a.firstSeq,
+    skippedBytes: a.skippedBytes,
+    skippedRecords: a.skippedRecords,
+    failure: a.failure,
+  });
+  return { note: midstreamNote(m), joinedAt: m.joinedAt, unrecoverableHeaderFields: m.unrecoverableHeaderFields, toServer: side(m.toServer), toClient: side(m.toClient) };
 }
 
 function certificateJson(cert: CertificateInfo): Record<string, unknown> {

@@ -4,7 +4,7 @@
  * anonymous; see identities.ts) with expiry. Pure data; the renderers beside it (text, json, html) print it.
  */
 import type { Endpoint } from '../net/index.js';
-import type { CertificateInfo, TlsAlert } from '../tls/index.js';
+import type { CertificateInfo, MidstreamAlignment, TlsAlert } from '../tls/index.js';
 import type { HttpExchange, HttpProtocol } from '../http/index.js';
 import { kubeRequestInfo, type KubeRequestInfo } from '../kube/index.js';
 import { redactHeaders, redactPath } from '../kube/credentials.js';
@@ -41,6 +41,27 @@ export interface AnalyzedConnection {
   /** Requests decoded on this connection, and what they did ("list pods" → count). */
   requestCount: number;
   calls: Record<string, number>;
+  /** Decrypted from mid-stream keys (its handshake was not captured): see MidstreamConnection. */
+  midstream?: MidstreamConnection;
+}
+
+/** A connection decrypted from secrets read in the live process, joined in the middle. */
+export interface MidstreamConnection {
+  /** Capture time of the first decrypted record (RFC 3339, ns), null when nothing decrypted. */
+  joinedAt: string | null;
+  /** HPACK fields that referred to table entries from before the join: left out, never guessed. */
+  unrecoverableHeaderFields: number;
+  /** Per direction: the sequence number the key log gave and the one the first record verified at. */
+  toServer: MidstreamAlignment;
+  toClient: MidstreamAlignment;
+}
+
+/** "joined mid-stream at <time>; N header fields not recoverable", or why it could not be decrypted. */
+export function midstreamNote(m: MidstreamConnection): string {
+  const failures = [m.toServer.failure, m.toClient.failure].filter((f) => f !== null);
+  if (m.joinedAt === null) return `mid-stream keys: ${failures[0] ?? 'nothing decrypted'}`;
+  const n = m.unrecoverableHeaderFields;
+  return `joined mid-stream at ${m.joinedAt}; ${n} header field${n === 1 ? '' : 's'} not recoverable`;
 }
 
 export interface AnalyzedRequest {

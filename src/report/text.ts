@@ -1,6 +1,6 @@
 /** Terminal rendering with cli-table3: warnings, identities, connections, requests. */
 import Table from 'cli-table3';
-import { callName, type Report } from './model.js';
+import { callName, midstreamNote, type AnalyzedConnection, type Report } from './model.js';
 import { isoTime } from './json.js';
 
 const TOP_CALLS = 5;
@@ -40,7 +40,7 @@ export function renderText(report: Report, options: TextOptions): string {
   for (const c of report.connections) {
     ct.push([
       c.id, `${c.client.ip}:${c.client.port}`, `${c.server.ip}:${c.server.port}`, c.sni ?? '', c.alpn ?? '', c.tlsVersion ?? '', c.cipherSuite ?? '',
-      c.decrypted ? (c.reason ? `partly: ${c.reason}` : c.httpError ? `yes (${c.httpError})` : 'yes') : `no: ${c.reason ?? 'unknown'}`,
+      decryptedText(c),
       c.clientCertificate?.commonName ?? '', c.requestCount,
     ]);
   }
@@ -54,4 +54,9 @@ export function renderText(report: Report, options: TextOptions): string {
   }
   out.push(rt.toString());
   return `${out.join('\n')}\n`;
+}
+
+function decryptedText(c: AnalyzedConnection): string {
+  const text = c.decrypted ? (c.reason ? `partly: ${c.reason}` : c.httpError ? `yes (${c.httpError})` : 'yes') : `no: ${c.reason ?? 'unknown'}`;
+  return c.midstream ? `${text}; ${midstreamNote(c.midstream)}` : text;
 }

@@ -1,3 +1,4 @@
+import type { TlsAlert } from './types.js';
 /** TLS alert descriptions (RFC 8446 6, RFC 5246 7.2), by code, as Wireshark and Go name them. */
 const ALERT_NAMES: Record<number, string> = {
   0: 'close_notify', 10: 'unexpected_message', 20: 'bad_record_mac', 21: 'decryption_failed', 22: 'record_overflow',
@@ -22,4 +23,11 @@ export function alertName(code: number): string {
 export function parseAlert(body: Uint8Array): { fatal: boolean; code: number } | null {
   if (body.length !== 2) return null;
   return { fatal: body[0] === FATAL, code: body[1]! };
+}
+
+/** The report's view of an alert record (null for close_notify and malformed bodies). */
+export function describeAlert(body: Uint8Array, from: TlsAlert['from'], duringHandshake: boolean): TlsAlert | null {
+  const alert = parseAlert(body);
+  if (!alert || alert.code === CLOSE_NOTIFY) return null;
+  return { from, fatal: alert.fatal, description: alertName(alert.code), duringHandshake };
 }

@@ -25,8 +25,9 @@
  * isRecordHeader(segmentPayload); `tlsHelloSender`, the heuristic to register with src/net's TcpReassembler
  * (`senderHeuristics`) so that connections joined in the middle get their roles from the hellos.
  */
-export type { TlsFailureReason, KeySource, CertificateInfo, HandshakeInfo, TlsAlert, TlsResult, TlsSink } from './types.js';
+export type { MidstreamAlignment, MidstreamKey, MidstreamTlsInfo, TlsFailureReason, KeySource, CertificateInfo, HandshakeInfo, TlsAlert, TlsResult, TlsSink } from './types.js';
 export { TlsConnection } from './connection.js';
+export { MidstreamTlsConnection, MAX_SEQ_DISTANCE, type MidstreamKeys } from './midstream.js';
 export type { TlsConnectionOptions } from './connection.js';
 export { Tls12SessionCache } from './sessions.js';
 export { describeCertificate } from './certificate.js';

@@ -11,6 +11,7 @@
  * (5) decrypt on, following KeyUpdate (RFC 8446 §7.2).
  */
 import type { ConnectionEnd, Direction, StreamConsumer } from '../net/index.js';
+import { describeAlert } from './alerts.js';
 import { HandshakeType } from './handshake.js';
 import { nextTrafficSecret, trafficKeys, HASH_LENGTH } from './keys.js';
 import { Tls13Decryptor, type OpenedRecord } from './protection.js';
@@ -40,6 +41,13 @@ interface HeldRecord {
 
 /** Read through a function: the state changes inside calls, which TypeScript's narrowing cannot see. */
 const stateOf = (side: Side): Side['state'] => side.state;
+/** Capture time of the oldest bytes a side still holds undecrypted (it may yet produce output that old). */
+function pendingSince(side: Side): bigint | null {
+  if (side.state === 'boundary') return side.head[0]?.timeNs ?? null;
+  if (side.state === 'aligning') return side.held[0]?.timeNs ?? null;
+  return null;
+}
+
 const header = (r: HeldRecord): Buffer => r.bytes.subarray(0, 5);
 const body = (r: HeldRecord): Buffer => r.bytes.subarray(5);
 
@@ -51,8 +59,8 @@ interface Aligned {
 
 class Side {
   state: 'boundary' | 'aligning' | 'aligned' | 'stopped' = 'boundary';
-  /** Bytes before the record boundary is known. */
-  head: Buffer = Buffer.alloc(0);
+  /** Chunks (copied, with their capture times) before the record boundary is known. */
+  head: HeldRecord[] = [];
   readonly records = new RecordSplitter();
   readonly messages = new HandshakeAssembler();
   held: HeldRecord[] = [];
@@ -80,6 +88,12 @@ export class MidstreamTlsConnection implements StreamConsumer {
   private joinedAtNs: bigint | null = null;
   private handshakeReported = false;
   private ended = false;
+  /**
+   * Decrypted application data waiting for the other direction: a direction still looking for its boundary
+   * or alignment may yet produce older records, and the HTTP layer needs both in capture order.
+   */
+  private out: Array<{ direction: Direction; data: Buffer; timeNs: bigint }> = [];
+  private outBytes = 0;
 
   constructor(
     keys: MidstreamKeys,
@@ -98,18 +112,14 @@ export class MidstreamTlsConnection implements StreamConsumer {
       helloRetryRequest: false,
       clientCertificate: null,
       serverCertificates: [],
+      alert: null,
     };
   }
 
   result(): TlsResult {
-    return {
-      handshake: this.info,
-      decrypted: this.decrypted,
-      reason: this.reason,
-      bytesToServer: this.toServer.bytes,
-      bytesToClient: this.toClient.bytes,
-      midstream: { joinedAtNs: this.joinedAtNs, toServer: this.toServer.alignment, toClient: this.toClient.alignment },
-    };
+    const midstream = { joinedAtNs: this.joinedAtNs, toServer: this.toServer.alignment, toClient: this.toClient.alignment };
+    const { toServer, toClient } = this;
+    return { handshake: this.info, decrypted: this.decrypted, reason: this.reason, bytesToServer: toServer.bytes, bytesToClient: toClient.bytes, midstream };
   }
 
   onData(direction: Direction, bytes: Uint8Array, timeNs: bigint): void {
@@ -119,11 +129,12 @@ export class MidstreamTlsConnection implements StreamConsumer {
       return this.stop(side, 'no mid-stream key for this direction', 'the key log has no mid-stream secret for this direction');
     }
     if (side.state === 'boundary') {
-      side.head = Buffer.concat([side.head, bytes]);
-      this.findBoundary(side, timeNs, false);
-      return;
+      side.head.push({ bytes: Buffer.from(bytes), timeNs });
+      this.findBoundary(side, false);
+    } else {
+      this.push(side, bytes, timeNs);
     }
-    this.push(side, bytes, timeNs);
+    this.release(false);
   }
 
   onGap(direction: Direction): void {
@@ -132,6 +143,7 @@ export class MidstreamTlsConnection implements StreamConsumer {
     this.flush(side);
     // Bytes are missing: record boundaries (and sequence numbers) cannot be followed past them.
     if (stateOf(side) !== 'stopped') this.stop(side, 'stream incomplete (lost segments)', null);
+    this.release(false);
   }
 
   onEnd(_end: ConnectionEnd, _endNs: bigint): void {
@@ -143,6 +155,7 @@ export class MidstreamTlsConnection implements StreamConsumer {
       if (stateOf(side) !== 'stopped' && side.records.buffered > 0) this.reason ??= 'stream incomplete (lost segments)';
     }
     if (!this.decrypted) this.reason ??= 'mid-stream key did not verify';
+    this.release(true);
     this.reportHandshake();
     this.sink.onEnd?.(this.result());
   }
@@ -153,25 +166,30 @@ export class MidstreamTlsConnection implements StreamConsumer {
 
   /** The stream of this side ended (or broke): decide with what is there. */
   private flush(side: Side): void {
-    if (side.state === 'boundary' && side.head.length > 0) this.findBoundary(side, 0n, true);
+    if (side.state === 'boundary' && side.head.length > 0) this.findBoundary(side, true);
     if (side.state === 'aligning') {
       while (stateOf(side) === 'aligning' && side.keys.length > 0 && side.held.length > 0) this.align(side, side.held.length - 1);
       if (stateOf(side) === 'aligning') this.failAlignment(side);
     }
   }
 
-  /** Once the boundary is known, feeds the bytes from it on. */
-  private findBoundary(side: Side, timeNs: bigint, final: boolean): void {
-    const found = findRecordBoundary(side.head, final);
+  /** Once the boundary is known, feeds the chunks from it on, each with its capture time. */
+  private findBoundary(side: Side, final: boolean): void {
+    const found = findRecordBoundary(Buffer.concat(side.head.map((c) => c.bytes)), final);
     if (found.kind === 'more') return;
     if (found.kind === 'none') {
       return this.stop(side, 'malformed TLS record', `no TLS 1.3 record starts within the first ${MAX_BOUNDARY_SCAN} bytes`);
     }
-    const rest = side.head.subarray(found.offset);
     side.alignment.skippedBytes = found.offset;
-    side.head = Buffer.alloc(0);
+    const chunks = side.head;
+    side.head = [];
     side.state = 'aligning';
-    this.push(side, rest, timeNs);
+    let skip = found.offset;
+    for (const c of chunks) {
+      const n = Math.min(skip, c.bytes.length);
+      skip -= n;
+      if (c.bytes.length > n && stateOf(side) !== 'stopped') this.push(side, c.bytes.subarray(n), c.timeNs);
+    }
   }
 
   private push(side: Side, bytes: Uint8Array, timeNs: bigint): void {
@@ -266,9 +284,9 @@ export class MidstreamTlsConnection implements StreamConsumer {
     if (this.joinedAtNs === null || timeNs < this.joinedAtNs) this.joinedAtNs = timeNs;
     switch (opened.type) {
       case ContentType.APPLICATION_DATA:
-        this.reportHandshake();
         side.bytes += opened.plaintext.length;
-        this.sink.onApplicationData(side.direction, opened.plaintext, timeNs);
+        this.out.push({ direction: side.direction, data: opened.plaintext, timeNs });
+        this.outBytes += opened.plaintext.length;
         return true;
       case ContentType.HANDSHAKE: {
         // Post-handshake messages (NewSessionTicket, KeyUpdate) start at a record boundary when the
@@ -288,8 +306,29 @@ export class MidstreamTlsConnection implements StreamConsumer {
         }
         return true;
       }
+      case ContentType.ALERT:
+        this.info.alert ??= describeAlert(opened.plaintext, side.direction === 'toServer' ? 'client' : 'server', false);
+        return true;
       default:
-        return true; // alerts: nothing to report
+        return true;
+    }
+  }
+
+  /** Passes on the decrypted data no direction can precede any more, in capture order (all of it: `all`). */
+  private release(all: boolean): void {
+    if (this.out.length === 0) return;
+    const since = [pendingSince(this.toServer), pendingSince(this.toClient)].filter((t) => t !== null);
+    const bound = all || this.outBytes > MAX_HELD_BYTES || since.length === 0 ? null : since.reduce((a, b) => (a < b ? a : b));
+    // Each direction's entries are in time order already: a stable sort merges the two.
+    this.out.sort((a, b) => (a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : 0));
+    let n = 0;
+    while (n < this.out.length && (bound === null || this.out[n]!.timeNs < bound)) n++;
+    if (n === 0) return;
+    const ready = this.out.splice(0, n);
+    this.reportHandshake();
+    for (const o of ready) {
+      this.outBytes -= o.data.length;
+      this.sink.onApplicationData(o.direction, o.data, o.timeNs);
     }
   }
 
@@ -297,7 +336,7 @@ export class MidstreamTlsConnection implements StreamConsumer {
     side.state = 'stopped';
     side.held = [];
     side.heldBytes = 0;
-    side.head = Buffer.alloc(0);
+    side.head = [];
     this.reason ??= reason;
     side.alignment.failure ??= why;
   }

@@ -1,4 +1,4 @@
-import type { Direction } from '../net/index.js';
+import type { Direction, Endpoint } from '../net/index.js';
 
 /** Why a connection (or the rest of it) could not be decrypted. */
 export type TlsFailureReason =
@@ -18,6 +18,8 @@ export type TlsFailureReason =
 export interface KeySource {
   /** The secret logged under `label` (CLIENT_RANDOM, CLIENT_TRAFFIC_SECRET_0, …) for this client random. */
   get(clientRandom: Uint8Array, label: string): Uint8Array | undefined;
+  /** Mid-stream TLS 1.3 secrets of the connection between these endpoints, for what `direction` sends. */
+  midstream?(client: Endpoint, server: Endpoint, direction: 'client' | 'server'): MidstreamKey[];
 }
 
 /** A certificate as the report shows it. Dates are ISO 8601 (UTC). */
