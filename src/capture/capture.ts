@@ -3,6 +3,7 @@ import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { PcapngWriter, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../pcap/index.js';
 import { startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
 import { GokeylogError } from '../util/errors.js';
+import { setLongTimeout } from '../util/longTimeout.js';
 import { chooseNetns, netnsChoice, netnsOf, type NetnsChoice } from './netns.js';
 import { packetFacts } from './packetFacts.js';
 import { SecretsOrderer, type OrderedBlock, type OrderedKey, type OrdererStats } from './secretsOrderer.js';
@@ -136,14 +137,14 @@ class LiveCapture {
 
   /** Reads packets until a stop condition; returns which one. */
   async run(): Promise<StopReason> {
-    const timer = this.#opts.durationMs === undefined ? undefined : setTimeout(() => this.stop('duration'), this.#opts.durationMs);
+    const timer = this.#opts.durationMs === undefined ? undefined : setLongTimeout(() => this.stop('duration'), this.#opts.durationMs);
     const watch = this.#opts.hostNetns ? undefined : setInterval(() => this.#watchNetns(), NETNS_POLL_MS);
     try {
       this.#sources.forEach((_, i) => this.#reading.push(this.#read(i)));
       // Sources added meanwhile are appended: wait for them too.
       for (let i = 0; i < this.#reading.length; i++) await this.#reading[i];
     } finally {
-      clearTimeout(timer);
+      timer?.clear();
       clearInterval(watch);
     }
     return this.#stopReason ?? 'tcpdump exited';

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TracePipeFormat } from '../probe/index.js';
+import { setLongTimeout, type LongTimeout } from '../util/longTimeout.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { count } from './format.js';
 import { addTargetOptions, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
@@ -49,14 +50,14 @@ async function runKeylog(opts: KeylogOptions): Promise<void> {
   };
   const keyFile = opts.output === undefined ? undefined : new KeyLogWriter(SecretOutput.open(opts.output, 'the key log', 'append').fd, finish);
   const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
-  let timer: NodeJS.Timeout | undefined;
+  let timer: LongTimeout | undefined;
   try {
     const session = await startKeyCapture(
       (await resolveTargetSpec(opts, notice)).spec,
       { backend: opts.backend, follow: opts.follow ?? false, onNotice: notice, tracePipe: opts.tracefsReader },
     );
     if (session.targets.length === 0) notice('no target process is running yet: waiting for one');
-    if (opts.duration !== undefined) timer = setTimeout(finish, opts.duration * 1000);
+    if (opts.duration !== undefined) timer = setLongTimeout(finish, opts.duration * 1000);
     session.on('signal', () => finish());
     process.stdout.on('error', (err) => finish((err as NodeJS.ErrnoException).code === 'EPIPE' ? undefined : err));
     session.on('key', (e) => writeKey(e, keyFile, opts.json ?? false));
@@ -65,7 +66,7 @@ async function runKeylog(opts: KeylogOptions): Promise<void> {
     process.stderr.write(`${summary(stats)}\n`);
     if (failure) throw failure;
   } finally {
-    clearTimeout(timer);
+    timer?.clear();
     keyFile?.close();
   }
 }

@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 
@@ -28,7 +29,8 @@ export class FileReader {
   static async open(path: string): Promise<FileReader> {
     let handle: FileHandle;
     try {
-      handle = await open(path, 'r');
+      // Non-blocking: opening a FIFO for reading would otherwise wait for a writer (forever); the type is checked next.
+      handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (err) {
       throw new GokeylogError(`Cannot open ${path}: ${describeFsError(err)}.`, ExitCode.failure, { cause: err });
     }

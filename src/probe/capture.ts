@@ -128,7 +128,8 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
       if (session.#startSignal === undefined) throw err;
     }
     session.#starting = false;
-    if (session.#polls() && !session.#stopped) session.#schedule();
+    // Polled also for --pid alone: a hooked process that exits is told, and its probe removed.
+    if (!session.#stopped) session.#schedule();
     // The caller attaches its listeners when start() resolves; hand over what was read meanwhile after that.
     setImmediate(() => {
       session.#flushEarly();
@@ -233,8 +234,13 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
       }
       const gone = [...this.#selected.keys()].filter((pid) => !processes.some((p) => p.pid === pid));
       this.#owners.forget(gone);
+      const exited = gone.map((pid) => this.#selected.get(pid)!);
       this.#selected = new Map(processes.filter((p) => this.#hooked.has(p.binary)).map((p) => [p.pid, p]));
       for (const p of this.#selected.values()) this.#select(p);
+      for (const p of exited) {
+        const left = this.#selected.size === 0 && !this.#polls() ? '; no hooked process is left: stop with Ctrl-C' : '';
+        this.#notice(`hooked process ${p.pid} (${p.comm}) exited${left}`);
+      }
       if (initial && this.#selected.size === 0 && !this.#polls()) {
         throw new GokeylogError('no target process could be hooked.', ExitCode.notFound);
       }
