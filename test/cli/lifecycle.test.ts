@@ -4,26 +4,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { leftovers, missingFrom, privateCopy, readKeyLogSet, requireProbing } from '../probe/harness.js';
+import { leftovers, missingFrom, probingFixtures, readKeyLogSet } from '../probe/harness.js';
 import { startCli } from '../support/cli.js';
-import { requireOrSkip } from '../support/env.js';
-import { loadFixtures, type GoFixture } from '../support/fixtures.js';
 import { cliArgv, repoRoot } from '../support/paths.js';
 import { secretTempDir, testPki } from '../support/pki.js';
 import { runProcess, runTraffic, startServer } from '../support/traffic.js';
 
-function fixtures(t: TestContext): { server: GoFixture; client: GoFixture } | undefined {
-  if (!requireProbing(t)) return undefined;
-  const server = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
-  const client = loadFixtures({ program: 'tlsclient', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
-  if (!requireOrSkip(t, server !== undefined && client !== undefined, 'no stripped amd64 fixtures (run scripts/setup.sh)')) return undefined;
-  return { server: privateCopy(server!), client: client! };
-}
-
 test('keylog --duration of 25.5 days keeps running (it stopped after 1 ms) until Ctrl-C', async (t) => {
-  const f = fixtures(t);
+  const f = probingFixtures(t);
   if (!f) return;
   const out = path.join(secretTempDir('long'), 'keys.log');
   const tool = await startCli(['keylog', '--exe', f.server.path, '-o', out, '--duration', String(25.5 * 86400)], /gokeylog: hooked/);
@@ -41,7 +31,7 @@ test('keylog --duration of 25.5 days keeps running (it stopped after 1 ms) until
 });
 
 test('keylog --pid says when the hooked process exits, and removes its probe', async (t) => {
-  const f = fixtures(t);
+  const f = probingFixtures(t);
   if (!f) return;
   const pki = await testPki();
   const server = await startServer(f.server.path, ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey]);

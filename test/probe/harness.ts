@@ -7,6 +7,7 @@ import { startKeyCapture, type KeyCaptureOptions, type KeyCaptureStats, type Key
 import { formatKeyLogLine } from '../../src/keylog/index.js';
 import { TRACEFS } from '../../src/probe/tracefs.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
+import { loadFixtures, type GoFixture } from '../support/fixtures.js';
 import { secretTempDir } from '../support/pki.js';
 import { spawnChecked } from '../support/traffic.js';
 
@@ -89,4 +90,13 @@ export function privateCopy<T extends { path: string }>(binary: T): T {
   const copy = path.join(secretTempDir('bin'), path.basename(binary.path));
   copyFileSync(binary.path, copy);
   return { ...binary, path: copy };
+}
+
+/** Root, tracefs, and the newest stripped amd64 server (a private copy) and client. */
+export function probingFixtures(t: TestContext): { server: GoFixture; client: GoFixture } | undefined {
+  if (!requireProbing(t)) return undefined;
+  const server = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
+  const client = loadFixtures({ program: 'tlsclient', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
+  if (!requireOrSkip(t, server !== undefined && client !== undefined, 'no stripped amd64 fixtures (run scripts/setup.sh)')) return undefined;
+  return { server: privateCopy(server!), client: client! };
 }

@@ -5,30 +5,21 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TRACEFS } from '../../src/probe/tracefs.js';
 import { startCli } from '../support/cli.js';
 import { requireOrSkip } from '../support/env.js';
-import { loadFixtures, type GoFixture } from '../support/fixtures.js';
 import { cliArgv } from '../support/paths.js';
 import { secretTempDir } from '../support/pki.js';
 import { commandExists, runTraffic, spawnChecked, startProcess } from '../support/traffic.js';
-import { leftovers, missingFrom, privateCopy, readKeyLogSet, requireProbing } from './harness.js';
-
-function fixtures(t: TestContext): { server: GoFixture; client: GoFixture } | undefined {
-  if (!requireProbing(t)) return undefined;
-  const server = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
-  const client = loadFixtures({ program: 'tlsclient', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
-  if (!requireOrSkip(t, server !== undefined && client !== undefined, 'no stripped amd64 fixtures (run scripts/setup.sh)')) return undefined;
-  return { server: privateCopy(server!), client: client! };
-}
+import { leftovers, missingFrom, probingFixtures, readKeyLogSet } from './harness.js';
 
 const instances = (): string[] => readdirSync(path.join(TRACEFS, 'instances'));
 const uprobeGroups = (): string[] => readFileSync(path.join(TRACEFS, 'uprobe_events'), 'utf8').split('\n').filter(Boolean).map((l) => l.slice(2).split('/')[0]!);
 
 test('SIGINT at any moment of a capture\'s start leaves no trace instance and no uprobe (40 runs)', { timeout: 600_000 }, async (t) => {
-  const f = fixtures(t);
+  const f = probingFixtures(t);
   if (!f) return;
   const dir = secretTempDir('sigint');
   for (let run = 0; run < 40; run++) {
@@ -89,7 +80,7 @@ function inPidNamespace(pid: number, args: string[]): [string, string[]] {
 }
 
 test('a session in another PID namespace is never removed as a leftover (either way); once dead, it is', { timeout: 300_000 }, async (t) => {
-  const f = fixtures(t);
+  const f = probingFixtures(t);
   if (!f || !requireOrSkip(t, commandExists('unshare'), 'needs unshare (util-linux)')) return;
   const dir = secretTempDir('pidns');
   const pid = freeHostPid();
