@@ -59,41 +59,72 @@ function lengthBeyondCapture(what: string, length: bigint | string, capacity: nu
   return Number.isSafeInteger(n) && n <= capacity ? undefined : `${what} length ${length} exceeds ${capacity}`;
 }
 
+/** Where our probe's fields are in its records: resolved once per format, as every key's record is read with it. */
+interface KeyRecordLayout {
+  pid: FieldLayout;
+  lab: FieldLayout;
+  labn: FieldLayout;
+  cr: FieldLayout;
+  crn: FieldLayout;
+  sec: FieldLayout;
+  secn: FieldLayout;
+  comm: FieldLayout;
+  /** The record holds at least this many bytes. */
+  end: number;
+}
+
+const KEY_RECORD_FIELDS = ['common_pid', 'lab', 'labn', 'cr', 'crn', 'sec', 'secn', 'comm'] as const;
+const layouts = new WeakMap<EventFormat, KeyRecordLayout | null>();
+
+function keyRecordLayout(format: EventFormat): KeyRecordLayout | null {
+  let layout = layouts.get(format);
+  if (layout === undefined) {
+    const fields = KEY_RECORD_FIELDS.map((name) => format.fields.get(name));
+    const [pid, lab, labn, cr, crn, sec, secn, comm] = fields;
+    layout = pid && lab && labn && cr && crn && sec && secn && comm
+      ? { pid, lab, labn, cr, crn, sec, secn, comm, end: Math.max(...fields.map((f) => f!.offset + f!.size)) }
+      : null;
+    layouts.set(format, layout);
+  }
+  return layout;
+}
+
+const u32le = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+
+/**
+ * The first `len` bytes of a captured array, as a copy (the record lives in a page buffer that the next read
+ * overwrites), or why they cannot be had. The length is a u64.
+ */
+function cutArray(data: Uint8Array, what: string, array: FieldLayout, len: FieldLayout): Uint8Array | string {
+  const low = u32le(data, len.offset);
+  const high = u32le(data, len.offset + 4);
+  if (high !== 0 || low > array.size) return lengthBeyondCapture(what, (BigInt(high) << 32n) | BigInt(low), array.size)!;
+  const bytes = new Uint8Array(low);
+  bytes.set(data.subarray(array.offset, array.offset + low));
+  return bytes;
+}
+
 /**
  * Decodes one binary record of our probe (from trace_pipe_raw) with the field layout of its `format` file.
- * The thread id is common_pid; the process id is not in the record.
+ * The thread id is common_pid; the process id is not in the record. Per key: no BigInt, no closure.
  */
 export function decodeKeyRecord(data: Uint8Array, timeNs: bigint, probe: string, format: EventFormat): ProbeRecord {
-  const field = (name: string): FieldLayout | undefined => format.fields.get(name);
-  const need = ['common_pid', 'lab', 'labn', 'cr', 'crn', 'sec', 'secn', 'comm'].map(field);
-  if (need.some((f) => f === undefined || f.offset + f.size > data.length)) return { kind: 'malformed', reason: 'record shorter than its format' };
-  const [pid, lab, labn, cr, crn, sec, secn, comm] = need as FieldLayout[];
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const cut = (what: string, array: FieldLayout, len: FieldLayout): Uint8Array | string => {
-    const length = view.getBigUint64(len.offset, true);
-    // A copy: the record may live in a page buffer that the next read overwrites (Buffer.slice would share it).
-    return lengthBeyondCapture(what, length, array.size) ?? Uint8Array.from(data.subarray(array.offset, array.offset + Number(length)));
-  };
-  const label = cut('label', lab!, labn!);
-  const clientRandom = cut('client random', cr!, crn!);
-  const secret = cut('secret', sec!, secn!);
-  for (const part of [label, clientRandom, secret]) if (typeof part === 'string') return { kind: 'malformed', reason: part };
+  const layout = keyRecordLayout(format);
+  if (!layout || layout.end > data.length) return { kind: 'malformed', reason: 'record shorter than its format' };
+  const label = cutArray(data, 'label', layout.lab, layout.labn);
+  if (typeof label === 'string') return { kind: 'malformed', reason: label };
+  const clientRandom = cutArray(data, 'client random', layout.cr, layout.crn);
+  if (typeof clientRandom === 'string') return { kind: 'malformed', reason: clientRandom };
+  const secret = cutArray(data, 'secret', layout.sec, layout.secn);
+  if (typeof secret === 'string') return { kind: 'malformed', reason: secret };
   // __data_loc: the low 16 bits are the string's offset in the record, the high 16 its length with the NUL.
-  const loc = view.getUint32(comm!.offset, true);
-  const commStart = loc & 0xffff;
+  const loc = u32le(data, layout.comm.offset);
+  const commStart = Math.min(data.length, loc & 0xffff);
   const commEnd = Math.min(data.length, commStart + (loc >>> 16));
-  const commBytes = data.subarray(commStart, commEnd);
-  const nul = commBytes.indexOf(0);
+  const nul = data.subarray(commStart, commEnd).indexOf(0);
+  const comm = Buffer.from(data.buffer, data.byteOffset + commStart, (nul < 0 ? commEnd : commStart + nul) - commStart).toString('latin1');
   return {
     kind: 'key',
-    event: {
-      probe,
-      tid: view.getInt32(pid!.offset, true),
-      timeNs,
-      comm: Buffer.from(nul < 0 ? commBytes : commBytes.subarray(0, nul)).toString('latin1'),
-      label: label as Uint8Array,
-      clientRandom: clientRandom as Uint8Array,
-      secret: secret as Uint8Array,
-    },
+    event: { probe, tid: u32le(data, layout.pid.offset) | 0, timeNs, comm, label, clientRandom, secret },
   };
 }
