@@ -316,7 +316,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     // counted as a process of its own).
     const pid = owner ?? raw.tid;
     if (owner !== undefined) this.#noteProcess(owner);
-    const label = Buffer.from(raw.label).toString('latin1');
+    const label = Buffer.from(raw.label.buffer, raw.label.byteOffset, raw.label.byteLength).toString('latin1');
     const why = validateKeyEvent(label, raw.clientRandom, raw.secret);
     if (why) return this.#reject(`pid ${pid}: ${why}`);
     if (!this.#recent.add(label, raw.clientRandom, raw.secret)) {

@@ -126,8 +126,10 @@ class RawTracePipe implements TracePipe {
           if (!ours) continue;
           const record = decodeKeyRecord(r.data, r.timeNs, ours.event, ours.format);
           if (record.kind === 'key') {
-            const tgid = this.#tgid(record.event.tid);
-            if (tgid !== undefined) record.event.tgid = tgid;
+            // Asked only when /proc has no answer (the thread is gone): reading the kernel's table costs far
+            // more than the rest of a key, and the hit is handled within this drain, while the table is current.
+            const tid = record.event.tid;
+            Object.defineProperty(record.event, 'tgid', { get: () => this.#tgid(tid), enumerable: true });
           }
           this.#onRecord(record);
         }
