@@ -9,7 +9,15 @@
  *
  * Load: the tlsclient fixture opening N new TLS 1.3 connections (one request each); the rate is N over the
  * client's wall time, which is the server's handshake rate for that run.
+ *
+ * The reader's CPU, which a saturated machine takes from the target: CPU seconds per 1,000 keys over the
+ * measured run, this process's CPU minus its CPU in the unprobed run of the same round (the tracefs reader and
+ * the key log writer run in this process), plus bpftrace's own process in its mode. `--modes none,tracefs-raw`
+ * runs a subset.
  */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { KeyLogWriter, startKeyCapture, type KeyCaptureOptions } from '../src/probe/index.js';
 import { SecretOutput } from '../src/util/secretFile.js';
@@ -22,7 +30,9 @@ const option = (name: string, fallback: number): number => Number(args[args.inde
 const HANDSHAKES = option('--handshakes', 2000);
 const ROUNDS = option('--rounds', 3);
 type Mode = 'none' | 'tracefs' | 'tracefs-raw' | 'bpftrace';
-const MODES: Mode[] = ['none', 'tracefs', 'tracefs-raw', 'bpftrace'];
+const ALL_MODES: Mode[] = ['none', 'tracefs', 'tracefs-raw', 'bpftrace'];
+const modesArg = args.includes('--modes') ? args[args.indexOf('--modes') + 1]!.split(',') : ALL_MODES;
+const MODES = ALL_MODES.filter((m) => m === 'none' || modesArg.includes(m));
 const OPTIONS: Record<Exclude<Mode, 'none'>, KeyCaptureOptions> = {
   tracefs: { backend: 'tracefs', tracePipe: 'text' },
   'tracefs-raw': { backend: 'tracefs', tracePipe: 'raw' },
@@ -40,18 +50,38 @@ const clientArgs = ['-url', `https://127.0.0.1:${running.port}/`, '-ca', pki.caC
 const rates = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
 const delaysMs = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
 const keysSeen = new Map<Mode, number>(MODES.map((m) => [m, 0]));
-/** CPU seconds per second used by this process (the load client's driver, plus the reader in tracefs modes) during the measured run. */
-const readerCpu = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
+/** Per round, over the measured run only (no setup, warm-up or teardown): CPU seconds of this process and of bpftrace, and the keys read. */
+const roundCpu = new Map<Mode, Array<{ self: number; bpftrace: number; keys: number }>>(MODES.map((m) => [m, []]));
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU seconds used so far by this process's running bpftrace children (/proc/PID/stat utime + stime). */
+function bpftraceCpuSeconds(): number {
+  let ticks = 0;
+  for (const tid of readdirSync('/proc/self/task')) {
+    for (const pid of readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean)) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        if (!stat.includes('(bpftrace)')) continue;
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+  return ticks / CLOCK_TICKS;
+}
 
 async function round(mode: Mode): Promise<void> {
   const session = mode === 'none' ? undefined : await startKeyCapture({ pids: [running.child.pid!], exes: [], processes: [] }, OPTIONS[mode]);
-  const cpuBefore = process.cpuUsage();
   // What `gokeylog keylog -o FILE` does; the delay of a key is measured once its line was written.
   const written: bigint[] = [];
   const writer = new KeyLogWriter(SecretOutput.open(path.join(dir, `${mode}.keylog`), 'the key log', 'append').fd, (err) => {
     throw err;
   });
+  let keysInRun = 0;
   session?.on('key', (e) => {
+    keysInRun++;
     writer.add(e);
     written.push(e.timeNs);
     if (written.length === 1) {
@@ -64,12 +94,15 @@ async function round(mode: Mode): Promise<void> {
   try {
     // Warm-up connections outside the measurement (and bpftrace's first output).
     await spawnChecked(client!.path, clientArgs.map((a) => (a === String(HANDSHAKES) ? '20' : a)));
+    keysInRun = 0;
+    const selfBefore = process.cpuUsage();
+    const bpftraceBefore = bpftraceCpuSeconds();
     const start = process.hrtime.bigint();
     await spawnChecked(client!.path, clientArgs, { timeoutMs: 600_000 });
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const self = process.cpuUsage(selfBefore);
+    roundCpu.get(mode)!.push({ self: (self.user + self.system) / 1e6, bpftrace: bpftraceCpuSeconds() - bpftraceBefore, keys: keysInRun });
     rates.get(mode)!.push(HANDSHAKES / seconds);
-    const cpu = process.cpuUsage(cpuBefore);
-    readerCpu.get(mode)!.push((cpu.user + cpu.system) / 1e6 / seconds);
   } finally {
     const stats = await session?.stop();
     writer.close();
@@ -92,12 +125,21 @@ for (const mode of MODES) {
   const d = delaysMs.get(mode)!;
   const expected = mode === 'none' ? '' : `, keys ${keysSeen.get(mode)}/${ROUNDS * (HANDSHAKES + 20) * 4}`;
   const delay = d.length > 0 ? `, hit→file delay p50 ${percentile(d, 50).toFixed(2)} ms p99 ${percentile(d, 99).toFixed(2)} ms` : '';
-  // bpftrace reads in its own process, not counted here; 'none' shows what the bench itself costs.
-  const cpu = mode === 'bpftrace' ? '' : `, bench process CPU ${(median(readerCpu.get(mode)!) * 100).toFixed(1)}%`;
-  console.log(`  ${mode.padEnd(11)} ${rate.toFixed(0).padStart(6)} handshakes/s  ${((rate / base) * 100).toFixed(1).padStart(5)}% of unprobed${expected}${delay}${cpu}`);
+  console.log(`  ${mode.padEnd(11)} ${rate.toFixed(0).padStart(6)} handshakes/s  ${((rate / base) * 100).toFixed(1).padStart(5)}% of unprobed${expected}${delay}${readerCpuText(mode)}`);
 }
-const bpftrace = median(rates.get('bpftrace')!);
-for (const mode of ['tracefs', 'tracefs-raw'] as const) {
+/** The reader's CPU seconds per 1,000 keys (median over rounds), against the unprobed round of the same round number. */
+function readerCpuText(mode: Mode): string {
+  if (mode === 'none') return '';
+  const none = roundCpu.get('none')!;
+  const perThousand = roundCpu.get(mode)!.map((r, i) => {
+    const extra = r.self - none[i]!.self + r.bpftrace;
+    return (extra / Math.max(1, r.keys)) * 1000;
+  });
+  return `, reader CPU ${median(perThousand).toFixed(3)} s per 1,000 keys${mode === 'bpftrace' ? ' (bpftrace process included)' : ''}`;
+}
+console.log(`  load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`);
+const bpftrace = median(rates.get('bpftrace') ?? []);
+for (const mode of (['tracefs', 'tracefs-raw'] as const).filter((m) => MODES.includes(m) && MODES.includes('bpftrace'))) {
   console.log(`  ${mode}/bpftrace rate ratio: ${(median(rates.get(mode)!) / bpftrace).toFixed(2)}×`);
 }
 console.log('  goals: tracefs ≥ 95% of the unprobed rate; p99 hit→file delay ≤ 100 ms');
