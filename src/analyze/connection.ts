@@ -200,7 +200,12 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     this.http = createHttpDecoder(protocol, {
       bodies: this.callbacks.bodies,
       joinedMidStream,
-      onExchange: (exchange: HttpExchange) => this.callbacks.onRequest(analyzeRequest(this.connection, exchange, this.callbacks.credentials), this.connection),
+      onExchange: (exchange: HttpExchange) => {
+        const request = analyzeRequest(this.connection, exchange, this.callbacks.credentials);
+        // A create's body is kept only to name its object; it goes unless bodies were asked for.
+        if (!this.callbacks.bodies) delete exchange.requestBody;
+        this.callbacks.onRequest(request, this.connection);
+      },
     });
     this.connection.protocol = protocol;
     return this.http;

@@ -132,13 +132,24 @@ function decodeGrpcMessage(value: string): string {
 /** Bodies kept per message at most: a long watch stream or a huge list must not exhaust memory. */
 export const MAX_KEPT_BODY_BYTES = 64 << 20;
 
+/**
+ * A create's request body is kept (up to this size) even when bodies were not asked for: the API server
+ * names the created object from the body's metadata.name, and so does analyze.
+ */
+export const MAX_CREATE_BODY_BYTES = 1 << 20;
+
+/** The collector for a request body that nobody asked for: a POST's, bounded; none for other methods. */
+export const createBodyCollector = (method: string | undefined): BodyCollector | undefined =>
+  method === 'POST' ? new BodyCollector(MAX_CREATE_BODY_BYTES) : undefined;
+
 /** Collects body pieces when bodies were requested; otherwise only counts. */
 export class BodyCollector {
   private pieces: Buffer[] = [];
   private size = 0;
   private truncated = false;
+  constructor(private readonly limit = MAX_KEPT_BODY_BYTES) {}
   add(piece: Uint8Array): void {
-    if (this.size + piece.length > MAX_KEPT_BODY_BYTES) {
+    if (this.size + piece.length > this.limit) {
       this.truncated = true;
       return;
     }
@@ -151,7 +162,7 @@ export class BodyCollector {
     this.pieces = [];
     if (this.truncated || contentEncoding?.toLowerCase() !== 'gzip') return raw;
     try {
-      return gunzipSync(raw, { maxOutputLength: MAX_KEPT_BODY_BYTES });
+      return gunzipSync(raw, { maxOutputLength: this.limit });
     } catch {
       return raw;
     }

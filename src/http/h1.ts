@@ -5,7 +5,7 @@
  */
 import type { HeaderField } from './hpack.js';
 import {
-  applyRequestHeaders, applyResponseHeaders, applyTrailers, BodyCollector, headerValue, newExchange,
+  applyRequestHeaders, applyResponseHeaders, applyTrailers, BodyCollector, createBodyCollector, headerValue, newExchange,
   type HttpConnectionDecoder, type HttpDecoderOptions, type HttpExchange,
 } from './exchange.js';
 
@@ -243,6 +243,7 @@ export class Http1Decoder implements HttpConnectionDecoder {
     }
     applyRequestHeaders(pending.exchange, [[':method', m[1]!], [':path', m[2]!], ...fields]);
     pending.exchange.requestHeaders = fields;
+    pending.requestBody ??= createBodyCollector(pending.exchange.method);
     this.queue.push(pending);
     this.sending = pending;
     return framingOf(fields) ?? { kind: 'none' };

@@ -20,7 +20,7 @@ import { findFrameBoundary } from './resync.js';
 /** Bytes held while a direction joined mid-stream waits for its first frame boundary (frames may be 1 MiB). */
 const MAX_JOIN_QUEUE_BYTES = 4 << 20;
 import {
-  applyRequestHeaders, applyResponseHeaders, applyTrailers, BodyCollector, headerValue, newExchange,
+  applyRequestHeaders, applyResponseHeaders, applyTrailers, BodyCollector, createBodyCollector, headerValue, newExchange,
   type HttpConnectionDecoder, type HttpDecoderOptions, type HttpExchange,
 } from './exchange.js';
 
@@ -291,6 +291,7 @@ export class Http2Decoder implements HttpConnectionDecoder {
       else {
         applyRequestHeaders(stream.exchange, fields);
         stream.requestHeadersSeen = true;
+        stream.requestBody ??= createBodyCollector(stream.exchange.method);
       }
       this.touch(stream, block.time);
       if (block.endStream) this.endSide(block.streamId, stream, 'client');

@@ -4,7 +4,10 @@
  * optional namespaces/NS; resource, name, subresource; the verb from the method, with list for a
  * collection GET, watch for `?watch=1|true` or the legacy /watch/ prefix, deletecollection for a
  * collection DELETE. Anything else is a non-resource request whose verb is the lowercase method.
+ * Like the API server, a list or watch names its object when `fieldSelector` requires metadata.name to be
+ * exactly one value (kubectl wait does), and a create names the object of its body.
  */
+import { createdObjectName } from './objectName.js';
 
 export interface KubeRequestInfo {
   isResourceRequest: boolean;
@@ -34,7 +37,13 @@ const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 /** Go's strconv.ParseBool, which the API server uses for the watch parameter. */
 const TRUE_VALUES = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
 
-export function kubeRequestInfo(method: string, path: string): KubeRequestInfo {
+/** A create's request body, when it was captured. */
+export interface RequestBody {
+  contentType: string | undefined;
+  bytes: Uint8Array;
+}
+
+export function kubeRequestInfo(method: string, path: string, body?: RequestBody): KubeRequestInfo {
   const query = path.indexOf('?');
   const rawPath = query >= 0 ? path.slice(0, query) : path;
   const params = new URLSearchParams(query >= 0 ? path.slice(query + 1) : '');
@@ -80,9 +89,79 @@ export function kubeRequestInfo(method: string, path: string): KubeRequestInfo {
   if (info.name === undefined && verb === 'get') {
     const watch = params.get('watch');
     info.verb = watch !== null && TRUE_VALUES.has(watch) ? 'watch' : 'list';
+    const name = exactNameMatch(params.get('fieldSelector'));
+    if (name !== undefined) info.name = name;
+  }
+  if (info.name === undefined && verb === 'create' && body) {
+    const name = createdObjectName(body.contentType, body.bytes);
+    if (name !== undefined) info.name = name;
   }
   if (info.name === undefined && verb === 'delete') info.verb = 'deletecollection';
   return info;
+}
+
+/**
+ * The value `fieldSelector` requires metadata.name to equal (a term `metadata.name=X` or `==X` among
+ * comma-separated terms), as apimachinery's fields.ParseSelector + RequiresExactMatch read it, and only if it
+ * is a valid path segment name (not "." or "..", no "/" or "%"), as the API server demands before using it.
+ */
+export function exactNameMatch(selector: string | null): string | undefined {
+  if (!selector) return undefined;
+  const terms = splitUnescaped(selector, ',');
+  let name: string | undefined;
+  // Sorted, as the server sorts the terms: with two metadata.name terms the first in order wins.
+  for (const term of terms.sort()) {
+    if (term === '') continue;
+    const split = splitTerm(term);
+    if (!split) return undefined; // the whole selector is invalid: the server fails the request
+    const value = unescapeValue(split.rhs);
+    if (value === undefined) return undefined;
+    if (split.lhs === 'metadata.name' && split.op !== '!=') name ??= value;
+  }
+  if (!name || name === '.' || name === '..' || /[/%]/.test(name)) return undefined;
+  return name;
+}
+
+/** Split on `separator` where it is not escaped by a backslash; the escapes stay for unescapeValue. */
+function splitUnescaped(text: string, separator: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '\\') i++;
+    else if (text[i] === separator) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts;
+}
+
+/** The first operator, scanning left to right, trying != before == before = at each position. */
+function splitTerm(term: string): { lhs: string; op: string; rhs: string } | undefined {
+  for (let i = 0; i < term.length; i++) {
+    for (const op of ['!=', '==', '=']) {
+      if (term.startsWith(op, i)) return { lhs: term.slice(0, i), op, rhs: term.slice(i + op.length) };
+    }
+  }
+  return undefined;
+}
+
+/** fields.UnescapeValue: only \\, \, and \= are escapes; anything else after a backslash is invalid. */
+function unescapeValue(value: string): string | undefined {
+  let out = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c !== '\\') {
+      if (c === ',' || c === '=') return undefined; // unescaped special characters
+      out += c;
+      continue;
+    }
+    const next = value[++i];
+    if (next !== '\\' && next !== ',' && next !== '=') return undefined;
+    out += next;
+  }
+  return out;
 }
 
 function safeDecode(segment: string): string {

@@ -5,7 +5,7 @@
  */
 import type { Endpoint } from '../net/index.js';
 import type { CertificateInfo, MidstreamAlignment, TlsAlert } from '../tls/index.js';
-import type { HttpExchange, HttpProtocol } from '../http/index.js';
+import { headerValue, type HttpExchange, type HttpProtocol } from '../http/index.js';
 import { kubeRequestInfo, type KubeRequestInfo } from '../kube/index.js';
 import { redactHeaders, redactPath } from '../kube/credentials.js';
 import type { Filter } from './filters.js';
@@ -130,7 +130,10 @@ export function analyzeRequest(connection: AnalyzedConnection, exchange: HttpExc
   const request: AnalyzedRequest = {
     connectionId: connection.id,
     exchange,
-    kube: kubeRequestInfo(exchange.method ?? '', exchange.path ?? ''),
+    kube: kubeRequestInfo(exchange.method ?? '', exchange.path ?? '', exchange.requestBody && {
+      contentType: headerValue(exchange.requestHeaders, 'content-type'),
+      bytes: exchange.requestBody,
+    }),
     credential,
     user: credential?.user ?? null,
     certificateSha256: connection.clientCertificate?.sha256 ?? null,
