@@ -22,8 +22,11 @@ export interface ConnectionInfo {
   rolesFrom: RolesFrom;
 }
 
-/** Why a connection ended: FIN both ways, RST, pushed out by limits, or the end of the capture. */
-export type ConnectionEnd = 'fin' | 'rst' | 'evicted' | 'capture end';
+/**
+ * Why a connection ended: FIN both ways, RST, refused (the server answered the SYN with a RST: no SYN-ACK,
+ * no data), pushed out by limits, or the end of the capture.
+ */
+export type ConnectionEnd = 'fin' | 'rst' | 'refused' | 'evicted' | 'capture end';
 
 /**
  * Receives one connection's bytes in order. `bytes` is only valid during the call (it may view a reused
@@ -104,6 +107,11 @@ class HalfStream {
 
   start(seq: number): void {
     this.base = seq >>> 0;
+  }
+
+  /** No payload received in this direction (a SYN alone carries none). */
+  isEmpty(): boolean {
+    return this.received === 0;
   }
 
   receive(offset: number, bytes: Uint8Array, length: number, timeNs: bigint): void {
@@ -263,6 +271,7 @@ export class TcpReassembler {
     const flow = fromClient ? connection.toServer : connection.toClient;
     const peer = fromClient ? connection.toClient : connection.toServer;
 
+    const refused = (flags & TcpFlag.RST) !== 0 && !fromClient && flow.base === null && connection.info.synSeen && peer.isEmpty();
     if (flow.base === null) flow.start(syn ? segment.seq + 1 : segment.seq);
     let offset = flow.offsetOf(syn ? segment.seq + 1 : segment.seq);
     if (segment.payloadLength > 0) flow.receive(offset, segment.payload, segment.payloadLength, timeNs);
@@ -271,7 +280,7 @@ export class TcpReassembler {
     if (ack && peer.base !== null) peer.acknowledged(peer.offsetOf(segment.ack));
 
     if (flags & TcpFlag.RST) {
-      this.end(key, connection, 'rst', timeNs);
+      this.end(key, connection, refused ? 'refused' : 'rst', timeNs);
     } else if (this.bothFinished(connection)) {
       this.end(key, connection, 'fin', timeNs);
     }

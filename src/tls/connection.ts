@@ -117,9 +117,10 @@ export class TlsConnection implements StreamConsumer {
     this.reason ??= 'stream incomplete (lost segments)';
   }
 
-  onEnd(_end: ConnectionEnd, _endNs: bigint): void {
+  onEnd(end: ConnectionEnd, _endNs: bigint): void {
     if (this.ended) return;
     this.ended = true;
+    if (end === 'refused') this.reason ??= 'refused (RST)';
     for (const half of [this.toServer, this.toClient]) {
       // A record cut off by the end of the capture or connection.
       if (!this.stopped && !half.stopped && half.records.buffered > 0) this.reason ??= 'stream incomplete (lost segments)';

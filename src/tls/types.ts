@@ -12,7 +12,9 @@ export type TlsFailureReason =
   /** Mid-stream: no record authenticated with the logged secret near its sequence number. */
   | 'mid-stream key did not verify'
   /** Mid-stream: the key log has a secret for the other direction only. */
-  | 'no mid-stream key for this direction';
+  | 'no mid-stream key for this direction'
+  /** The server answered the SYN with a RST. */
+  | 'refused (RST)';
 
 /** Where secrets come from: a key log file, DSBs, or both (src/keylog's KeyLog fits this). */
 export interface KeySource {

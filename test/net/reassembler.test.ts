@@ -175,3 +175,13 @@ test('roles from the middle: an endpoint seen accepting connections is the serve
   reassembler.finish();
   assert.deepEqual([connections[1]!.info.server, connections[1]!.info.rolesFrom], [highServer, 'known server']);
 });
+
+test('a RST answering the SYN (no SYN-ACK, no data) ends the connection as refused; a RST after data does not', () => {
+  const { reassembler, connections } = collect();
+  reassembler.push(segment(CLIENT, SERVER, 1000, TcpFlag.SYN), 1n);
+  reassembler.push(segment(SERVER, CLIENT, 0, TcpFlag.RST | TcpFlag.ACK), 2n);
+  reassembler.push(segment(CLIENT, SERVER, 5000, TcpFlag.SYN), 3n);
+  reassembler.push(segment(SERVER, CLIENT, 700, TcpFlag.SYN | TcpFlag.ACK), 4n);
+  reassembler.push(segment(SERVER, CLIENT, 701, TcpFlag.RST), 5n);
+  assert.deepEqual(connections.map((c) => c.end), ['refused', 'rst']);
+});
