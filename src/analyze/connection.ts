@@ -68,6 +68,8 @@ export class AnalyzedTcpConnection implements StreamConsumer {
       httpError: null,
       bytesToServer: 0,
       bytesToClient: 0,
+      plaintextBytesToServer: 0,
+      plaintextBytesToClient: 0,
       requestCount: 0,
       calls: {},
     };
@@ -83,6 +85,9 @@ export class AnalyzedTcpConnection implements StreamConsumer {
   onData(direction: Direction, bytes: Uint8Array, timeNs: bigint): void {
     if (!this.midstreamDecided) this.decideMidstream(bytes);
     if (this.swapped) direction = opposite(direction);
+    // What flowed, whether or not it can be decrypted: the TCP payload (for TLS, the records).
+    if (direction === 'toServer') this.connection.bytesToServer += bytes.length;
+    else this.connection.bytesToClient += bytes.length;
     // Plain HTTP (metrics, health ports, h2c) is decoded as is; the connection still reads "not TLS".
     if (this.plaintext === null && direction === 'toServer') {
       this.plaintext = detectHttpProtocol(undefined, bytes) !== null;
@@ -222,8 +227,8 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     this.onHandshake(result.handshake);
     c.decrypted = result.decrypted;
     c.reason = result.reason;
-    c.bytesToServer = result.bytesToServer;
-    c.bytesToClient = result.bytesToClient;
+    c.plaintextBytesToServer = result.bytesToServer;
+    c.plaintextBytesToClient = result.bytesToClient;
     // Whatever is still held decides now (a short connection may never have filled three frames).
     for (const direction of ['toServer', 'toClient'] as const) {
       const last = this.joinedHeld.filter((h) => h.direction === direction).pop();

@@ -27,6 +27,8 @@ export function connectionJson(c: AnalyzedConnection): Record<string, unknown> {
   if (c.httpError) out.httpError = c.httpError;
   out.bytesToServer = c.bytesToServer;
   out.bytesToClient = c.bytesToClient;
+  out.plaintextBytesToServer = c.plaintextBytesToServer;
+  out.plaintextBytesToClient = c.plaintextBytesToClient;
   out.requestCount = c.requestCount;
   out.calls = c.calls;
   if (c.midstream) out.midstream = midstreamJson(c.midstream);

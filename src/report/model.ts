@@ -36,8 +36,12 @@ export interface AnalyzedConnection {
   protocol: HttpProtocol | null;
   /** An HTTP-level decoding error (the rest of the connection was not decoded). */
   httpError: string | null;
+  /** TCP payload bytes each way (for TLS: the records), decrypted or not. */
   bytesToServer: number;
   bytesToClient: number;
+  /** Application bytes decrypted each way (0 when nothing could be decrypted). */
+  plaintextBytesToServer: number;
+  plaintextBytesToClient: number;
   /** Requests decoded on this connection, and what they did ("list pods" → count). */
   requestCount: number;
   calls: Record<string, number>;
