@@ -163,6 +163,14 @@ export class Http2Decoder implements HttpConnectionDecoder {
       const found = findFrameBoundary(bytes, final);
       if (found.kind === 'more') continue;
       if (found.kind === 'none') {
+        // At the end, bytes without a whole frame are just the tail of one; earlier they are not HTTP/2.
+        if (final && bytes.length < MAX_JOIN_QUEUE_BYTES) {
+          this.joinQueue = this.joinQueue.filter((q) => q.dir !== dir);
+          this.joinQueueBytes -= bytes.length;
+          dir.queuedBytes = 0;
+          dir.synced = true;
+          continue;
+        }
         this.error = `HTTP/2 ${dir.side} stream: no frame boundary found after joining mid-stream`;
         return;
       }

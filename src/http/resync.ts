@@ -3,7 +3,8 @@
  * and frames need not start together). A frame header is plausible when its type is one of RFC 9113's,
  * its flags are those the type defines, the stream id is 0 exactly for connection frames, the reserved bit
  * is clear, and fixed-size frames have their size; three in a row, each one frame after the last, make
- * the boundary. Extension frame types are not accepted as a start (they are skipped once in sync).
+ * the boundary. Extension frame types are not accepted as a start (they are skipped once in sync), nor
+ * empty frames that no sender writes.
  */
 import { findUnitStart, type ResyncSearch, type UnitFraming } from '../util/resync.js';
 import { FRAME_HEADER_LENGTH, FrameType } from './frames.js';
@@ -29,9 +30,13 @@ const HTTP2_FRAMES: UnitFraming = {
   headerLength: FRAME_HEADER_LENGTH,
   unitLength: (b, at) => {
     const length = (b[at]! << 16) | (b[at + 1]! << 8) | b[at + 2]!;
-    const rule = RULES[b[at + 3]!];
+    const type = b[at + 3]!;
+    const rule = RULES[type];
     const flags = b[at + 4]!;
     if (!rule || length > MAX_RESYNC_FRAME || (flags & ~rule.flags) !== 0 || !rule.length(length, flags)) return null;
+    // Runs of zeros (padding, counters) read as empty frames: an empty frame counts only where senders
+    // really write one — SETTINGS (ACK), and DATA or HEADERS that end a stream.
+    if (length === 0 && !(type === FrameType.SETTINGS || ((type === FrameType.DATA || type === FrameType.HEADERS) && flags & 0x1))) return null;
     if (b[at + 5]! & 0x80) return null; // reserved bit
     const streamId = ((b[at + 5]! & 0x7f) << 24) | (b[at + 6]! << 16) | (b[at + 7]! << 8) | b[at + 8]!;
     if (rule.connection !== null && rule.connection !== (streamId === 0)) return null;

@@ -175,9 +175,12 @@ export class MidstreamTlsConnection implements StreamConsumer {
 
   /** Once the boundary is known, feeds the chunks from it on, each with its capture time. */
   private findBoundary(side: Side, final: boolean): void {
-    const found = findRecordBoundary(Buffer.concat(side.head.map((c) => c.bytes)), final);
+    const bytes = Buffer.concat(side.head.map((c) => c.bytes));
+    const found = findRecordBoundary(bytes, final);
     if (found.kind === 'more') return;
     if (found.kind === 'none') {
+      // At the end, fewer bytes than a record and no whole one: the tail of a record, not a broken stream.
+      if (final && bytes.length < MAX_BOUNDARY_SCAN) return this.stop(side, 'stream incomplete (lost segments)', 'no whole record was captured after the join');
       return this.stop(side, 'malformed TLS record', `no TLS 1.3 record starts within the first ${MAX_BOUNDARY_SCAN} bytes`);
     }
     side.alignment.skippedBytes = found.offset;
