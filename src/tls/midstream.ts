@@ -224,7 +224,9 @@ export class MidstreamTlsConnection implements StreamConsumer {
     side.alignment.keySeq = key.seq;
     const suite = findCipherSuite(key.suite);
     if (!suite?.tls13 || !suite.cipher) return this.stop(side, 'unsupported cipher suite', `cipher suite ${cipherSuiteName(key.suite)} cannot be decrypted`);
-    if (key.secret.length !== HASH_LENGTH[suite.hash]) return this.nextKey(side);
+    if (key.secret.length !== HASH_LENGTH[suite.hash]) {
+      return this.nextKey(side, `the secret is ${key.secret.length} bytes, but ${suite.name} uses ${HASH_LENGTH[suite.hash]}-byte secrets`);
+    }
     const { key: aeadKey, iv } = trafficKeys(suite.hash, key.secret, KEY_LENGTH[suite.cipher]);
     const decryptor = new Tls13Decryptor(suite.cipher, aeadKey, iv);
     const target = side.held[at]!;
@@ -258,14 +260,15 @@ export class MidstreamTlsConnection implements StreamConsumer {
     }
   }
 
-  private nextKey(side: Side): void {
-    if (side.keys.length === 0) this.failAlignment(side);
+  /** The key tried last did not verify (`why`, when it could not even be tried): the next one, if any. */
+  private nextKey(side: Side, why?: string): void {
+    if (side.keys.length === 0) this.failAlignment(side, why);
   }
 
-  private failAlignment(side: Side): void {
+  private failAlignment(side: Side, why?: string): void {
     const seq = side.alignment.keySeq;
     const lo = seq === null ? 0n : seq > BigInt(MAX_SEQ_DISTANCE) ? seq - BigInt(MAX_SEQ_DISTANCE) : 0n;
-    const why =
+    why ??=
       side.held.length === 0
         ? 'no whole record was captured after the join'
         : `no record authenticates with the logged secret at sequence numbers ${lo}…${(seq ?? 0n) + BigInt(MAX_SEQ_DISTANCE)}: ` +
