@@ -4,7 +4,8 @@
  * Memory stays flat: packets are visited in place, bodies are counted, not kept (unless asked), and
  * requests need not be retained when they are streamed out.
  */
-import { stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { open, stat } from 'node:fs/promises';
 import { readCaptureBatches, SECRETS_TYPE_TLS_KEY_LOG } from '../pcap/index.js';
 import { decodePacket, IpFragments, TcpReassembler } from '../net/index.js';
 import { Tls12SessionCache, tlsHelloSender } from '../tls/index.js';
@@ -26,9 +27,13 @@ export interface AnalyzeOptions {
   acceptRequest?: (request: AnalyzedRequest, connection: AnalyzedConnection, firstPacketMs: number) => boolean;
   /** Each request as it completes (NDJSON streaming). */
   onRequest?: (request: AnalyzedRequest) => void;
-  /** Bytes read over all captures so far, and their total size when known. */
-  onProgress?: (bytesRead: number, totalBytes: number | undefined) => void;
+  /** Bytes read over all captures so far, their total size when known, and what was found so far. */
+  onProgress?: (bytesRead: number, totalBytes: number | undefined, counts: { packets: number; connections: number; identities: number }) => void;
   onWarning?: (message: string) => void;
+  /** A capture cut short is an error (exit 3) instead of being read up to the cut with a warning. */
+  strict?: boolean;
+  /** Asked between batches: true stops reading (Ctrl-C); what was read is analysed. */
+  shouldStop?: () => boolean;
 }
 
 export interface AnalysisResult {
@@ -42,6 +47,8 @@ export interface AnalysisResult {
   firstPacketTimeMs: number | null;
   /** Capture time of the last packet (ms since the epoch), null for an empty capture. */
   lastPacketTimeMs: number | null;
+  /** Reading stopped early because `shouldStop` said so. */
+  stopped: boolean;
   /** Key log entries found in the captures' DSBs. */
   embeddedKeys: number;
 }
@@ -57,6 +64,9 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
     bodies: options.bodies ?? false,
     credentials: new Map(),
     onRequest: (r: AnalyzedRequest, c: AnalyzedConnection) => {
+      // A client sends its first request with its Finished (TLS 1.3); the server that refused its certificate
+      // never read it. Such requests end unanswered with the connection, when the refusal is known.
+      if (c.rejected) return;
       if (options.acceptRequest && !options.acceptRequest(r, c, Number(firstNs! / 1_000_000n))) return;
       tallyRequest(identities, r, c.client.ip);
       if (retain) requests.push(r);
@@ -74,20 +84,33 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
     },
   }, { senderHeuristics: [tlsHelloSender] });
 
-  const sizes = await Promise.all(options.captures.map((p) => (p === '-' ? undefined : stat(p).then((s) => s.size, () => undefined))));
+  const captures = await distinctCaptures(options.captures, options.onWarning);
+  const sizes = await Promise.all(captures.map((p) => (p === '-' ? undefined : stat(p).then((s) => s.size, () => undefined))));
   const total = sizes.every((s) => s !== undefined) ? sizes.reduce<number>((a, b) => a + b!, 0) : undefined;
   let doneBefore = 0;
   let lastNs: bigint | null = null;
   let embeddedKeys = 0;
 
-  for (const [i, capture] of options.captures.entries()) {
+  let stopped = false;
+  let packets = 0;
+  reading: for (const [i, capture] of captures.entries()) {
+    const name = capture === '-' ? 'standard input' : capture;
     const batches = readCaptureBatches(capture, {
       onWarning: options.onWarning,
-      onProgress: (read) => options.onProgress?.(doneBefore + read, total),
+      onProgress: (read) => options.onProgress?.(doneBefore + read, total, { packets, connections: connections.length, identities: identities.size }),
+      // As tshark does: what precedes the cut is read, the cut is named.
+      onTruncatedEnd: options.strict
+        ? undefined
+        : (left, offset) => options.onWarning?.(`${name} is cut short at byte offset ${offset} (an incomplete ${left}-byte block): analysed up to there`),
     });
     for await (const batch of batches) {
+      if (options.shouldStop?.()) {
+        stopped = true;
+        break reading;
+      }
       for (const block of batch) {
         if (block.kind === 'packet') {
+          packets += 1;
           const segment = decodePacket(block.linkType, block.data, fragments);
           const ts = block.timestamp;
           lastNs = ts;
@@ -108,8 +131,58 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
     connections,
     requests,
     identities,
+    stopped,
     firstPacketTimeMs: firstNs === null ? null : Number(firstNs / 1_000_000n),
     lastPacketTimeMs: lastNs === null ? null : Number(lastNs / 1_000_000n),
     embeddedKeys,
   };
+}
+
+/**
+ * The captures without repeats: the same file given twice (by any path, or a copy of it) would replay every
+ * connection into itself. Files are the same when they are one inode, or have one size and the same first and
+ * last MiB.
+ */
+async function distinctCaptures(captures: string[], onWarning?: (message: string) => void): Promise<string[]> {
+  const seen = new Map<string, string>();
+  const out: string[] = [];
+  for (const capture of captures) {
+    const id = capture === '-' ? null : await fileIdentity(capture);
+    const earlier = id === null ? undefined : (seen.get(id.inode) ?? seen.get(id.content));
+    if (earlier !== undefined) {
+      onWarning?.(`${capture} is the same capture as ${earlier}: read once`);
+      continue;
+    }
+    if (id) {
+      seen.set(id.inode, capture);
+      seen.set(id.content, capture);
+    }
+    out.push(capture);
+  }
+  return out;
+}
+
+const EDGE = 1 << 20;
+
+async function fileIdentity(file: string): Promise<{ inode: string; content: string } | null> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch {
+    return null; // the reader reports it
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return null;
+    const hash = createHash('sha256').update(String(st.size));
+    const whole = st.size <= 2 * EDGE;
+    const buf = Buffer.alloc(whole ? st.size : EDGE);
+    for (const at of whole ? [0] : [0, st.size - EDGE]) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+      hash.update(buf.subarray(0, bytesRead));
+    }
+    return { inode: `${st.dev}:${st.ino}`, content: hash.digest('hex') };
+  } finally {
+    await fh.close();
+  }
 }

@@ -4,4 +4,4 @@
  * output); src/report holds the report model and its renderers.
  */
 export { analyzeCaptures, type AnalysisResult, type AnalyzeOptions } from './analyze.js';
-export { runAnalyze, type AnalyzeFormat, type RunAnalyzeIo, type RunAnalyzeOptions } from './run.js';
+export { runAnalyze, type AnalyzeFormat, type AnalyzeStatus, type RunAnalyzeIo, type RunAnalyzeOptions, type RunAnalyzeResult } from './run.js';

@@ -1,51 +1,102 @@
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { Option, type Command } from 'commander';
-import cliProgress from 'cli-progress';
-import { runAnalyze } from '../analyze/index.js';
+import { runAnalyze, type AnalyzeFormat, type AnalyzeStatus } from '../analyze/index.js';
+import { clientList, type ReportFilter } from '../report/filters.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { collect } from './options.js';
+import { StatusLine } from './statusLine.js';
 
 interface AnalyzeCliOptions {
+  read: string[];
   keylog: string[];
+  output?: AnalyzeFormat;
   json?: boolean;
   ndjson?: boolean;
   html?: string;
+  requests?: boolean;
+  connections?: boolean;
+  headers: boolean;
   expiringWithin: number;
   expiryFrom: 'capture' | 'now';
+  now?: number;
+  failOnExpiry?: boolean;
+  strict?: boolean;
   bodies?: boolean;
+  user: string[];
+  group: string[];
+  fingerprint: string[];
+  cert: string[];
+  serial: string[];
+  tokenSubject: string[];
+  expiringOnly?: boolean;
+  verb: string[];
+  resource: string[];
+  namespace: string[];
+  client: string[];
 }
-
-/** Inputs at least this large get a progress bar (on a terminal). */
-const PROGRESS_MIN_BYTES = 32 << 20;
 
 const EXAMPLES = `
 Examples:
-  # who called the API server, with which client certificate, and when does it expire?
+  # which credentials expire soon, and who uses them from where?
   gokeylog analyze apiserver.pcapng
-  gokeylog analyze capture.pcap --keylog server.keylog --expiring-within 60
-  # machine-readable: the whole report, or one JSON object per request as it completes
-  gokeylog analyze capture.pcap --keylog k.log --json > report.json
-  gokeylog analyze capture.pcap --keylog k.log --ndjson | jq 'select(.status >= 400)'
-  # a self-contained HTML report next to the table output
+  gokeylog analyze -r capture.pcap --keylog server.keylog --expiring-within 60
+  # who uses this certificate / this service account / this address?
+  gokeylog analyze apiserver.pcapng --cert /etc/kubernetes/pki/apiserver-kubelet-client.crt
+  gokeylog analyze apiserver.pcapng --token-subject system:serviceaccount:kube-system:coredns --requests
+  gokeylog analyze apiserver.pcapng --client 10.0.0.0/24 --verb delete --requests
+  # a cron job: exit 5 when a credential seen expires within 14 days
+  gokeylog analyze apiserver.pcapng --expiring-within 14 --fail-on-expiry -o tsv > expiring.tsv
+  # machine-readable: the whole report, one JSON object per request, or a table for awk
+  gokeylog analyze capture.pcap --keylog k.log -o json > report.json
+  gokeylog analyze capture.pcap --keylog k.log -o ndjson | jq 'select(.status >= 400)'
+  gokeylog analyze capture.pcapng -o tsv --no-headers | cut -f1,5
+  # live: Ctrl-C stops both; analyze finishes its report
+  gokeylog capture --process kube-apiserver -w - | gokeylog analyze -
+  # a self-contained HTML report next to the text output
   gokeylog analyze capture.pcapng --html report.html
 
 Keys come from --keylog files (NSS key log format) and from the Decryption Secrets Blocks of pcapng
-captures (gokeylog capture / editcap --inject-secrets). Every TCP connection is listed; one that cannot
-be decrypted says why. Exit codes: 0 ok, 2 usage, 3 unreadable or unsupported capture, 4 file not found.`;
+captures (gokeylog capture / editcap --inject-secrets). Expiry is measured from the start of the first
+capture unless --now says otherwise. Filters narrow identities, connections and requests alike; the values
+of one filter are alternatives, several filters must all match. Tokens, passwords and cookies are never
+printed: tokens are named by a fingerprint (the first 16 hex digits of their SHA-256).
+Exit codes: 0 ok, 2 usage, 3 unreadable or unsupported capture (or cut short, with --strict), 4 file not
+found, 5 --fail-on-expiry and a credential expires within the window, 130 interrupted before the end.`;
 
 export function registerAnalyze(program: Command): void {
   program
     .command('analyze')
-    .description('Decrypt TLS in captures and report HTTP/2 and HTTP/1.1 requests: Kubernetes verbs and resources, client certificate identities and expiry.')
-    .argument('<capture...>', 'pcap or pcapng files, read in order as one capture ("-" for standard input)')
+    .description('Decrypt TLS in captures and report who used which credential (client certificates, tokens) from where, what they called, and what expires soon.')
+    .argument('[capture...]', 'pcap or pcapng files, read in order as one capture ("-" for standard input)')
+    .option('-r, --read <file>', 'a capture file, as tshark and tcpdump take it (repeatable)', collect, [])
     .option('--keylog <file>', 'an NSS key log file (repeatable)', collect, [])
-    .addOption(new Option('--json', 'print the whole report as JSON').conflicts('ndjson'))
-    .option('--ndjson', 'print one JSON object per request as it completes, then one per connection and identity')
+    .addOption(new Option('-o, --output <format>', 'text (default), wide (every column, connections and requests), json, ndjson, tsv or csv').choices(['text', 'wide', 'json', 'ndjson', 'tsv', 'csv']))
+    .addOption(new Option('--json', 'the same as -o json').conflicts(['ndjson', 'output']))
+    .addOption(new Option('--ndjson', 'the same as -o ndjson: one JSON object per request as it completes, then connections, identities and a summary').conflicts('output'))
+    .option('--requests', 'also list the requests (with -o tsv/csv: list them instead of the identities)')
+    .option('--connections', 'also list the connections (with -o tsv/csv: list them instead of the identities)')
+    .option('--no-headers', 'no header line in tables (text, tsv, csv)')
     .option('--html <file>', 'also write a self-contained HTML report to FILE')
-    .option('--expiring-within <days>', 'warn about certificates expiring within DAYS', parseDays, 30)
-    .addOption(new Option('--expiry-from <when>', 'measure certificate expiry from the capture time or now').choices(['capture', 'now']).default('capture'))
+    .option('--expiring-within <days>', 'credentials expiring within DAYS need attention', parseDays, 30)
+    .option('--now <time>', 'measure expiry from this time (ISO 8601, e.g. 2026-12-01T12:00:00Z) instead of the start of the first capture', parseTime)
+    .addOption(new Option('--expiry-from <when>', 'measure expiry from the start of the first capture or from the clock').choices(['capture', 'now']).default('capture'))
+    .option('--fail-on-expiry', 'exit 5 when a credential seen is expired or expires within the window (for cron jobs)')
+    .option('--strict', 'a capture cut short is an error (exit 3), not a warning')
     .option('--bodies', 'include response bodies (gzip decoded) in JSON output')
+    .option('--user <name>', 'only this user (repeatable)', collect, [])
+    .option('--group <name>', 'only users in this group (repeatable)', collect, [])
+    .option('--fingerprint <hex>', 'only the credential whose fingerprint starts with HEX (certificate SHA-256 or token fingerprint; repeatable)', collect, [])
+    .option('--cert <file.pem>', 'only this client certificate (repeatable)', collect, [])
+    .option('--serial <hex>', 'only the certificate with this serial number (repeatable)', collect, [])
+    .option('--token-subject <sub>', 'only tokens with this subject, e.g. system:serviceaccount:NS:NAME (repeatable)', collect, [])
+    .option('--expiring-only', 'only credentials that are expired or expire within the window')
+    .option('--verb <verb>', 'only requests with this Kubernetes verb: get, list, watch, create, … (repeatable)', collect, [])
+    .option('--resource <resource>', 'only requests for this resource (pods, nodes/status, …; repeatable)', collect, [])
+    .option('--namespace <ns>', 'only requests in this namespace (repeatable)', collect, [])
+    .option('--client <ip[/bits]>', 'only connections from this address or CIDR (repeatable)', collect, [])
     .addHelpText('after', EXAMPLES)
-    .action(async (captures: string[], opts: AnalyzeCliOptions) => analyze(captures, opts));
+    .action(async (captures: string[], opts: AnalyzeCliOptions) => analyze([...opts.read, ...captures], opts));
 }
 
 function parseDays(value: string): number {
@@ -54,44 +105,110 @@ function parseDays(value: string): number {
   return n;
 }
 
-async function analyze(captures: string[], opts: AnalyzeCliOptions): Promise<void> {
-  const warn = (message: string): void => void process.stderr.write(`gokeylog: warning: ${message}\n`);
-  const bar = new cliProgress.SingleBar(
-    { format: 'analyzing {bar} {percentage}% | {value}/{total} MiB | {requests} requests', hideCursor: true, stream: process.stderr },
-    cliProgress.Presets.shades_classic,
-  );
-  let barStarted = false;
+function parseTime(value: string): number {
+  const ms = value === 'now' ? Date.now() : Date.parse(value);
+  if (!Number.isFinite(ms) || !/^now$|^\d{4}-\d\d-\d\d/.test(value)) {
+    throw new GokeylogError(`--now needs a time like 2026-12-01T12:00:00Z, not "${value}".`, ExitCode.usage);
+  }
+  return ms;
+}
+
+/** --cert files as the SHA-256 fingerprints the filter matches. */
+function certificateFingerprints(files: string[]): string[] {
+  return files.map((file) => {
+    let pem: Buffer;
+    try {
+      pem = readFileSync(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new GokeylogError(`cannot read --cert ${file}: ${code === 'ENOENT' ? 'no such file' : code ?? err}.`, code === 'ENOENT' ? ExitCode.notFound : ExitCode.failure);
+    }
+    try {
+      return new X509Certificate(pem).fingerprint256;
+    } catch {
+      throw new GokeylogError(`--cert ${file} is not a PEM or DER certificate.`, ExitCode.usage);
+    }
+  });
+}
+
+function reportFilter(opts: AnalyzeCliOptions): ReportFilter {
   try {
-    await runAnalyze(
+    clientList(opts.client);
+  } catch (err) {
+    throw new GokeylogError((err as Error).message, ExitCode.usage);
+  }
+  return {
+    users: opts.user,
+    groups: opts.group,
+    fingerprints: [...opts.fingerprint, ...certificateFingerprints(opts.cert)],
+    serials: opts.serial,
+    tokenSubjects: opts.tokenSubject,
+    expiringOnly: opts.expiringOnly ?? false,
+    verbs: opts.verb.map((v) => v.toLowerCase()),
+    resources: opts.resource,
+    namespaces: opts.namespace,
+    clients: opts.client,
+  };
+}
+
+const MIB = 1048576;
+
+function statusText(s: AnalyzeStatus): string {
+  const read = s.totalBytes ? `${Math.floor((100 * s.bytesRead) / s.totalBytes)}% of ${Math.round(s.totalBytes / MIB)} MiB` : `${Math.round(s.bytesRead / MIB)} MiB`;
+  return `analyzing: ${read} · ${s.packets} packets · ${s.connections} connections · ${s.requests} requests · ${s.identities} identities`;
+}
+
+async function analyze(captures: string[], opts: AnalyzeCliOptions): Promise<void> {
+  if (captures.length === 0) throw new GokeylogError('say which captures to read: files, -r FILE, or - for standard input.', ExitCode.usage);
+  const format: AnalyzeFormat = opts.output ?? (opts.ndjson ? 'ndjson' : opts.json ? 'json' : 'text');
+  const filter = reportFilter(opts);
+  const status = new StatusLine();
+  const warn = (message: string): void => status.print(`gokeylog: warning: ${message}`);
+
+  // Ctrl-C reaches every process of a pipeline (`capture -w - | analyze -`): the capture ends its output, and
+  // analyze reads on to that end and reports. On files, or at a second Ctrl-C, it stops reading at once and
+  // reports what it read; a third ends it.
+  const live = captures.includes('-');
+  let interrupts = 0;
+  const onSigint = (): void => {
+    interrupts += 1;
+    if (interrupts === 1 && live) status.print('gokeylog: finishing: reading the capture to its end, then the report (Ctrl-C again to stop reading now).');
+    else if (interrupts === 2 && live) {
+      status.print('gokeylog: stopping: the report covers what was read.');
+      process.stdin.destroy();
+    } else if (interrupts >= 3) process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const result = await runAnalyze(
       {
         captures,
         keyLogFiles: opts.keylog,
-        format: opts.ndjson ? 'ndjson' : opts.json ? 'json' : 'text',
+        format,
         html: opts.html,
         expiringWithinDays: opts.expiringWithin,
-        expiryFrom: opts.expiryFrom,
+        expiryFrom: opts.now ?? opts.expiryFrom,
         bodies: opts.bodies ?? false,
         color: process.stdout.isTTY === true && !process.env.NO_COLOR,
+        width: process.stdout.isTTY ? process.stdout.columns || 80 : undefined,
+        headers: opts.headers,
+        requests: opts.requests,
+        connections: opts.connections,
+        filter,
+        strict: opts.strict,
       },
       {
         output: process.stdout,
         onWarning: warn,
-        onProgress: (read, total, requests) => {
-          if (!process.stderr.isTTY || total === undefined || total < PROGRESS_MIN_BYTES) return;
-          const mib = (n: number): number => Math.round(n / 1048576);
-          if (!barStarted) {
-            bar.start(mib(total), 0, { requests });
-            barStarted = true;
-          }
-          bar.update(mib(read), { requests });
-        },
-        onCapturesRead: () => {
-          if (barStarted) bar.stop();
-          barStarted = false;
-        },
+        onProgress: (s) => status.update(() => statusText(s)),
+        onCapturesRead: () => status.clear(),
+        shouldStop: () => interrupts >= (live ? 2 : 1),
       },
     );
+    if (result.stopped) process.exitCode = 130;
+    else if (opts.failOnExpiry && result.expiring > 0) process.exitCode = ExitCode.expiring;
   } finally {
-    if (barStarted) bar.stop();
+    status.clear();
+    process.off('SIGINT', onSigint);
   }
 }

@@ -13,7 +13,10 @@ export interface ClientCertOptions {
   cn: string;
   /** Subject O values: Kubernetes reads them as the user's groups. */
   orgs?: string[];
-  /** Validity from now; negative: a certificate that expired that many days ago (valid for the day before). */
+  /**
+   * Validity from now, in days: fractional for hours (47.5 / 24 expires in 47 h 30 min); negative: a
+   * certificate that expired that many days ago (valid for the day before).
+   */
   days?: number;
 }
 
@@ -75,7 +78,7 @@ async function issue(
   await generateKey(key, ca.keyType);
   await openssl(['req', '-new', '-key', key, '-subj', subj, '-out', csr]);
   writeFileSync(ext, extensions.join('\n') + '\n', { mode: 0o600 });
-  if (days > 0) {
+  if (days > 0 && Number.isInteger(days)) {
     // A random serial (not -CAcreateserial) so concurrent issues do not race on a serial file.
     const serial = `0x${randomBytes(8).toString('hex')}`;
     await openssl([
@@ -83,7 +86,7 @@ async function issue(
       '-days', String(days), '-sha256', '-extfile', ext, '-out', cert,
     ]);
   } else {
-    await signInThePast(ca, csr, ext, cert, days);
+    await signWithDates(ca, csr, ext, cert, days);
   }
   rmSync(csr);
   rmSync(ext);
@@ -97,10 +100,11 @@ const DAY_MS = 86_400_000;
 const asn1Time = (ms: number): string => new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d+/, '');
 
 /**
- * Sign a certificate whose validity ended `-days` days ago (one day long). `openssl x509 -req` cannot set
- * dates in OpenSSL 3.0, `openssl ca` can: it gets a throwaway database of its own in a scratch directory.
+ * Sign a certificate valid until `days` days from now (negative: ended that long ago), from a day before that
+ * or before now, whichever is earlier. `openssl x509 -req` cannot set dates in OpenSSL 3.0, `openssl ca`
+ * can: it gets a throwaway database of its own in a scratch directory.
  */
-async function signInThePast(ca: Pick<Pki, 'dir' | 'caCert' | 'caKey'>, csr: string, ext: string, cert: string, days: number): Promise<void> {
+async function signWithDates(ca: Pick<Pki, 'dir' | 'caCert' | 'caKey'>, csr: string, ext: string, cert: string, days: number): Promise<void> {
   const db = mkdtempSync(path.join(ca.dir, 'ca-db-'));
   try {
     writeFileSync(path.join(db, 'index.txt'), '', { mode: 0o600 });
@@ -112,7 +116,7 @@ async function signInThePast(ca: Pick<Pki, 'dir' | 'caCert' | 'caKey'>, csr: str
     const notAfter = Date.now() + days * DAY_MS;
     await openssl([
       'ca', '-batch', '-config', config, '-cert', ca.caCert, '-keyfile', ca.caKey, '-in', csr, '-out', cert,
-      '-startdate', asn1Time(notAfter - DAY_MS), '-enddate', asn1Time(notAfter),
+      '-startdate', asn1Time(Math.min(notAfter, Date.now()) - DAY_MS), '-enddate', asn1Time(notAfter),
       // -preserveDN: the subject as requested (O before CN), not reordered by the policy.
       '-preserveDN', '-notext', '-md', 'sha256', '-extfile', ext,
     ]);

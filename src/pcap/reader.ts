@@ -23,7 +23,7 @@ export interface ReadCaptureOptions {
    * given: then it is dropped and this is told how many bytes it had; and input that ends before its first byte
    * is then no capture rather than an error (tcpdump that exited before writing anything).
    */
-  onTruncatedEnd?: (leftoverBytes: number) => void;
+  onTruncatedEnd?: (leftoverBytes: number, offset: number) => void;
 }
 
 /**
@@ -35,7 +35,10 @@ export async function* readCaptureBatches(source: string | NodeJS.ReadableStream
   const input = await openInput(source, opts.sourceName);
   let reading: Promise<{ end: number; done: boolean }> | undefined;
   try {
-    const parser = new CaptureParser({ sourceName: input.name, fileSize: input.size, onWarning: opts.onWarning });
+    // A file cut short (copied mid-write, disk full) is read up to the cut when the caller takes truncation:
+    // without its size the parser waits for the cut block's bytes until the end, which then reports it.
+    const fileSize = opts.onTruncatedEnd ? undefined : input.size;
+    const parser = new CaptureParser({ sourceName: input.name, fileSize, onWarning: opts.onWarning });
     let buf: Buffer = Buffer.allocUnsafe(CHUNK_SIZE);
     let bufOffset = 0; // input offset of buf[0]
     let progress: ParseProgress = { pos: 0, need: 0 };
@@ -50,7 +53,7 @@ export async function* readCaptureBatches(source: string | NodeJS.ReadableStream
       if (done) {
         if (batch.length > 0) yield batch;
         const leftover = end - progress.pos;
-        if (leftover > 0 && opts.onTruncatedEnd && parser.format !== undefined) opts.onTruncatedEnd(leftover);
+        if (leftover > 0 && opts.onTruncatedEnd && parser.format !== undefined) opts.onTruncatedEnd(leftover, bufOffset + progress.pos);
         else if (leftover > 0 || !opts.onTruncatedEnd) parser.finish(leftover, progress, bufOffset);
         return;
       }

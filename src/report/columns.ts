@@ -13,6 +13,13 @@ export interface Column {
   /** How the cell gives way when the table is wider than the terminal (default: never narrower than its content). */
   shrink?: 'wrap' | 'truncate';
   align?: 'left' | 'right';
+  /**
+   * May be left out when even the narrowed table does not fit: columns with higher numbers go first. Without
+   * it a column always stays.
+   */
+  drop?: number;
+  /** A shrinking column keeps at least this many characters (default MIN_SHRUNK). */
+  min?: number;
 }
 
 export type RowStyle = 'bad' | 'warn' | undefined;
@@ -27,7 +34,7 @@ export interface TableOptions {
 
 const GAP = 2;
 /** A shrinking column keeps at least this many characters (or its header's width). */
-const MIN_SHRUNK = 8;
+const MIN_SHRUNK = 10;
 /** A wrapped cell takes at most this many lines (a 64 KiB path must not fill the screen). */
 const MAX_WRAPPED_LINES = 4;
 
@@ -38,14 +45,18 @@ export function displayWidth(text: string): number {
   return /^[\x20-\x7e]*$/.test(text) ? text.length : stringWidth(text);
 }
 
-export function renderTable(columns: Column[], rows: readonly (readonly unknown[])[], options: TableOptions): string[] {
-  const cells = rows.map((row) => columns.map((_, i) => escapeControl(String(row[i] ?? ''))));
-  const head = columns.map((c) => c.header);
-  const natural = columns.map((c, i) => {
+export function renderTable(allColumns: Column[], rows: readonly (readonly unknown[])[], options: TableOptions): string[] {
+  const allCells = rows.map((row) => allColumns.map((_, i) => escapeControl(String(row[i] ?? ''))));
+  const allNatural = allColumns.map((c, i) => {
     let w = options.headers ? displayWidth(c.header) : 0;
-    for (const row of cells) w = Math.max(w, displayWidth(row[i]!));
+    for (const row of allCells) w = Math.max(w, displayWidth(row[i]!));
     return w;
   });
+  const keep = options.width === undefined ? allColumns.map((_, i) => i) : columnsThatFit(allColumns, allNatural, options.width, options.headers);
+  const columns = keep.map((i) => allColumns[i]!);
+  const natural = keep.map((i) => allNatural[i]!);
+  const cells = keep.length === allColumns.length ? allCells : allCells.map((row) => keep.map((i) => row[i]!));
+  const head = columns.map((c) => c.header);
   const widths = options.width === undefined ? natural : fit(columns, natural, options.width, options.headers);
   const lines: string[] = [];
   if (options.headers) {
@@ -60,10 +71,31 @@ export function renderTable(columns: Column[], rows: readonly (readonly unknown[
   return lines;
 }
 
+const floorOf = (c: Column, natural: number, headers: boolean): number =>
+  c.shrink ? Math.min(natural, Math.max(c.min ?? MIN_SHRUNK, headers ? displayWidth(c.header) : 0)) : natural;
+
+/** Past this much narrowing (natural width / terminal width) a droppable column leaves rather than cutting every cell. */
+const MAX_SQUEEZE = 1.5;
+
+/**
+ * The indexes of the columns that stay: droppable ones leave, highest `drop` first, until the table fits at
+ * its narrowest and needs no more than MAX_SQUEEZE of narrowing.
+ */
+function columnsThatFit(columns: Column[], natural: number[], width: number, headers: boolean): number[] {
+  const keep = columns.map((_, i) => i);
+  const total = (w: (i: number) => number): number => keep.reduce((sum, i) => sum + w(i), 0) + GAP * (keep.length - 1);
+  const order = keep.filter((i) => columns[i]!.drop !== undefined).sort((a, b) => columns[b]!.drop! - columns[a]!.drop!);
+  for (const i of order) {
+    if (total((k) => floorOf(columns[k]!, natural[k]!, headers)) <= width && total((k) => natural[k]!) <= width * MAX_SQUEEZE) break;
+    keep.splice(keep.indexOf(i), 1);
+  }
+  return keep;
+}
+
 /** Narrow the shrinkable columns, widest first, until the table fits (or nothing can give way any more). */
 function fit(columns: Column[], natural: number[], width: number, headers: boolean): number[] {
   const widths = [...natural];
-  const floor = columns.map((c, i) => (c.shrink ? Math.min(natural[i]!, Math.max(MIN_SHRUNK, headers ? displayWidth(c.header) : 0)) : natural[i]!));
+  const floor = columns.map((c, i) => floorOf(c, natural[i]!, headers));
   let excess = widths.reduce((a, b) => a + b, 0) + GAP * (columns.length - 1) - width;
   while (excess > 0) {
     let widest = -1;
@@ -117,31 +149,36 @@ export function cut(text: string, width: number): string {
   return `${out}…`;
 }
 
-/** Lines of at most `width` display columns, broken after spaces, `/`, `,`, `&` or `?` when possible. */
+/**
+ * The longest head of `text` that fits `width` display columns, broken after a space, `/`, `,`, `&`, `?`, `;`
+ * or `=` when one is in its last two thirds, and the rest (without the spaces at the break).
+ */
+export function splitAt(text: string, width: number): [string, string] {
+  let take = 0;
+  let used = 0;
+  let lastBreak = 0;
+  for (const ch of text) {
+    const w = displayWidth(ch);
+    if (used + w > width) {
+      const at = lastBreak > width / 3 ? lastBreak : Math.max(1, take);
+      return [text.slice(0, at).trimEnd(), text.slice(at).trimStart()];
+    }
+    used += w;
+    take += ch.length;
+    if (/[\s/,&?;=]/.test(ch)) lastBreak = take;
+  }
+  return [text, ''];
+}
+
+/** Lines of at most `width` display columns (see splitAt). */
 export function wrap(text: string, width: number): string[] {
   const lines: string[] = [];
   let rest = text;
-  for (;;) {
-    let take = 0;
-    let used = 0;
-    let lastBreak = 0;
-    let fits = true;
-    for (const ch of rest) {
-      const w = displayWidth(ch);
-      if (used + w > width) {
-        fits = false;
-        break;
-      }
-      used += w;
-      take += ch.length;
-      if (/[\s/,&?;=]/.test(ch)) lastBreak = take;
-    }
-    if (fits) break;
-    const at = lastBreak > width / 3 ? lastBreak : Math.max(1, take);
-    lines.push(rest.slice(0, at).trimEnd());
-    rest = rest.slice(at).trimStart();
-  }
-  if (rest || lines.length === 0) lines.push(rest);
+  do {
+    const [head, tail] = splitAt(rest, width);
+    lines.push(head);
+    rest = tail;
+  } while (rest);
   return lines;
 }
 

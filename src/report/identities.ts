@@ -217,6 +217,10 @@ export class IdentityTally {
     a.statuses[status] = (a.statuses[status] ?? 0) + 1;
   }
 
+  get size(): number {
+    return this.identities.size;
+  }
+
   entries(): Iterable<Pick<Entry, 'credential' | 'activity'>> {
     return this.identities.values();
   }

@@ -11,5 +11,5 @@ export { IdentityTally, rejectingAlert, type Credential, type CredentialKind } f
 export { Filter, NO_FILTER, type ReportFilter } from './filters.js';
 export { expiryText } from './timeLeft.js';
 export { connectionJson, isoTime, reportJson, reportJsonWithoutRequests, requestJson } from './json.js';
-export { renderText } from './text.js';
+export { renderDelimitedReport, renderText, type TextOptions } from './text.js';
 export { renderHtml } from './html.js';

@@ -13,6 +13,8 @@ export const ExitCode = {
   unsupportedInput: 3,
   /** writeKeyLog not found, ambiguous, or failed validation: never attach in that case. */
   notFound: 4,
+  /** analyze --fail-on-expiry: a credential seen is expired or expires within the window. */
+  expiring: 5,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

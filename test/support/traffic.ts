@@ -248,6 +248,12 @@ export interface CurlOptions {
   ciphers?: string;
   h1?: boolean;
   userAgent?: string;
+  /** Extra request headers, e.g. `Authorization: Bearer …`. */
+  headers?: string[];
+  /** `user:password` for Basic auth (curl -u). */
+  basicAuth?: string;
+  /** Exit codes other than 0 are expected (a server that refuses the client's certificate). */
+  allowFailure?: boolean;
   timeoutMs?: number;
 }
 
@@ -269,11 +275,15 @@ export async function runCurl(options: CurlOptions): Promise<string> {
   if (options.ciphers) args.push('--ciphers', options.ciphers);
   args.push(options.h1 ? '--http1.1' : '--http2');
   if (options.userAgent) args.push('-A', options.userAgent);
+  for (const h of options.headers ?? []) args.push('-H', h);
+  if (options.basicAuth) args.push('-u', options.basicAuth);
   args.push('-w', '%{http_code} HTTP/%{http_version} %{url_effective} %{size_download}\\n');
   for (const url of options.urls) args.push('-o', '/dev/null', url);
   const env = { ...process.env, SSLKEYLOGFILE: options.keyLog };
-  const { stdout } = await spawnChecked('curl', args, { env, timeoutMs: options.timeoutMs });
-  return stdout.split('\n').filter(Boolean).map((line) => asTlsclientLine(line) + '\n').join('');
+  const { stdout } = options.allowFailure
+    ? await runProcess('curl', args, { env, timeoutMs: options.timeoutMs })
+    : await spawnChecked('curl', args, { env, timeoutMs: options.timeoutMs });
+  return stdout.split('\n').filter((line) => line && !line.startsWith('000 ')).map((line) => asTlsclientLine(line) + '\n').join('');
 }
 
 /** curl's suite names for a tlsclient `-cipher` name (TLS 1.2: the signature algorithm follows the key type). */
@@ -358,39 +368,84 @@ async function curlTraffic(options: TrafficOptions, pki: TestPki, port: number, 
   return output;
 }
 
+export interface TlsServerSessionOptions {
+  /** A tlsserver fixture. */
+  server: Program;
+  pki: TestPki;
+  /** The server requires and verifies client certificates from the PKI's CA (Go: RequireAndVerifyClientCert). */
+  clientCa?: boolean;
+  tls?: TlsVersion;
+  h1?: boolean;
+  /** Record the traffic with tcpdump on lo (needs root). */
+  capture?: boolean;
+  timeoutMs?: number;
+}
+
+/** A running tlsserver with its own key log (and capture): run any clients against it, then stop it. */
+export interface TlsServerSession {
+  dir: string;
+  port: number;
+  serverKeyLog: string;
+  pcap?: string;
+  /** Stop the capture (flushed) and the server; idempotent. */
+  stop(): Promise<void>;
+}
+
+export async function startTlsServerSession(options: TlsServerSessionOptions): Promise<TlsServerSession> {
+  const { pki } = options;
+  const dir = secretTempDir('traffic');
+  const serverKeyLog = secretFileIn(dir, 'server.keylog');
+  const serverArgs = ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey, '-keylog', serverKeyLog];
+  if (options.clientCa) serverArgs.push('-client-ca', pki.caCert);
+  if (options.tls) serverArgs.push('-max-version', options.tls);
+  if (options.h1) serverArgs.push('-h1');
+  const server = await startServer(programPath(options.server), serverArgs, { timeoutMs: options.timeoutMs });
+  let capture: Capture | undefined;
+  try {
+    if (options.capture) capture = await startCapture({ port: server.port, file: secretFileIn(dir, 'traffic.pcap') });
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    try {
+      await capture?.stop();
+    } finally {
+      await server.stop();
+    }
+  };
+  return { dir, port: server.port, serverKeyLog, pcap: capture?.file, stop: () => (stopping ??= stop()) };
+}
+
+/** Run a tlsclient fixture against a session; its stdout (one line per response) and exit code. */
+export async function runTlsclient(client: Program, session: Pick<TlsServerSession, 'port' | 'dir'>, options: Partial<TrafficOptions> & { pki: TestPki; cert?: CertPair; keyLog?: string }): Promise<ExitedProcess> {
+  const keyLog = options.keyLog ?? secretFileIn(session.dir, `client-${Math.random().toString(36).slice(2)}.keylog`);
+  return runProcess(programPath(client), tlsclientArgs(options as TrafficOptions, options.pki, session.port, keyLog, options.cert), { timeoutMs: options.timeoutMs });
+}
+
 /**
  * One complete exchange between a tlsserver fixture and a client, each writing its own key log, optionally
  * recorded by tcpdump. Every process is stopped before this returns or throws.
  */
 export async function runTraffic(options: TrafficOptions): Promise<TrafficResult> {
   const pki = options.pki ?? (await testPki());
-  const dir = secretTempDir('traffic');
-  const serverKeyLog = secretFileIn(dir, 'server.keylog');
-  const clientKeyLog = secretFileIn(dir, 'client.keylog');
   const cert = options.clientCert === true ? { cert: pki.clientCert, key: pki.clientKey } : options.clientCert || undefined;
-
-  const serverArgs = ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey, '-keylog', serverKeyLog];
-  if (cert) serverArgs.push('-client-ca', pki.caCert);
-  if (options.tls) serverArgs.push('-max-version', options.tls);
-  if (options.h1) serverArgs.push('-h1');
-
-  const server = await startServer(programPath(options.server), serverArgs, { timeoutMs: options.timeoutMs });
-  let capture: Capture | undefined;
+  const session = await startTlsServerSession({ server: options.server, pki, clientCa: cert !== undefined, tls: options.tls, h1: options.h1, capture: options.capture, timeoutMs: options.timeoutMs });
+  const clientKeyLog = secretFileIn(session.dir, 'client.keylog');
   try {
-    if (options.capture) capture = await startCapture({ port: server.port, file: secretFileIn(dir, 'traffic.pcap') });
     const clientOutput =
       options.client === 'curl'
-        ? await curlTraffic(options, pki, server.port, clientKeyLog, cert)
+        ? await curlTraffic(options, pki, session.port, clientKeyLog, cert)
         : (
-            await spawnChecked(programPath(options.client), tlsclientArgs(options, pki, server.port, clientKeyLog, cert), {
+            await spawnChecked(programPath(options.client), tlsclientArgs(options, pki, session.port, clientKeyLog, cert), {
               timeoutMs: options.timeoutMs,
             })
           ).stdout;
-    await capture?.stop();
-    return { dir, pcap: capture?.file, serverKeyLog, clientKeyLog, port: server.port, clientOutput };
+    await session.stop();
+    return { dir: session.dir, pcap: session.pcap, serverKeyLog: session.serverKeyLog, clientKeyLog, port: session.port, clientOutput };
   } finally {
-    await capture?.stop().catch(() => undefined);
-    await server.stop();
+    await session.stop().catch(() => undefined);
   }
 }
 
