@@ -252,6 +252,8 @@ export interface CurlOptions {
   headers?: string[];
   /** `user:password` for Basic auth (curl -u). */
   basicAuth?: string;
+  /** Connect from this local address (curl --interface), e.g. 127.0.0.11: tells clients apart on loopback. */
+  sourceAddress?: string;
   /** Exit codes other than 0 are expected (a server that refuses the client's certificate). */
   allowFailure?: boolean;
   timeoutMs?: number;
@@ -277,6 +279,7 @@ export async function runCurl(options: CurlOptions): Promise<string> {
   if (options.userAgent) args.push('-A', options.userAgent);
   for (const h of options.headers ?? []) args.push('-H', h);
   if (options.basicAuth) args.push('-u', options.basicAuth);
+  if (options.sourceAddress) args.push('--interface', options.sourceAddress);
   args.push('-w', '%{http_code} HTTP/%{http_version} %{url_effective} %{size_download}\\n');
   for (const url of options.urls) args.push('-o', '/dev/null', url);
   const env = { ...process.env, SSLKEYLOGFILE: options.keyLog };
