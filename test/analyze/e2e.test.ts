@@ -138,7 +138,7 @@ test('keys from a DSB (editcap --inject-secrets), --ndjson streamed per request,
   const theirs = await tsharkFields(pcapng, { tlsPort: traffic.port, filter: 'http2.headers.method', fields: ['http2.headers.path'] });
   const theirPaths = theirs.flatMap((row) => row[0]!.split(','));
   assert.ok(theirPaths.length >= 1, 'tshark decrypted requests with the embedded keys');
-  assert.deepEqual(lines.map((l) => l.type), [...Array(theirPaths.length).fill('request'), 'connection', 'connection', 'identity']);
+  assert.deepEqual(lines.map((l) => l.type), [...Array(theirPaths.length).fill('request'), 'connection', 'connection', 'identity', 'summary']);
   assert.ok(lines.filter((l) => l.type === 'connection').every((l) => l.decrypted));
   assert.deepEqual(lines.filter((l) => l.type === 'request').map((l) => l.path).sort(), theirPaths.sort());
   const page = readFileSync(html, 'utf8');

@@ -65,13 +65,18 @@ test('HTML is self-contained and escapes captured strings; identities and warnin
   assert.ok(html.includes('no keys for client random'));
 });
 
-test('text: warnings, identity, both connections with the reason, the request', () => {
-  const text = renderText(report, { color: false });
+test('text: the answer, the identity, both connections with the reason, the request', () => {
+  const text = renderText(report, { color: false, connections: true, requests: true });
   assert.doesNotMatch(text, /\x1b\[/, 'no colour codes unless asked');
-  assert.match(text, /client certificate of <script>alert\(1\)<\/script> expires in 3 days/);
+  assert.match(text, /^! expires in 3 days 23 h: <script>alert\(1\)<\/script> \[system:masters\] — client certificate X509SHA256=abcd /m);
   assert.match(text, /no: no keys for client random/);
   assert.match(text, /list secrets/);
   assert.match(text, /Connections \(2\)/);
+  assert.match(text, /Requests \(1\)/);
+  // Without asking, connections and requests are summed up, not listed.
+  const short = renderText(report, { color: false });
+  assert.doesNotMatch(short, /Connections \(|Requests \(/);
+  assert.match(short, /^1 connection not decrypted or refused \(no keys for client random ×1\); --connections lists them\.$/m);
 });
 
 test('--bodies: text bodies as text, binary ones (gRPC, protobuf) as base64', () => {
