@@ -22,6 +22,9 @@ cd "$REPO_ROOT"
 # tcpreplay: tcprewrite cuts real captures into IP fragments for the reassembly tests.
 # ethtool: bench:analyze turns segmentation offloads off on its loopback (real 1500-byte frames).
 DEBIAN_PACKAGES=(tcpdump tshark bpftrace iproute2 openssl curl binutils gcc libc6-dev jq ca-certificates tcpreplay ethtool)
+# chromium (tests only): the HTML report is tested in headless Chromium, driven by puppeteer-core (no
+# browser download: it runs Debian's /usr/bin/chromium).
+if $tests; then DEBIAN_PACKAGES+=(chromium); fi
 
 step "Debian packages"
 missing=()
