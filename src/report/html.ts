@@ -1,55 +1,80 @@
 /**
- * A single self-contained HTML report (inline CSS, no scripts or external resources): expiry warnings
- * and identities first, then connections and requests. Every captured string is escaped.
+ * The HTML report: one self-contained file that answers "which credential expires, who uses it, from
+ * where" in its first screen — the credentials to act on, an expiry timeline, activity lanes and a
+ * verb × resource heat map (hand-made inline SVG), then sortable, filterable tables and the connections
+ * that could not be read with what to do about them. No network: system fonts, no external resource, and a
+ * Content-Security-Policy that allows nothing but the page's own style sheet and script (by hash).
+ * Every captured string is escaped (html/escape.ts); no secret is ever part of the model.
  */
-import { callName, type Report } from './model.js';
-import { isoTime } from './json.js';
+import { createHash } from 'node:crypto';
+import type { Report } from './model.js';
+import { activityLanes, heatMap } from './html/activity.js';
+import { esc } from './html/escape.js';
+import { span, utc } from './html/format.js';
+import { SCRIPT } from './html/script.js';
+import { attention, connectionsTable, identitiesTable, problems, requestsTable } from './html/sections.js';
+import { STYLE } from './html/style.js';
+import { expiryTimeline } from './html/timeline.js';
+import { reportView, type ReportView } from './html/view.js';
 
-const escapeHtml = (s: unknown): string =>
-  String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-
-function table(head: string[], rows: unknown[][], rowClass?: (i: number) => string): string {
-  const th = head.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
-  const trs = rows.map((r, i) => `<tr${rowClass ? ` class="${rowClass(i)}"` : ''}>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`).join('\n');
-  return `<table><thead><tr>${th}</tr></thead><tbody>\n${trs}\n</tbody></table>`;
+export interface HtmlOptions {
+  /** The time the "now" marker shows (ms since the epoch); default: the time of rendering. */
+  nowMs?: number;
 }
 
-const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em}
-table{border-collapse:collapse;width:100%;font-size:12px}th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top;word-break:break-all}
-th{background:#f0f0f0}.warn{background:#fff3cd}.bad{background:#f8d7da}ul.warnings li{color:#8a4b00;font-weight:600}.muted{color:#777}`;
+const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('base64');
+const CSP = `default-src 'none'; style-src 'sha256-${sha256(STYLE)}'; script-src 'sha256-${sha256(SCRIPT)}'; base-uri 'none'; form-action 'none'`;
 
-export function renderHtml(report: Report): string {
-  const identities = report.identities;
-  const parts = [
-    `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>gokeylog analysis</title><style>${STYLE}</style></head><body>`,
-    `<h1>gokeylog analysis</h1><p class="muted">${report.connections.length} connections, ${report.requests.length} requests. Certificate expiry measured from ${report.referenceTimeSource === 'capture' ? 'the capture time' : 'now'} (${escapeHtml(report.referenceTime)}); warning within ${report.expiringWithinDays} days.</p>`,
-    `<h2>Expiring certificates</h2>`,
-    report.warnings.length ? `<ul class="warnings">${report.warnings.map((w) => `<li>${escapeHtml(w.message)}</li>`).join('')}</ul>` : '<p class="muted">None.</p>',
-    `<h2>Identities</h2>`,
-    identities.length
-      ? table(
-          ['User (CN)', 'Groups (O)', 'Not after', 'Days left', 'Connections', 'Requests', 'Calls', 'User agents', 'Certificate SHA-256'],
-          identities.map((i) => [i.user ?? i.description, i.groups.join(', '), i.notAfter ?? 'never', i.expired ? 'expired' : i.daysLeft, i.connectionIds.join(' '), i.requests,
-            Object.entries(i.calls).sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ×${n}`).join('; '), i.userAgents.join('; '), i.fingerprint]),
-          (n) => (identities[n]!.expired ? 'bad' : identities[n]!.expiringSoon ? 'warn' : ''),
-        )
-      : '<p class="muted">No decrypted client certificate.</p>',
-    `<h2>Connections</h2>`,
-    table(
-      ['ID', 'Client', 'Server', 'SNI', 'ALPN', 'TLS', 'Cipher suite', 'Decrypted', 'Reason', 'Client CN', 'Client O', 'Requests'],
-      report.connections.map((c) => [c.id, `${c.client.ip}:${c.client.port}`, `${c.server.ip}:${c.server.port}`, c.sni, c.alpn, c.tlsVersion, c.cipherSuite,
-        c.decrypted ? 'yes' : 'no', c.reason ?? c.httpError ?? '', c.clientCertificate?.commonName, c.clientCertificate?.organizations.join(', '), c.requestCount]),
-      (n) => (report.connections[n]!.decrypted ? '' : 'bad'),
-    ),
-    `<h2>Requests</h2>`,
-    table(
-      ['Time', 'Conn', 'Stream', 'Method', 'Path', 'Status', 'User agent', 'User', 'Kubernetes', 'Namespace', 'Response bytes'],
-      report.requests.map((r) => {
-        const e = r.exchange;
-        return [isoTime(e.firstTime), r.connectionId, e.streamId, e.method, e.path, e.status ?? e.reset, e.userAgent, r.user, r.kube.isResourceRequest ? callName(r) : '', r.kube.namespace, e.responseBodyBytes];
-      }),
-    ),
-    '</body></html>\n',
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+function header(view: ReportView): string {
+  const r = view.report;
+  const unread = r.connections.filter((c) => !c.decrypted).length;
+  const count = (state: string): number => view.identities.filter((c) => c.state === state).length;
+  const chips = [
+    `<span class="chip">${plural(view.identities.length, 'identity').replace('identitys', 'identities')}</span>`,
+    count('expired') ? `<span class="chip bad">${count('expired')} expired</span>` : '',
+    count('rejected') ? `<span class="chip bad">${count('rejected')} rejected</span>` : '',
+    count('legacy') ? `<span class="chip warn">${count('legacy')} legacy</span>` : '',
+    count('expiring') ? `<span class="chip warn">${count('expiring')} expiring within ${r.expiringWithinDays} days</span>` : '',
+    `<span class="chip">${plural(r.connections.length, 'connection')}</span>`,
+    unread ? `<a class="chip bad" href="#unread">${unread} not decrypted</a>` : '',
+    `<span class="chip">${plural(r.requests.length, 'request')}</span>`,
   ];
-  return parts.join('\n');
+  const from = r.referenceTimeSource === 'capture' ? 'the end of the capture' : 'the time of the analysis';
+  return `<header><h1>gokeylog: credentials, who uses them, from where</h1><div class="facts">` +
+    `<span>capture <b>${esc(utc(view.captureStartMs))}</b> for ${esc(span(view.captureEndMs - view.captureStartMs))}</span>` +
+    `<span>expiry measured from ${from}, <b>${esc(utc(view.referenceMs))}</b></span>` +
+    `<span>window <b>${r.expiringWithinDays} days</b> (--expiring-within)</span>` +
+    `<span>report made ${esc(utc(view.nowMs))}</span></div>` +
+    `<div class="chips">${chips.join('')}</div></header>`;
+}
+
+const LEGEND = `<div class="legend"><span><i class="expired"></i>expired</span><span><i class="rejected"></i>rejected by the server</span>` +
+  `<span><i class="legacy"></i>legacy token (never expires)</span><span><i class="expiring"></i>expires within the window</span>` +
+  `<span><i class="valid"></i>valid beyond it</span><span><i class="window"></i>window</span><span><i class="capture"></i>capture</span>` +
+  `<span>■ server certificate</span></div>`;
+
+export function renderHtml(report: Report, options: HtmlOptions = {}): string {
+  const view = reportView(report, options.nowMs ?? Date.now());
+  const unread = report.connections.filter((c) => !c.decrypted || c.reason || c.httpError).length;
+  return [
+    '<!DOCTYPE html>',
+    `<html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${CSP}">`,
+    '<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer">',
+    `<title>gokeylog: ${view.attention.length ? `${plural(view.attention.length, 'credential')} to act on` : 'no credential to act on'}</title>`,
+    `<style>${STYLE}</style></head><body>`,
+    header(view),
+    `<section id="attention"><h2>Needs attention<span class="muted">expired, rejected, legacy or expiring within ${report.expiringWithinDays} days; most urgent first</span></h2>${attention(view)}</section>`,
+    `<section id="timeline"><h2>Expiry timeline</h2>${expiryTimeline(view)}${LEGEND}</section>`,
+    `<section id="activity" class="charts"><div><h2>Requests over the capture, per identity</h2>${activityLanes(view)}</div>` +
+      `<div><h2>Verb × resource</h2>${heatMap(view)}</div></section>`,
+    `<section><h2 id="identities-title">Identities<span class="muted">sorted by time left; click a column to sort, type to filter</span></h2>${identitiesTable(view)}</section>`,
+    `<section id="unread"><h2>Connections not read${unread ? `<span class="muted">${plural(unread, 'connection')}</span>` : ''}</h2>${problems(view)}</section>`,
+    `<section><h2>Connections</h2>${connectionsTable(view)}</section>`,
+    `<section><h2>Requests</h2>${requestsTable(view)}</section>`,
+    `<script>${SCRIPT}</script>`,
+    '</body></html>',
+    '',
+  ].join('\n');
 }

@@ -1,0 +1,57 @@
+// The HTML report's escaping, on exact inputs: what a hostile capture could put into text and attributes.
+// The rendered page in a browser, on real captures: html.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { esc, escWrap } from '../../src/report/html/escape.js';
+
+test('esc: markup, quotes and ampersands become entities, in text and attribute contexts', () => {
+  assert.equal(esc(`<script>alert("x")</script>`), '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;');
+  assert.equal(esc(`" onmouseover='a()' x="`), '&quot; onmouseover=&#39;a()&#39; x=&quot;');
+  assert.equal(esc('a&amp;b'), 'a&amp;amp;b');
+  assert.equal(esc(null), '');
+  assert.equal(esc(404), '404');
+});
+
+test('esc: control characters and text-reordering marks are shown, not passed through', () => {
+  assert.equal(esc('ua\x1b[31mred\x00\x7f\x85'), 'ua\\x1b[31mred\\x00\\x7f\\x85');
+  assert.equal(esc('admin\u202Egnp.exe'), 'admin\\u{202e}gnp.exe');
+  assert.equal(esc('zero\u200Bwidth\uFEFF'), 'zero\\u{200b}width\\u{feff}');
+  assert.equal(esc('tab\tand\nnewline'), 'tab\tand\nnewline');
+});
+
+test('escWrap: breaks only after separators, each piece with a break inside kept whole', () => {
+  assert.equal(escWrap('/api/v1/pods?limit=5'), '/<wbr>api/<wbr>v1/<wbr>pods?<wbr>limit=<wbr>5');
+  assert.equal(escWrap('system:node:worker-old'), 'system:<wbr>node:<wbr><span class="nw">worker-old</span>');
+  assert.equal(escWrap('a b'), 'a b');
+  assert.equal(escWrap(`x=<b>&"y"`), 'x=<wbr><span class="nw">&lt;b&gt;&amp;</span><wbr><span class="nw">&quot;y&quot;</span>');
+  assert.equal(escWrap('\x0bv'), '\\x0bv');
+});
+
+test('renderHtml: one script (its own, allowed by hash), nothing external, hostile names as text', async () => {
+  const { analyzeRequest, buildReport, renderHtml } = await import('../../src/report/index.js');
+  const { createHash } = await import('node:crypto');
+  const cert = {
+    subject: 'CN=<img src=x onerror=alert(1)>', commonName: `<img src=x onerror=alert(1)>"'`, organizations: ['<b>'], issuer: 'CN=ca',
+    subjectAltNames: [], notBefore: '2026-01-01T00:00:00.000Z', notAfter: '2026-06-03T00:00:00.000Z', serialNumber: '01', sha256: 'AB:CD', authorityKeyId: null,
+  } as const;
+  const connection = {
+    id: 1, client: { ip: '10.0.0.1', port: 5 }, server: { ip: '10.0.0.2', port: 6443 }, startTime: Date.UTC(2026, 5, 1) / 1000, sni: '"><svg onload=x>',
+    alpn: 'h2', tlsVersion: 'TLS 1.3', cipherSuite: 'TLS_AES_128_GCM_SHA256', decrypted: true, reason: null, clientCertificate: { ...cert, organizations: [...cert.organizations], subjectAltNames: [] },
+    serverCertificate: null, handshakeSeen: true, alert: null, rejected: null, protocol: 'h2' as const, httpError: null, bytesToServer: 1, bytesToClient: 2, plaintextBytesToServer: 1, plaintextBytesToClient: 2, requestCount: 0, calls: {},
+  };
+  const exchange = {
+    protocol: 'h2' as const, streamId: 1, method: 'GET', path: '/api/v1/pods?x=</script><script>alert(2)</script>', status: 200, userAgent: 'ua\x1b',
+    requestHeaders: [], responseHeaders: [], trailers: [], requestBodyBytes: 0, responseBodyBytes: 0, firstTime: connection.startTime, lastTime: connection.startTime, complete: true,
+  };
+  const report = buildReport([connection], [analyzeRequest(connection, exchange)], { expiringWithinDays: 30, referenceTimeMs: connection.startTime * 1000 });
+  const html = renderHtml(report, { nowMs: connection.startTime * 1000 });
+  const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)];
+  assert.equal(scripts.length, 1);
+  assert.equal(html.match(/<script/g)!.length, 1);
+  const hash = createHash('sha256').update(scripts[0]![1]!).digest('base64');
+  assert.ok(html.includes(`script-src 'sha256-${hash}'`), 'the CSP allows exactly that script');
+  assert.match(html, /default-src 'none'/);
+  assert.doesNotMatch(html, /<img|<svg onload|https?:|\x1b/);
+  assert.ok(html.includes('&lt;img src=x onerror=alert(1)&gt;&quot;&#39;') || html.replace(/<[^>]*>/g, '').includes('&lt;img src=x onerror=alert(1)&gt;&quot;&#39;'));
+  assert.ok(html.includes('expires in 2 days'), 'the identity expiring within the window is named');
+});

@@ -1,0 +1,69 @@
+import { existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { isRoot } from './env.js';
+
+/** Debian's chromium package (scripts/setup.sh --tests installs it); puppeteer-core never downloads one. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+export const chromiumInstalled = (): boolean => existsSync(CHROMIUM);
+
+/** Headless Chromium for the duration of `use`, closed (with its temporary profile) whatever happens. */
+export async function withChromium<T>(use: (browser: Browser) => Promise<T>): Promise<T> {
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // DevTools over a pipe, not a TCP port: nothing listens while the tests run.
+    pipe: true,
+    // Chromium refuses to run its sandbox as root.
+    args: [...(isRoot() ? ['--no-sandbox'] : []), '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-gpu'],
+    timeout: 60_000,
+    protocolTimeout: 60_000,
+  });
+  try {
+    return await use(browser);
+  } finally {
+    await browser.close();
+  }
+}
+
+/** A page opened from a file, with what it did that a self-contained page must not do. */
+export interface OpenedPage {
+  page: Page;
+  /** Console errors and warnings, uncaught exceptions, CSP violations. */
+  problems: string[];
+  /** Every request other than the page itself: each was aborted. */
+  requests: string[];
+}
+
+/**
+ * Open `file` in a fresh page of `width` × `height` CSS pixels. Requests other than the file itself are
+ * recorded and aborted, so that nothing leaves the machine even if the page tried.
+ */
+export async function openFile(browser: Browser, file: string, width: number, height: number): Promise<OpenedPage> {
+  const page = await browser.newPage();
+  const problems: string[] = [];
+  const requests: string[] = [];
+  const url = pathToFileURL(file).href;
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warn') problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`uncaught: ${e instanceof Error ? e.message : String(e)}`));
+  await page.setRequestInterception(true);
+  page.on('request', (request) => {
+    if (request.url() === url && request.isNavigationRequest()) return void request.continue();
+    requests.push(request.url());
+    void request.abort('blockedbyclient');
+  });
+  await page.setViewport({ width, height, deviceScaleFactor: 1 });
+  await page.goto(url, { waitUntil: 'load' });
+  return { page, problems, requests };
+}
+
+/** Width and height from a PNG's IHDR chunk (bytes 16–23), to check what a screenshot holds. */
+export function pngSize(png: Uint8Array): { width: number; height: number } {
+  const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (png.length < 24 || signature.some((b, i) => png[i] !== b)) throw new Error('not a PNG');
+  const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}
