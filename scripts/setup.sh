@@ -21,7 +21,8 @@ cd "$REPO_ROOT"
 # jq: the setup scripts write JSON with it; gcc/libc6-dev: cgo and race fixtures and the C fixture;
 # tcpreplay: tcprewrite cuts real captures into IP fragments for the reassembly tests.
 # ethtool: bench:analyze turns segmentation offloads off on its loopback (real 1500-byte frames).
-DEBIAN_PACKAGES=(tcpdump tshark bpftrace iproute2 openssl curl binutils gcc libc6-dev jq ca-certificates tcpreplay ethtool)
+# time: GNU time measures the peak memory of analyze on hostile captures.
+DEBIAN_PACKAGES=(tcpdump tshark bpftrace iproute2 openssl curl binutils gcc libc6-dev jq ca-certificates tcpreplay ethtool time)
 # chromium (tests only): the HTML report is tested in headless Chromium, driven by puppeteer-core (no
 # browser download: it runs Debian's /usr/bin/chromium).
 if $tests; then DEBIAN_PACKAGES+=(chromium); fi

@@ -12,6 +12,7 @@ import { Tls12SessionCache, tlsHelloSender } from '../tls/index.js';
 import { parseKeyLog, type KeyLog } from '../keylog/index.js';
 import { IdentityTally, tallyRequest, type AnalyzedConnection, type AnalyzedRequest } from '../report/index.js';
 import { AnalyzedTcpConnection } from './connection.js';
+import { BodyBudget } from '../http/index.js';
 
 export interface AnalyzeOptions {
   captures: string[];
@@ -62,6 +63,7 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
   let firstNs: bigint | null = null;
   const callbacks = {
     bodies: options.bodies ?? false,
+    bodyBudget: new BodyBudget(),
     credentials: new Map(),
     onRequest: (r: AnalyzedRequest, c: AnalyzedConnection) => {
       // A client sends its first request with its Finished (TLS 1.3); the server that refused its certificate

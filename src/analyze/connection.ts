@@ -7,7 +7,7 @@
  */
 import type { ConnectionEnd, ConnectionInfo, Direction, Endpoint, StreamConsumer } from '../net/index.js';
 import { MidstreamTlsConnection, TlsConnection, type HandshakeInfo, type KeySource, type MidstreamKeys, type Tls12SessionCache, type TlsResult, type TlsSink } from '../tls/index.js';
-import { createHttpDecoder, detectHttpProtocol, looksLikeHttp2Frames, type HttpConnectionDecoder, type HttpExchange, type HttpProtocol } from '../http/index.js';
+import { createHttpDecoder, detectHttpProtocol, type BodyBudget, looksLikeHttp2Frames, type HttpConnectionDecoder, type HttpExchange, type HttpProtocol } from '../http/index.js';
 import { formatRfc3339Ns } from '../keylog/index.js';
 import { analyzeRequest, rejectingAlert, type AnalyzedConnection, type AnalyzedRequest, type CredentialCache } from '../report/index.js';
 
@@ -22,6 +22,8 @@ export interface ConnectionCallbacks {
   credentials: CredentialCache;
   /** Keep request/response bodies (gunzipped). */
   bodies: boolean;
+  /** What the bodies of all connections may take in all. */
+  bodyBudget?: BodyBudget;
 }
 
 const seconds = (ns: bigint): number => Number(ns) / 1e9;
@@ -204,6 +206,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
   private startHttp(protocol: HttpProtocol, joinedMidStream: boolean): HttpConnectionDecoder {
     this.http = createHttpDecoder(protocol, {
       bodies: this.callbacks.bodies,
+      bodyBudget: this.callbacks.bodyBudget,
       joinedMidStream,
       onExchange: (exchange: HttpExchange) => {
         const request = analyzeRequest(this.connection, exchange, this.callbacks.credentials);

@@ -98,7 +98,8 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
     const result = await analyzeCaptures({
       captures: options.captures,
       keyLog,
-      bodies: options.bodies,
+      // Bodies are printed in JSON only: the text and HTML reports never decode them.
+      bodies: options.bodies && options.format !== 'text',
       retainRequests,
       strict: options.strict,
       onWarning: warn,

@@ -47,6 +47,8 @@ export interface HttpDecoderOptions {
   onExchange: (exchange: HttpExchange) => void;
   /** Keep bodies (and gunzip them when content-encoding says gzip). */
   bodies?: boolean;
+  /** What the kept bodies may take in all, shared by the connections of a run (default: a budget of this decoder's own). */
+  bodyBudget?: BodyBudget;
   /** The bytes start somewhere in the middle of the connection (HTTP/2 only: frames are resynchronised). */
   joinedMidStream?: boolean;
 }
@@ -142,27 +144,48 @@ export const MAX_CREATE_BODY_BYTES = 1 << 20;
 export const createBodyCollector = (method: string | undefined): BodyCollector | undefined =>
   method === 'POST' ? new BodyCollector(MAX_CREATE_BODY_BYTES) : undefined;
 
+/**
+ * Bodies kept in all by one run (--bodies): 40 gzip bombs of 64 MiB each once took 2.7–7.9 GB. Printed as
+ * JSON a body may grow sixfold (a NUL byte is `\u0000`), so this also bounds the output's largest string.
+ */
+export const BODY_BUDGET_BYTES = 16 << 20;
+
+/** The bytes that kept bodies (as received, then as decoded) may still take; one for a whole run. */
+export class BodyBudget {
+  constructor(public remaining = BODY_BUDGET_BYTES) {}
+}
+
 /** Collects body pieces when bodies were requested; otherwise only counts. */
 export class BodyCollector {
   private pieces: Buffer[] = [];
   private size = 0;
   private truncated = false;
-  constructor(private readonly limit = MAX_KEPT_BODY_BYTES) {}
+  constructor(
+    private readonly limit = MAX_KEPT_BODY_BYTES,
+    private readonly budget = new BodyBudget(limit),
+  ) {}
   add(piece: Uint8Array): void {
-    if (this.size + piece.length > this.limit) {
+    if (this.truncated || this.size + piece.length > Math.min(this.limit, this.size + this.budget.remaining)) {
       this.truncated = true;
       return;
     }
     this.pieces.push(Buffer.from(piece));
     this.size += piece.length;
+    this.budget.remaining -= piece.length;
   }
-  /** The body, gunzipped when `contentEncoding` is gzip and it inflates cleanly (else as sent, or cut at the limit). */
+  /**
+   * The body, gunzipped when `contentEncoding` is gzip and it inflates within the limit and the budget (else as
+   * sent, or cut at the limit). What it takes stays spent: the budget bounds what a run decodes in all.
+   */
   take(contentEncoding: string | undefined): Buffer {
     const raw = Buffer.concat(this.pieces);
     this.pieces = [];
     if (this.truncated || contentEncoding?.toLowerCase() !== 'gzip') return raw;
+    const room = Math.min(this.limit, this.budget.remaining + raw.length);
     try {
-      return gunzipSync(raw, { maxOutputLength: this.limit });
+      const body = gunzipSync(raw, { maxOutputLength: Math.max(room, 1) });
+      this.budget.remaining += raw.length - body.length;
+      return body;
     } catch {
       return raw;
     }

@@ -5,7 +5,7 @@
  */
 import type { HeaderField } from './hpack.js';
 import {
-  applyRequestHeaders, applyResponseHeaders, applyTrailers, BodyCollector, createBodyCollector, headerValue, newExchange,
+  applyRequestHeaders, applyResponseHeaders, applyTrailers, BodyBudget, BodyCollector, createBodyCollector, MAX_KEPT_BODY_BYTES, headerValue, newExchange,
   type HttpConnectionDecoder, type HttpDecoderOptions, type HttpExchange,
 } from './exchange.js';
 
@@ -190,8 +190,10 @@ export class Http1Decoder implements HttpConnectionDecoder {
   private upgraded = false;
   private readonly requests: MessageParser;
   private readonly responses: MessageParser;
+  private readonly bodyBudget: BodyBudget;
 
   constructor(private readonly options: HttpDecoderOptions) {
+    this.bodyBudget = options.bodyBudget ?? new BodyBudget();
     this.requests = new MessageParser({
       head: (startLine, fields, time) => this.requestHead(startLine, fields, time),
       body: (piece, time) => this.bodyPiece(this.sending, 'request', piece, time),
@@ -238,8 +240,8 @@ export class Http1Decoder implements HttpConnectionDecoder {
     this.count += 1;
     const pending: Pending = { exchange: newExchange('http/1.1', this.count, time), requestEnded: false, responseEnded: false };
     if (this.options.bodies) {
-      pending.requestBody = new BodyCollector();
-      pending.responseBody = new BodyCollector();
+      pending.requestBody = new BodyCollector(MAX_KEPT_BODY_BYTES, this.bodyBudget);
+      pending.responseBody = new BodyCollector(MAX_KEPT_BODY_BYTES, this.bodyBudget);
     }
     applyRequestHeaders(pending.exchange, [[':method', m[1]!], [':path', m[2]!], ...fields]);
     pending.exchange.requestHeaders = fields;

@@ -14,13 +14,18 @@ import {
   parsePriorityPayload, parsePushPromise, parseRstStream, parseSettings, parseWindowUpdate, parsePing, SettingId,
   type FrameHeader, type FrameSink,
 } from './frames.js';
-import { HpackDecoder, HpackError } from './hpack.js';
+import { HeaderListTooLarge, HpackDecoder, HpackError, MAX_HEADER_LIST_BYTES } from './hpack.js';
 import { findFrameBoundary } from './resync.js';
 
 /** Bytes held while a direction joined mid-stream waits for its first frame boundary (frames may be 1 MiB). */
 const MAX_JOIN_QUEUE_BYTES = 4 << 20;
+/**
+ * The most a header block (HEADERS or PUSH_PROMISE and its CONTINUATION frames) may take before it is decoded:
+ * one HEADERS and 26k CONTINUATION frames once made 424 MB of fragments. As large as the decoded list may be.
+ */
+const MAX_HEADER_BLOCK_BYTES = MAX_HEADER_LIST_BYTES;
 import {
-  applyRequestHeaders, applyResponseHeaders, applyTrailers, BodyCollector, createBodyCollector, headerValue, newExchange,
+  applyRequestHeaders, applyResponseHeaders, applyTrailers, BodyBudget, BodyCollector, createBodyCollector, MAX_KEPT_BODY_BYTES, headerValue, newExchange,
   type HttpConnectionDecoder, type HttpDecoderOptions, type HttpExchange,
 } from './exchange.js';
 
@@ -44,6 +49,8 @@ interface PendingBlock {
   promisedStreamId?: number;
   endStream: boolean;
   fragments: Uint8Array[];
+  /** Bytes in `fragments`, bounded by MAX_HEADER_BLOCK_BYTES. */
+  size: number;
   time: number;
 }
 
@@ -89,8 +96,10 @@ export class Http2Decoder implements HttpConnectionDecoder {
   /** Joined mid-stream: chunks of both directions, in capture order, until their directions are in sync. */
   private joinQueue: Array<{ dir: Direction; chunk: Buffer; time: number }> = [];
   private joinQueueBytes = 0;
+  private readonly bodyBudget: BodyBudget;
 
   constructor(private readonly options: HttpDecoderOptions) {
+    this.bodyBudget = options.bodyBudget ?? new BodyBudget();
     const joined = options.joinedMidStream === true;
     this.clientSide = new Direction('client', this, joined);
     this.serverSide = new Direction('server', this, joined);
@@ -207,18 +216,23 @@ export class Http2Decoder implements HttpConnectionDecoder {
       case FrameType.HEADERS: {
         if (header.streamId === 0) throw new Http2Error('HEADERS on stream 0');
         const { fragment } = parseHeadersPayload(payload, header.flags);
-        this.startBlock(dir, { streamId: header.streamId, endStream: (header.flags & Flag.END_STREAM) !== 0, fragments: [fragment], time: dir.time }, header.flags);
+        this.startBlock(dir, { streamId: header.streamId, endStream: (header.flags & Flag.END_STREAM) !== 0, fragments: [fragment], size: fragment.length, time: dir.time }, header.flags);
         break;
       }
       case FrameType.PUSH_PROMISE: {
         const { promisedStreamId, fragment } = parsePushPromise(payload, header.flags);
-        this.startBlock(dir, { streamId: header.streamId, promisedStreamId, endStream: false, fragments: [fragment], time: dir.time }, header.flags);
+        this.startBlock(dir, { streamId: header.streamId, promisedStreamId, endStream: false, fragments: [fragment], size: fragment.length, time: dir.time }, header.flags);
         break;
       }
       case FrameType.CONTINUATION: {
         const pending = dir.pending;
         if (!pending || pending.streamId !== header.streamId) throw new Http2Error('CONTINUATION without a header block in progress');
         pending.fragments.push(payload);
+        pending.size += payload.length;
+        if (pending.size > MAX_HEADER_BLOCK_BYTES) {
+          dir.pending = null;
+          this.oversized(pending, `header block of stream ${pending.streamId} over ${MAX_HEADER_BLOCK_BYTES >> 20} MiB (HEADERS and ${pending.fragments.length - 1} CONTINUATION frames)`);
+        }
         if (header.flags & Flag.END_HEADERS) {
           dir.pending = null;
           this.headerBlock(dir, pending);
@@ -276,10 +290,28 @@ export class Http2Decoder implements HttpConnectionDecoder {
     else dir.pending = block;
   }
 
+  /**
+   * A header block past the bounds: its stream is marked (reset: what it was) and the connection's decoding
+   * stops there, as for any HPACK failure (the dynamic table is unknown from then on).
+   */
+  private oversized(block: PendingBlock, why: string): never {
+    const stream = this.streams.get(block.promisedStreamId ?? block.streamId) ?? this.open(block.promisedStreamId ?? block.streamId, block.time);
+    stream.exchange.reset = `${why}, not decoded`;
+    throw new Http2Error(why);
+  }
+
   private headerBlock(dir: Direction, block: PendingBlock): void {
     const bytes = block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments);
+    block.fragments = [];
     // Decode even for streams we ignore: the dynamic table must see every block.
-    const { fields, unknown } = dir.hpack.decodeBlock(bytes);
+    let decoded;
+    try {
+      decoded = dir.hpack.decodeBlock(bytes);
+    } catch (err) {
+      if (err instanceof HeaderListTooLarge) this.oversized(block, `${err.message} on stream ${block.streamId}`);
+      throw err;
+    }
+    const { fields, unknown } = decoded;
     this.unrecoverableHeaderFields += unknown;
     const countUnknown = (stream: StreamState): void => {
       if (unknown > 0) stream.exchange.unrecoverableHeaderFields = (stream.exchange.unrecoverableHeaderFields ?? 0) + unknown;
@@ -336,8 +368,8 @@ export class Http2Decoder implements HttpConnectionDecoder {
       responseHeadersSeen: false,
     };
     if (this.options.bodies) {
-      stream.requestBody = new BodyCollector();
-      stream.responseBody = new BodyCollector();
+      stream.requestBody = new BodyCollector(MAX_KEPT_BODY_BYTES, this.bodyBudget);
+      stream.responseBody = new BodyCollector(MAX_KEPT_BODY_BYTES, this.bodyBudget);
     }
     this.streams.set(streamId, stream);
     return stream;

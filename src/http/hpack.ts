@@ -16,6 +16,14 @@ export type HeaderField = [name: string, value: string];
 
 export class HpackError extends Error {}
 
+/**
+ * The most a decoded header list may take (RFC 7541 §4.1 sizes: name + value + 32 per field). Go clients accept
+ * 10 MB of response headers; past this bound a block is hostile (one indexed byte can repeat a 4 KiB entry).
+ */
+export const MAX_HEADER_LIST_BYTES = 16 << 20;
+
+export class HeaderListTooLarge extends HpackError {}
+
 const STATIC_TABLE: readonly HeaderField[] = [
   [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'],
   [':scheme', 'http'], [':scheme', 'https'], [':status', '200'], [':status', '204'], [':status', '206'],
@@ -134,9 +142,14 @@ export class HpackDecoder {
   decodeBlock(block: Uint8Array): DecodedBlock {
     const fields: HeaderField[] = [];
     let unknown = 0;
+    let listBytes = 0;
     const emit = (f: PartialField): void => {
       if (f[0] === null || f[1] === null) unknown += 1;
-      else fields.push(f as HeaderField);
+      else {
+        listBytes += f[0].length + f[1].length + 32;
+        if (listBytes > MAX_HEADER_LIST_BYTES) throw new HeaderListTooLarge(`header list over ${MAX_HEADER_LIST_BYTES >> 20} MiB`);
+        fields.push(f as HeaderField);
+      }
     };
     const cursor = { pos: 0 };
     let fieldSeen = false;

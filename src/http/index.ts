@@ -8,7 +8,7 @@ import { Http2Decoder } from './h2.js';
 
 export { detectHttpProtocol } from './detect.js';
 export { findFrameBoundary, looksLikeHttp2Frames } from './resync.js';
-export { headerValue, type HttpExchange, type HttpDecoderOptions, type HttpConnectionDecoder, type HttpProtocol } from './exchange.js';
+export { BodyBudget, headerValue, type HttpExchange, type HttpDecoderOptions, type HttpConnectionDecoder, type HttpProtocol } from './exchange.js';
 export { HpackDecoder, HpackError, type HeaderField } from './hpack.js';
 export { Http1Decoder } from './h1.js';
 export { Http2Decoder } from './h2.js';
