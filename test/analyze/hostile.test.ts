@@ -9,6 +9,8 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import tls from 'node:tls';
 import { gzipSync } from 'node:zlib';
+import { http2Frame } from '../http/build.js';
+import { pcapHeader } from '../pcap/hand-built.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { cliArgv, repoRoot } from '../support/paths.js';
 import { secretTempDir, testPki } from '../support/pki.js';
@@ -20,15 +22,7 @@ const gnuTime = (t: TestContext): boolean => requireOrSkip(t, existsSync('/usr/b
 const preconditions = (t: TestContext): boolean =>
   gnuTime(t) && requireOrSkip(t, isRoot() && commandExists('tcpdump'), 'recording with tcpdump needs root');
 
-/** An HTTP/2 frame (RFC 9113 §4.1). */
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
-  return Buffer.concat([header, payload]);
-}
+const frame = http2Frame;
 const DATA = 0, HEADERS = 1, SETTINGS = 4, CONTINUATION = 9;
 const END_STREAM = 1, END_HEADERS = 4;
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -135,13 +129,7 @@ test('--keylog /dev/zero and a key log with a 200 MB line: streamed and bounded,
   if (!gnuTime(t)) return;
   const dir = secretTempDir('keylogs');
   const pcap = path.join(dir, 'empty.pcap');
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(65535, 16);
-  header.writeUInt32LE(1, 20);
-  writeFileSync(pcap, header);
+  writeFileSync(pcap, pcapHeader(true, false, 1)); // no packets
 
   const zero = await analyzeMeasured([pcap, '--keylog', '/dev/zero']);
   assert.equal(zero.code, 3, zero.stderr);

@@ -14,6 +14,7 @@ import { cliArgv, repoRoot } from '../support/paths.js';
 import { secretTempDir } from '../support/pki.js';
 import { runProcess, type ExitedProcess } from '../support/traffic.js';
 import { createOtherUser, stickyTempDir } from '../support/users.js';
+import { pcapHeader } from '../pcap/hand-built.js';
 
 function gokeylog(args: string[]): Promise<ExitedProcess> {
   return runProcess(process.execPath, [...cliArgv(), ...args], { cwd: repoRoot() });
@@ -35,13 +36,7 @@ function nodeState(node: string): { mode: number; device: boolean; rdev: number 
 
 /** An empty classic pcap (global header only, LINKTYPE_ETHERNET): valid input with no packets. */
 function emptyPcap(file: string): void {
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(65535, 16);
-  header.writeUInt32LE(1, 20);
-  writeFileSync(file, header);
+  writeFileSync(file, pcapHeader(true, false, 1));
 }
 
 /** A key log, a valid empty capture and a file that is no capture, for inject. */

@@ -5,16 +5,9 @@ import {
   FrameReader, Http2Error, parseFrameHeader, parseGoaway, parseHeadersPayload, parseSettings, parseWindowUpdate,
   parseRstStream, parsePushPromise, type FrameHeader,
 } from '../../src/http/frames.js';
+import { http2Frame } from './build.js';
 
-function frame(type: number, flags: number, streamId: number, payload: number[] | Buffer): Buffer {
-  const p = Buffer.from(payload);
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(p.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(streamId, 5);
-  return Buffer.concat([h, p]);
-}
+const frame = http2Frame;
 
 function read(bytes: Buffer, pieceSize = bytes.length) {
   const frames: Array<[FrameHeader, Buffer]> = [];
