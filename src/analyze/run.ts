@@ -98,8 +98,8 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
     const result = await analyzeCaptures({
       captures: options.captures,
       keyLog,
-      // Bodies are printed in JSON only: the text and HTML reports never decode them.
-      bodies: options.bodies && options.format !== 'text',
+      // Bodies are printed in JSON only: the other reports never decode them.
+      bodies: options.bodies && (ndjson || format === 'json'),
       retainRequests,
       strict: options.strict,
       onWarning: warn,

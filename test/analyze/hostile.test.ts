@@ -89,7 +89,7 @@ test('one HEADERS and 26k CONTINUATION frames (106 MB): the header block is capp
   const total = frames.reduce((n, b) => n + b.length, 0);
   assert.ok(total > 106_000_000, `${total} bytes`);
   const { pcap, keyLog } = await recordTls(frames, [frame(SETTINGS, 0, 0, Buffer.alloc(0))], total);
-  for (const format of [['--json'], []]) {
+  for (const format of [['--json'], ['--requests']]) {
     const r = await analyzeMeasured([pcap, '--keylog', keyLog, ...format]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.maxRssKb < MAX_RSS_KB, `peak RSS ${r.maxRssKb} KiB`);
