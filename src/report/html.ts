@@ -41,7 +41,7 @@ function header(view: ReportView): string {
     unread ? `<a class="chip bad" href="#unread">${unread} not decrypted</a>` : '',
     `<span class="chip">${plural(r.requests.length, 'request')}</span>`,
   ];
-  const from = r.referenceTimeSource === 'capture' ? 'the end of the capture' : 'the time of the analysis';
+  const from = { capture: 'the start of the capture', given: 'the time given (--now)', now: 'the time of the analysis' }[r.referenceTimeSource];
   return `<header><h1>gokeylog: credentials, who uses them, from where</h1><div class="facts">` +
     `<span>capture <b>${esc(utc(view.captureStartMs))}</b> for ${esc(span(view.captureEndMs - view.captureStartMs))}</span>` +
     `<span>expiry measured from ${from}, <b>${esc(utc(view.referenceMs))}</b></span>` +

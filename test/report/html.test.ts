@@ -16,8 +16,8 @@ import type { Page } from 'puppeteer-core';
 import { loadFixtures, testPki, type GoFixture } from '../support/fixtures.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { secretTempDir, type CertPair, type TestPki } from '../support/pki.js';
-import { chromiumInstalled, openFile, pngSize, withChromium } from '../support/browser.js';
-import { commandExists, runTlsclient, runTraffic, startTlsServerSession, type TrafficResult } from '../support/traffic.js';
+import { browserMissing, openFile, pngSize, withChromium } from '../support/browser.js';
+import { commandExists, runCurl, runTlsclient, runTraffic, secretFileIn, startTlsServerSession, type TrafficResult } from '../support/traffic.js';
 import { runAnalyze } from '../analyze/cli.js';
 
 const KUBELET_UA = 'kubelet/v1.31.2 (linux/amd64) kubernetes/5864a46';
@@ -70,8 +70,47 @@ interface Scenario {
   html: string;
   page: string;
   serverKeyLogs: string[];
-  counts: { kubelet: number; controller: number; scheduler: number };
+  /** Every secret the clients sent: none may appear in the page. */
+  secrets: string[];
+  counts: { kubelet: number; controller: number; scheduler: number; bound: number };
   rawStatus: string;
+}
+
+const b64url = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+
+/**
+ * Token clients (curl, each from its own loopback address) on a server that asks for no certificate: a
+ * bound service-account token that expires in 3.5 h, a legacy one without exp, an opaque token, Basic auth.
+ */
+async function tokenTraffic(server: GoFixture, pki: TestPki) {
+  const now = Math.floor(Date.now() / 1000);
+  const bound = `${b64url({ alg: 'RS256', kid: 'k' })}.${b64url({
+    aud: ['https://kubernetes.default.svc'], exp: now + 3.5 * 3600, iat: now - 60, nbf: now - 60, iss: 'https://kubernetes.default.svc',
+    sub: 'system:serviceaccount:kube-system:coredns', jti: 'c0ffee-jti',
+    'kubernetes.io': { namespace: 'kube-system', node: { name: 'worker-2', uid: 'n' }, pod: { name: 'coredns-5d78c9869d-abcde', uid: 'p' }, serviceaccount: { name: 'coredns', uid: 's' } },
+  })}.${Buffer.from('never-checked-signature').toString('base64url')}`;
+  const legacy = `${b64url({ alg: 'RS256' })}.${b64url({
+    iss: 'kubernetes/serviceaccount', sub: 'system:serviceaccount:ci:builder', 'kubernetes.io/serviceaccount/namespace': 'ci',
+    'kubernetes.io/serviceaccount/service-account.name': 'builder', 'kubernetes.io/serviceaccount/secret.name': 'builder-token-x7k2p',
+  })}.${Buffer.from('legacy-signature').toString('base64url')}`;
+  const opaque = 'opaque-7f3e9c2a41d86b05e1f4a9c3d2b7e680';
+  const password = 'hunter2-s3cret-passw0rd';
+  const session = await startTlsServerSession({ server, pki, capture: true });
+  let boundAnswered = 0;
+  try {
+    const keyLog = secretFileIn(session.dir, 'curl.keylog');
+    const url = (...paths: string[]) => paths.map((p) => `https://127.0.0.1:${session.port}${p}`);
+    boundAnswered = (await runCurl({ urls: url('/api/v1/namespaces/kube-system/pods?limit=1', '/api/v1/namespaces/kube-system/pods?watch=1', '/api'), pki, keyLog,
+      headers: [`Authorization: Bearer ${bound}`], userAgent: 'coredns/v1.11.1 (linux/amd64)', sourceAddress: '127.0.0.11' })).split('\n').filter(Boolean).length;
+    await runCurl({ urls: url('/apis/apps/v1/namespaces/ci/deployments'), pki, keyLog, headers: [`Authorization: Bearer ${legacy}`], sourceAddress: '127.0.0.12' });
+    await runCurl({ urls: url('/api/v1/namespaces/default/pods?limit=1'), pki, keyLog, headers: [`Authorization: Bearer ${opaque}`], sourceAddress: '127.0.0.13' });
+    await runCurl({ urls: url('/healthz'), pki, keyLog, basicAuth: `alice:${password}`, sourceAddress: '127.0.0.14', h1: true });
+    await session.stop();
+  } finally {
+    await session.stop();
+  }
+  const secrets = [bound, ...bound.split('.').slice(1), legacy, legacy.split('.')[2]!, opaque, password, Buffer.from(`alice:${password}`).toString('base64')];
+  return { pcap: session.pcap!, serverKeyLog: session.serverKeyLog, secrets, boundAnswered };
 }
 
 async function makeScenario(server: GoFixture, client: GoFixture): Promise<Scenario> {
@@ -94,7 +133,8 @@ async function makeScenario(server: GoFixture, client: GoFixture): Promise<Scena
   };
   const raw = await rawHttp1Traffic(server, pki, controller, `GET ${HOSTILE_PATH} HTTP/1.1\r\nHost: x\r\nUser-Agent: ${RAW_UA}\r\nConnection: close\r\n\r\n`, HOSTILE_SNI);
   const refused = await refusedTraffic(server, client, pki, expired);
-  const withKeys = [runs.kubelet, runs.controller, runs.creates, runs.scheduler, refused];
+  const tokens = await tokenTraffic(server, pki);
+  const withKeys = [runs.kubelet, runs.controller, runs.creates, runs.scheduler, refused, tokens];
   const dir = secretTempDir('html-report');
   const keyLog = path.join(dir, 'all.keylog');
   const serverKeyLogs = [...withKeys.map((r) => r.serverKeyLog), raw.serverKeyLog];
@@ -107,7 +147,8 @@ async function makeScenario(server: GoFixture, client: GoFixture): Promise<Scena
     html,
     page: readFileSync(html, 'utf8'),
     serverKeyLogs,
-    counts: { kubelet: answered(runs.kubelet), controller: answered(runs.controller) + answered(runs.creates), scheduler: answered(runs.scheduler) },
+    secrets: tokens.secrets,
+    counts: { kubelet: answered(runs.kubelet), controller: answered(runs.controller) + answered(runs.creates), scheduler: answered(runs.scheduler), bound: tokens.boundAnswered },
     rawStatus: /^HTTP\/1\.1 (\d{3})/.exec(raw.output)?.[1] ?? '',
   };
 }
@@ -145,14 +186,17 @@ test('HTML report of real captures in Chromium at 1100 and 1400 px', { timeout: 
   const [server] = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: false }).slice(-1);
   const [client] = loadFixtures({ program: 'tlsclient', arch: 'amd64', mode: 'exe', stripped: false }).slice(-1);
   if (!requireOrSkip(t, isRoot(), 'capturing with tcpdump needs root')) return;
-  if (!requireOrSkip(t, commandExists('tcpdump') && commandExists('openssl'), 'tcpdump and openssl are needed')) return;
+  if (!requireOrSkip(t, ['tcpdump', 'openssl', 'curl'].every(commandExists), 'tcpdump, openssl and curl are needed')) return;
   if (!requireOrSkip(t, server !== undefined && client !== undefined, 'Go fixtures not built (npm run setup)')) return;
-  if (!requireOrSkip(t, chromiumInstalled(), "Debian's chromium is not installed (scripts/setup.sh --tests)")) return;
+  const missing = browserMissing();
+  if (!requireOrSkip(t, missing === null, missing ?? '')) return;
   const s = await makeScenario(server!, client!);
 
   await t.test('the file: self-contained, escaped, without secrets', () => {
     assert.equal(s.page.match(/<script/gi)?.length, 1, 'one script element: the page\'s own');
-    assert.doesNotMatch(s.page, /<(link|img|iframe|object|embed|base)\b|url\(|@import|https?:|\/\/[\w.-]+\//i, 'no external resource or URL');
+    // Nothing the page could load or navigate to: links are in-page anchors. (URLs the data holds, such as a
+    // token's audience, are text; Chromium below sees no request and no element pointing out.)
+    assert.doesNotMatch(s.page, /<(link|img|iframe|object|embed|base|form)\b|\s(src|href|action|srcset|xlink:href)\s*=\s*"(?!#)|url\(|@import/i, 'no external resource or link');
     assert.doesNotMatch(s.page, /<script>alert|<img src=x|[\x00-\x08\x0b\x0c\x0e-\x1f]/);
     assert.ok(s.page.includes('sched&lt;script&gt;alert(&quot;ua&quot;)&lt;'), 'hostile user agent escaped');
     assert.ok(s.page.includes('\\x1b[31m\\x01'), 'control characters shown as \\xNN');
@@ -161,6 +205,7 @@ test('HTML report of real captures in Chromium at 1100 and 1400 px', { timeout: 
         assert.ok(!s.page.includes(line.split(' ')[2]!), 'no TLS secret in the page');
       }
     }
+    for (const secret of s.secrets) assert.ok(!s.page.includes(secret), `no token or password text in the page (${secret.slice(0, 6)}…)`);
   });
 
   const shots = screenshotDir(s.html);
@@ -183,10 +228,11 @@ test('HTML report of real captures in Chromium at 1100 and 1400 px', { timeout: 
             worker: box(worker ?? null),
             workerVisible: worker ? document.elementFromPoint(worker.getBoundingClientRect().left + 20, worker.getBoundingClientRect().top + 10)?.closest('li') === worker : false,
             timeline: box(timeline),
-            timelineRows: [...document.querySelectorAll('svg.timeline .row')].map((r) => [r.classList[1], r.querySelector('.name')!.textContent,
+            // Names: from the tooltips ("NAME: expires in 47 h (…)"); long ones are cut on the chart.
+            timelineRows: [...document.querySelectorAll('svg.timeline .row')].map((r) => [r.classList[1], r.querySelector('title')!.textContent,
               getComputedStyle(r.querySelector('.mark')!).fill]),
             lanes: box(document.querySelector('svg.lanes')),
-            laneNames: [...document.querySelectorAll('svg.lanes .lane .name')].map((n) => n.textContent),
+            laneNames: [...document.querySelectorAll('svg.lanes .lane > title')].map((n) => n.textContent!.replace(/: \d+ requests?$/, '')),
             heat: box(document.querySelector('svg.heat')),
             body: document.body.clientWidth,
             scrollWidth: document.documentElement.scrollWidth,
@@ -194,7 +240,7 @@ test('HTML report of real captures in Chromium at 1100 and 1400 px', { timeout: 
             handlers: [...document.querySelectorAll('*')].flatMap((e) => [...e.attributes].map((a) => a.name)).filter((n) => n.startsWith('on')),
             resources: [...document.querySelectorAll('[src], [href]:not([href^="#"]), link, img, iframe, object, embed, base')].map((e) => e.outerHTML),
             identities: [...document.querySelectorAll<HTMLTableRowElement>('#identities tbody tr')].map((tr) => [tr.className, tr.cells[1]!.querySelector('strong')!.textContent,
-              tr.cells[4]!.querySelector('.line')!.textContent, tr.cells[3]!.querySelector('.line')!.textContent]),
+              tr.cells[4]!.querySelector('.line')!.textContent, tr.cells[3]!.querySelector('.line')!.textContent, tr.cells[2]!.textContent]),
             statusColours: Object.fromEntries([...document.querySelectorAll('#requests .status')].map((e) => [e.textContent, getComputedStyle(e).color])),
             sni: [...document.querySelectorAll<HTMLTableRowElement>('#connections tbody tr')].map((tr) => tr.cells[3]!.textContent),
             userAgents: [...document.querySelectorAll<HTMLTableRowElement>('#requests tbody tr')].map((tr) => tr.cells[6]!.textContent),
@@ -207,39 +253,54 @@ test('HTML report of real captures in Chromium at 1100 and 1400 px', { timeout: 
         assert.deepEqual(facts.handlers, [], 'no event handler attribute came in with the data');
         assert.deepEqual(facts.resources, [], 'nothing that loads or links outside the page');
 
-        // The answer first: the expired certificate the server refused, then the one that expires in 47 h.
-        assert.equal(facts.attention.length, 2, JSON.stringify(facts.attention));
-        const [refused, expiring] = facts.attention as [string, string, string[]][];
-        assert.deepEqual([refused![0], refused![1], refused![2].length], ['rejected', 'system:node:worker-old', 2]);
-        assert.match(refused![2][0]!, /^rejected: [a-z_]+$/);
-        assert.equal(refused![2][1], 'expired 24 h ago');
-        assert.deepEqual(expiring, ['expiring', 'system:node:worker-1', ['expires in 47 h']]);
+        // The answer first, most urgent first: the expired certificate the server refused, the token that
+        // expires in 3 h, the certificate that expires in 47 h, the legacy token that never expires.
+        assert.deepEqual(facts.attention.map(([state, name]) => [state, name]), [
+          ['rejected', 'system:node:worker-old'], ['expiring', 'system:serviceaccount:kube-system:coredns'],
+          ['expiring', 'system:node:worker-1'], ['legacy', 'system:serviceaccount:ci:builder'],
+        ]);
+        const badges = facts.attention.map(([, , b]) => b as string[]);
+        assert.equal(badges[0]!.length, 2);
+        assert.match(badges[0]![0]!, /^rejected: [a-z_]+$/);
+        assert.deepEqual([badges[0]![1], badges[1], badges[2], badges[3]], ['expired 24 h ago', ['expires in 3 h'], ['expires in 47 h'], ['legacy: never expires']]);
         assert.ok(facts.worker && facts.worker.bottom <= height && facts.workerVisible, `worker-1 visible above the fold: ${JSON.stringify(facts.worker)}`);
         assert.ok(facts.timeline && facts.timeline.top < height, 'the timeline starts above the fold');
 
-        // Charts: full-width timeline with one row per certificate (4 clients, the server), coloured by state.
+        // Charts: a full-width timeline with a row per credential and the server's certificate, coloured by state.
         assert.ok(facts.timeline!.width >= facts.body - 60, `timeline ${facts.timeline!.width} of ${facts.body} px`);
-        assert.ok(facts.timeline!.height >= 5 * 20);
-        const rows = Object.fromEntries(facts.timelineRows.map(([state, name, fill]) => [name, [state, fill]]));
-        assert.deepEqual(Object.keys(rows).sort(), ['server localhost', 'system:kube-controller-manager', 'system:kube-scheduler', 'system:node:worker-1', 'system:node:worker-old'].sort());
-        assert.deepEqual([rows['system:node:worker-old']![0], rows['system:node:worker-1']![0], rows['system:kube-controller-manager']![0]], ['rejected', 'expiring', 'valid']);
-        const fills = new Set([rows['system:node:worker-old']![1], rows['system:node:worker-1']![1], rows['system:kube-controller-manager']![1]]);
+        const row = (name: string) => facts.timelineRows.find(([, title]) => title!.startsWith(`${name}: `));
+        const names = ['system:node:worker-old', 'system:serviceaccount:kube-system:coredns', 'system:node:worker-1', 'system:kube-controller-manager',
+          'system:kube-scheduler', 'system:serviceaccount:ci:builder', 'bearer token (opaque)', 'alice', 'server localhost'];
+        assert.deepEqual(names.filter((n) => !row(n)), [], facts.timelineRows.map((r) => r[1]).join('; '));
+        assert.equal(facts.timelineRows.length, names.length);
+        assert.ok(facts.timeline!.height >= names.length * 20);
+        assert.deepEqual(['system:node:worker-old', 'system:node:worker-1', 'system:kube-controller-manager', 'system:serviceaccount:ci:builder'].map((n) => row(n)![0]),
+          ['rejected', 'expiring', 'valid', 'legacy']);
+        const fills = new Set(['system:node:worker-old', 'system:node:worker-1', 'system:kube-controller-manager'].map((n) => row(n)![2]));
         assert.equal(fills.size, 3, 'rejected, expiring and valid marks differ in colour');
         assert.ok(facts.lanes!.width > 400 && facts.lanes!.height > 60, `lanes ${JSON.stringify(facts.lanes)}`);
         // The refused client may get its request out before the server's alert arrives (TLS 1.3), or not.
         const refusedRequests = facts.identities[0]![2] === '1 request' ? ['system:node:worker-old'] : [];
-        assert.deepEqual([...facts.laneNames].sort(), ['system:kube-controller-manager', 'system:kube-scheduler', 'system:node:worker-1', ...refusedRequests].sort());
+        assert.deepEqual([...facts.laneNames].sort(), ['system:kube-controller-manager', 'system:kube-scheduler', 'system:node:worker-1', ...refusedRequests,
+          'system:serviceaccount:kube-system:coredns', 'system:serviceaccount:ci:builder', 'bearer token (opaque)', 'alice'].sort());
         assert.ok(facts.heat!.width > 250 && facts.heat!.height > 80, `heat map ${JSON.stringify(facts.heat)}`);
         assert.ok(facts.scrollWidth <= width, `no horizontal scrolling (${facts.scrollWidth} px)`);
         assert.deepEqual(await brokenWords(page), [], 'no word broken across lines');
 
-        // Identities sorted by time left, with the requests each client says the server answered.
-        assert.deepEqual(facts.identities, [
-          ['rejected', 'system:node:worker-old', refusedRequests.length ? '1 request' : 'no requests', '127.0.0.1'],
-          ['expiring', 'system:node:worker-1', `${s.counts.kubelet} requests`, '127.0.0.1'],
-          ['valid', 'system:kube-controller-manager', `${s.counts.controller + 1} requests`, '127.0.0.1'],
-          ['valid', 'system:kube-scheduler', `${s.counts.scheduler} requests`, '127.0.0.1'],
-        ]);
+        // Identities sorted by time left, with the requests each client says the server answered, from where.
+        const identity = (name: string) => facts.identities.find(([, user]) => user === name)!;
+        assert.deepEqual(facts.identities.map(([, user]) => user).slice(0, 5), ['system:node:worker-old', 'system:serviceaccount:kube-system:coredns',
+          'system:node:worker-1', 'system:kube-controller-manager', 'system:kube-scheduler']);
+        assert.deepEqual(identity('system:node:worker-old').slice(0, 4), ['rejected', 'system:node:worker-old', refusedRequests.length ? '1 request' : 'no requests', '127.0.0.1']);
+        assert.deepEqual(identity('system:node:worker-1').slice(0, 4), ['expiring', 'system:node:worker-1', `${s.counts.kubelet} requests`, '127.0.0.1']);
+        assert.deepEqual(identity('system:kube-controller-manager').slice(0, 4), ['valid', 'system:kube-controller-manager', `${s.counts.controller + 1} requests`, '127.0.0.1']);
+        assert.deepEqual(identity('system:kube-scheduler').slice(0, 4), ['valid', 'system:kube-scheduler', `${s.counts.scheduler} requests`, '127.0.0.1']);
+        const coredns = identity('system:serviceaccount:kube-system:coredns');
+        assert.deepEqual(coredns.slice(0, 4), ['expiring', 'system:serviceaccount:kube-system:coredns', `${s.counts.bound} requests`, '127.0.0.11']);
+        assert.match(coredns[4]!, /service-account token.*JTI=c0ffee-jti.*pod coredns-5d78c9869d-abcde.*node worker-2/);
+        assert.deepEqual(identity('system:serviceaccount:ci:builder').slice(0, 4), ['legacy', 'system:serviceaccount:ci:builder', '1 request', '127.0.0.12']);
+        assert.deepEqual(identity('bearer token (opaque)').slice(2, 4), ['1 request', '127.0.0.13']);
+        assert.deepEqual(identity('alice').slice(2, 4), ['1 request', '127.0.0.14']);
         assert.ok(facts.sni.includes(HOSTILE_SNI), 'the hostile SNI reads as text');
         assert.ok(facts.userAgents.includes(HOSTILE_UA) && facts.userAgents.includes(RAW_UA.replace('\x1b', '\\x1b').replace('\x01', '\\x01')));
         assert.equal(s.rawStatus, '400', 'Go refuses the raw request, which is still reported');

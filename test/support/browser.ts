@@ -1,15 +1,26 @@
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { createRequire } from 'node:module';
+import type { Browser, Page } from 'puppeteer-core';
 import { isRoot } from './env.js';
 
 /** Debian's chromium package (scripts/setup.sh --tests installs it); puppeteer-core never downloads one. */
 export const CHROMIUM = '/usr/bin/chromium';
 
-export const chromiumInstalled = (): boolean => existsSync(CHROMIUM);
+/** Chromium, and puppeteer-core in node_modules (a worktree set up before it was added may lack it). */
+export function browserMissing(): string | null {
+  if (!existsSync(CHROMIUM)) return "Debian's chromium is not installed (scripts/setup.sh --tests)";
+  try {
+    createRequire(import.meta.url).resolve('puppeteer-core');
+  } catch {
+    return 'puppeteer-core is not installed (npm ci)';
+  }
+  return null;
+}
 
 /** Headless Chromium for the duration of `use`, closed (with its temporary profile) whatever happens. */
 export async function withChromium<T>(use: (browser: Browser) => Promise<T>): Promise<T> {
+  const { default: puppeteer } = await import('puppeteer-core');
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,

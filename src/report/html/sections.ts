@@ -46,11 +46,13 @@ export function attention(view: ReportView): string {
   const items = view.attention.map((c) => {
     const i = c.identity;
     const calls = topCalls(i.calls, 2).map(([call, n]) => `<span class="nw">${esc(call)} ×${n}</span>`).join(', ');
-    return `<li class="${c.state}" data-cred="${esc(c.anchor)}"><a class="who" href="#${esc(c.anchor)}">${badgeHtml(c)}<strong>${escWrap(c.name)}</strong></a>` +
-      `<span class="groups">${escWrap(i.groups.join(', ') || i.description)}</span>` +
-      `<span class="from">from ${i.clients.length ? escWrap(i.clients.join(', ')) : 'no client seen'}</span>` +
-      `<span class="use">${plural(i.requests, 'request')} on ${plural(i.connectionIds.length, 'connection')}${calls ? `: ${calls}` : ''}</span>` +
-      `${credentialId(c)}</li>`;
+    const what = [
+      i.groups.length ? `groups ${escWrap(i.groups.join(', '))}` : escWrap(i.description),
+      `from <b>${i.clients.length ? escWrap(i.clients.join(', ')) : 'no client seen'}</b>`,
+      `${plural(i.requests, 'request')} on ${plural(i.connectionIds.length, 'connection')}${calls ? `: ${calls}` : ''}`,
+    ];
+    return `<li class="${c.state}" data-cred="${esc(c.anchor)}"><div class="l1"><a class="who" href="#${esc(c.anchor)}">${badgeHtml(c)}<strong>${escWrap(c.name)}</strong></a>` +
+      `${credentialId(c)}</div><div class="l2">${what.map((w) => `<span>${w}</span>`).join('')}</div></li>`;
   });
   return `<ol class="attention">${items.join('')}</ol>`;
 }

@@ -28,13 +28,15 @@ header .facts b{color:var(--ink);font-weight:600}
 .badge.expired{background:var(--red);color:#fff}.badge.rejected{background:var(--violet);color:#fff}
 .badge.legacy{background:var(--brown);color:#fff}.badge.unknown{background:#e6e9ed;color:var(--muted)}.badge.expiring{background:#e8a200;color:#241a00}.badge.valid{background:var(--green-bg);color:var(--green)}
 ol.attention{list-style:none;margin:10px 0 0;padding:0;border:1px solid var(--line);border-radius:6px}
-ol.attention li{display:grid;grid-template-columns:minmax(330px,1.6fr) minmax(110px,.8fr) minmax(110px,.8fr) minmax(200px,1.6fr) minmax(130px,.8fr);
-gap:2px 14px;align-items:baseline;padding:7px 12px;border-top:1px solid var(--line)}
+ol.attention li{padding:6px 12px;border-top:1px solid var(--line)}
+ol.attention .l1{display:flex;justify-content:space-between;align-items:baseline;gap:12px}
+ol.attention .l2{display:flex;flex-wrap:wrap;gap:0 18px;font-size:13px;color:var(--muted);margin-top:1px}
+ol.attention .l2 b{color:var(--ink);font-weight:600}
+ol.attention .credid{max-width:40ch;color:var(--muted)}
 ol.attention li:first-child{border-top:0}
 ol.attention li.expired{background:var(--red-bg)}ol.attention li.rejected{background:var(--violet-bg)}
 ol.attention li.legacy{background:var(--brown-bg)}ol.attention li.expiring{background:var(--amber-bg)}
 ol.attention .who{color:var(--ink)}
-ol.attention .groups,ol.attention .from,ol.attention .use{font-size:13px;color:var(--muted)}
 .all-good{padding:8px 12px;border:1px solid var(--green-bg);background:var(--green-bg);color:var(--green);border-radius:6px;margin:10px 0 0}
 .credid{display:inline-block;max-width:21ch;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom;user-select:all}
 .charts{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:16px 28px;align-items:start}
