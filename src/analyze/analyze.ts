@@ -13,11 +13,14 @@ import { parseKeyLog, type KeyLog } from '../keylog/index.js';
 import { IdentityTally, tallyRequest, type AnalyzedConnection, type AnalyzedRequest } from '../report/index.js';
 import { AnalyzedTcpConnection } from './connection.js';
 import { BodyBudget } from '../http/index.js';
+import type { LiveConnections } from './liveConns.js';
 
 export interface AnalyzeOptions {
   captures: string[];
   /** Keys from key log files; secrets found in the captures are added to it. */
   keyLog: KeyLog;
+  /** Identities from the live process (`gokeylog conns --json`), for connections whose handshake is not captured. */
+  live?: LiveConnections;
   bodies?: boolean;
   /** Keep every request for the result (default true); false keeps memory flat for streamed output. */
   retainRequests?: boolean;
@@ -64,6 +67,7 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
   const callbacks = {
     bodies: options.bodies ?? false,
     bodyBudget: new BodyBudget(),
+    live: options.live,
     credentials: new Map(),
     onRequest: (r: AnalyzedRequest, c: AnalyzedConnection) => {
       // A client sends its first request with its Finished (TLS 1.3); the server that refused its certificate

@@ -9,6 +9,7 @@ import type { ConnectionEnd, ConnectionInfo, Direction, Endpoint, StreamConsumer
 import { MidstreamTlsConnection, TlsConnection, type HandshakeInfo, type KeySource, type MidstreamKeys, type Tls12SessionCache, type TlsResult, type TlsSink } from '../tls/index.js';
 import { createHttpDecoder, detectHttpProtocol, type BodyBudget, looksLikeHttp2Frames, type HttpConnectionDecoder, type HttpExchange, type HttpProtocol } from '../http/index.js';
 import { formatRfc3339Ns } from '../keylog/index.js';
+import type { LiveConnection, LiveConnections } from './liveConns.js';
 import { analyzeRequest, rejectingAlert, type AnalyzedConnection, type AnalyzedRequest, type CredentialCache } from '../report/index.js';
 
 /** Server bytes held while waiting for the client's first bytes to tell the protocol (no ALPN). */
@@ -24,6 +25,8 @@ export interface ConnectionCallbacks {
   bodies: boolean;
   /** What the bodies of all connections may take in all. */
   bodyBudget?: BodyBudget;
+  /** What the live process said about connections (analyze --conns). */
+  live?: LiveConnections;
 }
 
 const seconds = (ns: bigint): number => Number(ns) / 1e9;
@@ -40,6 +43,8 @@ export class AnalyzedTcpConnection implements StreamConsumer {
   private midstreamDecided: boolean;
   private joined = false;
   private swapped = false;
+  /** The live process's view of this connection, when its handshake is not in the capture. */
+  private live: LiveConnection | null = null;
   /** Joined mid-stream: decrypted bytes of both directions until the protocol is recognised. */
   private joinedHeld: Array<{ direction: Direction; data: Uint8Array; time: number }> = [];
   private http: HttpConnectionDecoder | null = null;
@@ -81,7 +86,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
       onEnd: (result) => this.onTlsEnd(result),
     };
     this.tls = new TlsConnection(keys, this.tlsSink, { joinedMidStream: !info.synSeen, sessions });
-    this.midstreamDecided = info.synSeen || !keys.midstream;
+    this.midstreamDecided = info.synSeen;
   }
 
   onData(direction: Direction, bytes: Uint8Array, timeNs: bigint): void {
@@ -120,19 +125,48 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     this.midstreamDecided = true;
     if (startsWithHandshake(firstBytes)) return;
     const c = this.connection;
+    // The live process knows the roles for certain.
+    const found = this.callbacks.live?.find(c.client, c.server);
+    if (found) {
+      this.live = found.live;
+      if (found.swapped) this.swapRoles();
+      this.applyLive();
+    }
+    if (!this.keys.midstream) return;
     const lookup = (client: Endpoint, server: Endpoint): MidstreamKeys => ({
       toServer: this.keys.midstream!(client, server, 'client'),
       toClient: this.keys.midstream!(client, server, 'server'),
     });
     let keys = lookup(c.client, c.server);
     if (keys.toServer.length + keys.toClient.length === 0) {
+      if (found) return;
       keys = lookup(c.server, c.client);
       if (keys.toServer.length + keys.toClient.length === 0) return;
-      this.swapped = true;
-      [c.client, c.server] = [c.server, c.client];
+      this.swapRoles();
     }
     this.joined = true;
     this.tls = new MidstreamTlsConnection(keys, this.tlsSink);
+  }
+
+  private swapRoles(): void {
+    const c = this.connection;
+    this.swapped = true;
+    [c.client, c.server] = [c.server, c.client];
+  }
+
+  /** Fills in from the live process what the capture cannot tell without the handshake. */
+  private applyLive(): void {
+    const live = this.live;
+    if (!live) return;
+    const c = this.connection;
+    c.alpn ??= live.alpn;
+    c.sni ??= live.sni;
+    c.tlsVersion ??= live.tlsVersion;
+    c.cipherSuite ??= live.cipherSuite;
+    if (!c.clientCertificate && live.clientCertificate) {
+      c.clientCertificate = live.clientCertificate;
+      c.identitySource = 'live process';
+    }
   }
 
   private onHandshake(h: HandshakeInfo): void {
@@ -146,6 +180,9 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     c.handshakeSeen ||= h.clientRandom !== null;
     c.alert = h.alert;
     c.rejected = rejectingAlert(h.alert);
+    if (h.clientCertificate) c.identitySource = 'handshake';
+    else c.identitySource = undefined;
+    this.applyLive();
   }
 
   private onPlaintext(direction: Direction, data: Uint8Array, time: number): void {
@@ -187,7 +224,9 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     this.joinedHeld.push({ direction, data, time });
     this.heldBytes += data.length;
     const bytes = Buffer.concat(this.joinedHeld.filter((h) => h.direction === direction).map((h) => h.data));
-    const h2 = this.heldBytes > MAX_HELD_JOINED_BYTES ? false : looksLikeHttp2Frames(bytes, final);
+    // ALPN from the live process decides; else the bytes must read as frames.
+    const alpn = this.connection.alpn;
+    const h2 = alpn !== null ? alpn === 'h2' : this.heldBytes > MAX_HELD_JOINED_BYTES ? false : looksLikeHttp2Frames(bytes, final);
     if (h2 === null) return;
     const held = this.joinedHeld;
     this.joinedHeld = [];

@@ -13,12 +13,15 @@ import {
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { analyzeCaptures } from './analyze.js';
+import { readConnsFiles } from './liveConns.js';
 
 export type AnalyzeFormat = 'text' | 'wide' | 'json' | 'ndjson' | 'tsv' | 'csv';
 
 export interface RunAnalyzeOptions {
   captures: string[];
   keyLogFiles: string[];
+  /** `gokeylog conns --json` outputs: identities of connections whose handshake the capture lacks. */
+  connsFiles?: string[];
   format: AnalyzeFormat;
   /** Also write a self-contained HTML report to this file. */
   html?: string;
@@ -74,6 +77,7 @@ const DAY_MS = 86_400_000;
 export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): Promise<RunAnalyzeResult> {
   const warn = io.onWarning;
   const keyLog = options.keyLogFiles.length ? await readKeyLogFiles(options.keyLogFiles, { onWarning: warn }) : new KeyLog();
+  const live = options.connsFiles?.length ? await readConnsFiles(options.connsFiles) : undefined;
   let requests = 0;
   // A reader that stops early (`| head`) closes the pipe: stop analysing quietly, as Unix tools do.
   let outputError: NodeJS.ErrnoException | undefined;
@@ -100,6 +104,7 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
       keyLog,
       // Bodies are printed in JSON only: the other reports never decode them.
       bodies: options.bodies && (ndjson || format === 'json'),
+      live,
       retainRequests,
       strict: options.strict,
       onWarning: warn,

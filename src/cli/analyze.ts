@@ -10,6 +10,7 @@ import { StatusLine } from './statusLine.js';
 interface AnalyzeCliOptions {
   read: string[];
   keylog: string[];
+  conns: string[];
   output?: AnalyzeFormat;
   json?: boolean;
   ndjson?: boolean;
@@ -55,6 +56,9 @@ Examples:
   gokeylog capture --process kube-apiserver -w - | gokeylog analyze -
   # a self-contained HTML report next to the text output
   gokeylog analyze capture.pcapng --html report.html
+  # connections opened before the capture: their keys and identities from the live process
+  gokeylog conns --pid "$(pgrep -o kube-apiserver)" --json --keylog now.keys > now.json
+  gokeylog analyze apiserver.pcap --keylog now.keys --conns now.json
 
 Keys come from --keylog files (NSS key log format) and from the Decryption Secrets Blocks of pcapng
 captures (gokeylog capture / editcap --inject-secrets). Expiry is measured from the start of the first
@@ -70,7 +74,8 @@ export function registerAnalyze(program: Command): void {
     .description('Decrypt TLS in captures and report who used which credential (client certificates, tokens) from where, what they called, and what expires soon.')
     .argument('[capture...]', 'pcap or pcapng files, read in order as one capture ("-" for standard input)')
     .option('-r, --read <file>', 'a capture file, as tshark and tcpdump take it (repeatable)', collect, [])
-    .option('--keylog <file>', 'an NSS key log file (repeatable)', collect, [])
+    .option('--keylog <file>', 'an NSS key log file, mid-stream lines included (repeatable)', collect, [])
+    .option('--conns <file>', 'gokeylog conns --json output: identities of connections opened before the capture (repeatable)', collect, [])
     .addOption(new Option('-o, --output <format>', 'text (default), wide (every column, connections and requests), json, ndjson, tsv or csv').choices(['text', 'wide', 'json', 'ndjson', 'tsv', 'csv']))
     .addOption(new Option('--json', 'the same as -o json').conflicts(['ndjson', 'output']))
     .addOption(new Option('--ndjson', 'the same as -o ndjson: one JSON object per request as it completes, then connections, identities and a summary').conflicts('output'))
@@ -184,6 +189,7 @@ async function analyze(captures: string[], opts: AnalyzeCliOptions): Promise<voi
       {
         captures,
         keyLogFiles: opts.keylog,
+        connsFiles: opts.conns,
         format,
         html: opts.html,
         expiringWithinDays: opts.expiringWithin,

@@ -12,6 +12,7 @@ export {
   formatMidstreamLine,
   formatRfc3339Ns,
   isMidstreamLine,
+  parseEndpoint,
   parseMidstreamLine,
   parseRfc3339Ns,
   validateMidstreamSecret,

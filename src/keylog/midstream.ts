@@ -146,7 +146,8 @@ export function canonicalIp(ip: string): string | null {
   }
 }
 
-function parseEndpoint(text: string): Endpoint | string {
+/** `IPv4:PORT` or `[IPv6]:PORT` (the address kept in src/net's form), or why it is not one. */
+export function parseEndpoint(text: string): Endpoint | string {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):([0-9]{1,5})$/.exec(text);
   if (!m) return 'must be IPv4:PORT or [IPv6]:PORT';
   const raw = m[1] ?? m[2]!;

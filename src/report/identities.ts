@@ -61,6 +61,8 @@ export interface IdentityActivity {
   lastSeen: number | null;
   /** The TLS alert with which the server refused the credential in the handshake (e.g. "certificate_expired"). */
   alert: string | null;
+  /** Where its certificate was read: a handshake in the capture, the live process (analyze --conns), or both. */
+  sources: Array<'handshake' | 'live process'>;
 }
 
 const hex = (colonHex: string): string => colonHex.replace(/:/g, '').toLowerCase();
@@ -187,7 +189,7 @@ export class IdentityTally {
     if (!e) {
       e = {
         credential,
-        activity: { connectionIds: [], clients: [], userAgents: [], requests: 0, calls: {}, statuses: {}, firstSeen: null, lastSeen: null, alert: null },
+        activity: { connectionIds: [], clients: [], userAgents: [], requests: 0, calls: {}, statuses: {}, firstSeen: null, lastSeen: null, alert: null, sources: [] },
         connections: new Set(),
       };
       this.identities.set(credential.key, e);
@@ -196,9 +198,10 @@ export class IdentityTally {
   }
 
   /** A connection that presented a client certificate (requests or not), and whether the server refused it. */
-  addConnection(credential: Credential, connectionId: number, clientIp: string, time: number, alert: string | null): void {
+  addConnection(credential: Credential, connectionId: number, clientIp: string, time: number, alert: string | null, source?: 'handshake' | 'live process'): void {
     const e = this.entry(credential);
     const a = e.activity;
+    if (source && !a.sources.includes(source)) a.sources.push(source);
     link(e, connectionId, clientIp);
     seen(a, time, time);
     if (alert) a.alert ??= alert;

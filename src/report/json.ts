@@ -32,6 +32,7 @@ export function connectionJson(c: AnalyzedConnection): Record<string, unknown> {
   out.requestCount = c.requestCount;
   out.calls = c.calls;
   if (c.midstream) out.midstream = midstreamJson(c.midstream);
+  if (c.identitySource) out.identityFrom = c.identitySource;
   return out;
 }
 
@@ -139,6 +140,7 @@ export function identityJson(i: Identity): Record<string, unknown> {
     certificateSha256: i.certificate?.sha256 ?? null,
     token: i.token,
     connectionIds: i.connectionIds,
+    identityFrom: i.sources,
     clients: i.clients,
     firstSeen: i.firstSeen === null ? null : isoTime(i.firstSeen),
     lastSeen: i.lastSeen === null ? null : isoTime(i.lastSeen),

@@ -47,7 +47,11 @@ export interface AnalyzedConnection {
   calls: Record<string, number>;
   /** Decrypted from mid-stream keys (its handshake was not captured): see MidstreamConnection. */
   midstream?: MidstreamConnection;
+  /** Where `clientCertificate` came from: the handshake in the capture, or the live process (`analyze --conns`). */
+  identitySource?: IdentitySource;
 }
+
+export type IdentitySource = 'handshake' | 'live process';
 
 /** A connection decrypted from secrets read in the live process, joined in the middle. */
 export interface MidstreamConnection {
@@ -194,7 +198,7 @@ export function buildReport(
     if (narrowed && !withRequests.has(c.id) && !certificateMatches) continue;
     keptConnections.push(c);
     if (credential && (!narrowed || certificateMatches || withRequests.has(c.id))) {
-      tally.addConnection(credential, c.id, c.client.ip, c.startTime, rejectingAlert(c.alert));
+      tally.addConnection(credential, c.id, c.client.ip, c.startTime, rejectingAlert(c.alert), c.identitySource);
     }
   }
   let identities = finishIdentities(tally, referenceMs, options.expiringWithinDays);

@@ -198,6 +198,8 @@ function identityColumns(wide: boolean, all = false): Column[] {
     { header: 'CONNS', align: 'right', drop: 8 },
     { header: 'REQS', align: 'right', drop: 5 },
     { header: 'FINGERPRINT', shrink: 'truncate', drop: 1 },
+    // Where the certificate was read: a handshake in the capture, or the live process (analyze --conns).
+    { header: 'FROM', drop: 6 },
   ];
   if (wide) columns.push({ header: 'SERIAL', shrink: 'truncate', drop: 9 }, { header: 'CA KEY ID', shrink: 'truncate', drop: 9 }, { header: 'NOT AFTER', drop: 9 }, { header: 'FIRST SEEN', drop: 10 }, { header: 'LAST SEEN', drop: 10 }, { header: 'USER AGENTS', shrink: 'wrap', drop: 9 }, { header: 'TOP CALLS', shrink: 'wrap', drop: 9 });
   if (all) columns.push({ header: 'CREDENTIAL' }, { header: 'CREDENTIAL ID' });
@@ -227,6 +229,7 @@ function identityRow(i: Identity, wide: boolean, all = false): unknown[] {
     i.user ?? '-', i.groups.join(',') || '-', typeOf(i), i.issuer ?? '-', expires(i), status(i),
     wide ? i.clients.join(',') : more(i.clients, 2), i.connectionIds.length, i.requests,
     i.fingerprint ? (wide ? i.fingerprint : i.fingerprint.slice(0, 16)) : '-',
+    i.sources.join(',') || '-',
   ];
   if (wide) {
     row.push(i.serialNumber ?? '-', i.issuerKeyId ?? '-', i.notAfter ?? '-', i.firstSeen === null ? '-' : isoTime(i.firstSeen), i.lastSeen === null ? '-' : isoTime(i.lastSeen),

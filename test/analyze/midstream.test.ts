@@ -45,6 +45,8 @@ interface JoinedCapture {
   clientLog: string[];
   /** What tshark decodes in A from B's first client segment on. */
   tsharkPaths: string[];
+  /** The client certificate the test made (PEM file). */
+  clientCert: string;
 }
 
 interface ConnectionJson {
@@ -52,9 +54,12 @@ interface ConnectionJson {
   reason?: string;
   client: { ip: string; port: number };
   server: { ip: string; port: number };
+  identityFrom?: string;
+  clientCertificate?: { commonName: string; sha256: string };
   midstream?: { note: string; joinedAt: string | null; unrecoverableHeaderFields: number; toServer: { keySeq: string; firstSeq: number | null; failure: string | null }; toClient: { keySeq: string; firstSeq: number | null; failure: string | null } };
 }
 interface ReportJson {
+  identities?: Array<{ user: string; groups: string[]; notAfter: string; fingerprint: string; identityFrom: string[] }>;
   connections: ConnectionJson[];
   requests: Array<{ method?: string; path?: string; status?: number | null }>;
 }
@@ -106,13 +111,13 @@ async function record(p: { server: GoFixture; client: GoFixture }): Promise<Join
     await joined.stop();
     await full.stop();
     assert.equal(code, 0, client.stderr());
-    return await referee(dir, full.file, joined.file, clientKeyLog, server.port, client.stdout());
+    return { ...(await referee(dir, full.file, joined.file, clientKeyLog, server.port, client.stdout())), clientCert: cert.cert };
   } finally {
     await server.stop();
   }
 }
 
-async function referee(dir: string, fullPcap: string, joinedPcap: string, clientKeyLog: string, port: number, stdout: string): Promise<JoinedCapture> {
+async function referee(dir: string, fullPcap: string, joinedPcap: string, clientKeyLog: string, port: number, stdout: string): Promise<Omit<JoinedCapture, 'clientCert'>> {
   const keys = new Map(readFileSync(clientKeyLog, 'utf8').trim().split('\n').map((l) => [l.split(' ')[0]!, l.split(' ')[2]!] as const));
   const fields = ['tcp.srcport', 'tcp.dstport', 'tcp.seq_raw', 'frame.time_epoch', 'tls.record.opaque_type', 'tls.handshake.type'];
   const b = await tsharkFields(joinedPcap, { fields: fields.slice(0, 4) });
@@ -157,10 +162,10 @@ function midstreamLines(j: JoinedCapture, o: { seq?: { client: number; server: n
   return `${line('client')}\n${line('server')}\n`;
 }
 
-async function analyzeWith(j: JoinedCapture, name: string, lines: string, capture = j.joined): Promise<ReportJson> {
+async function analyzeWith(j: JoinedCapture, name: string, lines: string, capture = j.joined, extra: string[] = []): Promise<ReportJson> {
   const keyLog = path.join(j.dir, name);
   writeFileSync(keyLog, lines, { mode: 0o600 });
-  const run = await runAnalyze([capture, '--keylog', keyLog, '--json']);
+  const run = await runAnalyze([capture, '--keylog', keyLog, '--json', ...extra]);
   assert.equal(run.code, 0, run.stderr);
   return JSON.parse(run.stdout) as ReportJson;
 }
@@ -266,5 +271,53 @@ test('tshark and editcap read key logs and pcapng DSBs with mid-stream lines as 
       assert.equal(report.connections[0]!.decrypted, true, report.connections[0]!.reason);
       assert.deepEqual(report.requests.filter((r) => r.path !== undefined).map((r) => r.path), j.tsharkPaths);
     }
+  }
+});
+
+/** The certificate as openssl reads it: the referee for what the report must say about the identity. */
+async function opensslFacts(pem: string): Promise<{ sha256: string; notAfter: string; der: string }> {
+  const fingerprint = (await spawnChecked('openssl', ['x509', '-in', pem, '-noout', '-fingerprint', '-sha256'])).stdout.trim().split('=')[1]!;
+  const end = (await spawnChecked('openssl', ['x509', '-in', pem, '-noout', '-enddate'])).stdout.trim().split('=')[1]!;
+  const der = readFileSync(pem, 'utf8').replace(/-----[A-Z ]+-----|\s/g, '');
+  return { sha256: fingerprint, notAfter: new Date(end).toISOString(), der };
+}
+
+test('identities say where they came from: the handshake in the capture, or the live process (analyze --conns)', async (t) => {
+  const p = programs(t);
+  if (!p) return;
+  const j = await joinedCapture(p);
+  const facts = await opensslFacts(j.clientCert);
+  // conns --json's shape, as the live process would report this connection (the target is the server).
+  const row = (certificate: object) => ({
+    pid: 1, comm: 'tlsserver', status: 'tls', side: 'server', local: `${j.server.ip}:${j.server.port}`, peer: `${j.client.ip}:${j.client.port}`,
+    tlsVersion: 'TLS 1.3', cipherSuite: 'TLS_AES_128_GCM_SHA256', alpn: 'h2', serverName: null, certificate,
+  });
+  const withDer = path.join(j.dir, 'conns-der.json');
+  writeFileSync(withDer, JSON.stringify({ connections: [row({ der: facts.der })] }));
+  const fieldsOnly = path.join(j.dir, 'conns-fields.json');
+  writeFileSync(fieldsOnly, JSON.stringify({ connections: [row({ commonName: CN, organizations: ['system:nodes'], issuer: 'CN=gokeylog test CA', notBefore: new Date().toISOString(), notAfter: facts.notAfter, serialNumber: '01', sha256: facts.sha256 })] }));
+  for (const conns of [withDer, fieldsOnly]) {
+    const report = await analyzeWith(j, 'live.keys', midstreamLines(j), j.joined, ['--conns', conns]);
+    const c = report.connections[0]!;
+    assert.deepEqual([c.clientCertificate?.commonName, c.clientCertificate?.sha256, c.identityFrom], [CN, facts.sha256, 'live process'], conns);
+    const identity = report.identities!.find((i) => i.user === CN)!;
+    assert.deepEqual([identity.groups, identity.notAfter, identity.identityFrom], [['system:nodes'], facts.notAfter, ['live process']], conns);
+    assert.deepEqual(report.requests.filter((r) => r.path !== undefined).map((r) => r.path), j.tsharkPaths, conns);
+  }
+  // The whole capture has the handshake: the same identity, read from it.
+  const full = await analyzeWith(j, 'full.keys', readFileSync(j.clientKeyLog, 'utf8'), j.full);
+  assert.deepEqual([full.connections[0]!.clientCertificate?.sha256, full.connections[0]!.identityFrom], [facts.sha256, 'handshake']);
+  assert.deepEqual(full.identities!.find((i) => i.user === CN)!.identityFrom, ['handshake']);
+});
+
+test('analyze --conns refuses what is not conns --json output in one sentence', async () => {
+  const dir = secretTempDir('conns-json');
+  for (const [text, why] of [['{', /not JSON/], ['{"rows":[]}', /no "connections" list/], ['{"connections":[{"status":"tls","local":"x","peer":"y"}]}', /no local\/peer IP:PORT/], ['{"connections":[{"status":"tls","side":"server","local":"10.0.0.1:6443","peer":"10.0.0.2:5000","certificate":{"commonName":"a"}}]}', /certificate is incomplete/]] as const) {
+    const file = path.join(dir, 'bad.json');
+    writeFileSync(file, text);
+    const run = await runAnalyze([path.join(dir, 'none.pcap'), '--conns', file]);
+    assert.equal(run.code, 3, run.stderr);
+    assert.match(run.stderr, why);
+    assert.doesNotMatch(run.stderr, /\n\s+at /);
   }
 });
