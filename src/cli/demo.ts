@@ -5,7 +5,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description('Run the whole product on a built-in scenario: hook, capture and analyse a stripped Go server with mutual TLS 1.3 (root; needs `bash scripts/setup.sh`).')
-    .option('--keep <dir>', 'keep the capture, key log and certificates in DIR')
+    .option('--keep <dir>', 'keep the capture, key log and certificates in DIR (made 0700; an existing DIR gets a new folder inside it)')
     .addHelpText('after', '\nExamples:\n  sudo gokeylog demo\n  sudo gokeylog demo --keep /tmp/gokeylog-demo && wireshark /tmp/gokeylog-demo/demo.pcapng')
     .action(async (opts: { keep?: string }) => runDemo({ keep: opts.keep, out: process.stdout }));
 }

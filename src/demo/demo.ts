@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,7 +8,7 @@ import { demoPrograms } from './fixtures.js';
 import { createPki, type CertPair, type Pki } from './pki.js';
 
 export interface DemoOptions {
-  /** Keep the capture, key log and certificates in this directory instead of a temporary one. */
+  /** Keep the capture, key log and certificates: in this directory if it does not exist, else in a new one inside it. */
   keep?: string;
   out: NodeJS.WritableStream;
 }
@@ -27,11 +27,23 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     throw new GokeylogError('the demo attaches uprobes and runs tcpdump: run it as root.', ExitCode.failure);
   }
   const programs = demoPrograms();
-  const dir = opts.keep ?? mkdtempSync(path.join(os.tmpdir(), 'gokeylog-demo-'));
-  chmodSync(dir, 0o700);
   const say = (text: string): void => void opts.out.write(`${text}\n`);
   const children: ChildProcess[] = [];
+  // Signals first: a Ctrl-C or a kill at any later point stops the server and the capture and removes the
+  // folder of private keys. (Ctrl-C reaches the children too; SIGTERM or SIGHUP to the demo alone does not.)
+  let cleaning: Promise<void> | undefined;
+  let dir: string | undefined;
+  const cleanup = (): Promise<void> => (cleaning ??= (async () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await Promise.all(children.map((c) => exited(c)));
+    if (opts.keep === undefined && dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  })());
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void cleanup().finally(() => process.exit(128 + (os.constants.signals[signal] ?? 1)));
+  };
+  for (const s of DEMO_SIGNALS) process.on(s, onSignal);
   try {
+    dir = demoDir(opts.keep);
     say(`gokeylog demo: a stripped Go server (${programs.goVersion}) with mutual TLS 1.3, no key log of its own.\n`);
     const pki = await createPki(dir);
     const node = await pki.makeClientCert({ cn: 'system:node:worker-1', orgs: ['system:nodes'], days: 2 });
@@ -45,7 +57,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     const port = address.slice(address.lastIndexOf(':') + 1);
     say(`server pid ${server.pid} listening on ${address}: ${programs.server}\n`);
 
-    await step(say, opts.out, ['inspect', programs.server]);
+    await step(say, children, opts.out, ['inspect', programs.server]);
 
     const capturePath = path.join(dir, 'demo.pcapng');
     const keyLogPath = path.join(dir, 'demo.keys');
@@ -55,40 +67,58 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     children.push(capture);
     await firstLine(capture, /capturing on/, 'gokeylog capture', 'stderr');
 
-    await runClient(say, programs.client, address, pki, node, 'kubelet/v1.31.2 (linux/amd64) kubernetes/5864a46', 'GET', [
+    await runClient(say, children, programs.client, address, pki, node, 'kubelet/v1.31.2 (linux/amd64) kubernetes/5864a46', 'GET', [
       '/api/v1/namespaces/kube-system/pods?limit=3',
       '/api/v1/namespaces/kube-system/pods?watch=1',
     ]);
-    await runClient(say, programs.client, address, pki, controller, 'kube-controller-manager/v1.31.2 (linux/amd64) kubernetes/5864a46', 'POST', [
+    await runClient(say, children, programs.client, address, pki, controller, 'kube-controller-manager/v1.31.2 (linux/amd64) kubernetes/5864a46', 'POST', [
       '/apis/apps/v1/namespaces/default/deployments',
     ]);
 
     say('(stopping the capture with SIGINT, as Ctrl-C would)');
     await stopAndWait(capture, 'SIGINT');
     say('');
-    await step(say, opts.out, ['analyze', capturePath, '--expiring-within', '7']);
+    await step(say, children, opts.out, ['analyze', capturePath, '--expiring-within', '7']);
     say(`Files (0600, in a 0700 directory): ${capturePath} opens decrypted in Wireshark with no options; ${keyLogPath} is the NSS key log.`);
     if (opts.keep === undefined) say('They are removed now; run `gokeylog demo --keep DIR` to keep them.');
   } finally {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await Promise.all(children.map((c) => exited(c)));
-    if (opts.keep === undefined) rmSync(dir, { recursive: true, force: true });
+    await cleanup();
+    for (const s of DEMO_SIGNALS) process.off(s, onSignal);
   }
 }
 
-async function runClient(say: (t: string) => void, client: string, address: string, pki: Pki, cert: CertPair, ua: string, method: string, paths: string[]): Promise<void> {
+const DEMO_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * The demo's folder (0700), one it makes itself: `--keep DIR` is made if it does not exist, and an existing DIR
+ * (`--keep /tmp`) gets a new folder inside it, so that nothing the demo did not create is chmodded or written.
+ */
+function demoDir(keep: string | undefined): string {
+  if (keep === undefined) return mkdtempSync(path.join(os.tmpdir(), 'gokeylog-demo-'));
+  if (existsSync(keep)) return mkdtempSync(path.join(keep, 'gokeylog-demo-'));
+  try {
+    mkdirSync(keep, { mode: 0o700 });
+  } catch (err) {
+    throw new GokeylogError(`cannot make ${keep} for the demo's files: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure, { cause: err });
+  }
+  return keep;
+}
+
+async function runClient(say: (t: string) => void, children: ChildProcess[], client: string, address: string, pki: Pki, cert: CertPair, ua: string, method: string, paths: string[]): Promise<void> {
   const args = ['-url', `https://${address}/`, '-ca', pki.caCert, '-cert', cert.cert, '-key', cert.key, '-ua', ua, '-method', method, '-n', String(paths.length)];
   for (const p of paths) args.push('-path', p);
   say(`client "${ua.split(' ')[0]}" → ${method} ${paths.join(', ')}`);
   const child = spawn(client, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
   const code = await exited(child);
   if (code !== 0) throw new GokeylogError(`the demo client failed (exit ${code}).`, ExitCode.failure);
 }
 
 /** Runs one gokeylog command, showing it and its output, as a user would see it. */
-async function step(say: (t: string) => void, out: NodeJS.WritableStream, args: string[]): Promise<void> {
+async function step(say: (t: string) => void, children: ChildProcess[], out: NodeJS.WritableStream, args: string[]): Promise<void> {
   say(`$ gokeylog ${args.join(' ')}`);
   const child = spawnCli(args, ['ignore', 'pipe', 'inherit']);
+  children.push(child);
   child.stdout?.pipe(out, { end: false });
   const code = await exited(child);
   if (code !== 0) throw new GokeylogError(`\`gokeylog ${args[0]}\` failed in the demo (exit ${code}).`, ExitCode.failure);
