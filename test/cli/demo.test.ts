@@ -7,7 +7,7 @@ import test, { type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { cacheDir } from '../../src/util/cache.js';
-import { leftovers } from '../probe/harness.js';
+import { descendants, leftovers } from '../probe/harness.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { cliArgv } from '../support/paths.js';
 
@@ -27,24 +27,6 @@ test('the README\'s demo hooks, captures and analyses a stripped server and name
 function demoRuns(t: TestContext): boolean {
   return requireOrSkip(t, isRoot(), 'the demo needs root (uprobes, tcpdump)') &&
     requireOrSkip(t, existsSync(path.join(cacheDir(), 'fixtures', 'manifest.json')), 'fixtures not built: run scripts/setup.sh');
-}
-
-/** Pids of every descendant of `pid`, now. */
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  const queue = [pid];
-  while (queue.length > 0) {
-    const p = queue.shift()!;
-    let children: number[] = [];
-    try {
-      children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
-    } catch {
-      // gone meanwhile
-    }
-    out.push(...children);
-    queue.push(...children);
-  }
-  return out;
 }
 
 const demoDirs = (): string[] => readdirSync(os.tmpdir()).filter((n) => n.startsWith('gokeylog-demo-'));

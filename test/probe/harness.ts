@@ -100,3 +100,21 @@ export function probingFixtures(t: TestContext): { server: GoFixture; client: Go
   if (!requireOrSkip(t, server !== undefined && client !== undefined, 'no stripped amd64 fixtures (run scripts/setup.sh)')) return undefined;
   return { server: privateCopy(server!), client: client! };
 }
+
+/** Pids of every descendant of `pid`, now (from /proc/PID/task/PID/children). */
+export function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const p = queue.shift()!;
+    let children: number[] = [];
+    try {
+      children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+    } catch {
+      // gone meanwhile
+    }
+    out.push(...children);
+    queue.push(...children);
+  }
+  return out;
+}

@@ -13,7 +13,7 @@ import { requireOrSkip } from '../support/env.js';
 import { cliArgv } from '../support/paths.js';
 import { secretTempDir } from '../support/pki.js';
 import { commandExists, runTraffic, spawnChecked, startProcess } from '../support/traffic.js';
-import { leftovers, missingFrom, probingFixtures, readKeyLogSet } from './harness.js';
+import { descendants, leftovers, missingFrom, probingFixtures, readKeyLogSet } from './harness.js';
 
 const instances = (): string[] => readdirSync(path.join(TRACEFS, 'instances'));
 const uprobeGroups = (): string[] => readFileSync(path.join(TRACEFS, 'uprobe_events'), 'utf8').split('\n').filter(Boolean).map((l) => l.slice(2).split('/')[0]!);
@@ -49,15 +49,8 @@ test('SIGINT at any moment of a capture\'s start leaves no trace instance and no
 /** The host pid of the process called `comm` that descends from `pid` (waits, bounded, until it exists). */
 async function descendant(pid: number, comm: string): Promise<number> {
   for (let i = 0; i < 600; i++) {
-    const queue = [pid];
-    while (queue.length > 0) {
-      const p = queue.shift()!;
-      const children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
-      for (const c of children) {
-        if (readFileSync(`/proc/${c}/comm`, 'utf8').trim() === comm) return c;
-        queue.push(c);
-      }
-    }
+    const found = descendants(pid).find((c) => readFileSync(`/proc/${c}/comm`, 'utf8').trim() === comm);
+    if (found !== undefined) return found;
     await sleep(50);
   }
   throw new Error(`no ${comm} under pid ${pid}`);
