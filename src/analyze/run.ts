@@ -65,6 +65,9 @@ export interface RunAnalyzeIo {
   shouldStop?(): boolean;
 }
 
+/** Output is written in pieces of about this many characters at most (see `out`). */
+const OUTPUT_BATCH_CHARS = 1 << 16;
+
 export interface RunAnalyzeResult {
   /** Credentials (and server certificates) that are expired or expire within the window: --fail-on-expiry. */
   expiring: number;
@@ -83,9 +86,25 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
   let outputError: NodeJS.ErrnoException | undefined;
   const onOutputError = (err: NodeJS.ErrnoException): void => void (outputError ??= err);
   io.output.on('error', onOutputError);
+  // One write per turn of the event loop (a batch of packets) or per 64 KiB, not one per request: on a large
+  // capture the writes of single requests cost more than building them. Still streamed as the capture is read.
+  let pending = '';
+  let flushScheduled = false;
+  const flush = (): void => {
+    flushScheduled = false;
+    if (pending === '' || outputError) return;
+    const text = pending;
+    pending = '';
+    io.output.write(text);
+  };
   const out = (line: string): void => {
     if (outputError) throw new OutputClosed();
-    io.output.write(line);
+    pending += line;
+    if (pending.length >= OUTPUT_BATCH_CHARS) flush();
+    else if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
   };
   const format = options.format;
   const ndjson = format === 'ndjson';
@@ -159,9 +178,13 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
         requests: listsRequests, connections: options.connections === true, sources: options.captures,
       }));
     }
+    flush();
     return { expiring: report.warnings.length, stopped: result.stopped };
   } catch (err) {
-    if (!(err instanceof OutputClosed)) throw err;
+    if (!(err instanceof OutputClosed)) {
+      flush(); // what was streamed before a bad capture stopped the run, as when it was written request by request
+      throw err;
+    }
     if (outputError?.code !== 'EPIPE') {
       throw new GokeylogError(`cannot write the output: ${outputError?.code ?? outputError}.`, ExitCode.failure, { cause: outputError });
     }
