@@ -155,5 +155,19 @@ export function identityJson(i: Identity): Record<string, unknown> {
 export function isoTime(seconds: number): string {
   const ms = Math.floor(seconds * 1000);
   const micros = Math.floor(seconds * 1e6) % 1000;
+  const whole = Math.floor(ms / 1000);
+  // Date formats the date and time of day once per second of capture (two per request otherwise).
+  if (whole >= 0 && whole < LAST_FOUR_DIGIT_YEAR_SECOND) {
+    if (whole !== cachedSecond) {
+      cachedSecond = whole;
+      cachedPrefix = new Date(whole * 1000).toISOString().slice(0, 19);
+    }
+    return `${cachedPrefix}.${String(ms - whole * 1000).padStart(3, '0')}${String(micros).padStart(3, '0')}Z`;
+  }
   return new Date(ms).toISOString().replace('Z', `${String(micros).padStart(3, '0')}Z`);
 }
+
+/** 9999-12-31T23:59:59Z + 1 s: up to here toISOString writes a four-digit year ("YYYY-MM-DDTHH:MM:SS"). */
+const LAST_FOUR_DIGIT_YEAR_SECOND = 253_402_300_800;
+let cachedSecond = -1;
+let cachedPrefix = '';
