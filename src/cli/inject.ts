@@ -60,10 +60,10 @@ async function runInject(input: string, opts: InjectCliOptions): Promise<InjectR
   if (opts.onlyNeeded && input === '-') throw new GokeylogError('--only-needed reads the input twice, so it needs a file, not standard input.', ExitCode.usage);
   const warn = (message: string): void => void process.stderr.write(`gokeylog: warning: ${message}\n`);
   let keyLog = await readKeyLogFiles(opts.keylog, { onWarning: warn });
-  if (keyLog.size === 0) throw new GokeylogError(`no keys in ${opts.keylog.join(', ')}.`, ExitCode.unsupportedInput);
-  const keysRead = keyLog.size;
+  if (keyLog.size + keyLog.midstreamSize === 0) throw new GokeylogError(`no keys in ${opts.keylog.join(', ')}.`, ExitCode.unsupportedInput);
+  const keysRead = keyLog.size + keyLog.midstreamSize;
   if (opts.onlyNeeded) keyLog = neededKeys(keyLog, await clientRandomsIn(input, { onWarning: warn }));
-  if (keyLog.size === 0) warn('no key belongs to a connection in the capture: no secrets block written');
+  if (keyLog.size + keyLog.midstreamSize === 0) warn('no key belongs to a connection in the capture: no secrets block written');
 
   // A new file takes the name of -o only when the whole input was read: a failed run leaves -o as it was.
   const secretOut = toStdout ? undefined : SecretOutput.open(opts.output, 'the output', 'replace');
@@ -83,7 +83,8 @@ async function runInject(input: string, opts: InjectCliOptions): Promise<InjectR
     await writer.end();
     secretOut?.commit();
     ok = true;
-    return { output: opts.output, ...summary, keysInjected: keyLog.size, keysDropped: keysRead - keyLog.size };
+    const injected = keyLog.size + keyLog.midstreamSize;
+    return { output: opts.output, ...summary, keysInjected: injected, keysDropped: keysRead - injected };
   } finally {
     progress?.stop();
     if (!ok && secretOut !== undefined) {
@@ -96,6 +97,8 @@ async function runInject(input: string, opts: InjectCliOptions): Promise<InjectR
 function neededKeys(keyLog: KeyLog, randoms: Set<string>): KeyLog {
   const needed = new KeyLog();
   for (const e of keyLog.entries()) if (randoms.has(bytesToHex(e.clientRandom))) needed.add(e);
+  // Mid-stream secrets belong to connections whose ClientHello no capture has: they stay.
+  for (const s of keyLog.midstreamEntries()) needed.addMidstream(s);
   return needed;
 }
 

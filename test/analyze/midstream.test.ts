@@ -16,6 +16,7 @@ import { secretTempDir } from '../support/pki.js';
 import {
   commandExists, runProcess, secretFileIn, spawnChecked, startCapture, startProcess, startServer, tsharkFields,
 } from '../support/traffic.js';
+import { cliArgv } from '../support/paths.js';
 import { runAnalyze } from './cli.js';
 
 const REQUESTS = 7;
@@ -255,6 +256,12 @@ test('tshark and editcap read key logs and pcapng DSBs with mid-stream lines as 
   assert.doesNotMatch(withMixed.stderr, /error|warn|invalid|GOKEYLOG/i);
   const pathsOf = (out: string): string[] => out.trim().split('\n').flatMap((l) => l.split(','));
   assert.deepEqual(pathsOf(withMixed.stdout), j.clientLog.map((l) => l.split(' ')[2]));
+  // gokeylog inject carries the lines into the DSB too, also with --only-needed (no ClientHello names them).
+  const injected = path.join(j.dir, 'injected.pcapng');
+  const inject = await runProcess(process.execPath, [...cliArgv(), 'inject', '--keylog', mixed, '--only-needed', j.joined, '-o', injected]);
+  assert.equal(inject.code, 0, inject.stderr);
+  const fromInject = await runAnalyze([injected, '--json']);
+  assert.deepEqual((JSON.parse(fromInject.stdout) as ReportJson).requests.filter((r) => r.path !== undefined).map((r) => r.path), j.tsharkPaths);
   // The pcapng DSB (written by the peer tool): tshark decrypts with no options; analyze finds the lines.
   for (const [capture, name] of [[j.full, 'full-dsb.pcapng'], [j.joined, 'joined-dsb.pcapng']] as const) {
     const out = path.join(j.dir, name);
