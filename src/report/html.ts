@@ -12,7 +12,7 @@ import { activityLanes, heatMap } from './html/activity.js';
 import { esc } from './html/escape.js';
 import { span, utc } from './html/format.js';
 import { SCRIPT } from './html/script.js';
-import { attention, connectionsTable, identitiesTable, problems, requestsTable } from './html/sections.js';
+import { attention, connectionsTable, identitiesTable, problems, readable, requestsTable } from './html/sections.js';
 import { STYLE } from './html/style.js';
 import { expiryTimeline } from './html/timeline.js';
 import { reportView, type ReportView } from './html/view.js';
@@ -57,7 +57,7 @@ const LEGEND = `<div class="legend"><span><i class="expired"></i>expired</span><
 
 export function renderHtml(report: Report, options: HtmlOptions = {}): string {
   const view = reportView(report, options.nowMs ?? Date.now());
-  const unread = report.connections.filter((c) => !c.decrypted || c.reason || c.httpError).length;
+  const unread = report.connections.filter((c) => !readable(c)).length;
   return [
     '<!DOCTYPE html>',
     `<html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${CSP}">`,

@@ -67,8 +67,9 @@ export function activityLanes(view: ReportView): string {
       const n = b.ok + b.errors;
       if (n === 0) return;
       const bx = TRACK_FROM + j * binW;
-      const h = ((LANE_H - 8) * n) / max;
-      const he = ((LANE_H - 8) * b.errors) / max;
+      // One request among thousands still shows: at least 2 px, and 2 px of red for any failure.
+      const he = b.errors ? Math.max(2, ((LANE_H - 8) * b.errors) / max) : 0;
+      const h = Math.max(he + (b.ok ? 2 : 0), ((LANE_H - 8) * n) / max);
       const when = `${clock(from + j * binMs)}: ${n} request${n === 1 ? '' : 's'}${b.errors ? `, ${b.errors} failed` : ''}`;
       out.push(`<g><title>${esc(when)}</title>`);
       if (b.ok) out.push(`<rect class="bar" x="${pct(bx)}" y="${px(base - h)}" width="${pct(binW * 0.85)}" height="${px(h - he)}"/>`);
@@ -94,7 +95,8 @@ const VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'd
 const MAX_ROWS = 14;
 const CELL_W = 62;
 const CELL_H = 22;
-const HEAT_LABEL_W = 210;
+/** The widest label column. */
+const HEAT_LABEL_W = 226;
 
 /** What the request touched: "pods", "pods/log", or the path for non-resource requests ("/healthz"). */
 function target(r: AnalyzedRequest): string {
@@ -123,17 +125,19 @@ export function heatMap(view: ReportView): string {
     rows = [...rows.slice(0, MAX_ROWS - 1), [`${rows.length - MAX_ROWS + 1} others`, rest]];
   }
   const max = Math.max(...rows.flatMap(([, row]) => [...row.values()]));
-  const width = HEAT_LABEL_W + columns.length * CELL_W + 4;
+  // The label column as wide as the longest label needs (7 px a character at 12 px), within bounds.
+  const labelW = Math.min(HEAT_LABEL_W, 16 + 7 * Math.max(...rows.map(([name]) => Math.min(30, [...name].length))));
+  const width = labelW + columns.length * CELL_W + 4;
   const height = 26 + rows.length * CELL_H + 4;
   const out = [`<svg class="chart heat" viewBox="0 0 ${width} ${height}" width="${width}" role="img" aria-label="Requests by verb and resource">`];
-  columns.forEach((v, j) => out.push(`<text class="verb" x="${px(HEAT_LABEL_W + j * CELL_W + CELL_W / 2)}" y="16" text-anchor="middle">${esc(v)}</text>`));
+  columns.forEach((v, j) => out.push(`<text class="verb" x="${px(labelW + j * CELL_W + CELL_W / 2)}" y="16" text-anchor="middle">${esc(v)}</text>`));
   rows.forEach(([name, row], i) => {
     const y = 26 + i * CELL_H;
     const l = label(name, 30);
-    out.push(`<text class="name" x="${HEAT_LABEL_W - 8}" y="${px(y + 15)}" text-anchor="end"><title>${l.full}</title>${l.shown}</text>`);
+    out.push(`<text class="name" x="${labelW - 8}" y="${px(y + 15)}" text-anchor="end"><title>${l.full}</title>${l.shown}</text>`);
     columns.forEach((v, j) => {
       const n = row.get(v) ?? 0;
-      const cx = HEAT_LABEL_W + j * CELL_W;
+      const cx = labelW + j * CELL_W;
       if (n === 0) {
         out.push(`<rect class="cell empty" x="${cx + 1}" y="${y + 1}" width="${CELL_W - 2}" height="${CELL_H - 2}"/>`);
         return;

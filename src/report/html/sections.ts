@@ -11,7 +11,9 @@ import type { IdentityView, ReportView, TimelineMark } from './view.js';
 
 const TOP_CALLS = 4;
 /** More rows than this make the page slow to open; the JSON output has them all. */
-export const MAX_REQUEST_ROWS = 5000;
+const MAX_ROWS = 5000;
+
+const cutNote = (shown: number, all: number): string => (all > shown ? `the first ${shown} of ${all}; <code>--json</code> lists them all` : '');
 
 const topCalls = (calls: Record<string, number>, n: number): [string, number][] =>
   Object.entries(calls).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, n);
@@ -34,7 +36,10 @@ const requestsLink = (c: IdentityView): string => {
   return `<span class="line">${n ? `<a href="#requests" data-show="requests" data-term="${esc(c.filterTerm)}" class="count">${plural(n, 'request')}</a>` : 'no requests'}</span>`;
 };
 
-const connectionLinks = (ids: number[]): string => ids.map((id) => `<a href="#conn-${id}">${id}</a>`).join(' ');
+/** Links to connections, the first few: an identity may hold thousands. */
+const MAX_LINKS = 40;
+const connectionLinks = (ids: number[]): string =>
+  ids.slice(0, MAX_LINKS).map((id) => `<a href="#conn-${id}">${id}</a>`).join(' ') + (ids.length > MAX_LINKS ? ` and ${ids.length - MAX_LINKS} more` : '');
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
@@ -91,7 +96,7 @@ export function identitiesTable(view: ReportView): string {
 }
 
 /** Whether the connection was read in full: decrypted, and nothing stopped the HTTP decoding. */
-const readable = (c: AnalyzedConnection): boolean => c.decrypted && !c.reason && !c.httpError && !c.rejected;
+export const readable = (c: AnalyzedConnection): boolean => c.decrypted && !c.reason && !c.httpError && !c.rejected;
 
 function decryptedCell(c: AnalyzedConnection): string {
   if (c.rejected) return `<span class="rej">yes; refused: ${escWrap(c.rejected)}</span>`;
@@ -101,7 +106,8 @@ function decryptedCell(c: AnalyzedConnection): string {
 }
 
 export function connectionsTable(view: ReportView): string {
-  const rows: Row[] = view.report.connections.map((c) => {
+  const all = view.report.connections;
+  const rows: Row[] = all.slice(0, MAX_ROWS).map((c) => {
     const identity = view.identityOfConnection(c);
     return {
       id: `conn-${c.id}`,
@@ -124,14 +130,14 @@ export function connectionsTable(view: ReportView): string {
     { title: 'ID', numeric: true }, { title: 'Start (UTC)', cls: 'nowrap' }, { title: 'Client → server', cls: 'nowrap' }, { title: 'SNI' },
     { title: 'TLS', cls: 'nowrap' }, { title: 'Identity' }, { title: 'Decrypted' }, { title: 'Requests', numeric: true },
     { title: 'Bytes', numeric: true, cls: 'nowrap' },
-  ], rows);
+  ], rows, cutNote(rows.length, all.length));
 }
 
 const statusClass = (status: number | undefined): string => (status === undefined ? 'sx' : `s${Math.floor(status / 100)}`);
 
 export function requestsTable(view: ReportView): string {
   const all = view.report.requests;
-  const shown = all.slice(0, MAX_REQUEST_ROWS);
+  const shown = all.slice(0, MAX_ROWS);
   const rows: Row[] = shown.map((r) => {
     const e = r.exchange;
     const identity = view.identityOfRequest(r);
@@ -149,11 +155,10 @@ export function requestsTable(view: ReportView): string {
       ],
     };
   });
-  const note = all.length > shown.length ? `the first ${shown.length} of ${all.length}; <code>--json</code> lists them all` : '';
   return table('requests', 'requests', [
     { title: 'Time (UTC)', cls: 'nowrap' }, { title: 'Conn', numeric: true }, { title: 'Identity' }, { title: 'Request', cls: 'pathcol' },
     { title: 'Status', numeric: true }, { title: 'Kubernetes' }, { title: 'User agent', cls: 'ua' }, { title: 'Bytes', numeric: true },
-  ], rows, note);
+  ], rows, cutNote(shown.length, all.length));
 }
 
 /** Why a connection could not be read, and what the operator can do about it. */
@@ -184,7 +189,9 @@ export function problems(view: ReportView): string {
   for (const c of view.report.connections) {
     if (readable(c)) continue;
     const reason = c.rejected ? `refused by the server: ${c.rejected}` : c.reason ?? c.httpError ?? 'unknown';
-    groups.set(reason, [...(groups.get(reason) ?? []), c]);
+    const group = groups.get(reason);
+    if (group) group.push(c);
+    else groups.set(reason, [c]);
   }
   if (groups.size === 0) return '<p class="all-good">Every connection was decrypted and read to its end.</p>';
   const items = [...groups.entries()].sort((a, b) => b[1].length - a[1].length).map(([reason, conns]) => {
