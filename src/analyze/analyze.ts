@@ -38,6 +38,8 @@ export interface AnalyzeOptions {
   strict?: boolean;
   /** Asked between batches: true stops reading (Ctrl-C); what was read is analysed. */
   shouldStop?: () => boolean;
+  /** Awaited between batches: lets a slow reader of streamed output hold the analysis back. */
+  pause?: () => Promise<void>;
 }
 
 export interface AnalysisResult {
@@ -110,6 +112,7 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
         : (left, offset) => options.onWarning?.(`${name} is cut short at byte offset ${offset} (an incomplete ${left}-byte block): analysed up to there`),
     });
     for await (const batch of batches) {
+      await options.pause?.();
       if (options.shouldStop?.()) {
         stopped = true;
         break reading;

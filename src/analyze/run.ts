@@ -7,7 +7,7 @@
 import { closeSync, writeFileSync } from 'node:fs';
 import { KeyLog, readKeyLogFiles } from '../keylog/index.js';
 import {
-  buildReport, connectionJson, Filter, renderDelimitedReport, renderHtml, renderText, reportJson, reportJsonWithoutRequests, requestJson,
+  buildReport, connectionJson, delimitedReportLines, Filter, identityJson, renderHtml, reportJsonWithoutRequests, requestJson, textLines,
   type Report, type ReportFilter,
 } from '../report/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
@@ -65,9 +65,6 @@ export interface RunAnalyzeIo {
   shouldStop?(): boolean;
 }
 
-/** Output is written in pieces of about this many characters at most (see `out`). */
-const OUTPUT_BATCH_CHARS = 1 << 16;
-
 export interface RunAnalyzeResult {
   /** Credentials (and server certificates) that are expired or expire within the window: --fail-on-expiry. */
   expiring: number;
@@ -82,29 +79,10 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
   const keyLog = options.keyLogFiles.length ? await readKeyLogFiles(options.keyLogFiles, { onWarning: warn }) : new KeyLog();
   const live = options.connsFiles?.length ? await readConnsFiles(options.connsFiles) : undefined;
   let requests = 0;
-  // A reader that stops early (`| head`) closes the pipe: stop analysing quietly, as Unix tools do.
-  let outputError: NodeJS.ErrnoException | undefined;
-  const onOutputError = (err: NodeJS.ErrnoException): void => void (outputError ??= err);
-  io.output.on('error', onOutputError);
-  // One write per turn of the event loop (a batch of packets) or per 64 KiB, not one per request: on a large
-  // capture the writes of single requests cost more than building them. Still streamed as the capture is read.
-  let pending = '';
-  let flushScheduled = false;
-  const flush = (): void => {
-    flushScheduled = false;
-    if (pending === '' || outputError) return;
-    const text = pending;
-    pending = '';
-    io.output.write(text);
-  };
-  const out = (line: string): void => {
-    if (outputError) throw new OutputClosed();
-    pending += line;
-    if (pending.length >= OUTPUT_BATCH_CHARS) flush();
-    else if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flush);
-    }
+  const output = new ReportOutput(io.output);
+  const out = (text: string): void => {
+    output.queue(text);
+    output.flushIfFull();
   };
   const format = options.format;
   const ndjson = format === 'ndjson';
@@ -128,6 +106,8 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
       strict: options.strict,
       onWarning: warn,
       shouldStop: io.shouldStop,
+      // Streamed requests wait for a slow reader instead of piling up in memory.
+      pause: () => output.drained(),
       acceptRequest: filter?.active
         ? (r, c, firstPacketMs) =>
             filter.client(c.client.ip) && filter.request(r.kube) && filter.credential(r.credential, (fixedReference ?? firstPacketMs) + options.expiringWithinDays * DAY_MS)
@@ -161,36 +141,40 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
     );
     if (options.html) writeHtml(options.html, renderHtml(report));
     if (ndjson) {
-      for (const c of report.connections) out(`${JSON.stringify({ type: 'connection', ...connectionJson(c) })}\n`);
-      for (const identity of reportJsonWithoutRequests(report).identities as object[]) out(`${JSON.stringify({ type: 'identity', ...identity })}\n`);
-      out(`${JSON.stringify({ type: 'summary', ...summaryJson(report, requests, result.stopped) })}\n`);
-    } else if (streamJson) {
-      const tail = JSON.stringify(reportJsonWithoutRequests(report), null, 1).slice(1);
-      out(requests === 0 ? `{"requests":[],${tail}\n` : `\n],${tail}\n`);
+      for (const c of report.connections) await output.line(JSON.stringify({ type: 'connection', ...connectionJson(c) }));
+      for (const i of report.identities) await output.line(JSON.stringify({ type: 'identity', ...identityJson(i) }));
+      await output.line(JSON.stringify({ type: 'summary', ...summaryJson(report, requests, result.stopped) }));
     } else if (format === 'json') {
-      out(`${JSON.stringify(reportJson(report), null, 2)}\n`);
+      // One object, written piece by piece: 100k connections never become one string.
+      if (!streamJson) for (const [n, r] of report.requests.entries()) await output.write(`${n === 0 ? '{"requests":[\n' : ',\n'}${JSON.stringify(requestJson(r))}`);
+      const written = streamJson ? requests : report.requests.length;
+      await output.write(written === 0 ? '{"requests":[],\n"connections":[' : '\n],\n"connections":[');
+      for (const [n, c] of report.connections.entries()) await output.write(`${n === 0 ? '\n' : ',\n'}${JSON.stringify(connectionJson(c))}`);
+      const { connections: _, ...rest } = reportJsonWithoutRequests(report);
+      await output.write(`${report.connections.length ? '\n' : ''}],\n${JSON.stringify(rest, null, 1).slice(1)}\n`);
     } else if (delimited) {
       const table = options.requests ? 'requests' : options.connections ? 'connections' : 'identities';
-      out(renderDelimitedReport(report, format, { headers: options.headers ?? true, table }));
+      for (const line of delimitedReportLines(report, format, { headers: options.headers ?? true, table })) await output.line(line);
     } else {
-      out(renderText(report, {
+      const lines = textLines(report, {
         color: options.color, width: options.width, headers: options.headers ?? true, wide: format === 'wide',
         requests: listsRequests, connections: options.connections === true, sources: options.captures,
-      }));
+      });
+      for (const line of lines) await output.line(line);
     }
-    flush();
+    await output.drained();
     return { expiring: report.warnings.length, stopped: result.stopped };
   } catch (err) {
     if (!(err instanceof OutputClosed)) {
-      flush(); // what was streamed before a bad capture stopped the run, as when it was written request by request
+      await output.drained().catch(() => undefined); // what was streamed before a bad capture stopped the run
       throw err;
     }
-    if (outputError?.code !== 'EPIPE') {
-      throw new GokeylogError(`cannot write the output: ${outputError?.code ?? outputError}.`, ExitCode.failure, { cause: outputError });
+    if (err.cause.code !== 'EPIPE') {
+      throw new GokeylogError(`cannot write the output: ${err.cause.code ?? err.cause}.`, ExitCode.failure, { cause: err.cause });
     }
     return { expiring: 0, stopped: true };
   } finally {
-    io.output.off('error', onOutputError);
+    output.close();
   }
 }
 
@@ -211,7 +195,91 @@ function summaryJson(report: Report, requests: number, stopped: boolean): Record
 }
 
 /** Thrown out of the pipeline when the output went away. */
-class OutputClosed extends Error {}
+class OutputClosed extends Error {
+  constructor(override readonly cause: NodeJS.ErrnoException) {
+    super('output closed');
+  }
+}
+
+/** Output is gathered into writes of this size. */
+const CHUNK = 64 * 1024;
+
+/**
+ * The report's output stream with backpressure: text is gathered into chunks, and `line`/`write` wait while
+ * the reader is behind, so that a 100k-row report never sits in memory as a whole. A reader that stops early
+ * (`| head`) closes the pipe: the next write throws OutputClosed and the run ends quietly, as Unix tools do.
+ */
+class ReportOutput {
+  private pending = '';
+  private scheduled = false;
+  private error: NodeJS.ErrnoException | undefined;
+  private readonly onError = (err: NodeJS.ErrnoException): void => void (this.error ??= err);
+
+  constructor(private readonly stream: NodeJS.WritableStream) {
+    stream.on('error', this.onError);
+  }
+
+  /**
+   * Adds text without waiting (inside the analysis, which waits in `drained` between batches). It is written
+   * at the end of this turn of the event loop at the latest: a live capture's requests show as they come, and
+   * one write per batch of packets costs less than one per request.
+   */
+  queue(text: string): void {
+    if (this.error) throw new OutputClosed(this.error);
+    this.pending += text;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        void this.flush();
+      });
+    }
+  }
+
+  flushIfFull(): void {
+    if (this.pending.length >= CHUNK) void this.flush();
+  }
+
+  /** Adds text, waiting while the reader is behind. */
+  async write(text: string): Promise<void> {
+    this.queue(text);
+    if (this.pending.length >= CHUNK) await this.drained();
+  }
+
+  line(text: string): Promise<void> {
+    return this.write(`${text}\n`);
+  }
+
+  /** Resolves once everything so far has been taken by the reader; throws if the reader went away. */
+  async drained(): Promise<void> {
+    await this.flush();
+    if (this.error) throw new OutputClosed(this.error);
+  }
+
+  close(): void {
+    this.stream.off('error', this.onError);
+  }
+
+  /** Never rejects: errors are kept for the next write. */
+  private async flush(): Promise<void> {
+    if (this.error) return;
+    const text = this.pending;
+    this.pending = '';
+    if (text && this.stream.write(text)) return;
+    if (!text && !(this.stream as { writableNeedDrain?: boolean }).writableNeedDrain) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.stream.off('drain', done);
+        this.stream.off('error', done);
+        this.stream.off('close', done);
+        resolve();
+      };
+      this.stream.on('drain', done);
+      this.stream.on('error', done);
+      this.stream.on('close', done);
+    });
+  }
+}
 
 /** The report names identities and requests: a secret output like the key logs (see SecretOutput). */
 function writeHtml(file: string, html: string): void {

@@ -5,7 +5,6 @@
  * the secret), never the token or password itself. Pure functions.
  */
 import { createHash } from 'node:crypto';
-import type { HeaderField } from '../http/index.js';
 
 /** Longer Authorization values are not decoded (Kubernetes' own limit on a header block is 1 MiB; real JWTs are < 4 KiB). */
 const MAX_TOKEN_LENGTH = 64 * 1024;
@@ -138,8 +137,6 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const obj = (v: unknown): Record<string, unknown> | null => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
 
-/** Header fields whose values are secrets: never kept past the first look. */
-const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-auth-token']);
 /** Query parameters that carry credentials (websocket clients put the bearer token there: kubernetes#47740). */
 const SECRET_PARAMETERS = /([?&;](?:access_token|id_token|refresh_token|token)=)[^&;#]*/gi;
 
@@ -149,12 +146,6 @@ export const REDACTED = 'REDACTED';
 export function redactPath(path: string): string {
   const q = path.indexOf('?');
   return q < 0 ? path : path.slice(0, q) + path.slice(q).replace(SECRET_PARAMETERS, `$1${REDACTED}`);
-}
-
-/** The fields with secret values (Authorization, Cookie, …) replaced by REDACTED; the same array when none is. */
-export function redactHeaders(fields: HeaderField[]): HeaderField[] {
-  if (!fields.some(([name]) => SECRET_HEADERS.has(name.toLowerCase()))) return fields;
-  return fields.map(([name, value]) => [name, SECRET_HEADERS.has(name.toLowerCase()) ? REDACTED : value]);
 }
 
 /** The secret a request target carries as a `token`/`access_token` parameter, as if it came in Authorization. */

@@ -45,7 +45,12 @@ export function displayWidth(text: string): number {
   return /^[\x20-\x7e]*$/.test(text) ? text.length : stringWidth(text);
 }
 
-export function renderTable(allColumns: Column[], rows: readonly (readonly unknown[])[], options: TableOptions): string[] {
+export function renderTable(columns: Column[], rows: readonly (readonly unknown[])[], options: TableOptions): string[] {
+  return [...tableLines(columns, rows, options)];
+}
+
+/** The table's lines, made as they are taken: widths need one pass over the cells, the lines none held. */
+export function* tableLines(allColumns: Column[], rows: readonly (readonly unknown[])[], options: TableOptions): Generator<string> {
   const allCells = rows.map((row) => allColumns.map((_, i) => escapeControl(String(row[i] ?? ''))));
   const allNatural = allColumns.map((c, i) => {
     let w = options.headers ? displayWidth(c.header) : 0;
@@ -58,17 +63,15 @@ export function renderTable(allColumns: Column[], rows: readonly (readonly unkno
   const cells = keep.length === allColumns.length ? allCells : allCells.map((row) => keep.map((i) => row[i]!));
   const head = columns.map((c) => c.header);
   const widths = options.width === undefined ? natural : fit(columns, natural, options.width, options.headers);
-  const lines: string[] = [];
   if (options.headers) {
     const line = formatRow(columns, head.map((h, i) => cut(h, widths[i]!)), widths);
-    lines.push(options.color ? `${ANSI.bold}${line}${ANSI.reset}` : line);
+    yield options.color ? `${ANSI.bold}${line}${ANSI.reset}` : line;
   }
   for (const [r, row] of cells.entries()) {
     const style = options.color ? options.rowStyle?.(r) : undefined;
     const colour = style === 'bad' ? ANSI.red : style === 'warn' ? ANSI.yellow : '';
-    for (const line of rowLines(columns, row, widths)) lines.push(colour ? `${colour}${line}${ANSI.reset}` : line);
+    for (const line of rowLines(columns, row, widths)) yield colour ? `${colour}${line}${ANSI.reset}` : line;
   }
-  return lines;
 }
 
 const floorOf = (c: Column, natural: number, headers: boolean): number =>
@@ -187,9 +190,12 @@ export function wrap(text: string, width: number): string[] {
  * like everywhere else, so a TSV cell never splits; CSV quotes as RFC 4180 says.
  */
 export function renderDelimited(format: 'tsv' | 'csv', header: string[], rows: readonly (readonly unknown[])[], headers: boolean): string[] {
+  return [...delimitedLines(format, header, rows, headers)];
+}
+
+export function* delimitedLines(format: 'tsv' | 'csv', header: string[], rows: readonly (readonly unknown[])[], headers: boolean): Generator<string> {
   const quote = format === 'csv' ? (v: string) => (/[",]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v) : (v: string) => v;
   const sep = format === 'csv' ? ',' : '\t';
-  const lines = headers ? [header.map(quote).join(sep)] : [];
-  for (const row of rows) lines.push(row.map((v) => quote(escapeControl(String(v ?? '')))).join(sep));
-  return lines;
+  if (headers) yield header.map(quote).join(sep);
+  for (const row of rows) yield row.map((v) => quote(escapeControl(String(v ?? '')))).join(sep);
 }

@@ -10,6 +10,6 @@ export {
 export { IdentityTally, rejectingAlert, type Credential, type CredentialKind } from './identities.js';
 export { Filter, NO_FILTER, type ReportFilter } from './filters.js';
 export { expiryText } from './timeLeft.js';
-export { connectionJson, isoTime, reportJson, reportJsonWithoutRequests, requestJson } from './json.js';
-export { renderDelimitedReport, renderText, type TextOptions } from './text.js';
+export { connectionJson, identityJson, isoTime, reportJson, reportJsonWithoutRequests, requestJson } from './json.js';
+export { delimitedReportLines, renderText, textLines, type TextOptions } from './text.js';
 export { renderHtml } from './html.js';

@@ -7,7 +7,7 @@ import type { Endpoint } from '../net/index.js';
 import type { CertificateInfo, MidstreamAlignment, TlsAlert } from '../tls/index.js';
 import { headerValue, type HttpExchange, type HttpProtocol } from '../http/index.js';
 import { kubeRequestInfo, type KubeRequestInfo } from '../kube/index.js';
-import { redactHeaders, redactPath } from '../kube/credentials.js';
+import { redactPath } from '../kube/credentials.js';
 import type { Filter } from './filters.js';
 import { certificateCredential, finishIdentities, IdentityTally, rejectingAlert, requestCredential, type Credential, type Identity } from './identities.js';
 import { expiryText } from './timeLeft.js';
@@ -127,13 +127,11 @@ export function daysLeft(notAfter: string, referenceMs: number): number {
 export type CredentialCache = Map<string, Credential>;
 
 /**
- * The request as the report sees it; also counted in the connection's summary. The exchange's secrets are
- * redacted here, before any renderer sees them.
+ * The request as the report sees it; also counted in the connection's summary. The exchange's secrets go
+ * here (credential query parameters redacted, header lists dropped), before any renderer sees them.
  */
 export function analyzeRequest(connection: AnalyzedConnection, exchange: HttpExchange, credentials: CredentialCache = new Map()): AnalyzedRequest {
   const credential = requestCredential({ clientCertificate: connection.clientCertificate, handshakeKnown: connection.handshakeSeen }, exchange, credentials);
-  exchange.requestHeaders = redactHeaders(exchange.requestHeaders);
-  exchange.responseHeaders = redactHeaders(exchange.responseHeaders);
   if (exchange.path !== undefined) exchange.path = redactPath(exchange.path);
   const request: AnalyzedRequest = {
     connectionId: connection.id,
@@ -146,6 +144,10 @@ export function analyzeRequest(connection: AnalyzedConnection, exchange: HttpExc
     user: credential?.user ?? null,
     certificateSha256: connection.clientCertificate?.sha256 ?? null,
   };
+  // The header lists go: no renderer prints a field beyond those the exchange holds (method, path, user agent, …),
+  // so no Authorization or Cookie value can reach an output, and 100k retained requests do not keep 100k lists.
+  exchange.requestHeaders = [];
+  exchange.responseHeaders = [];
   connection.requestCount += 1;
   const call = callName(request);
   connection.calls[call] = (connection.calls[call] ?? 0) + 1;

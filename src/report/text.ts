@@ -6,7 +6,7 @@
  * Every wire string is escaped (columns.ts, escapeControl); rendering is one pass over the report.
  */
 import { escapeControl } from '../util/terminal.js';
-import { cut, displayWidth, renderDelimited, renderTable, splitAt, wrap, type Column, type RowStyle } from './columns.js';
+import { cut, delimitedLines, displayWidth, splitAt, tableLines, wrap, type Column, type RowStyle } from './columns.js';
 import { isoTime } from './json.js';
 import { callName, midstreamNote, type AnalyzedConnection, type AnalyzedRequest, type Identity, type Report } from './model.js';
 import { durationText } from './timeLeft.js';
@@ -30,57 +30,65 @@ export interface TextOptions {
 const TOP = 3;
 
 export function renderText(report: Report, options: TextOptions): string {
-  const out: string[] = [];
+  let text = '';
+  for (const line of textLines(report, options)) text += `${line}\n`;
+  return text;
+}
+
+/** The text report line by line (no newlines), so that 100k-row tables are written as they are made. */
+export function* textLines(report: Report, options: TextOptions): Generator<string> {
   const o = { headers: true, wide: false, requests: false, connections: false, ...options };
-  out.push(...header(report, o), '');
+  let blank = false; // a blank line is held back until something follows it
+  const lines = function* (...sections: Iterable<string>[]): Generator<string> {
+    for (const section of sections) for (const line of section) {
+      if (line === '') {
+        blank = true;
+        continue;
+      }
+      if (blank) yield '';
+      blank = false;
+      yield line;
+    }
+  };
+  yield* lines(header(report, o), ['']);
 
   const answers = report.identities.filter((i) => i.attention.length > 0);
   if (answers.length) {
-    out.push(title(`Needs attention (${answers.length}):`, o));
-    for (const i of answers) out.push(...fitLine(answerLine(i, report), o.width, '    '));
-    out.push('');
+    yield* lines([title(`Needs attention (${answers.length}):`, o)]);
+    for (const i of answers) yield* lines(fitLine(answerLine(i, report), o.width, '    '));
+    yield* lines(['']);
   }
   const serverWarnings = report.warnings.filter((w) => w.kind === 'server');
-  if (serverWarnings.length) {
-    for (const w of serverWarnings) out.push(...fitLine(`! ${escapeControl(w.message)}`, o.width, '    '));
-    out.push('');
-  }
-  for (const note of sameNameNotes(report.identities)) out.push(...fitLine(note, o.width, '    '), '');
+  for (const w of serverWarnings) yield* lines(fitLine(`! ${escapeControl(w.message)}`, o.width, '    '));
+  if (serverWarnings.length) yield* lines(['']);
+  for (const note of sameNameNotes(report.identities)) yield* lines(fitLine(note, o.width, '    '), ['']);
 
-  out.push(title(`Identities (${report.identities.length}):`, o));
-  if (report.identities.length === 0) out.push('  none seen (no decrypted request or client certificate)');
+  yield* lines([title(`Identities (${report.identities.length}):`, o)]);
+  if (report.identities.length === 0) yield* lines(['  none seen (no decrypted request or client certificate)']);
   else {
     const identities = identitiesByIssuer(report.identities);
-    out.push(...renderTable(identityColumns(o.wide), identities.map((i) => identityRow(i, o.wide)), tableOptions(o, (r) => identityStyle(identities[r]!))));
+    yield* lines(tableLines(identityColumns(o.wide), identities.map((i) => identityRow(i, o.wide)), tableOptions(o, (r) => identityStyle(identities[r]!))));
   }
-  out.push('');
+  yield* lines(['']);
 
   if (o.connections || o.wide) {
-    out.push(title(`Connections (${report.connections.length}):`, o));
-    out.push(...renderTable(connectionColumns(o.wide), report.connections.map((c) => connectionRow(c, o.wide)), tableOptions(o, (r) => connectionStyle(report.connections[r]!))));
-    out.push('');
+    yield* lines([title(`Connections (${report.connections.length}):`, o)]);
+    yield* lines(tableLines(connectionColumns(o.wide), report.connections.map((c) => connectionRow(c, o.wide)), tableOptions(o, (r) => connectionStyle(report.connections[r]!))), ['']);
   } else {
     const unread = undecrypted(report.connections);
-    if (unread) out.push(...fitLine(unread, o.width, '  '), '');
+    if (unread) yield* lines(fitLine(unread, o.width, '  '), ['']);
   }
   if (o.requests || o.wide) {
-    out.push(title(`Requests (${report.requests.length}):`, o));
-    out.push(...renderTable(requestColumns(o.wide), report.requests.map((r) => requestRow(r, o.wide)), tableOptions(o, (r) => requestStyle(report.requests[r]!))));
-    out.push('');
+    yield* lines([title(`Requests (${report.requests.length}):`, o)]);
+    yield* lines(tableLines(requestColumns(o.wide), report.requests.map((r) => requestRow(r, o.wide)), tableOptions(o, (r) => requestStyle(report.requests[r]!))));
   }
-  while (out.length && out[out.length - 1] === '') out.pop();
-  return `${out.join('\n')}\n`;
 }
 
-/** `-o tsv|csv`: one table with every column, no header line unless asked (identities, or --requests/--connections). */
-export function renderDelimitedReport(report: Report, format: 'tsv' | 'csv', options: { headers: boolean; table: 'identities' | 'connections' | 'requests' }): string {
-  const pick = (): { columns: Column[]; rows: unknown[][] } => {
-    if (options.table === 'connections') return { columns: connectionColumns(true), rows: report.connections.map((c) => connectionRow(c, true, true)) };
-    if (options.table === 'requests') return { columns: requestColumns(true), rows: report.requests.map((r) => requestRow(r, true)) };
-    return { columns: identityColumns(true, true), rows: identitiesByIssuer(report.identities).map((i) => identityRow(i, true, true)) };
-  };
-  const { columns, rows } = pick();
-  return `${renderDelimited(format, columns.map((c) => c.header), rows, options.headers).join('\n')}\n`;
+/** `-o tsv|csv`: one table with every column (identities, or --requests/--connections), line by line. */
+export function delimitedReportLines(report: Report, format: 'tsv' | 'csv', options: { headers: boolean; table: 'identities' | 'connections' | 'requests' }): Iterable<string> {
+  if (options.table === 'connections') return delimitedLines(format, connectionColumns(true).map((c) => c.header), report.connections.map((c) => connectionRow(c, true, true)), options.headers);
+  if (options.table === 'requests') return delimitedLines(format, requestColumns(true).map((c) => c.header), report.requests.map((r) => requestRow(r, true)), options.headers);
+  return delimitedLines(format, identityColumns(true, true).map((c) => c.header), identitiesByIssuer(report.identities).map((i) => identityRow(i, true, true)), options.headers);
 }
 
 type Options = Required<Omit<TextOptions, 'width' | 'sources'>> & Pick<TextOptions, 'width' | 'sources'>;
