@@ -1,11 +1,14 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dataDir } from '../util/dataDir.js';
 import { signatureFromJson, type Signature } from './signature.js';
+import { WRITE_KEY_LOG } from './functions.js';
 import type { GoAbi, GoArch } from './version.js';
 
 /** One entry of data/signatures/go1.X.json (written by scripts/gen-signatures.ts). */
 export interface SignatureEntry {
+  /** The function (its pclntab name); absent in entries of writeKeyLog, the first function signed. */
+  function?: string;
   arch: GoArch;
   abi: GoAbi;
   pattern: string;
@@ -19,17 +22,7 @@ export interface SignatureFile {
   signatures: SignatureEntry[];
 }
 
-/** The shipped data folder, found from this module whether it runs from src/ (tsx) or dist/src/. */
-export function signaturesDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = path.join(dir, 'data', 'signatures');
-    if (existsSync(path.join(dir, 'package.json'))) return candidate;
-    const up = path.dirname(dir);
-    if (up === dir) return candidate;
-    dir = up;
-  }
-}
+export const signaturesDir = (): string => dataDir('signatures');
 
 export interface BuiltinSignature {
   release: string;
@@ -37,8 +30,8 @@ export interface BuiltinSignature {
   signature: Signature;
 }
 
-/** The built-in signatures for `arch`, limited to `releases` when given (e.g. ["1.21"], or a format's range). */
-export function builtinSignatures(arch: GoArch, releases?: (release: string) => boolean): BuiltinSignature[] {
+/** The built-in signatures of `fn` for `arch`, limited to `releases` when given (e.g. ["1.21"], or a format's range). */
+export function builtinSignatures(arch: GoArch, releases?: (release: string) => boolean, fn = WRITE_KEY_LOG): BuiltinSignature[] {
   const dir = signaturesDir();
   if (!existsSync(dir)) return [];
   const result: BuiltinSignature[] = [];
@@ -46,7 +39,7 @@ export function builtinSignatures(arch: GoArch, releases?: (release: string) => 
     const data = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as SignatureFile;
     if (releases && !releases(data.release)) continue;
     for (const entry of data.signatures) {
-      if (entry.arch === arch) result.push({ release: data.release, abi: entry.abi, signature: signatureFromJson(arch, entry) });
+      if (entry.arch === arch && (entry.function ?? WRITE_KEY_LOG) === fn) result.push({ release: data.release, abi: entry.abi, signature: signatureFromJson(arch, entry) });
     }
   }
   return result;

@@ -1,0 +1,3 @@
+module gokeylog.layouts
+
+go 1.15
