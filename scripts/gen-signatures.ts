@@ -1,10 +1,11 @@
 // Regenerates data/signatures/go1.X.json: for each Go release × arch × ABI of the fixture matrix, the
-// signature of crypto/tls.(*Config).writeKeyLog (entry to first call, layout-dependent bytes masked) taken
-// from the unstripped fixtures. Identical signatures are stored once, with the fixtures that gave them.
+// signatures of crypto/tls.(*Config).writeKeyLog and of (*Conn).Read/Write (what `conns` probes; entry to
+// first call, layout-dependent bytes masked) taken from the unstripped fixtures. Identical signatures are stored once, with the fixtures that gave them.
 // Run after scripts/build-fixtures.sh:  node --import tsx scripts/gen-signatures.ts
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { signaturesDir, type SignatureEntry, type SignatureFile } from '../src/golang/builtin-signatures.js';
+import { CONN_READ, CONN_WRITE, WRITE_KEY_LOG } from '../src/golang/functions.js';
 import { inspectBinary, referenceSignature } from '../src/golang/inspect.js';
 import { signatureToJson } from '../src/golang/signature.js';
 import { goRelease } from '../src/golang/version.js';
@@ -24,11 +25,15 @@ for (const fixture of manifest.fixtures.filter((f) => !f.stripped && f.program !
   const release = goRelease(fixture.goVersion);
   if (!release) continue;
   const report = await inspectBinary(fixture.path);
-  const json = signatureToJson(await referenceSignature(fixture.path, report.arch));
   const entries = byRelease.get(release) ?? [];
-  const same = entries.find((e) => e.arch === report.arch && e.abi === report.abi && e.pattern === json.pattern && e.mask === json.mask);
-  if (same) same.from.push(fixture.id);
-  else entries.push({ arch: report.arch, abi: report.abi, ...json, from: [fixture.id] });
+  for (const fn of [WRITE_KEY_LOG, CONN_READ, CONN_WRITE]) {
+    const json = signatureToJson(await referenceSignature(fixture.path, report.arch, fn));
+    // writeKeyLog's entries carry no function name: the files read the same as before Read/Write were signed.
+    const named = fn === WRITE_KEY_LOG ? {} : { function: fn };
+    const same = entries.find((e) => (e.function ?? WRITE_KEY_LOG) === fn && e.arch === report.arch && e.abi === report.abi && e.pattern === json.pattern && e.mask === json.mask);
+    if (same) same.from.push(fixture.id);
+    else entries.push({ ...named, arch: report.arch, abi: report.abi, ...json, from: [fixture.id] });
+  }
   byRelease.set(release, entries);
 }
 

@@ -50,3 +50,5 @@ export async function isGoProgram(path: string): Promise<boolean> {
     return false;
   }
 }
+export { planConnHooks, type ConnHookPlan } from './connHooks.js';
+export { CONN_READ, CONN_WRITE } from './functions.js';

@@ -1,6 +1,7 @@
 import { ET_DYN, PT_DYNAMIC, PT_INTERP, findSymbols, hasSymtab, readElf, readVaddr, sectionByName, vaddrToFileOffset, withFile, type ElfFile } from '../elf/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { writeKeyLogArgs, type WriteKeyLogArgs } from './args.js';
+import { shortName, WRITE_KEY_LOG } from './functions.js';
 import { archOf, findFunction, functionEnd, isFunctionEntry, openGoBinary, type GoBinary, type TextStartSource } from './binary.js';
 import { builtinSignatures } from './builtin-signatures.js';
 import { notableDependencies, readBuildInfo, readGoString, type BuildInfo, type Module } from './buildinfo.js';
@@ -9,7 +10,7 @@ import { PROLOGUE_BYTES, checkPrologue, hexBytes } from './prologue.js';
 import { searchSignature, signatureFromCode, type Signature } from './signature.js';
 import { PCLNTAB_FORMATS, abiForFormat, abiForMinor, goMinor, goRelease, versionRangeOfFormat, type GoAbi, type GoArch, type PclntabFormat } from './version.js';
 
-export const WRITE_KEY_LOG = 'crypto/tls.(*Config).writeKeyLog';
+export { WRITE_KEY_LOG } from './functions.js';
 
 export type GoVersionSource = 'buildinfo' | 'runtime.buildVersion' | 'pclntab';
 export type LocateMethod = 'symtab' | 'pclntab' | 'signature';
@@ -51,10 +52,7 @@ export function inspectBinary(path: string, options: InspectOptions = {}): Promi
       throw new GokeylogError(`${path} is not a Go binary (${why}).`, ExitCode.unsupportedInput);
     }
     const { version, source: goVersionSource } = await goVersion(elf, binary, buildInfo);
-    const located = await locateWriteKeyLog(binary, version, options);
-    const abi = await validate(binary, located, version);
-    const fileOffset = vaddrToFileOffset(elf, located.vaddr);
-    if (fileOffset === undefined) throw new GokeylogError(`${path}: writeKeyLog at 0x${located.vaddr.toString(16)} is in no PT_LOAD segment.`, ExitCode.notFound);
+    const { vaddr, fileOffset, method, abi } = await locateAndValidate(binary, WRITE_KEY_LOG, version, options);
     const linking = elf.segments.some((p) => p.type === PT_INTERP || p.type === PT_DYNAMIC) ? 'dynamic' : 'static';
     return {
       path,
@@ -71,13 +69,13 @@ export function inspectBinary(path: string, options: InspectOptions = {}): Promi
       abi,
       pclntab: { vaddr: binary.pcln.vaddr, format: binary.pcln.header.format, functionCount: binary.pcln.header.nfunc, source: binary.pclntabSource },
       textStart: { vaddr: binary.textStart, source: binary.textStartSource },
-      writeKeyLog: { vaddr: located.vaddr, fileOffset, method: located.method, validated: true, args: writeKeyLogArgs(binary.arch, abi) },
+      writeKeyLog: { vaddr, fileOffset, method, validated: true, args: writeKeyLogArgs(binary.arch, abi) },
     };
   });
 }
 
 /** Build info first; then the runtime.buildVersion string (needs the symbol table); last, the pclntab format's range. */
-async function goVersion(elf: ElfFile, binary: GoBinary, buildInfo: BuildInfo | undefined): Promise<{ version: string; source: GoVersionSource }> {
+export async function goVersion(elf: ElfFile, binary: GoBinary, buildInfo: BuildInfo | undefined): Promise<{ version: string; source: GoVersionSource }> {
   if (buildInfo) return { version: buildInfo.goVersion, source: 'buildinfo' };
   const symbol = (await findSymbols(elf, ['runtime.buildVersion'])).get('runtime.buildVersion');
   const version = symbol ? await readGoString(elf, symbol.value).catch(() => undefined) : undefined;
@@ -98,15 +96,34 @@ interface Located {
   method: LocateMethod;
 }
 
-async function locateWriteKeyLog(binary: GoBinary, version: string, options: InspectOptions): Promise<Located> {
+/** A function gokeylog may probe: located, its entry validated, with the file offset a uprobe takes. */
+export interface ValidatedEntry extends Located {
+  fileOffset: number;
+  abi: GoAbi;
+}
+
+/**
+ * Locates `fn` (symtab, pclntab, then signatures) and validates its entry (a function entry with Go's
+ * stack-check prologue for the ABI of `version`). Throws a GokeylogError (notFound / unsupportedInput) otherwise.
+ */
+export async function locateAndValidate(binary: GoBinary, fn: string, version: string, options: InspectOptions = {}): Promise<ValidatedEntry> {
+  const located = await locateFunction(binary, fn, version, options);
+  const abi = await validate(binary, located, version, fn);
+  const fileOffset = vaddrToFileOffset(binary.elf, located.vaddr);
+  if (fileOffset === undefined) throw new GokeylogError(`${binary.elf.reader.path}: ${shortName(fn)} at 0x${located.vaddr.toString(16)} is in no PT_LOAD segment.`, ExitCode.notFound);
+  return { ...located, fileOffset, abi };
+}
+
+async function locateFunction(binary: GoBinary, fn: string, version: string, options: InspectOptions): Promise<Located> {
   const path = binary.elf.reader.path;
-  const byName = await findFunction(binary, WRITE_KEY_LOG);
+  const name = shortName(fn);
+  const byName = await findFunction(binary, fn);
   if (options.reference) {
     // The caller asked for the signature method: use it, and cross-check it against the names when there are any.
-    const vaddr = await searchUnique(binary, [await referenceSignature(options.reference, binary.arch)], `the signature from ${options.reference}`);
+    const vaddr = await searchUnique(binary, [await referenceSignature(options.reference, binary.arch, fn)], `the signature of ${name} from ${options.reference}`);
     if (byName && byName.vaddr !== vaddr) {
       throw new GokeylogError(
-        `${path}: the reference signature matches at 0x${vaddr.toString(16)} but the ${byName.method} names writeKeyLog at 0x${byName.vaddr.toString(16)}.`,
+        `${path}: the reference signature matches at 0x${vaddr.toString(16)} but the ${byName.method} names ${name} at 0x${byName.vaddr.toString(16)}.`,
         ExitCode.notFound,
       );
     }
@@ -114,12 +131,12 @@ async function locateWriteKeyLog(binary: GoBinary, version: string, options: Ins
   }
   if (byName) return byName;
   const names = await binary.functionNames();
-  const signatures = builtinSignatures(binary.arch, releaseFilter(binary, version)).map((s) => s.signature);
+  const signatures = builtinSignatures(binary.arch, releaseFilter(binary, version), fn).map((s) => s.signature);
   if (signatures.length > 0) {
     const hits = await searchAll(binary, signatures);
     if (hits.length === 1) return { vaddr: hits[0]!, method: 'signature' };
     if (hits.length > 1) {
-      throw new GokeylogError(`${path}: writeKeyLog is not named and the built-in signatures match ${hits.length} functions; try --reference.`, ExitCode.notFound);
+      throw new GokeylogError(`${path}: ${name} is not named and the built-in signatures match ${hits.length} functions; try --reference.`, ExitCode.notFound);
     }
   }
   // Some programs link a few crypto/tls helpers (types, init) but no connection code, hence no writeKeyLog.
@@ -127,7 +144,7 @@ async function locateWriteKeyLog(binary: GoBinary, version: string, options: Ins
     throw new GokeylogError(`${path} is a Go binary without crypto/tls connection code: it makes no TLS connections to read.`, ExitCode.unsupportedInput);
   }
   throw new GokeylogError(
-    `${path}: writeKeyLog was not found (not named in the symbol table or pclntab, and no built-in signature for ${version} ${binary.arch} matched); try --reference with an unstripped binary built by the same Go release.`,
+    `${path}: ${name} was not found (not named in the symbol table or pclntab, and no built-in signature for ${version} ${binary.arch} matched); try --reference with an unstripped binary built by the same Go release.`,
     ExitCode.notFound,
   );
 }
@@ -162,14 +179,14 @@ async function searchUnique(binary: GoBinary, signatures: Signature[], what: str
   throw new GokeylogError(`${path}: ${what} is ambiguous: it matches ${hits.length} functions (${hits.map((h) => `0x${h.toString(16)}`).join(', ')}).`, ExitCode.notFound);
 }
 
-/** writeKeyLog's code in the reference binary, from entry to its first call, as a signature. */
-export function referenceSignature(reference: string, arch: GoArch): Promise<Signature> {
+/** A function's code (writeKeyLog unless said) in the reference binary, from entry to its first call, as a signature. */
+export function referenceSignature(reference: string, arch: GoArch, fn = WRITE_KEY_LOG): Promise<Signature> {
   return withFile(reference, async (reader) => {
     const elf = await readElf(reader);
     if (archOf(elf) !== arch) throw new GokeylogError(`The reference ${reference} is built for ${archOf(elf)}, the target for ${arch}.`, ExitCode.usage);
     const binary = await openGoBinary(elf);
-    const found = binary ? await findFunction(binary, WRITE_KEY_LOG) : undefined;
-    if (!binary || !found) throw new GokeylogError(`The reference ${reference} has no named writeKeyLog (it must be a Go binary with crypto/tls and symbols).`, ExitCode.usage);
+    const found = binary ? await findFunction(binary, fn) : undefined;
+    if (!binary || !found) throw new GokeylogError(`The reference ${reference} has no named ${shortName(fn)} (it must be a Go binary with crypto/tls and symbols).`, ExitCode.usage);
     const end = functionEnd(binary, found.vaddr) ?? found.vaddr + 512;
     return signatureFromCode(arch, await readVaddr(elf, found.vaddr, Math.min(512, end - found.vaddr)));
   });
@@ -179,8 +196,8 @@ export function referenceSignature(reference: string, arch: GoArch): Promise<Sig
  * A candidate must be a function entry that carries Go's stack-check prologue, in the form of the ABI its Go
  * version uses (the form itself tells the ABI when the version is not exactly known). Returns the ABI.
  */
-async function validate(binary: GoBinary, located: Located, version: string): Promise<GoAbi> {
-  const where = `writeKeyLog candidate at 0x${located.vaddr.toString(16)} (found by ${located.method})`;
+async function validate(binary: GoBinary, located: Located, version: string, fn: string): Promise<GoAbi> {
+  const where = `${shortName(fn)} candidate at 0x${located.vaddr.toString(16)} (found by ${located.method})`;
   const path = binary.elf.reader.path;
   if (!isFunctionEntry(binary, located.vaddr)) {
     throw new GokeylogError(`${path}: the ${where} is not a function entry in the pclntab.`, ExitCode.notFound);
