@@ -13,9 +13,35 @@ export interface RawKeyEvent {
   secret: Uint8Array;
 }
 
+/** One halfConn as a conn probe read it at function entry. */
+export interface RawHalfConn {
+  version: number;
+  /** Sequence number of the next record in this direction. */
+  seq: bigint;
+  /** trafficSecret's length as read (bytes kept only when it fits the capture). */
+  length: bigint;
+  secret: Uint8Array;
+}
+
+/** One (*tls.Conn).Read or Write entry hit, before validation. */
+export interface RawConnHit {
+  /** Which probe fired: names the binary and whether it is Read or Write. */
+  probe: string;
+  tid: number;
+  tgid?: number;
+  timeNs: bigint;
+  /** The *tls.Conn. */
+  conn: bigint;
+  vers: number;
+  cipherSuite: number;
+  in: RawHalfConn;
+  out: RawHalfConn;
+}
+
 /** What a backend makes of one line of its output. */
 export type ProbeRecord =
   | { kind: 'key'; event: RawKeyEvent }
+  | { kind: 'conn'; hit: RawConnHit }
   | { kind: 'lost'; count: number }
   /** A line of one of our probes that cannot be read: counted as a reject. */
   | { kind: 'malformed'; reason: string }

@@ -19,7 +19,7 @@ const REGISTERS: Record<GoArch, ReadonlySet<string>> = {
 };
 
 /** A location as a tracefs fetcharg: `%bx` or `+16(%sp)`. */
-function tracefsLocation(arch: GoArch, loc: ArgLocation): string {
+export function tracefsLocation(arch: GoArch, loc: ArgLocation): string {
   if ('register' in loc) return `%${checkedRegister(arch, loc.register)}`;
   return `+${checkedOffset(loc.stackOffset)}(%sp)`;
 }
@@ -42,12 +42,16 @@ export function tracefsFetchArgs(p: ProbeArgs): string {
   ].join(' ');
 }
 
+/** The uprobe_events line of a writeKeyLog probe. */
+export const tracefsProbeLine = (group: string, event: string, path: string, fileOffset: bigint, p: ProbeArgs): string =>
+  uprobeLine(group, event, path, fileOffset, tracefsFetchArgs(p));
+
 /** One uprobe_events definition line (without newline). tracefs splits on blanks, so the path cannot hold any. */
-export function tracefsProbeLine(group: string, event: string, path: string, fileOffset: bigint, p: ProbeArgs): string {
+export function uprobeLine(group: string, event: string, path: string, fileOffset: bigint, fetchArgs: string): string {
   if (/\s/.test(path)) {
     throw new GokeylogError(`cannot probe ${JSON.stringify(path)}: tracefs takes no blanks in a path (select the process with --pid, which probes /proc/PID/exe).`, ExitCode.unsupportedInput);
   }
-  return `p:${group}/${event} ${path}:0x${fileOffset.toString(16)} ${tracefsFetchArgs(p)}`;
+  return `p:${group}/${event} ${path}:0x${fileOffset.toString(16)} ${fetchArgs}`;
 }
 
 /**

@@ -4,13 +4,19 @@ import type { ProbeRecord } from './events.js';
 import { decodeRingBufferPage, parseEventFormat, type EventFormat } from './ringBuffer.js';
 import { decodeKeyRecord, parseTraceLine } from './tracefsEvent.js';
 
+/** Turns one binary record of a probe into what the session reads (decodeKeyRecord for writeKeyLog probes). */
+export type RecordDecoder = (data: Uint8Array, timeNs: bigint, probe: string, format: EventFormat) => ProbeRecord;
+
 /** How a trace instance's events are read: formatted text by the kernel, or its binary ring-buffer pages. */
 export type TracePipeFormat = 'text' | 'raw';
 
 /** Reads our probes' events from a trace instance, without blocking; `drain` reads all that is there now. */
 export interface TracePipe {
-  /** Tells the reader about a probe it will see events of (`formatFile`: its events/GROUP/EVENT/format). */
-  register(event: string, formatFile: string): void;
+  /**
+   * Tells the reader about a probe it will see events of (`formatFile`: its events/GROUP/EVENT/format). Only the
+   * raw reader takes other decoders than writeKeyLog's; the text reader refuses them.
+   */
+  register(event: string, formatFile: string, decode?: RecordDecoder): void;
   unregister(event: string): void;
   drain(): void;
   /** Lost-event counts already passed on as records (to avoid counting them twice at the end). */
@@ -53,7 +59,8 @@ class TextTracePipe implements TracePipe {
     this.#onRecord = onRecord;
   }
 
-  register(event: string): void {
+  register(event: string, _formatFile: string, decode?: RecordDecoder): void {
+    if (decode) throw new Error('the text trace_pipe reader reads writeKeyLog probes only');
     this.#events.add(event);
   }
 
@@ -84,7 +91,7 @@ class TextTracePipe implements TracePipe {
  */
 class RawTracePipe implements TracePipe {
   readonly #fds: number[];
-  readonly #formats = new Map<number, { event: string; format: EventFormat }>();
+  readonly #formats = new Map<number, { event: string; format: EventFormat; decode: RecordDecoder }>();
   readonly #onRecord: (r: ProbeRecord) => void;
   readonly #page: Buffer;
   readonly #tgids = new Map<number, number>();
@@ -101,9 +108,9 @@ class RawTracePipe implements TracePipe {
     this.#savedTgids = path.join(instance, '..', '..', 'saved_tgids');
   }
 
-  register(event: string, formatFile: string): void {
+  register(event: string, formatFile: string, decode: RecordDecoder = decodeKeyRecord): void {
     const format = parseEventFormat(readFileSync(formatFile, 'utf8'));
-    this.#formats.set(format.id, { event, format });
+    this.#formats.set(format.id, { event, format, decode });
   }
 
   unregister(event: string): void {
@@ -124,12 +131,13 @@ class RawTracePipe implements TracePipe {
         for (const r of page.records) {
           const ours = this.#formats.get(r.data.length >= 2 ? r.data[0]! | (r.data[1]! << 8) : -1);
           if (!ours) continue;
-          const record = decodeKeyRecord(r.data, r.timeNs, ours.event, ours.format);
-          if (record.kind === 'key') {
+          const record = ours.decode(r.data, r.timeNs, ours.event, ours.format);
+          const hit = record.kind === 'key' ? record.event : record.kind === 'conn' ? record.hit : undefined;
+          if (hit) {
             // Asked only when /proc has no answer (the thread is gone): reading the kernel's table costs far
             // more than the rest of a key, and the hit is handled within this drain, while the table is current.
-            const tid = record.event.tid;
-            Object.defineProperty(record.event, 'tgid', { get: () => this.#tgid(tid), enumerable: true });
+            const tid = hit.tid;
+            Object.defineProperty(hit, 'tgid', { get: () => this.#tgid(tid), enumerable: true });
           }
           this.#onRecord(record);
         }

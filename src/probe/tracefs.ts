@@ -3,8 +3,8 @@ import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, read
 import path from 'node:path';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import type { ProbeRecord } from './events.js';
-import { tracefsProbeLine, type ProbeArgs } from './fetchArgs.js';
-import { openTracePipe, type TracePipe, type TracePipeFormat } from './tracePipe.js';
+import { tracefsFetchArgs, uprobeLine, type ProbeArgs } from './fetchArgs.js';
+import { openTracePipe, type RecordDecoder, type TracePipe, type TracePipeFormat } from './tracePipe.js';
 
 export const TRACEFS = '/sys/kernel/tracing';
 /**
@@ -74,14 +74,21 @@ export class TracefsProbes {
     return probes;
   }
 
-  /** Defines and enables an entry probe named `event` at `path:fileOffset`. */
+  /** Defines and enables a writeKeyLog entry probe named `event` at `path:fileOffset`. */
   add(event: string, probePath: string, fileOffset: bigint, args: ProbeArgs): void {
+    this.addProbe(event, probePath, fileOffset, tracefsFetchArgs(args));
+  }
+
+  /**
+   * Defines and enables an entry probe of any kind: its fetchargs, and the decoder of its binary records (the
+   * raw reader's; writeKeyLog's when not given).
+   */
+  addProbe(event: string, probePath: string, fileOffset: bigint, fetchArgs: string, decode?: RecordDecoder): void {
     if (this.#closed) throw new GokeylogError(`cannot add uprobe ${this.group}/${event}: the session has ended.`, ExitCode.failure);
-    const line = tracefsProbeLine(this.group, event, probePath, fileOffset, args);
-    appendUprobeEvent(line);
+    appendUprobeEvent(uprobeLine(this.group, event, probePath, fileOffset, fetchArgs));
     this.#events.add(event);
     try {
-      this.#pipe!.register(event, path.join(this.#instance, 'events', this.group, event, 'format'));
+      this.#pipe!.register(event, path.join(this.#instance, 'events', this.group, event, 'format'), decode);
       writeControl(path.join(this.#instance, 'events', this.group, event, 'enable'), '1');
     } catch (err) {
       this.remove(event);
