@@ -10,6 +10,7 @@ type Register = (program: Command) => void;
 const commands: Record<string, () => Promise<Register>> = {
   inspect: async () => (await import('./inspect.js')).registerInspect,
   keylog: async () => (await import('./keylog.js')).registerKeylog,
+  conns: async () => (await import('./conns.js')).registerConns,
   bpftrace: async () => (await import('./bpftrace.js')).registerBpftrace,
   capture: async () => (await import('./capture.js')).registerCapture,
   inject: async () => (await import('./inject.js')).registerInject,

@@ -136,6 +136,9 @@ function ipv4Text(b: Uint8Array, at: number): string {
   return text;
 }
 
+/** 4 or 16 address bytes as text: dotted IPv4, or IPv6 as ipv6Text writes it. */
+export const ipText = (b: Uint8Array): string => (b.length === 4 ? ipv4Text(b, 0) : ipv6Text(b, 0));
+
 /** RFC 5952 text: lowercase, no leading zeros, the longest run (≥ 2) of zero groups written "::". */
 export function ipv6Text(b: Uint8Array, at: number): string {
   const groups: number[] = [];

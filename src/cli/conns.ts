@@ -1,0 +1,140 @@
+import { closeSync, writeSync } from 'node:fs';
+import Table from 'cli-table3';
+import type { Command } from 'commander';
+import { connRows, directions, readLayoutFile, sweepConns, type ConnRow, type SweepResult } from '../conns/index.js';
+import { formatMidstreamLine, validateMidstreamSecret } from '../keylog/index.js';
+import { resolveTargets } from '../probe/targets.js';
+import { ExitCode, GokeylogError } from '../util/errors.js';
+import { SecretOutput } from '../util/secretFile.js';
+import { count } from './format.js';
+import { collect, collectPid, parsePositive, targetSpec, type TargetOptions } from './options.js';
+
+interface ConnsOptions extends Omit<TargetOptions, 'follow'> {
+  json?: boolean;
+  sweep: number;
+  expiringWithin: number;
+  failOnExpiry?: boolean;
+  keylog?: string;
+  layout?: string;
+}
+
+/** The exit code of --fail-on-expiry when an identity expires within --expiring-within days. */
+const EXIT_EXPIRING = 5;
+const DEFAULT_SWEEP_SECONDS = 30;
+
+export function registerConns(program: Command): void {
+  program
+    .command('conns')
+    .description('List the live TLS connections of Go programs — also those opened before gokeylog started — with the peer\'s client certificate (CN, O, expiry, audit-log credential id).')
+    .option('--pid <pid>', 'a process to sweep (repeatable)', collectPid, [])
+    .option('--exe <path>', 'every process running this executable (repeatable)', collect, [])
+    .option('--process <name>', 'every process with this command name or argv[0] (repeatable)', collect, [])
+    .option('--json', 'print the connections as JSON')
+    .option('--sweep <seconds>', `probe for at most SECONDS (default ${DEFAULT_SWEEP_SECONDS}; the sweep ends as soon as every established socket is matched)`, parsePositive('--sweep'), DEFAULT_SWEEP_SECONDS)
+    .option('--expiring-within <days>', 'mark (and list first) client certificates that expire within DAYS', parseDays, 30)
+    .option('--fail-on-expiry', `exit with ${EXIT_EXPIRING} when a listed certificate expires within --expiring-within days`)
+    .option('--keylog <file>', 'append the TLS 1.3 traffic secrets read, with their sequence numbers, as mid-stream key lines (created 0600)')
+    .option('--layout <file>', 'use this struct layout table (scripts/layouts output) instead of the built-in ones')
+    .addHelpText('after', `
+Examples:
+  gokeylog conns --process kube-apiserver                       # who is connected, with which certificate
+  gokeylog conns --pid 1234 --expiring-within 7 --fail-on-expiry # for cron: exit ${EXIT_EXPIRING} when one expires within a week
+  gokeylog conns --pid 1234 --json | jq '.connections[] | select(.certificate) | .certificate.credentialId'
+  gokeylog conns --pid 1234 --keylog midstream.keys             # then: gokeylog analyze capture.pcapng --keylog midstream.keys
+
+Entry probes on crypto/tls.(*Conn).Read and Write are attached (only where they are located and validated)
+until every established TCP socket of the targets is matched, at most --sweep seconds, then removed; the
+rest is read from /proc/PID/mem, read-only, and every read is validated (a layout that does not fit is
+refused and nothing is guessed). Sockets without TLS activity during the sweep are listed as idle.
+Exit codes: 0 ok, 1 failure (tracefs, permissions), 2 usage, 3 not a supported Go binary, 4 (*Conn).Read/
+Write not found or not validated, or no such process, ${EXIT_EXPIRING} an identity expires soon (--fail-on-expiry).`)
+    .action(async (opts: ConnsOptions) => runConns(opts));
+}
+
+function parseDays(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new GokeylogError(`--expiring-within needs a whole number of days, not "${value}".`, ExitCode.usage);
+  return n;
+}
+
+async function runConns(opts: ConnsOptions): Promise<void> {
+  const spec = targetSpec({ ...opts, follow: false });
+  if (spec.pids.length + spec.exes.length + spec.processes.length === 0) {
+    throw new GokeylogError('say which processes to sweep: --pid PID, --exe PATH or --process NAME.', ExitCode.usage);
+  }
+  const layouts = opts.layout === undefined ? undefined : [readLayoutFile(opts.layout)];
+  // Opened before probing: a key log that cannot be written must not cost the target a sweep.
+  const keylogFd = opts.keylog === undefined ? undefined : SecretOutput.open(opts.keylog, 'the key log', 'append').fd;
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
+  try {
+    const pids = resolveTargets(spec).map((p) => p.pid);
+    for (const pid of spec.pids) if (!pids.includes(pid)) throw new GokeylogError(`no process with pid ${pid} (or it has no executable).`, ExitCode.notFound);
+    if (pids.length === 0) throw new GokeylogError('no target process is running.', ExitCode.notFound);
+    const notice = (m: string): void => void process.stderr.write(`gokeylog: ${m}\n`);
+    const result = await sweepConns(pids, { maxSeconds: opts.sweep, signal: abort.signal, onNotice: notice, ...(layouts ? { layouts } : {}) });
+    if (abort.signal.aborted) notice('interrupted: the probes are removed; listing what the sweep saw so far');
+    const rows = connRows(result, { expiringWithinDays: opts.expiringWithin, nowMs: Date.now() });
+    if (keylogFd !== undefined) writeKeys(keylogFd, result, notice);
+    process.stdout.write(opts.json ? `${JSON.stringify(toJson(result, rows), null, 2)}\n` : text(result, rows, opts.expiringWithin));
+    if (opts.failOnExpiry && rows.some((r) => r.expiring)) process.exitCode = EXIT_EXPIRING;
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+    if (keylogFd !== undefined) closeSync(keylogFd);
+  }
+}
+
+/** One line per direction per connection whose secret was read; one that would not parse back is left out, and said. */
+function writeKeys(fd: number, result: SweepResult, notice: (m: string) => void): void {
+  const lines: string[] = [];
+  for (const d of result.processes.flatMap((p) => p.conns.flatMap(directions))) {
+    const why = validateMidstreamSecret(d);
+    if (why) notice(`not writing the ${d.direction} secret of ${d.client.ip}:${d.client.port}: ${why}`);
+    else lines.push(`${formatMidstreamLine(d)}\n`);
+  }
+  if (lines.length > 0) writeSync(fd, lines.join(''));
+}
+
+function toJson(result: SweepResult, rows: ConnRow[]): unknown {
+  return {
+    sweep: { elapsedMs: Math.round(result.elapsedMs), complete: result.complete, probeHits: result.hits },
+    processes: result.processes.map((p) => ({
+      pid: p.pid, comm: p.comm, goVersion: p.goVersion, goVersionSource: p.goVersionSource,
+      layout: typeof p.layout === 'string' ? p.layout : null, layoutUnknown: typeof p.layout === 'object' ? p.layout.unknown : null,
+      connections: p.conns.length, idle: p.idle.length, refused: p.refused, refusals: p.refusals,
+    })),
+    connections: rows,
+  };
+}
+
+function text(result: SweepResult, rows: ConnRow[], days: number): string {
+  const color = process.stdout.isTTY === true;
+  const mark = (s: string): string => (color ? `\x1b[1;31m${s}\x1b[0m` : s);
+  const table = new Table({ head: ['', 'peer', 'peer process', 'local', 'TLS', 'ALPN / SNI', 'client CN', 'O', 'not after (days)', 'credential id'], style: { head: [], border: [] } });
+  for (const r of rows) {
+    const c = r.certificate;
+    const peerProcess = r.peerProcess ? `${r.peerProcess.comm} (${r.peerProcess.pid})${r.peerProcess.containerId ? ` ${r.peerProcess.containerId.slice(0, 12)}` : ''}` : '';
+    const tls = r.status === 'tls' ? `${r.tlsVersion} ${r.cipherSuite} (${r.side})` : r.note ?? '';
+    table.push([
+      r.expiring ? mark('!') : '', r.peer, peerProcess, `${r.local} (pid ${r.pid})`, tls, [r.alpn, r.serverName].filter(Boolean).join(' / '),
+      c?.commonName ?? '', c?.organizations.join(', ') ?? '', c ? `${c.notAfter.slice(0, 10)} (${c.daysLeft})` : '', c?.credentialId ?? '',
+    ]);
+  }
+  const lines = [table.toString()];
+  const expiring = rows.filter((r) => r.expiring).length;
+  const tlsRows = rows.filter((r) => r.status === 'tls');
+  const idle = rows.filter((r) => r.status === 'idle').length;
+  lines.push(
+    `${count(tlsRows.length, 'TLS connection', 'TLS connections')}, ${idle} idle; ${expiring > 0 ? mark(`${expiring} client certificate(s) expire within ${days} days`) : `no client certificate expires within ${days} days`}.`,
+    `sweep: ${(result.elapsedMs / 1000).toFixed(1)} s${result.complete ? ', every established socket matched' : ''}.`,
+  );
+  for (const p of result.processes) {
+    if (typeof p.layout === 'object') lines.push(`pid ${p.pid} (${p.comm}): ${p.layout.unknown}; nothing was read from its connections.`);
+    if (p.refused > 0) lines.push(`pid ${p.pid} (${p.comm}): ${count(p.refused, 'Conn', 'Conns')} refused by validation (${p.refusals[0]}).`);
+  }
+  const keys = [...new Set(tlsRows.map((r) => r.keys).filter((k): k is string => k !== null && k.startsWith('TLS 1.2')))];
+  for (const k of keys) lines.push(k);
+  return `${lines.join('\n')}\n`;
+}
