@@ -4,6 +4,7 @@ import { writeKeyLogArgs, type WriteKeyLogArgs } from './args.js';
 import { shortName, WRITE_KEY_LOG } from './functions.js';
 import { archOf, findFunction, functionEnd, isFunctionEntry, openGoBinary, type GoBinary, type TextStartSource } from './binary.js';
 import { builtinSignatures } from './builtin-signatures.js';
+import { findBuildVersion } from './buildVersion.js';
 import { notableDependencies, readBuildInfo, readGoString, type BuildInfo, type Module } from './buildinfo.js';
 import type { PclntabSource } from './find-pclntab.js';
 import { PROLOGUE_BYTES, checkPrologue, hexBytes } from './prologue.js';
@@ -74,12 +75,17 @@ export function inspectBinary(path: string, options: InspectOptions = {}): Promi
   });
 }
 
-/** Build info first; then the runtime.buildVersion string (needs the symbol table); last, the pclntab format's range. */
+/**
+ * Build info first; then the runtime.buildVersion string (by its symbol, or without symbols by its string
+ * header in data, see findBuildVersion) when its release fits the pclntab format; last, the format's range.
+ */
 export async function goVersion(elf: ElfFile, binary: GoBinary, buildInfo: BuildInfo | undefined): Promise<{ version: string; source: GoVersionSource }> {
   if (buildInfo) return { version: buildInfo.goVersion, source: 'buildinfo' };
   const symbol = (await findSymbols(elf, ['runtime.buildVersion'])).get('runtime.buildVersion');
-  const version = symbol ? await readGoString(elf, symbol.value).catch(() => undefined) : undefined;
-  if (version && /^go1\.\d+/.test(version)) return { version, source: 'runtime.buildVersion' };
+  const version = symbol ? await readGoString(elf, symbol.value).catch(() => undefined) : await findBuildVersion(elf);
+  const { firstMinor, lastMinor } = PCLNTAB_FORMATS[binary.pcln.header.format];
+  const minor = version && /^go1\.\d+/.test(version) ? goMinor(version) : undefined;
+  if (minor !== undefined && minor >= firstMinor && (lastMinor === undefined || minor <= lastMinor)) return { version: version!, source: 'runtime.buildVersion' };
   return { version: versionRangeOfFormat(binary.pcln.header.format), source: 'pclntab' };
 }
 
