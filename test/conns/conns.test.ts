@@ -145,15 +145,30 @@ for (const { version } of toolchainRecords().filter((r) => r.status !== 'missing
   });
 }
 
-test('an established socket without TLS activity is listed as idle, with its addresses', async (t) => {
-  if (!requireProbing(t)) return;
+/** The newest stripped server with one long-lived client and one idle TCP connection (which keeps a sweep running). */
+async function serverWithIdlePeer(t: TestContext, who: { cn: string; orgs: string[] }): Promise<{ server: RunningServer; client: LongLivedClient; idle: { local: string }; stop(): Promise<void> } | undefined> {
+  if (!requireProbing(t)) return undefined;
   const pki = await testPki();
   const fixture = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
-  const client = clientFixture(t);
-  if (!client || !requireOrSkip(t, fixture !== undefined, 'no tlsserver fixture')) return;
+  const clientBinary = clientFixture(t);
+  if (!clientBinary || !requireOrSkip(t, fixture !== undefined, 'no tlsserver fixture')) return undefined;
   const server = await startApiServer(privateCopy(fixture!), pki);
-  const c = await startLongLivedClient(client, pki, server.port, { cn: 'busy', orgs: [], days: 30 });
+  const client = await startLongLivedClient(clientBinary, pki, server.port, { ...who, days: 30 });
   const idle = await idleSocket(server.port);
+  return {
+    server, client, idle,
+    async stop() {
+      idle.socket.destroy();
+      await client.process.stop();
+      await server.stop();
+    },
+  };
+}
+
+test('an established socket without TLS activity is listed as idle, with its addresses', async (t) => {
+  const served = await serverWithIdlePeer(t, { cn: 'busy', orgs: [] });
+  if (!served) return;
+  const { server, idle } = served;
   try {
     const run = await runConns(['--pid', String(server.child.pid), '--sweep', '3']);
     const idleRows = run.json.connections.filter((r) => r.status === 'idle');
@@ -163,22 +178,15 @@ test('an established socket without TLS activity is listed as idle, with its add
     assert.equal(rowOf(run.json.connections, 'busy').status, 'tls');
     assert.equal(run.json.sweep.complete, false, 'the idle socket kept the sweep to its limit');
   } finally {
-    idle.socket.destroy();
-    await c.process.stop();
-    await server.stop();
+    await served.stop();
   }
 });
 
 test('the Read/Write probes are gone after the sweep, after SIGINT and SIGTERM, and after kill -9 once conns runs again; the target keeps serving', async (t) => {
-  if (!requireProbing(t)) return;
-  const pki = await testPki();
-  const fixture = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
-  const client = clientFixture(t);
-  if (!client || !requireOrSkip(t, fixture !== undefined, 'no tlsserver fixture')) return;
-  const server = await startApiServer(privateCopy(fixture!), pki);
-  const c = await startLongLivedClient(client, pki, server.port, { cn: 'steady', orgs: ['ops'], days: 30 });
   // The idle socket keeps each sweep running until it is interrupted.
-  const idle = await idleSocket(server.port);
+  const served = await serverWithIdlePeer(t, { cn: 'steady', orgs: ['ops'] });
+  if (!served) return;
+  const { server, client: c } = served;
   try {
     const pid = String(server.child.pid);
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -201,8 +209,6 @@ test('the Read/Write probes are gone after the sweep, after SIGINT and SIGTERM, 
     assert.equal(server.stderr(), '', 'the server logged no error');
     assert.equal(c.process.stderr(), '', 'the client saw no error');
   } finally {
-    idle.socket.destroy();
-    await c.process.stop();
-    await server.stop();
+    await served.stop();
   }
 });
