@@ -53,7 +53,12 @@ export const HUFFMAN_LENGTHS = CODE_LENGTHS;
 const FAIL_BIT = 1 << 26;
 
 interface DecodingTables {
+  /** 256 entries per state; a state's row is filled when decoding first reaches the state (see fillRow). */
   transitions: Int32Array;
+  rowFilled: Uint8Array;
+  /** Per state and 4-bit nibble: the state after it, and the symbol it completes (-1: none). */
+  nibbleNext: Uint8Array;
+  nibbleSymbol: Int16Array;
   /** Whether input may end in this state: the root, or ≤ 7 bits of the all-ones EOS prefix. */
   acceptsEnd: Uint8Array;
 }
@@ -85,30 +90,51 @@ function buildTables(): DecodingTables {
       }
     }
   }
-  const transitions = new Int32Array(nodes * 256);
-  const acceptsEnd = new Uint8Array(nodes);
+  // What each 4-bit nibble does from each state (at most one symbol: codes are ≥ 5 bits); bytes are two nibbles.
+  const nibbleNext = new Uint8Array(nodes * 16);
+  const nibbleSymbol = new Int16Array(nodes * 16).fill(-1);
   for (let state = 0; state < nodes; state++) {
-    acceptsEnd[state] = state === 0 || (nodeAllOnes[state]! && nodeDepth[state]! <= 7) ? 1 : 0;
-    for (let byte = 0; byte < 256; byte++) {
+    for (let nibble = 0; nibble < 16; nibble++) {
       let node = state;
-      let count = 0;
-      let entry = 0;
-      for (let b = 7; b >= 0; b--) {
-        const child = children[node * 2 + ((byte >> b) & 1)]!;
-        if (child >= 0 && child !== 0) {
+      for (let b = 3; b >= 0; b--) {
+        const child = children[node * 2 + ((nibble >> b) & 1)]!;
+        if (child > 0) {
           node = child;
           continue;
         }
-        const sym = ~child;
-        if (sym === EOS) entry |= FAIL_BIT;
-        else entry |= sym << (count === 0 ? 10 : 18);
-        count += 1;
+        nibbleSymbol[state * 16 + nibble] = ~child;
         node = 0;
       }
-      transitions[state * 256 + byte] = entry | node | (count << 8);
+      nibbleNext[state * 16 + nibble] = node;
     }
   }
-  return { transitions, acceptsEnd };
+  const acceptsEnd = new Uint8Array(nodes);
+  for (let state = 0; state < nodes; state++) acceptsEnd[state] = state === 0 || (nodeAllOnes[state]! && nodeDepth[state]! <= 7) ? 1 : 0;
+  return { transitions: new Int32Array(nodes * 256), rowFilled: new Uint8Array(nodes), nibbleNext, nibbleSymbol, acceptsEnd };
+}
+
+/**
+ * Fills the transitions of one state: each byte as two nibbles. Row by row on demand, because all 65,536
+ * entries at once took 25–45 ms of every run's startup (run once, the code is not optimised yet), and
+ * header text reaches a fraction of the states.
+ */
+function fillRow(t: DecodingTables, state: number): void {
+  for (let byte = 0; byte < 256; byte++) {
+    const high = state * 16 + (byte >> 4);
+    const low = t.nibbleNext[high]! * 16 + (byte & 15);
+    const first = t.nibbleSymbol[high]!;
+    const second = t.nibbleSymbol[low]!;
+    const count = (first < 0 ? 0 : 1) + (second < 0 ? 0 : 1);
+    const symbols = first < 0 ? symbolBits(second, 10) : symbolBits(first, 10) | symbolBits(second, 18);
+    t.transitions[state * 256 + byte] = symbols | t.nibbleNext[low]! | (count << 8);
+  }
+  t.rowFilled[state] = 1;
+}
+
+/** A symbol's place in a transition entry (none for -1; EOS is the failure bit). */
+function symbolBits(sym: number, shift: number): number {
+  if (sym < 0) return 0;
+  return sym === EOS ? FAIL_BIT : sym << shift;
 }
 
 const tables = buildTables();
@@ -120,10 +146,11 @@ export function decodeHuffman(buf: Uint8Array, start: number, end: number): stri
   const maxOut = (end - start) * 2;
   if (scratch.length < maxOut) scratch = Buffer.allocUnsafe(maxOut);
   const out = scratch;
-  const { transitions } = tables;
+  const { transitions, rowFilled } = tables;
   let state = 0;
   let n = 0;
   for (let i = start; i < end; i++) {
+    if (rowFilled[state] === 0) fillRow(tables, state);
     const entry = transitions[(state << 8) | buf[i]!]!;
     if (entry & FAIL_BIT) throw new HuffmanError('Huffman string contains EOS');
     const count = (entry >> 8) & 3;
