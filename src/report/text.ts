@@ -77,6 +77,8 @@ export function* textLines(report: Report, options: TextOptions): Generator<stri
   } else {
     const unread = undecrypted(report.connections);
     if (unread) yield* lines(fitLine(unread, o.width, '  '), ['']);
+    for (const line of joinedMidStream(report.connections)) yield* lines(fitLine(line, o.width, '    '));
+    if (report.connections.some((c) => c.midstream)) yield* lines(['']);
   }
   if (o.requests || o.wide) {
     yield* lines([title(`Requests (${report.requests.length}):`, o)]);
@@ -300,6 +302,14 @@ const requestStyle = (r: AnalyzedRequest): RowStyle => {
 };
 
 /** "3 connections could not be decrypted (no keys for client random ×2, …); --connections lists them." */
+/** Connections decrypted from mid-stream keys say so even when the connections table is not shown (first 10). */
+function joinedMidStream(connections: AnalyzedConnection[]): string[] {
+  const joined = connections.filter((c) => c.midstream);
+  const lines = joined.slice(0, 10).map((c) => `  connection ${c.id} ${c.client.ip}:${c.client.port} → ${c.server.ip}:${c.server.port}: ${midstreamNote(c.midstream!)}`);
+  if (joined.length > 10) lines.push(`  … and ${joined.length - 10} more joined mid-stream; --connections lists them.`);
+  return lines;
+}
+
 function undecrypted(connections: AnalyzedConnection[]): string | null {
   const reasons = new Map<string, number>();
   let n = 0;

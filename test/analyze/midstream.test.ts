@@ -191,6 +191,9 @@ test('analyze decrypts a TLS 1.3 connection joined mid-stream: the paths equal t
   const requested = report.requests.filter((r) => r.path !== undefined);
   assert.deepEqual(requested.map((r) => r.path), j.tsharkPaths);
   assert.deepEqual(requested.map((r) => [r.method, r.status]), j.tsharkPaths.map(() => ['GET', 200]));
+  // The text report says it without being asked for the connections table.
+  const text = await runAnalyze([j.joined, '--keylog', path.join(j.dir, 'joined.keys')]);
+  assert.match(text.stdout, new RegExp(`connection 1 ${j.client.ip}:${j.client.port} → ${j.server.ip}:${j.server.port}: joined mid-stream at \\S+Z; ${c.midstream!.unrecoverableHeaderFields} header fields not recoverable`));
 });
 
 test('keys read after the capture ended decrypt it backwards from their sequence numbers', async (t) => {
