@@ -2,7 +2,9 @@
 // The rendered page in a browser, on real captures: html.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { esc, escWrap } from '../../src/report/html/escape.js';
+import { analyzeRequest, buildReport, renderHtml } from '../../src/report/index.js';
 
 test('esc: markup, quotes and ampersands become entities, in text and attribute contexts', () => {
   assert.equal(esc(`<script>alert("x")</script>`), '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;');
@@ -27,9 +29,7 @@ test('escWrap: breaks only after separators, each piece with a break inside kept
   assert.equal(escWrap('\x0bv'), '\\x0bv');
 });
 
-test('renderHtml: one script (its own, allowed by hash), nothing external, hostile names as text', async () => {
-  const { analyzeRequest, buildReport, renderHtml } = await import('../../src/report/index.js');
-  const { createHash } = await import('node:crypto');
+test('renderHtml: one script (its own, allowed by hash), nothing external, hostile names as text', () => {
   const cert = {
     subject: 'CN=<img src=x onerror=alert(1)>', commonName: `<img src=x onerror=alert(1)>"'`, organizations: ['<b>'], issuer: 'CN=ca',
     subjectAltNames: [], notBefore: '2026-01-01T00:00:00.000Z', notAfter: '2026-06-03T00:00:00.000Z', serialNumber: '01', sha256: 'AB:CD', authorityKeyId: null,
@@ -54,4 +54,25 @@ test('renderHtml: one script (its own, allowed by hash), nothing external, hosti
   assert.doesNotMatch(html, /<img|<svg onload|https?:|\x1b/);
   assert.ok(html.includes('&lt;img src=x onerror=alert(1)&gt;&quot;&#39;') || html.replace(/<[^>]*>/g, '').includes('&lt;img src=x onerror=alert(1)&gt;&quot;&#39;'));
   assert.ok(html.includes('expires in 2 days'), 'the identity expiring within the window is named');
+});
+
+test('renderHtml: a capture analysed a month later marks "now" apart from the capture, the server certificate expired', () => {
+  const captured = Date.UTC(2026, 5, 1);
+  const serverCertificate = {
+    subject: 'CN=kube-apiserver', commonName: 'kube-apiserver', organizations: [], issuer: 'CN=ca', subjectAltNames: [],
+    notBefore: '2026-01-01T00:00:00.000Z', notAfter: '2026-06-11T00:00:00.000Z', serialNumber: '02', sha256: 'EF:01', authorityKeyId: null,
+  };
+  const connection = {
+    id: 1, client: { ip: '10.0.0.1', port: 5 }, server: { ip: '10.0.0.2', port: 6443 }, startTime: captured / 1000, sni: null, alpn: null, tlsVersion: 'TLS 1.3',
+    cipherSuite: null, decrypted: false, reason: 'no keys for client random', clientCertificate: null, serverCertificate, handshakeSeen: true, alert: null, rejected: null,
+    protocol: null, httpError: null, bytesToServer: 1, bytesToClient: 2, plaintextBytesToServer: 0, plaintextBytesToClient: 0, requestCount: 0, calls: {},
+  };
+  const report = buildReport([connection], [], { expiringWithinDays: 7, referenceTimeMs: captured });
+  const html = renderHtml(report, { nowMs: captured + 30 * 86_400_000 });
+  assert.match(html, /expiry measured from the start of the capture, <b>2026-06-01 00:00:00 UTC<\/b>/);
+  assert.match(html, /report made 2026-07-01 00:00:00 UTC/);
+  assert.match(html, /<text class="marker-label now"[^>]*>now<\/text>/);
+  assert.match(html, /capture \(30 days ago\)/);
+  assert.match(html, /<g class="row valid"><title>server kube-apiserver: expires in 10 days \(2026-06-11 00:00:00 UTC\)<\/title>/);
+  assert.match(html, /1<\/span> no keys for client random/);
 });

@@ -182,7 +182,7 @@ function brokenWords(page: Page): Promise<string[]> {
   });
 }
 
-test('HTML report of real captures in Chromium at 1100 and 1400 px', { timeout: 600_000 }, async (t) => {
+test('HTML report of real captures in Chromium at 1100, 1250 and 1400 px', { timeout: 600_000 }, async (t) => {
   const [server] = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: false }).slice(-1);
   const [client] = loadFixtures({ program: 'tlsclient', arch: 'amd64', mode: 'exe', stripped: false }).slice(-1);
   if (!requireOrSkip(t, isRoot(), 'capturing with tcpdump needs root')) return;
@@ -210,7 +210,7 @@ test('HTML report of real captures in Chromium at 1100 and 1400 px', { timeout: 
 
   const shots = screenshotDir(s.html);
   await withChromium(async (browser) => {
-    for (const width of [1100, 1400]) {
+    for (const width of [1100, 1250, 1400]) {
       await t.test(`${width} px wide`, async () => {
         const height = 800;
         const { page, problems, requests } = await openFile(browser, s.html, width, height);
