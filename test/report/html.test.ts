@@ -24,7 +24,7 @@ const KUBELET_UA = 'kubelet/v1.31.2 (linux/amd64) kubernetes/5864a46';
 const CONTROLLER_UA = 'kube-controller-manager/v1.31.2 (linux/amd64) kubernetes/5864a46/leader-election';
 const HOSTILE_UA = `sched<script>alert("ua")</script>'q`;
 const HOSTILE_PATH = `/api/v1/namespaces/default/pods?labelSelector=<script>alert("path")</script>&x='"`;
-const HOSTILE_SNI = `<img src=x onerror=alert(1)>"'`;
+const HOSTILE_SNI = `<img src=x onerror=alert(1)>"'\x07`;
 const RAW_UA = `raw<script>alert(2)</script>"\x1b[31m\x01`;
 
 /** Response lines a tlsclient run printed: the requests it made that the server answered. */
@@ -301,7 +301,7 @@ test('HTML report of real captures in Chromium at 1100, 1250 and 1400 px', { tim
         assert.deepEqual(identity('system:serviceaccount:ci:builder').slice(0, 4), ['legacy', 'system:serviceaccount:ci:builder', '1 request', '127.0.0.12']);
         assert.deepEqual(identity('bearer token (opaque)').slice(2, 4), ['1 request', '127.0.0.13']);
         assert.deepEqual(identity('alice').slice(2, 4), ['1 request', '127.0.0.14']);
-        assert.ok(facts.sni.includes(HOSTILE_SNI), 'the hostile SNI reads as text');
+        assert.ok(facts.sni.includes(HOSTILE_SNI.replace('\x07', '\\x07')), `the hostile SNI reads as text: ${facts.sni.join(' | ')}`);
         assert.ok(facts.userAgents.includes(HOSTILE_UA) && facts.userAgents.includes(RAW_UA.replace('\x1b', '\\x1b').replace('\x01', '\\x01')));
         assert.equal(s.rawStatus, '400', 'Go refuses the raw request, which is still reported');
         assert.equal(facts.statusColours['200'], 'rgb(30, 107, 58)');

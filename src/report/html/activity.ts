@@ -10,7 +10,7 @@ import { label, pct, px, ticks, timeScale } from './svg.js';
 import type { ReportView } from './view.js';
 
 /** The bars' track in percent of the width (see svg.ts): names left of it, each lane's total right. */
-const TRACK_FROM = 33;
+const TRACK_FROM = 36;
 const TRACK_TO = 93;
 const LANE_H = 30;
 const BINS = 48;
@@ -57,7 +57,7 @@ export function activityLanes(view: ReportView): string {
   all.forEach((lane, i) => {
     const y0 = i * LANE_H;
     const base = y0 + LANE_H - 4;
-    const name = label(lane.name, 32);
+    const name = label(lane.name, 31);
     out.push(lane.link ? `<a href="${lane.link}" class="lane ${lane.state}">` : `<g class="lane ${lane.state}">`);
     out.push(`<title>${name.full}: ${lane.requests.length} requests</title>`);
     out.push(`<text class="name" x="4" y="${px(base - 6)}">${name.shown}</text>`);
