@@ -24,8 +24,8 @@ cd "$REPO_ROOT"
 # time: GNU time measures the peak memory of analyze on hostile captures.
 DEBIAN_PACKAGES=(tcpdump tshark bpftrace iproute2 openssl curl binutils gcc libc6-dev jq ca-certificates tcpreplay ethtool time)
 # chromium (tests only): the HTML report is tested in headless Chromium, driven by puppeteer-core (no
-# browser download: it runs Debian's /usr/bin/chromium).
-if $tests; then DEBIAN_PACKAGES+=(chromium); fi
+# browser download: it runs Debian's /usr/bin/chromium); its layout checks measure text in DejaVu Sans.
+if $tests; then DEBIAN_PACKAGES+=(chromium fonts-dejavu-core); fi
 
 step "Debian packages"
 missing=()
