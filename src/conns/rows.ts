@@ -19,6 +19,8 @@ export interface RowCertificate {
   sha256: string;
   /** `X509SHA256=<hex>`: kube-apiserver's audit log user.extra["authentication.kubernetes.io/credential-id"]. */
   credentialId: string;
+  /** The DER, base64: `analyze --conns` reads it exactly as a certificate from a captured handshake. */
+  der: string;
 }
 
 export interface ConnRow {
@@ -83,6 +85,7 @@ function tlsRow(p: SweptProcess, c: SweptConn, peers: PeerFinder, options: RowsO
       commonName: cert.commonName, organizations: [...cert.organizations], issuer: cert.issuer, notBefore: cert.notBefore, notAfter: cert.notAfter,
       daysLeft: daysLeft(cert.notAfter, options.nowMs), serialNumber: cert.serialNumber, sha256: cert.sha256,
       credentialId: `X509SHA256=${createHash('sha256').update(der).digest('hex')}`,
+      der: Buffer.from(der).toString('base64'),
     }
     : null;
   return {
