@@ -111,27 +111,34 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
         ? undefined
         : (left, offset) => options.onWarning?.(`${name} is cut short at byte offset ${offset} (an incomplete ${left}-byte block): analysed up to there`),
     });
-    for await (const batch of batches) {
-      await options.pause?.();
-      if (options.shouldStop?.()) {
-        stopped = true;
-        break reading;
-      }
-      for (const block of batch) {
-        if (block.kind === 'packet') {
-          packets += 1;
-          const segment = decodePacket(block.linkType, block.data, fragments);
-          const ts = block.timestamp;
-          lastNs = ts;
-          firstNs ??= ts;
-          if (segment) reassembler.push(segment, ts);
-        } else if (block.kind === 'secrets' && block.secretsType === SECRETS_TYPE_TLS_KEY_LOG) {
-          const { entries, midstream, errors } = parseKeyLog(Buffer.from(block.data).toString('utf8'));
-          for (const e of entries) if (options.keyLog.add(e)) embeddedKeys += 1;
-          for (const s of midstream) if (options.keyLog.addMidstream(s)) embeddedKeys += 1;
-          if (errors.length) options.onWarning?.(`${capture}: ${errors.length} bad line(s) in an embedded key log`);
+    try {
+      for await (const batch of batches) {
+        await options.pause?.();
+        if (options.shouldStop?.()) {
+          stopped = true;
+          break reading;
+        }
+        for (const block of batch) {
+          if (block.kind === 'packet') {
+            packets += 1;
+            const segment = decodePacket(block.linkType, block.data, fragments);
+            const ts = block.timestamp;
+            lastNs = ts;
+            firstNs ??= ts;
+            if (segment) reassembler.push(segment, ts);
+          } else if (block.kind === 'secrets' && block.secretsType === SECRETS_TYPE_TLS_KEY_LOG) {
+            const { entries, midstream, errors } = parseKeyLog(Buffer.from(block.data).toString('utf8'));
+            for (const e of entries) if (options.keyLog.add(e)) embeddedKeys += 1;
+            for (const s of midstream) if (options.keyLog.addMidstream(s)) embeddedKeys += 1;
+            if (errors.length) options.onWarning?.(`${capture}: ${errors.length} bad line(s) in an embedded key log`);
+          }
         }
       }
+    } catch (err) {
+      // Stopping a stream that gives nothing (a second Ctrl-C on `analyze -`) closes it under the reader.
+      if (!options.shouldStop?.()) throw err;
+      stopped = true;
+      break reading;
     }
     doneBefore += sizes[i] ?? 0;
   }

@@ -94,7 +94,6 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
   const retainRequests = options.html !== undefined || (format === 'json' && !streamJson) || ((format === 'text' || delimited) && options.requests === true) || format === 'wide';
   const filter = options.filter ? new Filter(options.filter) : undefined;
   const fixedReference = options.expiryFrom === 'now' ? Date.now() : typeof options.expiryFrom === 'number' ? options.expiryFrom : null;
-  let connectionsSeen = 0;
   try {
     const result = await analyzeCaptures({
       captures: options.captures,
@@ -118,12 +117,11 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
         else if (streamJson) out(`${requests === 1 ? '{"requests":[\n' : ',\n'}${JSON.stringify(requestJson(r))}`);
       },
       onProgress: (bytesRead, totalBytes, counts) => {
-        connectionsSeen = counts.connections;
         io.onProgress?.({ bytesRead, totalBytes, packets: counts.packets, connections: counts.connections, requests, identities: counts.identities });
       },
     });
     io.onCapturesRead?.();
-    if (result.stopped) warn(`interrupted: the report covers what was read until then (${plural(connectionsSeen, 'connection')})`);
+    if (result.stopped) warn(`interrupted: the report covers what was read until then (${plural(result.connections.length, 'connection')})`);
 
     if (keyLog.size === 0 && result.connections.some((c) => c.reason === 'no keys for client random')) {
       warn('no TLS keys were given (--keylog) or embedded in the captures (pcapng secrets blocks): nothing could be decrypted');

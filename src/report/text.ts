@@ -106,7 +106,7 @@ const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n =
 function header(report: Report, o: Options): string[] {
   const decrypted = report.connections.filter((c) => c.decrypted && !c.rejected).length;
   const refused = report.connections.filter((c) => c.rejected).length;
-  const sources = o.sources?.length ? `${o.sources.map(escapeControl).join(', ')}: ` : '';
+  const sources = o.sources?.length ? `${o.sources.map((s) => (s === '-' ? 'standard input' : escapeControl(s))).join(', ')}: ` : '';
   const from = report.referenceTimeSource === 'capture' ? 'the start of the first capture' : report.referenceTimeSource === 'given' ? 'the time given by --now' : 'now';
   return [
     ...fitLine(`${sources}${plural(report.connections.length, 'connection')} (${decrypted} decrypted${refused ? `, ${refused} refused by the server` : ''}), ${plural(report.requests.length > 0 ? report.requests.length : report.identities.reduce((n, i) => n + i.requests, 0), 'request')}, ${plural(report.identities.length, 'identity', 'identities')}.`, o.width, '  '),
