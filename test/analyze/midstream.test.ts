@@ -331,3 +331,23 @@ test('analyze --conns refuses what is not conns --json output in one sentence', 
     assert.doesNotMatch(run.stderr, /\n\s+at /);
   }
 });
+
+test('the roles the capture cannot tell come from the key lines: a server on a higher port than its client', async (t) => {
+  const p = programs(t);
+  if (!p) return;
+  if (!requireOrSkip(t, commandExists('tcprewrite'), 'tcprewrite (tcpreplay) is needed')) return;
+  const j = await joinedCapture(p);
+  // Without a SYN the reassembler takes the lower port for the server: move the server above its client.
+  const high = 65_100;
+  assert.ok(high > j.client.port);
+  const moved = path.join(j.dir, 'moved.pcap');
+  await spawnChecked('tcprewrite', [`--portmap=${j.server.port}:${high}`, '--fixcsum', `--infile=${j.joined}`, `--outfile=${moved}`]);
+  const movedCapture: JoinedCapture = { ...j, server: { ...j.server, port: high } };
+  const guessed = await analyzeWith(movedCapture, 'moved-nss.keys', readFileSync(j.clientKeyLog, 'utf8'), moved);
+  assert.deepEqual(guessed.connections[0]!.server, j.client, 'without the key lines the roles are guessed the other way round');
+  const report = await analyzeWith(movedCapture, 'moved.keys', midstreamLines(movedCapture), moved);
+  const c = report.connections[0]!;
+  assert.equal(c.decrypted, true, c.reason);
+  assert.deepEqual([c.client, c.server], [j.client, { ip: j.server.ip, port: high }]);
+  assert.deepEqual(report.requests.filter((r) => r.path !== undefined).map((r) => r.path), j.tsharkPaths);
+});
