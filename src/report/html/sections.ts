@@ -3,7 +3,7 @@
  * connections and requests tables, and the connections that could not be read with what to do about them.
  */
 import type { AnalyzedConnection, Identity } from '../model.js';
-import { callName } from '../model.js';
+import { callName, midstreamNote } from '../model.js';
 import { AFTER_COMMAS, esc, escWrap } from './escape.js';
 import { clock, utc } from './format.js';
 import { table, type Row } from './table.js';
@@ -84,7 +84,7 @@ export function identitiesTable(view: ReportView): string {
         { html: `<strong>${escWrap(c.name)}</strong><span class="sub">${escWrap(i.groups.join(', '))}</span>`, sort: c.name },
         credentialCell(c),
         { html: `${lines(i.clients)}<span class="sub">conn ${connectionLinks(i.connectionIds)}</span><span class="sub">${seen(i)}</span>`, sort: i.clients.join(' ') },
-        { html: `${requestsLink(c)}${lines(topCalls(i.calls, TOP_CALLS).map(([call, n]) => `${call} ×${n}`))}`, sort: i.requests },
+        { html: `${requestsLink(c)}<span class="line">${statuses(i.statuses)}</span>${lines(topCalls(i.calls, TOP_CALLS).map(([call, n]) => `${call} ×${n}`))}`, sort: i.requests },
         lines(i.userAgents),
       ],
     };
@@ -99,11 +99,19 @@ export function identitiesTable(view: ReportView): string {
 export const readable = (c: AnalyzedConnection): boolean => c.decrypted && !c.reason && !c.httpError && !c.rejected;
 
 function decryptedCell(c: AnalyzedConnection): string {
-  if (c.rejected) return `<span class="rej">yes; refused: ${escWrap(c.rejected)}</span>`;
-  if (c.decrypted && !c.reason && !c.httpError) return '<span class="ok">yes</span>';
-  if (c.decrypted) return `<span class="partial">partly: ${escWrap(c.reason ?? c.httpError)}</span>`;
-  return `<span class="no">no: ${escWrap(c.reason ?? 'unknown')}</span>`;
+  const how = (c.midstream ? `<span class="sub">${escWrap(midstreamNote(c.midstream))}</span>` : '') +
+    (c.identitySource === 'live process' ? '<span class="sub">identity read from the live process</span>' : '');
+  if (c.rejected) return `<span class="rej">yes; refused: ${escWrap(c.rejected)}</span>${how}`;
+  if (c.decrypted && !c.reason && !c.httpError) return `<span class="ok">yes</span>${how}`;
+  if (c.decrypted) return `<span class="partial">partly: ${escWrap(c.reason ?? c.httpError)}</span>${how}`;
+  return `<span class="no">no: ${escWrap(c.reason ?? 'unknown')}</span>${how}`;
 }
+
+const statusClass = (status: string): string => (/^\d{3}$/.test(status) ? `s${status[0]}` : 'sx');
+
+/** Response statuses of an identity's requests, coloured, most frequent first: "200 ×40 404 ×4". */
+const statuses = (counts: Record<string, number>): string =>
+  Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([status, n]) => `<span class="nw"><span class="status ${statusClass(status)}">${esc(status)}</span> ×${n}</span>`).join(' ');
 
 export function connectionsTable(view: ReportView): string {
   const all = view.report.connections;
@@ -133,8 +141,6 @@ export function connectionsTable(view: ReportView): string {
   ], rows, cutNote(rows.length, all.length));
 }
 
-const statusClass = (status: number | undefined): string => (status === undefined ? 'sx' : `s${Math.floor(status / 100)}`);
-
 export function requestsTable(view: ReportView): string {
   const all = view.report.requests;
   const shown = all.slice(0, MAX_ROWS);
@@ -148,7 +154,7 @@ export function requestsTable(view: ReportView): string {
         { html: `<a href="#conn-${r.connectionId}">${r.connectionId}</a>`, sort: r.connectionId },
         identity ? `<a href="#${identity.anchor}">${escWrap(identity.name)}</a>` : escWrap(r.user ?? ''),
         { html: `<b>${esc(e.method ?? '')}</b> <span class="path">${escWrap(e.path ?? '')}</span>`, sort: e.path ?? '' },
-        { html: `<span class="status ${statusClass(e.status)}">${esc(e.status ?? e.reset ?? '—')}</span>`, sort: e.status ?? 0 },
+        { html: `<span class="status ${statusClass(String(e.status ?? ''))}">${esc(e.status ?? e.reset ?? '—')}</span>`, sort: e.status ?? 0 },
         `${escWrap(r.kube.isResourceRequest ? callName(r) : '')}<span class="sub">${escWrap(r.kube.namespace ?? '')}</span>`,
         escWrap(e.userAgent ?? ''),
         { html: String(e.responseBodyBytes), sort: e.responseBodyBytes },
