@@ -12,11 +12,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Page } from 'puppeteer-core';
 import { loadFixtures, testPki, type GoFixture } from '../support/fixtures.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { secretTempDir, type CertPair, type TestPki } from '../support/pki.js';
-import { browserMissing, openFile, pngSize, withChromium } from '../support/browser.js';
+import { browserMissing, openFile, pngSize, withChromium, type Page } from '../support/browser.js';
 import { commandExists, runCurl, runTlsclient, runTraffic, secretFileIn, startTlsServerSession, type TrafficResult } from '../support/traffic.js';
 import { runAnalyze } from '../analyze/cli.js';
 
@@ -320,9 +319,9 @@ test('HTML report of real captures in Chromium at 1100, 1250 and 1400 px', { tim
         await page.type('input[data-filter="requests"]', 'worker-1');
         assert.equal((await column('requests', 2)).length, s.counts.kubelet);
         await page.$eval('input[data-filter="requests"]', (e) => ((e as HTMLInputElement).value = ''));
-        const link = await page.evaluateHandle(() => [...document.querySelectorAll<HTMLTableRowElement>('#identities tbody tr')]
-          .find((tr) => tr.textContent!.includes('system:kube-scheduler'))!.querySelector('a[data-show]'));
-        await (link as unknown as import('puppeteer-core').ElementHandle<Element>).click();
+        const term = await page.evaluate(() => [...document.querySelectorAll('#identities tbody tr')]
+          .find((tr) => tr.textContent!.includes('system:kube-scheduler'))!.querySelector('a[data-show]')!.getAttribute('data-term'));
+        await page.click(`#identities a[data-show][data-term="${term}"]`);
         assert.deepEqual(new Set(await column('requests', 2)), new Set(['system:kube-scheduler']));
         assert.equal((await column('requests', 2)).length, s.counts.scheduler);
         assert.deepEqual(problems, [], 'no console errors after interaction');

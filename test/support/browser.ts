@@ -1,8 +1,43 @@
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
-import type { Browser, Page } from 'puppeteer-core';
 import { isRoot } from './env.js';
+
+/**
+ * The part of puppeteer-core's API the tests use, typed here: the build must not need puppeteer-core (a
+ * worktree or machine without it compiles, and the browser tests skip saying why).
+ */
+export interface Page {
+  on(event: 'console', listener: (message: { type(): string; text(): string }) => void): void;
+  on(event: 'pageerror', listener: (error: unknown) => void): void;
+  on(event: 'request', listener: (request: InterceptedRequest) => void): void;
+  setRequestInterception(enabled: boolean): Promise<void>;
+  setViewport(viewport: { width: number; height: number; deviceScaleFactor: number }): Promise<void>;
+  goto(url: string, options: { waitUntil: 'load' }): Promise<unknown>;
+  screenshot(options: { path: string; fullPage?: boolean }): Promise<Uint8Array>;
+  evaluate<T>(fn: () => T): Promise<Awaited<T>>;
+  click(selector: string): Promise<void>;
+  type(selector: string, text: string): Promise<void>;
+  $eval<T>(selector: string, fn: (element: Element) => T): Promise<Awaited<T>>;
+  $$eval<T, A>(selector: string, fn: (elements: Element[], arg: A) => T, arg: A): Promise<Awaited<T>>;
+  close(): Promise<void>;
+}
+
+interface InterceptedRequest {
+  url(): string;
+  isNavigationRequest(): boolean;
+  continue(): Promise<void>;
+  abort(reason: string): Promise<void>;
+}
+
+export interface Browser {
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}
+
+interface Puppeteer {
+  launch(options: Record<string, unknown>): Promise<Browser>;
+}
 
 /** Debian's chromium package (scripts/setup.sh --tests installs it); puppeteer-core never downloads one. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -20,7 +55,9 @@ export function browserMissing(): string | null {
 
 /** Headless Chromium for the duration of `use`, closed (with its temporary profile) whatever happens. */
 export async function withChromium<T>(use: (browser: Browser) => Promise<T>): Promise<T> {
-  const { default: puppeteer } = await import('puppeteer-core');
+  // A specifier the compiler does not resolve: puppeteer-core is needed only when the browser tests run.
+  const specifier: string = 'puppeteer-core';
+  const { default: puppeteer } = (await import(specifier)) as { default: Puppeteer };
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
