@@ -7,7 +7,7 @@ import { setLongTimeout } from '../util/longTimeout.js';
 import { chooseNetns, netnsChoice, netnsOf, type NetnsChoice } from './netns.js';
 import { packetFacts } from './packetFacts.js';
 import { SecretsOrderer, type OrderedBlock, type OrderedKey, type OrdererStats } from './secretsOrderer.js';
-import { Tcpdump, type TcpdumpStats } from './tcpdump.js';
+import { checkFilter, Tcpdump, type TcpdumpStats } from './tcpdump.js';
 
 export interface CaptureOptions {
   targets: TargetSpec;
@@ -52,6 +52,7 @@ export interface CaptureSummary {
  * the probes are removed and every tcpdump is stopped before this settles.
  */
 export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> {
+  if (opts.filter !== undefined) await checkFilter(opts.filter);
   const session = await startKeyCapture(opts.targets, { backend: opts.backend ?? 'tracefs', follow: opts.follow ?? false, onNotice: opts.onNotice });
   const sources: Source[] = [];
   // Keys and a signal may come while tcpdump starts (after a signal the session has already removed its probes).

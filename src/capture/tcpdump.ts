@@ -46,6 +46,25 @@ export function tcpdumpCommand(opts: TcpdumpOptions): string[] {
   return ['setpriv', '--pdeathsig', 'KILL', '--', ...netns, ...tcpdump];
 }
 
+/**
+ * Compiles a capture filter with tcpdump itself (`-d`, on the `any` pseudo-interface, in the host namespace)
+ * without capturing anything: a typo must be refused before any probe is attached or namespace entered.
+ */
+export async function checkFilter(filter: string): Promise<void> {
+  if (filter.trim() === '') return;
+  const child = spawn('tcpdump', ['-d', '-i', 'any', filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', (err: NodeJS.ErrnoException) => reject(new GokeylogError(`cannot run tcpdump to check the filter: ${err.code ?? err.message}.`, ExitCode.failure)));
+    child.once('close', resolve);
+  });
+  if (code !== 0) {
+    const why = stderr.split('\n').filter((l) => l && !l.startsWith('tcpdump: data link type') && !l.startsWith('(')).join('; ').replace(/^tcpdump: /, '');
+    throw new GokeylogError(`the capture filter ${JSON.stringify(filter)} is not valid: ${why || `tcpdump exited with ${code}`}.`, ExitCode.usage);
+  }
+}
+
 /** The counters of tcpdump's exit report; null for a line it did not print. */
 export function parseTcpdumpStats(stderr: string): TcpdumpStats {
   const count = (what: string): number | null => {

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { planHook, type HookPlan } from '../golang/index.js';
+import { escapeControl } from '../util/terminal.js';
+import { missingHookCapabilities, needRootMessage } from './privileges.js';
 import { validateKeyEvent } from '../keylog/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { BpftraceProbes } from './bpftrace.js';
@@ -285,7 +287,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
       this.#stats.binaries++;
       this.#notice(`hooked ${plan.goVersion} ${plan.abi}-ABI writeKeyLog at file offset 0x${plan.fileOffset.toString(16)} of ${g.probePath} (${who(g)})`);
     } catch (err) {
-      if (mustSucceed || this.#stopped) throw err;
+      if (mustSucceed || this.#stopped) throw namingProgram(err, g);
       // A verdict on the binary is final; anything else (its process exited while it was read) is retried at the next poll.
       const verdict = err instanceof GokeylogError && (err.exitCode === ExitCode.unsupportedInput || err.exitCode === ExitCode.notFound);
       if (verdict) this.#refused.add(g.binary);
@@ -353,8 +355,22 @@ function checkSpec(spec: TargetSpec): void {
   if (spec.pids.length + spec.exes.length + spec.processes.length === 0) {
     throw new GokeylogError('say which processes to hook: --pid PID, --exe PATH or --process NAME.', ExitCode.usage);
   }
+  // Without the capabilities every later step fails in its own way ("no process with pid 1"): say the cause.
+  const missing = missingHookCapabilities();
+  if (missing.length) throw new GokeylogError(needRootMessage(missing), ExitCode.failure);
   for (const pid of spec.pids) {
     if (!Number.isSafeInteger(pid) || pid <= 0) throw new GokeylogError(`${pid} is not a process id.`, ExitCode.usage);
     if (!processInfo(pid)) throw new GokeylogError(`no process with pid ${pid} (or it has no executable to hook).`, ExitCode.notFound);
   }
+}
+
+/** "pid 4242 (sleep, /usr/bin/sleep)": a refusal names the program, not /proc/4242/exe. */
+function programOf(g: BinaryGroup): string {
+  const p = g.pids.length ? processInfo(g.pids[0]!) : undefined;
+  return p ? `pid ${p.pid} (${escapeControl(p.comm)}, ${escapeControl(p.exePath)})` : g.probePath;
+}
+
+function namingProgram(err: unknown, g: BinaryGroup): unknown {
+  if (!(err instanceof GokeylogError) || !err.message.startsWith(g.probePath)) return err;
+  return new GokeylogError(`${programOf(g)}${err.message.slice(g.probePath.length)}`, err.exitCode, { cause: err });
 }
