@@ -24,6 +24,7 @@ const CONTROLLER_UA = 'kube-controller-manager/v1.31.2 (linux/amd64) kubernetes/
 const HOSTILE_UA = `sched<script>alert("ua")</script>'q`;
 const HOSTILE_PATH = `/api/v1/namespaces/default/pods?labelSelector=<script>alert("path")</script>&x='"`;
 const HOSTILE_SNI = `<img src=x onerror=alert(1)>"'\x07`;
+const HOSTILE_JTI = `c0ffee" onmouseover="alert(3)" x='`;
 const RAW_UA = `raw<script>alert(2)</script>"\x1b[31m\x01`;
 
 /** Response lines a tlsclient run printed: the requests it made that the server answered. */
@@ -85,7 +86,8 @@ async function tokenTraffic(server: GoFixture, pki: TestPki) {
   const now = Math.floor(Date.now() / 1000);
   const bound = `${b64url({ alg: 'RS256', kid: 'k' })}.${b64url({
     aud: ['https://kubernetes.default.svc'], exp: now + 3.5 * 3600, iat: now - 60, nbf: now - 60, iss: 'https://kubernetes.default.svc',
-    sub: 'system:serviceaccount:kube-system:coredns', jti: 'c0ffee-jti',
+    // The token's jti becomes its credential id, which the page also puts in an attribute (a tooltip).
+    sub: 'system:serviceaccount:kube-system:coredns', jti: HOSTILE_JTI,
     'kubernetes.io': { namespace: 'kube-system', node: { name: 'worker-2', uid: 'n' }, pod: { name: 'coredns-5d78c9869d-abcde', uid: 'p' }, serviceaccount: { name: 'coredns', uid: 's' } },
   })}.${Buffer.from('never-checked-signature').toString('base64url')}`;
   const legacy = `${b64url({ alg: 'RS256' })}.${b64url({
@@ -244,6 +246,7 @@ test('HTML report of real captures in Chromium at 1100, 1250 and 1400 px', { tim
             sni: [...document.querySelectorAll<HTMLTableRowElement>('#connections tbody tr')].map((tr) => tr.cells[3]!.textContent),
             userAgents: [...document.querySelectorAll<HTMLTableRowElement>('#requests tbody tr')].map((tr) => tr.cells[6]!.textContent),
             problems: [...document.querySelectorAll('ul.problems h3')].map((h) => h.textContent),
+            credentialTitles: [...document.querySelectorAll('code.credid')].map((c) => c.getAttribute('title')),
           };
         });
         assert.deepEqual(problems, [], 'no console errors');
@@ -296,7 +299,9 @@ test('HTML report of real captures in Chromium at 1100, 1250 and 1400 px', { tim
         assert.deepEqual(identity('system:kube-scheduler').slice(0, 4), ['valid', 'system:kube-scheduler', `${s.counts.scheduler} requests`, '127.0.0.1']);
         const coredns = identity('system:serviceaccount:kube-system:coredns');
         assert.deepEqual(coredns.slice(0, 4), ['expiring', 'system:serviceaccount:kube-system:coredns', `${s.counts.bound} requests`, '127.0.0.11']);
-        assert.match(coredns[4]!, /service-account token.*JTI=c0ffee-jti.*pod coredns-5d78c9869d-abcde.*node worker-2/);
+        assert.ok(coredns[4]!.includes(`JTI=${HOSTILE_JTI}`), coredns[4]!);
+        assert.match(coredns[4]!, /^service-account token.*pod coredns-5d78c9869d-abcde.*node worker-2$/);
+        assert.equal(facts.credentialTitles.filter((t) => t === `JTI=${HOSTILE_JTI}`).length, 2, 'the jti as a whole attribute value, in the answer and the table');
         assert.deepEqual(identity('system:serviceaccount:ci:builder').slice(0, 4), ['legacy', 'system:serviceaccount:ci:builder', '1 request', '127.0.0.12']);
         assert.deepEqual(identity('bearer token (opaque)').slice(2, 4), ['1 request', '127.0.0.13']);
         assert.deepEqual(identity('alice').slice(2, 4), ['1 request', '127.0.0.14']);
