@@ -1,6 +1,6 @@
 // Regenerates data/signatures/go1.X.json: for each Go release × arch × ABI of the fixture matrix, the
 // signatures of crypto/tls.(*Config).writeKeyLog and of (*Conn).Read/Write (what `conns` probes; entry to
-// first call, layout-dependent bytes masked) taken from the unstripped fixtures. Identical signatures are stored once, with the fixtures that gave them.
+// signed calls, layout-dependent bytes masked) taken from the unstripped fixtures. Identical signatures are stored once, with the fixtures that gave them.
 // Run after scripts/build-fixtures.sh:  node --import tsx scripts/gen-signatures.ts
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

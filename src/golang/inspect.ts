@@ -185,7 +185,13 @@ async function searchUnique(binary: GoBinary, signatures: Signature[], what: str
   throw new GokeylogError(`${path}: ${what} is ambiguous: it matches ${hits.length} functions (${hits.map((h) => `0x${h.toString(16)}`).join(', ')}).`, ExitCode.notFound);
 }
 
-/** A function's code (writeKeyLog unless said) in the reference binary, from entry to its first call, as a signature. */
+/**
+ * How many calls a function's signature runs to: writeKeyLog's code up to its first call is its own, but
+ * (*Conn).Read and Write begin like other crypto/tls methods (the same first call), so theirs go further.
+ */
+const signedCalls = (fn: string): number => (fn === WRITE_KEY_LOG ? 1 : 3);
+
+/** A function's code (writeKeyLog unless said) in the reference binary, from entry to its signedCalls-th call, as a signature. */
 export function referenceSignature(reference: string, arch: GoArch, fn = WRITE_KEY_LOG): Promise<Signature> {
   return withFile(reference, async (reader) => {
     const elf = await readElf(reader);
@@ -194,7 +200,7 @@ export function referenceSignature(reference: string, arch: GoArch, fn = WRITE_K
     const found = binary ? await findFunction(binary, fn) : undefined;
     if (!binary || !found) throw new GokeylogError(`The reference ${reference} has no named ${shortName(fn)} (it must be a Go binary with crypto/tls and symbols).`, ExitCode.usage);
     const end = functionEnd(binary, found.vaddr) ?? found.vaddr + 512;
-    return signatureFromCode(arch, await readVaddr(elf, found.vaddr, Math.min(512, end - found.vaddr)));
+    return signatureFromCode(arch, await readVaddr(elf, found.vaddr, Math.min(512, end - found.vaddr)), signedCalls(fn));
   });
 }
 

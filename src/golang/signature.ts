@@ -15,13 +15,13 @@ const MIN_SIGNATURE = 24;
 const SEARCH_CHUNK = 8 << 20;
 
 /**
- * The bytes of a function from its entry to its first direct call (included), with everything that depends
+ * The bytes of a function from its entry to its `calls`-th direct call (included; the first by default), with everything that depends
  * on where things were laid out masked out: branch and call displacements, PC-relative addresses, memory
  * displacements (struct fields and stack slots). What is left is the compiler's instruction choice for this
  * function in this Go release.
  */
-export function signatureFromCode(arch: GoArch, code: Buffer): Signature {
-  const { length, mask } = arch === 'amd64' ? maskAmd64(code) : maskArm64(code);
+export function signatureFromCode(arch: GoArch, code: Buffer, calls = 1): Signature {
+  const { length, mask } = arch === 'amd64' ? maskAmd64(code, calls) : maskArm64(code, calls);
   if (length < MIN_SIGNATURE) {
     throw new GokeylogError(`The reference function yields only ${length} signature bytes, too few to search for.`, ExitCode.notFound);
   }
@@ -31,7 +31,7 @@ export function signatureFromCode(arch: GoArch, code: Buffer): Signature {
   return { arch, pattern, mask: mask.subarray(0, length) };
 }
 
-function maskAmd64(code: Buffer): { length: number; mask: Buffer } {
+function maskAmd64(code: Buffer, calls: number): { length: number; mask: Buffer } {
   const mask = Buffer.alloc(Math.min(code.length, MAX_SIGNATURE), 0xff);
   let offset = 0;
   while (offset < mask.length) {
@@ -39,7 +39,7 @@ function maskAmd64(code: Buffer): { length: number; mask: Buffer } {
     if (!insn || offset + insn.length > mask.length) break;
     for (const [from, to] of insn.variable) mask.fill(0, offset + from, offset + to);
     offset += insn.length;
-    if (insn.isCall) break;
+    if (insn.isCall && --calls === 0) break;
   }
   return { length: offset, mask };
 }
@@ -60,7 +60,7 @@ function arm64Keep(w: number): { keep: number; isCall: boolean } {
   return { keep: 0xffffffff, isCall: false };
 }
 
-function maskArm64(code: Buffer): { length: number; mask: Buffer } {
+function maskArm64(code: Buffer, calls: number): { length: number; mask: Buffer } {
   const limit = Math.min(code.length, MAX_SIGNATURE) & ~3;
   const mask = Buffer.alloc(limit);
   let offset = 0;
@@ -68,7 +68,7 @@ function maskArm64(code: Buffer): { length: number; mask: Buffer } {
     const { keep, isCall } = arm64Keep(code.readUInt32LE(offset));
     mask.writeUInt32LE(keep >>> 0, offset);
     offset += 4;
-    if (isCall) break;
+    if (isCall && --calls === 0) break;
   }
   return { length: offset, mask };
 }
