@@ -116,7 +116,8 @@ function text(result: SweepResult, rows: ConnRow[], days: number): string {
   for (const r of rows) {
     const c = r.certificate;
     const peerProcess = r.peerProcess ? `${r.peerProcess.comm} (${r.peerProcess.pid})${r.peerProcess.containerId ? ` ${r.peerProcess.containerId.slice(0, 12)}` : ''}` : '';
-    const tls = r.status === 'tls' ? `${r.tlsVersion} ${r.cipherSuite} (${r.side})` : r.note ?? '';
+    // TLS 1.2 says per connection that its keys are not recovered (why: once, below the table).
+    const tls = r.status === 'tls' ? `${r.tlsVersion} ${r.cipherSuite} (${r.side})${r.keys?.startsWith('TLS 1.2') ? ', keys not recovered' : ''}` : r.note ?? '';
     table.push([
       r.expiring ? mark('!') : '', r.peer, peerProcess, `${r.local} (pid ${r.pid})`, tls, [r.alpn, r.serverName].filter(Boolean).join(' / '),
       c?.commonName ?? '', c?.organizations.join(', ') ?? '', c ? `${c.notAfter.slice(0, 10)} (${c.daysLeft})` : '', c?.credentialId ?? '',
