@@ -103,7 +103,7 @@ function toJson(result: SweepResult, rows: ConnRow[]): unknown {
     processes: result.processes.map((p) => ({
       pid: p.pid, comm: p.comm, goVersion: p.goVersion, goVersionSource: p.goVersionSource,
       layout: typeof p.layout === 'string' ? p.layout : null, layoutUnknown: typeof p.layout === 'object' ? p.layout.unknown : null,
-      connections: p.conns.length, idle: p.idle.length, refused: p.refused, refusals: p.refusals,
+      connections: p.conns.length, idle: p.idle.length, refused: p.refused, closedDuringSweep: p.closed, refusals: p.refusals,
     })),
     connections: rows,
   };
@@ -133,6 +133,7 @@ function text(result: SweepResult, rows: ConnRow[], days: number): string {
   );
   for (const p of result.processes) {
     if (typeof p.layout === 'object') lines.push(`pid ${p.pid} (${p.comm}): ${p.layout.unknown}; nothing was read from its connections.`);
+    if (p.closed > 0) lines.push(`pid ${p.pid} (${p.comm}): ${count(p.closed, 'connection', 'connections')} closed during the sweep (not listed).`);
     if (p.refused > 0) lines.push(`pid ${p.pid} (${p.comm}): ${count(p.refused, 'Conn', 'Conns')} refused by validation (${p.refusals[0]}).`);
   }
   const keys = [...new Set(tlsRows.map((r) => r.keys).filter((k): k is string => k !== null && k.startsWith('TLS 1.2')))];

@@ -21,9 +21,13 @@ export interface ConnFacts {
   peerCertificate: CertificateInfo | null;
 }
 
-/** A read that does not hold together: the layout is wrong for this binary, or the Conn is not (any more) live. */
+/**
+ * A read that does not hold together: the layout is wrong for this binary, or (`closed`) the Conn is a valid
+ * TLS Conn whose connection is gone (its netFD closed or freed since the hit: short-lived clients).
+ */
 export interface Refusal {
   refused: string;
+  closed?: true;
 }
 
 const TLS_VERSIONS = new Set([0x0301, 0x0302, 0x0303, 0x0304]);
@@ -55,8 +59,9 @@ export function readConn(mem: MemoryReader, conn: bigint, layout: ConnLayout): C
   }
   const isClient = mem.read(at(L.isClient), 1);
   if (!isClient || isClient[0]! > 1) return { refused: 'isClient is not a bool' };
+  // The TLS state held together: what fails from here on is a connection that closed since its hit.
   const socket = readSocket(mem, conn, layout);
-  if ('refused' in socket) return socket;
+  if ('refused' in socket) return { ...socket, closed: true };
   const chain = readChain(mem, at(L.peerCertificates), layout);
   if ('refused' in chain) return chain;
   const serverName = readSliceBytes(mem, at(L.serverName), MAX_NAME);
@@ -69,11 +74,29 @@ export function readConn(mem: MemoryReader, conn: bigint, layout: ConnLayout): C
   };
 }
 
-/** conn (a net.Conn interface {itab, data}) → *net.TCPConn → *netFD: descriptor, family, type, addresses. */
+/** How many wrappers around the *net.TCPConn are looked through (cmux.MuxConn in etcd, proxy-protocol conns, …). */
+const MAX_WRAPPERS = 3;
+
+/**
+ * conn (a net.Conn interface {itab, data}) → *net.TCPConn → *netFD: descriptor, family, type, addresses. A
+ * wrapper whose first field is itself a net.Conn (etcd's cmux.MuxConn embeds one) is looked through: its data
+ * is tried as the next interface. Each candidate netFD must hold together (TCP family and type, addresses),
+ * and the caller matches it against the kernel's socket, so a wrong reading is refused, never reported.
+ */
 function readSocket(mem: MemoryReader, conn: bigint, layout: ConnLayout): { fd: number; local: Endpoint; remote: Endpoint } | Refusal {
-  const data = readU64(mem, conn + BigInt(layout.conn.conn) + 8n);
-  const netFD = data ? readU64(mem, data + BigInt(layout.tcpConnFd)) : undefined;
-  if (!netFD) return { refused: 'conn does not lead to a netFD (not a *net.TCPConn?)' };
+  let data = readU64(mem, conn + BigInt(layout.conn.conn) + 8n);
+  let why = 'conn does not lead to a netFD';
+  for (let depth = 0; data && depth <= MAX_WRAPPERS; depth++) {
+    const netFD = readU64(mem, data + BigInt(layout.tcpConnFd));
+    const socket = netFD ? readNetFD(mem, netFD, layout) : { refused: why };
+    if (!('refused' in socket)) return socket;
+    why = socket.refused;
+    data = readU64(mem, data + 8n); // the embedded net.Conn's data word
+  }
+  return { refused: why };
+}
+
+function readNetFD(mem: MemoryReader, netFD: bigint, layout: ConnLayout): { fd: number; local: Endpoint; remote: Endpoint } | Refusal {
   const word = (offset: number): bigint | undefined => readU64(mem, netFD + BigInt(offset));
   const family = word(layout.netFD.family);
   const sotype = word(layout.netFD.sotype);

@@ -6,7 +6,7 @@ import { processInfo, ThreadOwners } from '../probe/targets.js';
 import { TracefsProbes } from '../probe/tracefs.js';
 import { findCipherSuite } from '../tls/suites.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
-import { readConn, type ConnFacts } from './inventory.js';
+import { readConn, type ConnFacts, type Refusal } from './inventory.js';
 import { builtinLayouts, chooseLayouts, sameOffsets, type ConnLayout, type LayoutFile } from './layout.js';
 import { ProcessMemory } from './memory.js';
 import { establishedSockets, socketInodeOfFd, type TargetSocket } from './sockets.js';
@@ -43,6 +43,8 @@ export interface SweptProcess {
   idle: TargetSocket[];
   /** Conns whose reads did not validate: never reported as connections. */
   refused: number;
+  /** Valid Conns whose connection closed between their probe hit and the read (short-lived clients). */
+  closed: number;
   /** Why, for the first few. */
   refusals: string[];
 }
@@ -78,6 +80,7 @@ interface Target {
   matchedInodes: Set<number>;
   seen: Set<bigint>;
   refused: number;
+  closed: number;
   refusals: string[];
   unknown?: string;
 }
@@ -114,7 +117,7 @@ async function openTarget(pid: number, tables: LayoutFile[]): Promise<Target> {
   const candidates = choice.candidates.filter((c, i) => choice.candidates.findIndex((d) => sameOffsets(c, d)) === i);
   const t: Target = {
     pid, comm: info.comm, plan, mem: new ProcessMemory(pid), candidates, exact: choice.exact, validated: new Map(),
-    sockets: new Map(establishedSockets(pid).map((s) => [s.inode, s])), matchedInodes: new Set(), seen: new Set(), refused: 0, refusals: [],
+    sockets: new Map(establishedSockets(pid).map((s) => [s.inode, s])), matchedInodes: new Set(), seen: new Set(), refused: 0, closed: 0, refusals: [],
   };
   if (candidates.length === 0) t.unknown = `layout unknown for go1.${goMinor(plan.goVersion) ?? '?'} (${plan.goVersion}, ${plan.arch}): no table of its own or of a neighbour`;
   return t;
@@ -195,10 +198,14 @@ function onConnHit(t: Target, index: number, hit: RawConnHit, read: boolean, mon
     t.seen.add(seenKey);
     const layout = t.candidates[index]!;
     const facts = readConn(t.mem, hit.conn, layout);
-    const why = 'refused' in facts ? facts.refused : matchSocket(t, facts);
-    if (why !== undefined || 'refused' in facts) {
-      t.refused++;
-      if (t.refusals.length < MAX_REFUSALS_KEPT) t.refusals.push(`${layout.release} at 0x${hit.conn.toString(16)}: ${why}`);
+    const refusal = 'refused' in facts ? facts : matchSocket(t, facts);
+    if (refusal || 'refused' in facts) {
+      // A Conn whose TLS state validated but whose socket is gone (or no longer established) closed meanwhile.
+      if (refusal?.closed) t.closed++;
+      else {
+        t.refused++;
+        if (t.refusals.length < MAX_REFUSALS_KEPT) t.refusals.push(`${layout.release} at 0x${hit.conn.toString(16)}: ${refusal?.refused}`);
+      }
       return;
     }
     swept = { pid: t.pid, facts, inode: socketInodeOfFd(t.pid, facts.fd)!, layout: layout.release, firstSeenNs: hit.timeNs + monoToWallNs };
@@ -216,18 +223,18 @@ function onConnHit(t: Target, index: number, hit: RawConnHit, read: boolean, mon
 }
 
 /** The Conn's descriptor must be a socket of the target whose kernel addresses are the ones Go recorded. */
-function matchSocket(t: Target, facts: ConnFacts): string | undefined {
+function matchSocket(t: Target, facts: ConnFacts): Refusal | undefined {
   const inode = socketInodeOfFd(t.pid, facts.fd);
-  if (inode === undefined) return `descriptor ${facts.fd} is not a socket of pid ${t.pid}`;
+  if (inode === undefined) return { refused: `descriptor ${facts.fd} is not a socket of pid ${t.pid}`, closed: true };
   let socket = t.sockets.get(inode);
   if (!socket) {
     // Established since the sweep began: account for it too.
     socket = establishedSockets(t.pid).find((s) => s.inode === inode);
-    if (!socket) return `descriptor ${facts.fd} is not an established TCP socket`;
+    if (!socket) return { refused: `descriptor ${facts.fd} is not an established TCP socket`, closed: true };
     t.sockets.set(inode, socket);
   }
   const same = (a: { ip: string; port: number }, b: { ip: string; port: number }): boolean => a.ip === b.ip && a.port === b.port;
-  if (!same(socket.local, facts.local) || !same(socket.remote, facts.remote)) return `the Conn's addresses differ from its socket's`;
+  if (!same(socket.local, facts.local) || !same(socket.remote, facts.remote)) return { refused: `the Conn's addresses differ from its socket's` };
   return undefined;
 }
 
@@ -259,7 +266,7 @@ function allMatched(t: Target): boolean {
  * re-read and re-matched (a freed Conn's address may be reused: pointer and 5-tuple must both still hold).
  */
 function finish(t: Target): SweptProcess {
-  const base = { pid: t.pid, comm: t.comm, goVersion: t.plan.goVersion, goVersionSource: t.plan.goVersionSource, refused: t.refused, refusals: t.refusals };
+  const base = { pid: t.pid, comm: t.comm, goVersion: t.plan.goVersion, goVersionSource: t.plan.goVersionSource, refused: t.refused, closed: t.closed, refusals: t.refusals };
   const sockets = establishedSockets(t.pid);
   const used = [...t.validated.entries()].filter(([, conns]) => conns.size > 0);
   let layout: SweptProcess['layout'];
