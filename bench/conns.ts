@@ -4,8 +4,9 @@
  * Measures, in one run:
  *   - the time from starting `gokeylog conns --pid SERVER` until it has listed all N (goal ≤ 5 s), beside
  *     `ss -tnp` listing the same sockets (without identities: the floor for "list the connections");
- *   - the server's request rate while the sweep's probes are attached, against its rate without them
- *     (goal ≥ 95%), from the client's responses timestamped as they arrive.
+ *   - the server's request rate from the start of conns until it exits (whole seconds: the load comes in
+ *     once-a-second waves), against its rate in the 5 s before (goal ≥ 95%), from the client's responses
+ *     timestamped as they arrive.
  *
  *   node --import tsx bench/conns.ts [--conns N] [--rounds R]      (root)
  */
@@ -62,11 +63,10 @@ try {
     const { stdout } = await spawnChecked(cli.command, [...cli.args, 'conns', '--pid', String(serverPid), '--json', '--sweep', '30']);
     const end = performance.now();
     const listed = (JSON.parse(stdout) as { connections: { status: string }[] }).connections.filter((c) => c.status === 'tls').length;
-    // The sweep window is short: the rate is taken over it, widened to at least 2 s around its middle.
-    const mid = (start + end) / 2;
-    const half = Math.max(1000, (end - start) / 2);
-    await sleep(Math.max(0, mid + half - performance.now()));
-    rows.push({ listS: (end - start) / 1000, ssS, listed, ratio: rate(mid - half, mid + half) / baseline });
+    // The load comes in once-a-second waves: rates are taken over whole seconds, from the start of conns on.
+    const window = Math.ceil((end - start) / 1000) * 1000;
+    await sleep(Math.max(0, start + window - performance.now()));
+    rows.push({ listS: (end - start) / 1000, ssS, listed, ratio: rate(start, start + window) / baseline });
     process.stdout.write(`round ${r + 1}: listed ${listed}/${CONNS} in ${((end - start) / 1000).toFixed(2)} s (ss -tnp ${ssS.toFixed(2)} s); rate during sweep ${(100 * rows.at(-1)!.ratio).toFixed(1)}% of ${baseline.toFixed(0)}/s; load ${loadavg()[0]!.toFixed(2)}\n`);
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
