@@ -193,12 +193,17 @@ class HalfStream {
   }
 }
 
+/** Done when all bytes up to the FIN arrived, or the peer acknowledged the FIN (so nothing will be resent). */
+function finished(flow: HalfStream): boolean {
+  return flow.finOffset >= 0 && ((flow.next >= flow.finOffset && flow.pending.length === 0) || flow.ackedOffset > flow.finOffset);
+}
+
 class Connection {
   readonly toServer: HalfStream;
   readonly toClient: HalfStream;
   lastNs: bigint;
-  /** Time of the last move to the end of the activity order. */
-  orderedNs: bigint;
+  /** When to move to the end of the activity order next: a second after the last move (compared, not computed, per packet). */
+  reorderAfterNs: bigint;
 
   constructor(
     readonly info: ConnectionInfo,
@@ -209,7 +214,7 @@ class Connection {
     this.toServer = new HalfStream('toServer', consumer, maxBufferedBytes, budget);
     this.toClient = new HalfStream('toClient', consumer, maxBufferedBytes, budget);
     this.lastNs = info.startNs;
-    this.orderedNs = info.startNs;
+    this.reorderAfterNs = info.startNs + LRU_RESOLUTION_NS;
   }
 
   isFromClient(segment: TcpSegment): boolean {
@@ -260,11 +265,11 @@ export class TcpReassembler {
       if (!syn && segment.payloadLength === 0) return;
       if (flags & TcpFlag.RST) return;
       connection = this.open(key, segment, timeNs);
-    } else if (timeNs - connection.orderedNs > LRU_RESOLUTION_NS) {
+    } else if (timeNs > connection.reorderAfterNs) {
       // Re-insert so the Map stays sorted by last activity (to the second: cheap enough per packet).
       this.connections.delete(key);
       this.connections.set(key, connection);
-      connection.orderedNs = timeNs;
+      connection.reorderAfterNs = timeNs + LRU_RESOLUTION_NS;
     }
     connection.lastNs = timeNs;
     const fromClient = connection.isFromClient(segment);
@@ -316,11 +321,7 @@ export class TcpReassembler {
   }
 
   private bothFinished(connection: Connection): boolean {
-    // Done when all bytes up to the FIN arrived, or the peer acknowledged the FIN (so nothing will be resent).
-    const done = (flow: HalfStream): boolean =>
-      flow.finOffset >= 0 &&
-      ((flow.next >= flow.finOffset && flow.pending.length === 0) || flow.ackedOffset > flow.finOffset);
-    return done(connection.toServer) && done(connection.toClient);
+    return finished(connection.toServer) && finished(connection.toClient);
   }
 
   private end(key: string, connection: Connection, reason: ConnectionEnd, timeNs: bigint): void {
