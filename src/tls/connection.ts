@@ -54,6 +54,9 @@ export class TlsConnection implements StreamConsumer {
   };
   private readonly toServer = new HalfConn('toServer');
   private readonly toClient = new HalfConn('toClient');
+  /** The record visitors of the two directions, made once (not a closure per segment); they read the time of the bytes being split. */
+  private readonly visitToServer = (record: TlsRecord): boolean => this.onRecord(this.toServer, record, this.toServer.splitTimeNs);
+  private readonly visitToClient = (record: TlsRecord): boolean => this.onRecord(this.toClient, record, this.toClient.splitTimeNs);
   /** The first ClientHello, copied: its random names the keys, its offers resume TLS 1.2 sessions. */
   private clientHello: ClientHello | null = null;
   /**
@@ -106,7 +109,8 @@ export class TlsConnection implements StreamConsumer {
         return;
       }
     }
-    const wellFormed = half.records.push(bytes, (record) => this.onRecord(half, record, timeNs));
+    half.splitTimeNs = timeNs;
+    const wellFormed = half.records.push(bytes, half === this.toServer ? this.visitToServer : this.visitToClient);
     if (!wellFormed && !this.stopped && !half.stopped) this.fail('malformed TLS record');
   }
 

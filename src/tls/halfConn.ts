@@ -17,5 +17,7 @@ export class HalfConn {
   trafficSecret: Buffer | null = null;
   waiting: { record: TlsRecord; timeNs: bigint }[] = [];
   bytes = 0;
+  /** Capture time of the bytes being split into records now. */
+  splitTimeNs = 0n;
   constructor(readonly direction: Direction) {}
 }
