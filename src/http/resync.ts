@@ -19,7 +19,8 @@ const RULES: Record<number, { flags: number; connection: boolean | null; length:
   [FrameType.PRIORITY]: { flags: 0, connection: false, length: (n) => n === 5 },
   [FrameType.RST_STREAM]: { flags: 0, connection: false, length: (n) => n === 4 },
   [FrameType.SETTINGS]: { flags: 0x01, connection: true, length: (n, flags) => (flags & 1 ? n === 0 : n % 6 === 0) },
-  [FrameType.PUSH_PROMISE]: { flags: 0x0c, connection: false, length: (n) => n >= 4 },
+  // PUSH_PROMISE is not a start: clients (Go's, kubectl's) turn push off, and its header fits any bytes.
+  [FrameType.PUSH_PROMISE]: { flags: 0x0c, connection: false, length: () => false },
   [FrameType.PING]: { flags: 0x01, connection: true, length: (n) => n === 8 },
   [FrameType.GOAWAY]: { flags: 0, connection: true, length: (n) => n >= 8 },
   [FrameType.WINDOW_UPDATE]: { flags: 0, connection: null, length: (n) => n === 4 },

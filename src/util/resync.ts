@@ -34,17 +34,19 @@ export function findUnitStart(bytes: Uint8Array, final: boolean, framing: UnitFr
     if (end === 'broken') continue;
     if (end === 'long') return { kind: 'found', offset };
     // Consistent so far but out of bytes: a later offset must not win over this one — unless the stream
-    // is over, when whole units up to its end (the last one possibly cut by the capture) are all there is.
+    // is over, when whole units that end exactly at its end are all the evidence there will be (a chain
+    // that ends inside a unit is not: one plausible header followed by anything looks like that).
     if (!final) return { kind: 'more' };
-    if (complete > 0) return { kind: 'found', offset };
+    if (complete > 0 && end === 'exact end') return { kind: 'found', offset };
   }
   return final || bytes.length >= framing.maxScan ? { kind: 'none' } : { kind: 'more' };
 }
 
 /** How far a chain of headers from `offset` goes: complete units, and why it stopped. */
-function chainFrom(bytes: Uint8Array, offset: number, framing: UnitFraming): { complete: number; end: 'broken' | 'long' | 'out of bytes' } {
+function chainFrom(bytes: Uint8Array, offset: number, framing: UnitFraming): { complete: number; end: 'broken' | 'long' | 'exact end' | 'out of bytes' } {
   let at = offset;
   for (let n = 0; n < framing.chain; n++) {
+    if (at === bytes.length) return { complete: n, end: 'exact end' };
     if (bytes.length - at < framing.headerLength) return { complete: n, end: 'out of bytes' };
     const length = framing.unitLength(bytes, at);
     if (length === null) return { complete: n, end: 'broken' };

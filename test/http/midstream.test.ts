@@ -49,6 +49,8 @@ test('HTTP/2 frame resynchronisation: the first whole frame after any cut of rea
   assert.deepEqual(findFrameBoundary(frames.subarray(1, 20), false), { kind: 'more' });
 });
 
+const GRPC_PATH = '/etcdserverpb.KV/Range';
+
 /** The requests the client sends, in order (stream 2i+1): some header values repeat, so HPACK refers back. */
 function plannedRequests(n: number): http2.OutgoingHttpHeaders[] {
   const random = seededRandom(2);
@@ -57,7 +59,7 @@ function plannedRequests(n: number): http2.OutgoingHttpHeaders[] {
     ':method': i % 5 === 4 ? 'POST' : 'GET',
     ':scheme': 'http',
     ':authority': 'kube.test:6443',
-    ':path': i % 3 === 0 ? '/api/v1/nodes/node-1' : `/api/v1/namespaces/ns-${random(40)}/pods?i=${i}`,
+    ':path': i % 7 === 6 ? GRPC_PATH : i % 3 === 0 ? '/api/v1/nodes/node-1' : `/api/v1/namespaces/ns-${random(40)}/pods?i=${i}`,
     'user-agent': agents[random(agents.length)]!,
     accept: 'application/json',
     'x-request-id': `req-${i}`,
@@ -68,6 +70,13 @@ async function recordSession(requests: http2.OutgoingHttpHeaders[]): Promise<Rec
   const server = http2.createServer();
   server.on('stream', (stream, headers) => {
     stream.on('error', () => {});
+    if (String(headers[':path']).startsWith(GRPC_PATH)) {
+      // gRPC: the status is in the trailers, after the response headers and the message.
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'x-served-for': String(headers['x-request-id']) }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '5', 'grpc-message': 'key%20not%20found' }));
+      stream.end(Buffer.alloc(5));
+      return;
+    }
     stream.respond({ ':status': headers[':method'] === 'POST' ? 201 : 200, 'content-type': 'application/json', 'x-served-for': String(headers['x-request-id']) });
     stream.end(JSON.stringify({ path: headers[':path'] }));
   });
@@ -107,6 +116,8 @@ test('HTTP/2 joined at any point of real traffic: every field decoded is one the
   const random = seededRandom(11);
   let withPath = 0;
   let unknown = 0;
+  let grpcStatuses = 0;
+  let grpcBeforeJoin = 0;
   for (let round = 0; round < 300; round++) {
     const from = random(chunks.length);
     const offset = random(chunks[from]!.bytes.length);
@@ -118,11 +129,18 @@ test('HTTP/2 joined at any point of real traffic: every field decoded is one the
       const sent = requests[(e.streamId - 1) / 2]!;
       assert.ok(sent, `${where}: stream ${e.streamId} was never opened`);
       for (const [name, value] of e.requestHeaders) assert.equal(value, String(sent[name]), `${where}: stream ${e.streamId} ${name}`);
-      const status = sent[':method'] === 'POST' ? 201 : 200;
+      const grpc = sent[':path'] === GRPC_PATH;
+      const status = sent[':method'] === 'POST' && !grpc ? 201 : 200;
       if (e.status !== undefined) assert.equal(e.status, status, where);
       for (const [name, value] of e.responseHeaders) {
         if (name === 'x-served-for') assert.equal(value, sent['x-request-id'], where);
-        if (name === 'content-type') assert.equal(value, 'application/json', where);
+        if (name === 'content-type') assert.equal(value, grpc ? 'application/grpc' : 'application/json', where);
+      }
+      if (e.grpcStatus !== undefined || e.grpcMessage !== undefined) {
+        assert.ok(grpc, `${where}: a gRPC status on ${sent[':path']}`);
+        assert.deepEqual([e.grpcStatus, e.grpcMessage], [5, 'key not found'], where);
+        grpcStatuses += 1;
+        if (e.openedBeforeJoin) grpcBeforeJoin += 1;
       }
       if (e.path !== undefined) withPath += 1;
     }
@@ -130,6 +148,8 @@ test('HTTP/2 joined at any point of real traffic: every field decoded is one the
   // Not only silence: most requests after a cut are decoded, and some fields are honestly unknown.
   assert.ok(withPath > 300 * 5, `paths decoded: ${withPath}`);
   assert.ok(unknown > 0);
+  // gRPC statuses are decoded, also of calls whose request came before the join.
+  assert.ok(grpcStatuses > 100 && grpcBeforeJoin > 0, `gRPC statuses: ${grpcStatuses}, of calls opened before the join: ${grpcBeforeJoin}`);
 });
 
 test('fuzz: mutated and cut HTTP/2 streams joined mid-stream never throw', async () => {
