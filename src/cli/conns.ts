@@ -74,7 +74,7 @@ async function runConns(opts: ConnsOptions): Promise<void> {
     for (const pid of spec.pids) if (!pids.includes(pid)) throw new GokeylogError(`no process with pid ${pid} (or it has no executable).`, ExitCode.notFound);
     if (pids.length === 0) throw new GokeylogError('no target process is running.', ExitCode.notFound);
     const notice = (m: string): void => void process.stderr.write(`gokeylog: ${m}\n`);
-    const result = await sweepConns(pids, { maxSeconds: opts.sweep, signal: abort.signal, onNotice: notice, ...(layouts ? { layouts } : {}) });
+    const result = await sweepConns(pids, { maxSeconds: opts.sweep, signal: abort.signal, onNotice: notice, explicit: new Set(spec.pids), ...(layouts ? { layouts } : {}) });
     if (abort.signal.aborted) notice('interrupted: the probes are removed; listing what the sweep saw so far');
     const rows = connRows(result, { expiringWithinDays: opts.expiringWithin, nowMs: Date.now() });
     if (keylogFd !== undefined) writeKeys(keylogFd, result, notice);

@@ -65,6 +65,8 @@ export interface SweepOptions {
   layouts?: LayoutFile[];
   signal?: AbortSignal;
   onNotice?: (message: string) => void;
+  /** Processes asked for by --pid: one that cannot be swept fails the run; others found by name are skipped with a notice. */
+  explicit?: ReadonlySet<number>;
 }
 
 interface Target {
@@ -100,18 +102,33 @@ export async function sweepConns(pids: number[], options: SweepOptions): Promise
   const notice = options.onNotice ?? (() => {});
   const tables = options.layouts ?? builtinLayouts();
   const targets: Target[] = [];
+  // Processes of one binary share its plan: it is located and validated once.
+  const plans = new Map<string, Promise<ConnHookPlan>>();
   try {
-    for (const pid of pids) targets.push(await openTarget(pid, tables));
+    for (const pid of pids) {
+      try {
+        targets.push(await openTarget(pid, tables, plans));
+      } catch (err) {
+        const comm = processInfo(pid)?.comm ?? '?';
+        const why = err instanceof Error ? err.message : String(err);
+        if (options.explicit?.has(pid) !== false && err instanceof GokeylogError) throw new GokeylogError(`pid ${pid} (${comm}): ${why}`, err.exitCode);
+        if (options.explicit?.has(pid) !== false) throw err;
+        notice(`not sweeping pid ${pid} (${comm}): ${why}`);
+      }
+    }
+    if (targets.length === 0) throw new GokeylogError('no target process could be swept.', ExitCode.notFound);
     return await runSweep(targets, options, notice);
   } finally {
     for (const t of targets) t.mem.close();
   }
 }
 
-async function openTarget(pid: number, tables: LayoutFile[]): Promise<Target> {
+async function openTarget(pid: number, tables: LayoutFile[], plans: Map<string, Promise<ConnHookPlan>>): Promise<Target> {
   const info = processInfo(pid);
   if (!info) throw new GokeylogError(`no process with pid ${pid} (or it has no executable).`, ExitCode.notFound);
-  const plan = await planConnHooks(`/proc/${pid}/exe`);
+  let planned = plans.get(info.binary);
+  if (!planned) plans.set(info.binary, (planned = planConnHooks(`/proc/${pid}/exe`)));
+  const plan = await planned;
   const choice = chooseLayouts(plan.goVersion, plan.arch, tables);
   // Layouts with equal offsets are one candidate.
   const candidates = choice.candidates.filter((c, i) => choice.candidates.findIndex((d) => sameOffsets(c, d)) === i);

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ConnRow } from '../../src/conns/index.js';
+import { builtinLayouts, sweepConns, type ConnRow } from '../../src/conns/index.js';
 import { dataDir } from '../../src/util/dataDir.js';
 import { startCli } from '../support/cli.js';
 import { requireOrSkip } from '../support/env.js';
@@ -210,5 +210,30 @@ test('the Read/Write probes are gone after the sweep, after SIGINT and SIGTERM, 
     assert.equal(c.process.stderr(), '', 'the client saw no error');
   } finally {
     await served.stop();
+  }
+});
+
+test('a release without its own table uses a neighbour\'s only when exactly one validates on the live connections', async (t) => {
+  if (!requireProbing(t)) return;
+  const pki = await testPki();
+  const fixture = loadFixtures({ program: 'tlsserver', toolchain: '1.22', arch: 'amd64', mode: 'exe', stripped: true })[0];
+  const clientBinary = clientFixture(t);
+  if (!clientBinary || !requireOrSkip(t, fixture !== undefined, 'no go1.22 tlsserver fixture')) return;
+  const server = await startApiServer(privateCopy(fixture!), pki);
+  const c = await startLongLivedClient(clientBinary, pki, server.port, { cn: 'neighbour', orgs: [], days: 30 });
+  try {
+    // Without go1.22's table: go1.21 (same offsets as measured) and go1.23 (Conn.in moved) are the candidates.
+    const tables = builtinLayouts().filter((x) => x.release !== '1.22');
+    const result = await sweepConns([server.child.pid!], { maxSeconds: 10, layouts: tables });
+    const [p] = result.processes;
+    assert.equal(p!.layout, 'go1.21', JSON.stringify(p!.layout));
+    assert.deepEqual(p!.conns.map((x) => x.facts.peerCertificate?.commonName), ['neighbour']);
+    // With go1.23's table alone, nothing fits: refused, and said so.
+    const only23 = await sweepConns([server.child.pid!], { maxSeconds: 3, layouts: builtinLayouts().filter((x) => x.release === '1.23') });
+    assert.deepEqual(only23.processes[0]!.conns, []);
+    assert.match((only23.processes[0]!.layout as { unknown: string }).unknown, /^layout unknown for go1\.22/);
+  } finally {
+    await c.process.stop();
+    await server.stop();
   }
 });
