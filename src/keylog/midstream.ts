@@ -12,6 +12,7 @@
  */
 import { SocketAddress, isIPv4 } from 'node:net';
 import type { Endpoint } from '../net/index.js';
+import { ipv6Text } from '../net/ip.js';
 import { bytesToHex, hexToBytes } from './hex.js';
 
 export const MIDSTREAM_LINE_PREFIX = '# GOKEYLOG_MIDSTREAM';
@@ -135,15 +136,40 @@ export function parseRfc3339Ns(text: string): bigint | null {
   return BigInt(ms / 1000) * 1_000_000_000n + BigInt((m[7] ?? '').padEnd(9, '0'));
 }
 
-/** The form src/net prints an address in (IPv4 dotted, IPv6 RFC 5952), or null when it is not an IP address. */
+/**
+ * The form src/net prints an address in (IPv4 dotted, IPv6 RFC 5952 by src/net's own ipv6Text), or null when
+ * it is not an IP address: key lines and captured packets must spell a 5-tuple the same way.
+ */
 export function canonicalIp(ip: string): string | null {
   if (isIPv4(ip)) return ip;
   if (ip.includes('%') || !ip.includes(':')) return null; // zone ids are not part of a 5-tuple
   try {
-    return new SocketAddress({ address: ip, family: 'ipv6' }).address;
+    new SocketAddress({ address: ip, family: 'ipv6' }); // validates; its own text differs (::a.b.c.d)
   } catch {
     return null;
   }
+  return ipv6Text(ipv6Bytes(ip), 0);
+}
+
+/** The 16 bytes of an IPv6 address already known to be valid (groups, one "::", maybe a dotted tail). */
+function ipv6Bytes(ip: string): Uint8Array {
+  let text = ip;
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const groups = (s: string | undefined): number[] => (s ? s.split(':').map((g) => Number.parseInt(g, 16)) : []);
+  const h = groups(head);
+  const t = groups(tail);
+  const all = tail === undefined ? h : [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  const bytes = new Uint8Array(16);
+  all.forEach((g, i) => {
+    bytes[2 * i] = g >> 8;
+    bytes[2 * i + 1] = g & 0xff;
+  });
+  return bytes;
 }
 
 /** `IPv4:PORT` or `[IPv6]:PORT` (the address kept in src/net's form), or why it is not one. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KeyLog, formatMidstreamLine, parseKeyLog, parseMidstreamLine, parseRfc3339Ns, type MidstreamSecret } from '../../src/keylog/index.js';
+import { KeyLog, canonicalIp, formatMidstreamLine, parseKeyLog, parseMidstreamLine, parseRfc3339Ns, type MidstreamSecret } from '../../src/keylog/index.js';
+import { ipv6Text } from '../../src/net/ip.js';
 import { seededRandom } from '../support/random.js';
 
 const SECRET32 = '0123456789abcdef'.repeat(4);
@@ -110,4 +111,24 @@ test('fuzz: mutated mid-stream lines never throw, and whatever parses formats ba
     assert.deepEqual(again, r, `seed 9, case ${i}: ${line}`);
   }
   assert.ok(parsed > 100, `some mutations are still valid lines (${parsed})`);
+});
+
+test('IPv6 addresses in key lines take exactly the form the capture decoder prints (seeded, with runs of zero groups)', () => {
+  const random = seededRandom(6);
+  for (let i = 0; i < 20_000; i++) {
+    const bytes = new Uint8Array(16);
+    for (let g = 0; g < 8; g++) {
+      // Mostly zero groups, so that runs of every length and position (and ties) occur.
+      const v = random() < 0.55 ? 0 : random(0x10000);
+      bytes[2 * g] = v >> 8;
+      bytes[2 * g + 1] = v & 0xff;
+    }
+    if (i % 10 === 0) bytes.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff], 0); // IPv4-mapped
+    const longForm = Array.from({ length: 8 }, (_, g) => ((bytes[2 * g]! << 8) | bytes[2 * g + 1]!).toString(16).toUpperCase()).join(':');
+    assert.equal(canonicalIp(longForm), ipv6Text(bytes, 0), longForm);
+    if (i % 10 === 0) {
+      const dotted = `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+      assert.equal(canonicalIp(dotted), ipv6Text(bytes, 0), dotted);
+    }
+  }
 });
