@@ -77,6 +77,8 @@ if $tests; then
     step "real third-party binaries"
     note "scripts/setup-real.sh does not exist yet: skipped"
   fi
+  # The manifest checker and the image's base layers for the deploy/ tests.
+  bash scripts/setup-deploy.sh
 fi
 
 # Last, so that a type error in the tree does not keep the machine from being set up.

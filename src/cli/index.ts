@@ -16,6 +16,7 @@ const commands: Record<string, () => Promise<Register>> = {
   inject: async () => (await import('./inject.js')).registerInject,
   analyze: async () => (await import('./analyze.js')).registerAnalyze,
   demo: async () => (await import('./demo.js')).registerDemo,
+  status: async () => (await import('./status.js')).registerStatus,
 };
 
 // A reader that stops early (`gokeylog analyze --help | head -1`) closes stdout: that is no error of ours.

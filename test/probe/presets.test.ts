@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { choosePresetProcesses, flagValue, kubeconfigServerPort, PRESETS, presetFilter, servedPorts, type PresetCandidate } from '../../src/probe/presets.js';
 import { resolvePreset } from '../../src/probe/presetTargets.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
-import { goToolchains } from '../support/fixtures.js';
+import { installAs, lookalike, startUnderWrapper } from '../support/lookalike.js';
 import { secretTempDir } from '../support/pki.js';
-import { freePort, spawnChecked, startProcess, type RunningProcess } from '../support/traffic.js';
-import { repoRoot } from '../support/paths.js';
-import { cacheDir } from '../../src/util/cache.js';
+import { freePort, startProcess, type RunningProcess } from '../support/traffic.js';
 
 // Command lines as kubeadm writes them into its static pod manifests (v1.30+), and as minikube runs them.
 const KUBEADM_APISERVER = ['kube-apiserver', '--advertise-address=192.168.49.2', '--allow-privileged=true', '--authorization-mode=Node,RBAC', '--client-ca-file=/etc/kubernetes/pki/ca.crt', '--enable-admission-plugins=NodeRestriction', '--enable-bootstrap-token-auth=true', '--etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt', '--etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt', '--etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key', '--etcd-servers=https://127.0.0.1:2379', '--kubelet-client-certificate=/etc/kubernetes/pki/apiserver-kubelet-client.crt', '--kubelet-client-key=/etc/kubernetes/pki/apiserver-kubelet-client.key', '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname', '--proxy-client-cert-file=/etc/kubernetes/pki/front-proxy-client.crt', '--proxy-client-key-file=/etc/kubernetes/pki/front-proxy-client.key', '--requestheader-allowed-names=front-proxy-client', '--requestheader-client-ca-file=/etc/kubernetes/pki/front-proxy-ca.crt', '--requestheader-extra-headers-prefix=X-Remote-Extra-', '--requestheader-group-headers=X-Remote-Group', '--requestheader-username-headers=X-Remote-User', '--secure-port=8443', '--service-account-issuer=https://kubernetes.default.svc.cluster.local', '--service-account-key-file=/etc/kubernetes/pki/sa.pub', '--service-account-signing-key-file=/etc/kubernetes/pki/sa.key', '--service-cluster-ip-range=10.96.0.0/12', '--tls-cert-file=/etc/kubernetes/pki/apiserver.crt', '--tls-private-key-file=/etc/kubernetes/pki/apiserver.key'];
@@ -86,69 +84,27 @@ test('among look-alikes the Go process that listens on its ports is chosen, and 
   assert.match(choosePresetProcesses(PRESETS.etcd, [wrapper]).why, /no Go process named etcd/);
 });
 
-let built: Promise<string> | undefined;
-
-/** The lookalike fixture, built once with the newest toolchain (sharing the fixtures' build cache), or undefined (skipped) before setup. */
-async function lookalike(t: Parameters<typeof requireOrSkip>[0]): Promise<string | undefined> {
-  const toolchain = goToolchains().at(-1);
-  if (!requireOrSkip(t, toolchain !== undefined, 'no Go toolchain in the cache (run npm run setup)')) return undefined;
-  built ??= (async () => {
-    const out = path.join(secretTempDir('lookalike'), 'lookalike');
-    await spawnChecked(toolchain!.go, ['build', '-o', out, './lookalike'], {
-      cwd: path.join(repoRoot(), 'test', 'fixtures', 'go'),
-      env: { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOPROXY: 'off', GOFLAGS: '', GO111MODULE: 'on', GOWORK: 'off', GOENV: 'off', GOCACHE: path.join(cacheDir(), 'gocache', toolchain!.version) },
-      timeoutMs: 300_000,
-    });
-    return out;
-  })();
-  return built;
-}
-
-function childrenOf(pid: number | undefined): number[] {
-  if (pid === undefined) return [];
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** A copy of `binary` under `dir/name`, so that comm and argv[0] name the component. */
-function installAs(binary: string, dir: string, name: string): string {
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, name);
-  copyFileSync(binary, file);
-  chmodSync(file, 0o755);
-  return file;
-}
-
 test('--k8s apiserver on this host: the real server is chosen over its wrapper shell and a copy that does not serve', async (t) => {
   const binary = await lookalike(t);
   if (!binary) return;
   const dir = secretTempDir('apiserver');
-  const real = installAs(binary, path.join(dir, 'real'), 'kube-apiserver');
   const stale = installAs(binary, path.join(dir, 'stale'), 'kube-apiserver');
-  // The wrapper keeps running as the real server's parent, as a shell entrypoint without exec does.
-  const wrapper = path.join(dir, 'bin', 'kube-apiserver');
-  mkdirSync(path.dirname(wrapper));
-  writeFileSync(wrapper, `#!/bin/sh\n"${real}" "$@"\n`, { mode: 0o755 });
   const port = await freePort();
   const running: RunningProcess[] = [];
   try {
-    running.push(await startProcess(wrapper, [`--secure-port=${port}`, '--etcd-servers=https://127.0.0.1:2379'], { ready: /^ready$/m }).then((r) => r.process));
+    const wrapped = await startUnderWrapper(binary, dir, 'kube-apiserver', [`--secure-port=${port}`, '--etcd-servers=https://127.0.0.1:2379']);
+    running.push(wrapped);
     running.push(await startProcess(stale, ['--etcd-servers=https://127.0.0.1:2379'], { ready: /^ready$/m }).then((r) => r.process));
     const choice = await resolvePreset('apiserver');
-    const wrapperPid = running[0]!.child.pid!;
+    const wrapperPid = wrapped.child.pid!;
     const stalePid = running[1]!.child.pid!;
-    const chosen = choice.chosen.find((c) => c.argv.includes(`--secure-port=${port}`) && c.exePath === real);
+    const chosen = choice.chosen.find((c) => c.pid === wrapped.serverPid);
     assert.ok(chosen, `the server under the wrapper is chosen: ${JSON.stringify(choice)}`);
     assert.ok(!choice.chosen.some((c) => c.pid === wrapperPid || c.pid === stalePid), 'neither the wrapper nor the stale copy');
     assert.match(choice.passedOver.find((p) => p.pid === wrapperPid)?.reason ?? '', /not a Go program: it runs \/usr\/bin\/dash|not a Go program: it runs \/bin\/dash/);
     assert.match(choice.passedOver.find((p) => p.pid === stalePid)?.reason ?? '', /not listening on 6443/);
     assert.ok(choice.ports.includes(port));
   } finally {
-    // The wrapper's child first: killing a shell does not kill what it started.
-    for (const pid of childrenOf(running[0]?.child.pid)) process.kill(pid, 'SIGKILL');
     for (const r of running.reverse()) await r.stop('SIGKILL');
   }
 });
