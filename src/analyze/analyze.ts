@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
-import { readCaptureBatches, SECRETS_TYPE_TLS_KEY_LOG } from '../pcap/index.js';
+import path from 'node:path';
+import { commentsOf, readCaptureBatches, SECRETS_TYPE_TLS_KEY_LOG, type CaptureBlock, type PacketBlock, type SectionBlock } from '../pcap/index.js';
 import { decodePacket, IpFragments, TcpReassembler } from '../net/index.js';
 import { Tls12SessionCache, tlsHelloSender } from '../tls/index.js';
 import { parseKeyLog, type KeyLog } from '../keylog/index.js';
@@ -17,6 +18,11 @@ import type { LiveConnections } from './liveConns.js';
 
 export interface AnalyzeOptions {
   captures: string[];
+  /**
+   * The node each capture was taken on, by position (`--label`); a capture without one is named by the
+   * `node=NAME` comment gokeylog capture writes into its section header, else by its file name.
+   */
+  labels?: (string | undefined)[];
   /** Keys from key log files; secrets found in the captures are added to it. */
   keyLog: KeyLog;
   /** Identities from the live process (`gokeylog conns --json`), for connections whose handshake is not captured. */
@@ -84,63 +90,76 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
   // Per run, as the captures are one stream: fragments and resumed TLS 1.2 sessions may span files.
   const fragments = new IpFragments();
   const sessions = new Tls12SessionCache();
+  // The node whose capture the packet being pushed came from: a connection it opens starts there.
+  let current = '';
   const reassembler = new TcpReassembler({
     onConnection: (info) => {
-      const c = new AnalyzedTcpConnection(info, options.keyLog, sessions, callbacks);
+      const c = new AnalyzedTcpConnection(info, options.keyLog, sessions, callbacks, current);
       connections.push(c.connection);
       return c;
     },
   }, { senderHeuristics: [tlsHelloSender] });
 
-  const captures = await distinctCaptures(options.captures, options.onWarning);
-  const sizes = await Promise.all(captures.map((p) => (p === '-' ? undefined : stat(p).then((s) => s.size, () => undefined))));
+  const inputs = await distinctInputs(options.captures, options.labels ?? [], options.onWarning);
+  const sizes = await Promise.all(inputs.map(({ name }) => (name === '-' ? undefined : stat(name).then((s) => s.size, () => undefined))));
   const total = sizes.every((s) => s !== undefined) ? sizes.reduce<number>((a, b) => a + b!, 0) : undefined;
-  let doneBefore = 0;
   let lastNs: bigint | null = null;
   let embeddedKeys = 0;
 
   let stopped = false;
   let packets = 0;
-  reading: for (const [i, capture] of captures.entries()) {
-    const name = capture === '-' ? 'standard input' : capture;
-    const batches = readCaptureBatches(capture, {
+  const visit = (block: CaptureBlock, input: CaptureInput): void => {
+    if (block.kind === 'packet') {
+      packets += 1;
+      const segment = decodePacket(block.linkType, block.data, fragments);
+      const ts = block.timestamp;
+      lastNs = ts;
+      firstNs ??= ts;
+      if (!segment) return;
+      current = input.label;
+      const consumer = reassembler.push(segment, ts);
+      if (consumer instanceof AnalyzedTcpConnection) consumer.seenOn(input.label);
+    } else if (block.kind === 'section') {
+      const node = nodeOfSection(block);
+      if (node !== undefined && !input.explicitLabel) input.label = node;
+    } else if (block.kind === 'secrets' && block.secretsType === SECRETS_TYPE_TLS_KEY_LOG) {
+      const { entries, midstream, errors } = parseKeyLog(Buffer.from(block.data).toString('utf8'));
+      for (const e of entries) if (options.keyLog.add(e)) embeddedKeys += 1;
+      for (const s of midstream) if (options.keyLog.addMidstream(s)) embeddedKeys += 1;
+      if (errors.length) options.onWarning?.(`${input.name}: ${errors.length} bad line(s) in an embedded key log`);
+    }
+  };
+  const readSoFar = inputs.map(() => 0);
+  const batchesOf = (i: number): AsyncGenerator<CaptureBlock[]> => {
+    const { name } = inputs[i]!;
+    const shown = name === '-' ? 'standard input' : name;
+    return readCaptureBatches(name, {
       onWarning: options.onWarning,
-      onProgress: (read) => options.onProgress?.(doneBefore + read, total, { packets, connections: connections.length, identities: identities.size }),
+      onProgress: (read) => {
+        readSoFar[i] = read;
+        options.onProgress?.(readSoFar.reduce((x, y) => x + y, 0), total, { packets, connections: connections.length, identities: identities.size });
+      },
       // As tshark does: what precedes the cut is read, the cut is named.
       onTruncatedEnd: options.strict
         ? undefined
-        : (left, offset) => options.onWarning?.(`${name} is cut short at byte offset ${offset} (an incomplete ${left}-byte block): analysed up to there`),
+        : (left, offset) => options.onWarning?.(`${shown} is cut short at byte offset ${offset} (an incomplete ${left}-byte block): analysed up to there`),
     });
-    try {
-      for await (const batch of batches) {
+  };
+  const shouldStop = (): boolean => (stopped ||= options.shouldStop?.() ?? false);
+  try {
+    if (inputs.length === 1) {
+      for await (const batch of batchesOf(0)) {
         await options.pause?.();
-        if (options.shouldStop?.()) {
-          stopped = true;
-          break reading;
-        }
-        for (const block of batch) {
-          if (block.kind === 'packet') {
-            packets += 1;
-            const segment = decodePacket(block.linkType, block.data, fragments);
-            const ts = block.timestamp;
-            lastNs = ts;
-            firstNs ??= ts;
-            if (segment) reassembler.push(segment, ts);
-          } else if (block.kind === 'secrets' && block.secretsType === SECRETS_TYPE_TLS_KEY_LOG) {
-            const { entries, midstream, errors } = parseKeyLog(Buffer.from(block.data).toString('utf8'));
-            for (const e of entries) if (options.keyLog.add(e)) embeddedKeys += 1;
-            for (const s of midstream) if (options.keyLog.addMidstream(s)) embeddedKeys += 1;
-            if (errors.length) options.onWarning?.(`${capture}: ${errors.length} bad line(s) in an embedded key log`);
-          }
-        }
+        if (shouldStop()) break;
+        for (const block of batch) visit(block, inputs[0]!);
       }
-    } catch (err) {
-      // Stopping a stream that gives nothing (a second Ctrl-C on `analyze -`) closes it under the reader.
-      if (!options.shouldStop?.()) throw err;
-      stopped = true;
-      break reading;
+    } else if (inputs.length > 1) {
+      await mergeByTime(inputs.map((input, i) => ({ input, batches: batchesOf(i) })), visit, shouldStop, options.pause);
     }
-    doneBefore += sizes[i] ?? 0;
+  } catch (err) {
+    // Stopping a stream that gives nothing (a second Ctrl-C on `analyze -`) closes it under the reader.
+    if (!options.shouldStop?.()) throw err;
+    stopped = true;
   }
   reassembler.finish();
   return {
@@ -155,14 +174,14 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
 }
 
 /**
- * The captures without repeats: the same file given twice (by any path, or a copy of it) would replay every
- * connection into itself. Files are the same when they are one inode, or have one size and the same first and
- * last MiB.
+ * The captures without repeats, each with its node label: the same file given twice (by any path, or a copy
+ * of it) would replay every connection into itself. Files are the same when they are one inode, or have one
+ * size and the same first and last MiB.
  */
-async function distinctCaptures(captures: string[], onWarning?: (message: string) => void): Promise<string[]> {
+async function distinctInputs(captures: string[], labels: (string | undefined)[], onWarning?: (message: string) => void): Promise<CaptureInput[]> {
   const seen = new Map<string, string>();
-  const out: string[] = [];
-  for (const capture of captures) {
+  const out: CaptureInput[] = [];
+  for (const [i, capture] of captures.entries()) {
     const id = capture === '-' ? null : await fileIdentity(capture);
     const earlier = id === null ? undefined : (seen.get(id.inode) ?? seen.get(id.content));
     if (earlier !== undefined) {
@@ -173,7 +192,8 @@ async function distinctCaptures(captures: string[], onWarning?: (message: string
       seen.set(id.inode, capture);
       seen.set(id.content, capture);
     }
-    out.push(capture);
+    const label = labels[i];
+    out.push({ name: capture, label: label ?? labelOfFile(capture), explicitLabel: label !== undefined });
   }
   return out;
 }
@@ -200,5 +220,85 @@ async function fileIdentity(file: string): Promise<{ inode: string; content: str
     return { inode: `${st.dev}:${st.ino}`, content: hash.digest('hex') };
   } finally {
     await fh.close();
+  }
+}
+
+interface CaptureInput {
+  name: string;
+  /** The node it was captured on (see AnalyzeOptions.labels). */
+  label: string;
+  explicitLabel: boolean;
+}
+
+/** `node1.pcapng` → `node1`; `-` (standard input) → `stdin`. */
+function labelOfFile(file: string): string {
+  if (file === '-') return 'stdin';
+  return path.basename(file).replace(/(\.(pcapng|pcap|cap|gz))+$/i, '') || file;
+}
+
+/** The `node=NAME` comment `gokeylog capture` writes into each section header it starts. */
+function nodeOfSection(block: SectionBlock): string | undefined {
+  for (const comment of commentsOf(block.options) ?? []) {
+    const m = /^node=(\S+)$/.exec(comment);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+interface MergeSource {
+  input: CaptureInput;
+  batches: AsyncGenerator<CaptureBlock[]>;
+}
+
+/**
+ * Captures of several nodes as one capture: their packets in time order (a k-way merge holding one batch per
+ * input), so that a connection seen on two nodes reaches the reassembler once, its second copy as
+ * retransmissions. Blocks that are not packets are visited as soon as they are reached.
+ */
+async function mergeByTime(
+  sources: MergeSource[],
+  visit: (block: CaptureBlock, input: CaptureInput) => void,
+  shouldStop: () => boolean,
+  pause?: () => Promise<void>,
+): Promise<void> {
+  const heads = sources.map((s) => ({ ...s, batch: [] as CaptureBlock[], at: 0, done: false }));
+  // Fill a head up to its next packet (visiting what comes before it); false when its input is exhausted.
+  const ready = async (h: (typeof heads)[number]): Promise<boolean> => {
+    for (;;) {
+      while (h.at < h.batch.length) {
+        const block = h.batch[h.at]!;
+        if (block.kind === 'packet') return true;
+        visit(block, h.input);
+        h.at += 1;
+      }
+      await pause?.();
+      if (shouldStop()) return false;
+      const next = await h.batches.next();
+      if (next.done) return false;
+      h.batch = next.value;
+      h.at = 0;
+    }
+  };
+  type Head = (typeof heads)[number];
+  let live: Head[] = [];
+  for (const h of heads) if (await ready(h)) live.push(h);
+  try {
+    while (live.length > 0) {
+      let earliest = live[0]!;
+      let earliestTs = (earliest.batch[earliest.at] as PacketBlock).timestamp;
+      for (let i = 1; i < live.length; i++) {
+        const ts = (live[i]!.batch[live[i]!.at] as PacketBlock).timestamp;
+        if (ts < earliestTs) {
+          earliest = live[i]!;
+          earliestTs = ts;
+        }
+      }
+      visit(earliest.batch[earliest.at]!, earliest.input);
+      earliest.at += 1;
+      // An await per packet would cost more than the merge itself: only at the end of a batch or a non-packet.
+      if (earliest.batch[earliest.at]?.kind !== 'packet' && !(await ready(earliest))) live = live.filter((h) => h !== earliest);
+    }
+  } finally {
+    for (const h of heads) await h.batches.return(undefined);
   }
 }

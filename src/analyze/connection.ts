@@ -54,7 +54,8 @@ export class AnalyzedTcpConnection implements StreamConsumer {
   private held: Array<{ data: Uint8Array; time: number }> = [];
   private heldBytes = 0;
 
-  constructor(info: ConnectionInfo, private readonly keys: KeySource, sessions: Tls12SessionCache, private readonly callbacks: ConnectionCallbacks) {
+  /** `node`: the capture (node label) whose packet opened it. */
+  constructor(info: ConnectionInfo, private readonly keys: KeySource, sessions: Tls12SessionCache, private readonly callbacks: ConnectionCallbacks, node: string) {
     this.connection = {
       id: info.id,
       client: info.client,
@@ -79,6 +80,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
       plaintextBytesToClient: 0,
       requestCount: 0,
       calls: {},
+      nodes: [node],
     };
     this.tlsSink = {
       onHandshake: (h) => this.onHandshake(h),
@@ -88,6 +90,11 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     this.tls = new TlsConnection(keys, this.tlsSink, { joinedMidStream: !info.synSeen, sessions });
     this.midstreamDecided = info.synSeen;
   }
+  /** A packet of this connection came from the capture of `node` (the same connection seen on several nodes). */
+  seenOn(node: string): void {
+    if (!this.connection.nodes.includes(node)) this.connection.nodes.push(node);
+  }
+
 
   onData(direction: Direction, bytes: Uint8Array, timeNs: bigint): void {
     if (!this.midstreamDecided) this.decideMidstream(bytes);

@@ -250,7 +250,8 @@ export class TcpReassembler {
     this.roles = new RoleClassifier(options.senderHeuristics);
   }
 
-  push(segment: TcpSegment, timeNs: bigint): void {
+  /** Feeds one segment; returns the consumer of its connection (undefined when the segment starts nothing). */
+  push(segment: TcpSegment, timeNs: bigint): StreamConsumer | undefined {
     const key = connectionKey(segment.src, segment.dst);
     let connection = this.connections.get(key);
     const flags = segment.flags;
@@ -262,8 +263,8 @@ export class TcpReassembler {
     }
     if (!connection) {
       // Segments without SYN or payload (late ACKs, FINs after close) start nothing.
-      if (!syn && segment.payloadLength === 0) return;
-      if (flags & TcpFlag.RST) return;
+      if (!syn && segment.payloadLength === 0) return undefined;
+      if (flags & TcpFlag.RST) return undefined;
       connection = this.open(key, segment, timeNs);
     } else if (timeNs > connection.reorderAfterNs) {
       // Re-insert so the Map stays sorted by last activity (to the second: cheap enough per packet).
@@ -290,6 +291,7 @@ export class TcpReassembler {
       this.end(key, connection, 'fin', timeNs);
     }
     if ((++this.pushes & 0xfff) === 0 || this.connections.size > this.maxConnections) this.evictIdle(timeNs);
+    return connection.consumer;
   }
 
   /** End of capture: every open connection ends now. */

@@ -63,6 +63,8 @@ export interface IdentityActivity {
   alert: string | null;
   /** Where its certificate was read: a handshake in the capture, the live process (analyze --conns), or both. */
   sources: Array<'handshake' | 'live process'>;
+  /** The nodes (capture labels) its connections were seen on. */
+  nodes: string[];
 }
 
 const hex = (colonHex: string): string => colonHex.replace(/:/g, '').toLowerCase();
@@ -189,7 +191,7 @@ export class IdentityTally {
     if (!e) {
       e = {
         credential,
-        activity: { connectionIds: [], clients: [], userAgents: [], requests: 0, calls: {}, statuses: {}, firstSeen: null, lastSeen: null, alert: null, sources: [] },
+        activity: { connectionIds: [], clients: [], userAgents: [], requests: 0, calls: {}, statuses: {}, firstSeen: null, lastSeen: null, alert: null, sources: [], nodes: [] },
         connections: new Set(),
       };
       this.identities.set(credential.key, e);

@@ -16,6 +16,7 @@ export function connectionJson(c: AnalyzedConnection): Record<string, unknown> {
     tlsVersion: c.tlsVersion,
     cipherSuite: c.cipherSuite,
     decrypted: c.decrypted,
+    nodes: c.nodes,
   };
   if (c.reason) out.reason = c.reason;
   if (c.rejected) out.rejected = c.rejected;
@@ -142,6 +143,7 @@ export function identityJson(i: Identity): Record<string, unknown> {
     connectionIds: i.connectionIds,
     identityFrom: i.sources,
     clients: i.clients,
+    nodes: i.nodes,
     firstSeen: i.firstSeen === null ? null : isoTime(i.firstSeen),
     lastSeen: i.lastSeen === null ? null : isoTime(i.lastSeen),
     userAgents: i.userAgents,

@@ -49,6 +49,8 @@ export interface AnalyzedConnection {
   midstream?: MidstreamConnection;
   /** Where `clientCertificate` came from: the handshake in the capture, or the live process (`analyze --conns`). */
   identitySource?: IdentitySource;
+  /** The nodes (capture labels) it was seen on, in order: one for a single capture, two for both ends of it. */
+  nodes: string[];
 }
 
 export type IdentitySource = 'handshake' | 'live process';
@@ -202,6 +204,10 @@ export function buildReport(
     if (credential && (!narrowed || certificateMatches || withRequests.has(c.id))) {
       tally.addConnection(credential, c.id, c.client.ip, c.startTime, rejectingAlert(c.alert), c.identitySource);
     }
+  }
+  const nodesOf = new Map(connections.map((c) => [c.id, c.nodes]));
+  for (const { activity } of tally.entries()) {
+    activity.nodes = [...new Set(activity.connectionIds.flatMap((id) => nodesOf.get(id) ?? []))];
   }
   let identities = finishIdentities(tally, referenceMs, options.expiringWithinDays);
   if (narrowed) identities = identities.filter((i) => filter!.credential(i, windowEnd) && (!filter!.byRequest || i.requests > 0));

@@ -37,7 +37,7 @@ test('renderHtml: one script (its own, allowed by hash), nothing external, hosti
   const connection = {
     id: 1, client: { ip: '10.0.0.1', port: 5 }, server: { ip: '10.0.0.2', port: 6443 }, startTime: Date.UTC(2026, 5, 1) / 1000, sni: '"><svg onload=x>',
     alpn: 'h2', tlsVersion: 'TLS 1.3', cipherSuite: 'TLS_AES_128_GCM_SHA256', decrypted: true, reason: null, clientCertificate: { ...cert, organizations: [...cert.organizations], subjectAltNames: [] },
-    serverCertificate: null, handshakeSeen: true, alert: null, rejected: null, protocol: 'h2' as const, httpError: null, bytesToServer: 1, bytesToClient: 2, plaintextBytesToServer: 1, plaintextBytesToClient: 2, requestCount: 0, calls: {},
+    serverCertificate: null, handshakeSeen: true, alert: null, rejected: null, protocol: 'h2' as const, httpError: null, bytesToServer: 1, bytesToClient: 2, plaintextBytesToServer: 1, plaintextBytesToClient: 2, requestCount: 0, calls: {}, nodes: [],
   };
   const exchange = {
     protocol: 'h2' as const, streamId: 1, method: 'GET', path: '/api/v1/pods?x=</script><script>alert(2)</script>', status: 200, userAgent: 'ua\x1b',
@@ -65,7 +65,7 @@ test('renderHtml: a capture analysed a month later marks "now" apart from the ca
   const connection = {
     id: 1, client: { ip: '10.0.0.1', port: 5 }, server: { ip: '10.0.0.2', port: 6443 }, startTime: captured / 1000, sni: null, alpn: null, tlsVersion: 'TLS 1.3',
     cipherSuite: null, decrypted: false, reason: 'no keys for client random', clientCertificate: null, serverCertificate, handshakeSeen: true, alert: null, rejected: null,
-    protocol: null, httpError: null, bytesToServer: 1, bytesToClient: 2, plaintextBytesToServer: 0, plaintextBytesToClient: 0, requestCount: 0, calls: {},
+    protocol: null, httpError: null, bytesToServer: 1, bytesToClient: 2, plaintextBytesToServer: 0, plaintextBytesToClient: 0, requestCount: 0, calls: {}, nodes: [],
   };
   const report = buildReport([connection], [], { expiringWithinDays: 7, referenceTimeMs: captured });
   const html = renderHtml(report, { nowMs: captured + 30 * 86_400_000 });

@@ -21,7 +21,7 @@ function connection(id: number, clientCertificate: CertificateInfo | null, port 
   return {
     id, client: { ip: `10.0.0.${id}`, port }, server: { ip: '10.0.0.100', port: 6443 }, startTime: NOW / 1000, sni: 'kubernetes', alpn: 'h2',
     tlsVersion: 'TLS 1.3', cipherSuite: 'TLS_AES_128_GCM_SHA256', decrypted: clientCertificate !== null, reason: clientCertificate ? null : 'no keys for client random',
-    clientCertificate, serverCertificate: cert('kube-apiserver', [], 300, 'SERVER'), handshakeSeen: true, alert: null, rejected: null, protocol: 'h2', httpError: null, bytesToServer: 0, bytesToClient: 0, plaintextBytesToServer: 0, plaintextBytesToClient: 0, requestCount: 0, calls: {},
+    clientCertificate, serverCertificate: cert('kube-apiserver', [], 300, 'SERVER'), handshakeSeen: true, alert: null, rejected: null, protocol: 'h2', httpError: null, bytesToServer: 0, bytesToClient: 0, plaintextBytesToServer: 0, plaintextBytesToClient: 0, requestCount: 0, calls: {}, nodes: [],
   };
 }
 

@@ -15,7 +15,7 @@ const clientCert: CertificateInfo = {
 const decrypted: AnalyzedConnection = {
   id: 1, client: { ip: '10.0.0.1', port: 50000 }, server: { ip: '10.0.0.2', port: 6443 }, startTime: T, sni: 'kubernetes.default', alpn: 'h2',
   tlsVersion: 'TLS 1.3', cipherSuite: 'TLS_AES_128_GCM_SHA256', decrypted: true, reason: null, clientCertificate: clientCert, serverCertificate: null, handshakeSeen: true, alert: null, rejected: null,
-  protocol: 'h2', httpError: null, bytesToServer: 10, bytesToClient: 20, plaintextBytesToServer: 0, plaintextBytesToClient: 0, requestCount: 0, calls: {},
+  protocol: 'h2', httpError: null, bytesToServer: 10, bytesToClient: 20, plaintextBytesToServer: 0, plaintextBytesToClient: 0, requestCount: 0, calls: {}, nodes: [],
 };
 const opaque: AnalyzedConnection = { ...decrypted, id: 2, decrypted: false, reason: 'no keys for client random', clientCertificate: null, protocol: null };
 const exchange: HttpExchange = {
