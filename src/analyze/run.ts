@@ -19,6 +19,8 @@ export type AnalyzeFormat = 'text' | 'wide' | 'json' | 'ndjson' | 'tsv' | 'csv';
 
 export interface RunAnalyzeOptions {
   captures: string[];
+  /** The node of each capture, by position (see AnalyzeOptions.labels). */
+  labels?: string[];
   keyLogFiles: string[];
   /** `gokeylog conns --json` outputs: identities of connections whose handshake the capture lacks. */
   connsFiles?: string[];
@@ -97,6 +99,7 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
   try {
     const result = await analyzeCaptures({
       captures: options.captures,
+      labels: options.labels,
       keyLog,
       // Bodies are printed in JSON only: the other reports never decode them.
       bodies: options.bodies && (ndjson || format === 'json'),

@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { PcapngWriter, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../pcap/index.js';
 import { startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
@@ -127,7 +128,8 @@ class LiveCapture {
     for (const s of sources) this.#startingNetns.add(s.netns.id);
     this.#orderer = new SecretsOrderer({ holdMs: opts.holdMs, maxHeldBytes: opts.maxHeldBytes });
     this.#writer = new PcapngWriter(opts.output, { name: opts.outputName });
-    this.#writer.writeSectionHeader({ userAppl: 'gokeylog capture' });
+    // analyze names the node of a capture from this comment when several nodes' captures are merged.
+    this.#writer.writeSectionHeader({ userAppl: 'gokeylog capture', comment: `node=${hostname()}` });
   }
 
   /** Ends the capture (each tcpdump's output then ends); the first reason given is the one reported. */

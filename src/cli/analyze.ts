@@ -11,6 +11,7 @@ interface AnalyzeCliOptions {
   read: string[];
   keylog: string[];
   conns: string[];
+  label: string[];
   output?: AnalyzeFormat;
   json?: boolean;
   ndjson?: boolean;
@@ -76,6 +77,7 @@ export function registerAnalyze(program: Command): void {
     .option('-r, --read <file>', 'a capture file, as tshark and tcpdump take it (repeatable)', collect, [])
     .option('--keylog <file>', 'an NSS key log file, mid-stream lines included (repeatable)', collect, [])
     .option('--conns <file>', 'gokeylog conns --json output: identities of connections opened before the capture (repeatable)', collect, [])
+    .option('--label <node>', 'the node the capture in the same position was taken on (repeatable; default: the node capture recorded, else the file name)', collect, [])
     .addOption(new Option('-o, --output <format>', 'text (default), wide (every column, connections and requests), json, ndjson, tsv or csv').choices(['text', 'wide', 'json', 'ndjson', 'tsv', 'csv']))
     .addOption(new Option('--json', 'the same as -o json').conflicts(['ndjson', 'output']))
     .addOption(new Option('--ndjson', 'the same as -o ndjson: one JSON object per request as it completes, then connections, identities and a summary').conflicts('output'))
@@ -188,6 +190,7 @@ async function analyze(captures: string[], opts: AnalyzeCliOptions): Promise<voi
     const result = await runAnalyze(
       {
         captures,
+        labels: opts.label,
         keyLogFiles: opts.keylog,
         connsFiles: opts.conns,
         format,
