@@ -20,7 +20,7 @@ newest=$(installed_toolchains | tail -1)
 [[ -n $newest ]] || die "no Go toolchain in $GOKEYLOG_CACHE/go: run scripts/toolchains.sh first"
 read -r version goroot <<<"$newest"
 
-debian_go_sources "$OUT/gopath-src" golang-k8s-api-dev golang-k8s-apimachinery-dev golang-k8s-sigs-yaml-dev
+debian_go_sources "$OUT/gopath-src" golang-k8s-api-dev golang-k8s-apimachinery-dev golang-k8s-sigs-yaml-dev golang-k8s-sigs-json-dev
 
 source=$REPO_ROOT/test/tools/manifestcheck/main.go
 stamp=$(content_hash "$source" "$OUT/gopath-src/packages.txt" "go=$version $(<"$GOKEYLOG_CACHE/go/root-$version/.debversion")")
@@ -70,8 +70,10 @@ else
   for run in "${runs[@]}"; do
     note "RUN ${run:0:100}"
     # A private mount namespace: /proc and /dev for the chroot vanish with it.
-    unshare --mount --fork sh -c 'mount -t proc proc "$1/proc" && mount --rbind /dev "$1/dev" && exec chroot "$1" /bin/sh -c "$2"' sh "$base.partial" "$run" ||
-      die "deploy/Dockerfile step failed: RUN $run"
+    if ! unshare --mount --fork sh -c 'mount -t proc proc "$1/proc" && mount --rbind /dev "$1/dev" && exec chroot "$1" /bin/sh -c "$2"' sh "$base.partial" "$run" >"$OUT/image-base.log" 2>&1; then
+      tail -20 "$OUT/image-base.log" >&2
+      die "deploy/Dockerfile step failed: RUN $run (log: $OUT/image-base.log)"
+    fi
   done
   : >"$base.partial/etc/resolv.conf"
   printf '%s' "$base_stamp" >"$base.partial/.stamp"

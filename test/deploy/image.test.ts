@@ -47,6 +47,8 @@ test('the Dockerfile builds without a daemon, and its gokeylog inspects and list
   const [upper, work, merged] = ['upper', 'work', 'merged'].map((d) => path.join(dir, d));
   for (const d of [upper!, work!, merged!]) mkdirSync(d);
   run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${BASE()},upperdir=${upper},workdir=${work}`, merged!]);
+  // Where the pod mounts the host's tracefs.
+  mkdirSync(path.join(merged!, 'sys', 'kernel', 'tracing'), { recursive: true });
   const port = await freePort();
   const apiserver = await startUnderWrapper(binary, path.join(dir, 'host'), 'kube-apiserver', [`--secure-port=${port}`]);
   try {

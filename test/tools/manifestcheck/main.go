@@ -1,6 +1,7 @@
 // manifestcheck decodes Kubernetes manifests strictly into the real API types (k8s.io/api, built from
-// Debian's golang-k8s-api-dev source package): an unknown or misplaced field, a wrong type or a duplicate
-// field is an error, as `kubectl apply --validate=strict` would report it. Each object is printed back as
+// Debian's golang-k8s-api-dev source package) the way the API server's strict field validation does
+// (sigs.k8s.io/json: field names are case-sensitive, unlike encoding/json): an unknown, misspelled or misplaced
+// field, a wrong type or a duplicate field is an error, as `kubectl apply --validate=strict` would report it. Each object is printed back as
 // one JSON line, round-tripped through its Go type, so that tests read what the API server would store.
 //
 //	manifestcheck FILE...     exit 0 when every document decodes; 1 with one line per failure otherwise
@@ -13,12 +14,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -37,6 +40,26 @@ func newObject(t metav1.TypeMeta) (interface{}, error) {
 		return &batchv1.Job{}, nil
 	}
 	return nil, fmt.Errorf("unknown kind %q in apiVersion %q", t.Kind, t.APIVersion)
+}
+
+// decodeStrict is YAML → JSON (duplicate keys refused) → the type, refusing fields it does not have.
+func decodeStrict(doc []byte, obj interface{}) error {
+	data, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return err
+	}
+	strict, err := kjson.UnmarshalStrict(data, obj, kjson.DisallowUnknownFields)
+	if err != nil {
+		return err
+	}
+	if len(strict) > 0 {
+		msgs := make([]string, len(strict))
+		for i, e := range strict {
+			msgs[i] = e.Error()
+		}
+		return fmt.Errorf("%s", strings.Join(msgs, "; "))
+	}
+	return nil
 }
 
 func check(file string) (failures int) {
@@ -67,7 +90,7 @@ func check(file string) (failures int) {
 		}
 		obj, err := newObject(meta)
 		if err == nil {
-			err = yaml.UnmarshalStrict(doc, obj)
+			err = decodeStrict(doc, obj)
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: document %d (%s): %v\n", file, n, meta.Kind, err)
