@@ -244,6 +244,7 @@ test('HTML report of real captures in Chromium at 1100, 1250 and 1400 px', { tim
               tr.cells[4]!.querySelector('.line')!.textContent, tr.cells[3]!.querySelector('.line')!.textContent, tr.cells[2]!.textContent]),
             statusColours: Object.fromEntries([...document.querySelectorAll('#requests .status')].map((e) => [e.textContent, getComputedStyle(e).color])),
             sni: [...document.querySelectorAll<HTMLTableRowElement>('#connections tbody tr')].map((tr) => tr.cells[3]!.textContent),
+            connectionIdentities: [...document.querySelectorAll<HTMLTableRowElement>('#connections tbody tr')].map((tr) => [tr.cells[2]!.textContent!.split(':')[0], tr.cells[5]!.textContent]),
             userAgents: [...document.querySelectorAll<HTMLTableRowElement>('#requests tbody tr')].map((tr) => tr.cells[6]!.textContent),
             problems: [...document.querySelectorAll('ul.problems h3')].map((h) => h.textContent),
             credentialTitles: [...document.querySelectorAll('code.credid')].map((c) => c.getAttribute('title')),
@@ -302,6 +303,8 @@ test('HTML report of real captures in Chromium at 1100, 1250 and 1400 px', { tim
         assert.ok(coredns[4]!.includes(`JTI=${HOSTILE_JTI}`), coredns[4]!);
         assert.match(coredns[4]!, /^service-account token.*pod coredns-5d78c9869d-abcde.*node worker-2$/);
         assert.equal(facts.credentialTitles.filter((t) => t === `JTI=${HOSTILE_JTI}`).length, 2, 'the jti as a whole attribute value, in the answer and the table');
+        assert.deepEqual(facts.connectionIdentities.filter(([ip]) => ip === '127.0.0.11'), [['127.0.0.11', 'system:serviceaccount:kube-system:coredns']],
+          'a token client\'s connection names the identity of its requests');
         assert.deepEqual(identity('system:serviceaccount:ci:builder').slice(0, 4), ['legacy', 'system:serviceaccount:ci:builder', '1 request', '127.0.0.12']);
         assert.deepEqual(identity('bearer token (opaque)').slice(2, 4), ['1 request', '127.0.0.13']);
         assert.deepEqual(identity('alice').slice(2, 4), ['1 request', '127.0.0.14']);

@@ -23,7 +23,9 @@ const badgeHtml = (c: TimelineMark): string => c.badges.map((b) => `<span class=
 /** The credential id, visually cut to its start but whole in the text (copy, find and filter see all of it). */
 const credentialId = (c: IdentityView): string => `<code class="credid" title="${esc(c.credentialId)}">${esc(c.credentialId)}</code>`;
 
-const lines = (items: string[]): string => items.map((i) => `<span class="line">${escWrap(i)}</span>`).join('');
+/** One item a line; with `links`, each item links there (in-page anchors made here, never from the data). */
+const lines = (items: string[], links?: string[]): string =>
+  items.map((item, n) => `<span class="line">${links ? `<a href="${links[n]}">${escWrap(item)}</a>` : escWrap(item)}</span>`).join('');
 const sub = (label: string, value: string | null | undefined, after?: RegExp): string =>
   value ? `<span class="sub">${label} ${escWrap(value, after)}</span>` : '';
 
@@ -116,18 +118,18 @@ const statuses = (counts: Record<string, number>): string =>
 export function connectionsTable(view: ReportView): string {
   const all = view.report.connections;
   const rows: Row[] = all.slice(0, MAX_ROWS).map((c) => {
-    const identity = view.identityOfConnection(c);
+    const identities = view.identitiesOfConnection(c);
     return {
       id: `conn-${c.id}`,
       cls: readable(c) ? '' : 'problem',
-      terms: `conn:${c.id}${identity ? ` ${identity.filterTerm}` : ''}`,
+      terms: [`conn:${c.id}`, ...identities.map((i) => i.filterTerm)].join(' '),
       cells: [
         { html: String(c.id), sort: c.id },
         { html: esc(clock(c.startTime * 1000)), sort: c.startTime },
         { html: `${esc(`${c.client.ip}:${c.client.port}`)}<span class="sub">→ ${esc(`${c.server.ip}:${c.server.port}`)}</span>`, sort: c.client.ip },
         escWrap(c.sni ?? ''),
         `${esc([c.tlsVersion, c.alpn].filter(Boolean).join(' · '))}<span class="sub">${esc(c.cipherSuite ?? '')}</span>`,
-        identity ? `<a href="#${identity.anchor}">${escWrap(identity.name)}</a>` : escWrap(c.clientCertificate?.commonName ?? ''),
+        identities.length ? lines(identities.map((i) => i.name), identities.map((i) => `#${i.anchor}`)) : escWrap(c.clientCertificate?.commonName ?? ''),
         decryptedCell(c),
         { html: c.requestCount ? `<a href="#requests" data-show="requests" data-term="conn:${c.id}">${c.requestCount}</a>` : '0', sort: c.requestCount },
         { html: `<span class="line">↑ ${c.bytesToServer}</span><span class="line">↓ ${c.bytesToClient}</span>`, sort: c.bytesToServer + c.bytesToClient },
@@ -182,7 +184,7 @@ const ADVICE: Record<string, string> = {
 function advice(view: ReportView, conns: AnalyzedConnection[]): string {
   const c = conns[0]!;
   if (c.rejected) {
-    const who = [...new Set(conns.map((x) => view.identityOfConnection(x)?.name).filter((n): n is string => n !== undefined))];
+    const who = [...new Set(conns.flatMap((x) => view.identitiesOfConnection(x).map((i) => i.name)))];
     return `The server refused the client's certificate in the handshake (TLS alert ${esc(c.rejected)})${who.length ? ` of ${who.map((n) => `<b>${escWrap(n)}</b>`).join(', ')}` : ''}: ` +
       'issue a new one (or fix its CA), install it and restart the client at the addresses below. Until then it keeps failing.';
   }

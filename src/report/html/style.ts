@@ -101,5 +101,5 @@ ul.problems li.rejected{border-left-color:var(--violet)}
 table.data .badges .badge{display:block;width:fit-content;margin:0 0 3px;white-space:normal}
 table.data .badges{min-width:150px}
 .partial{color:var(--amber)}.no{color:var(--red)}
-@media (max-width:1000px){.charts{grid-template-columns:1fr}ol.attention li{grid-template-columns:1fr 1fr}}
+@media (max-width:1000px){.charts{grid-template-columns:1fr}}
 `;

@@ -49,7 +49,8 @@ export interface ReportView {
   serverCertificates: TimelineMark[];
   /** The identities an operator has to act on: rejected, expired, expiring within the window, legacy. */
   attention: IdentityView[];
-  identityOfConnection(c: AnalyzedConnection): IdentityView | null;
+  /** Its client certificate's identity, else those of the requests on it (tokens, Basic, anonymous). */
+  identitiesOfConnection(c: AnalyzedConnection): IdentityView[];
   identityOfRequest(r: AnalyzedRequest): IdentityView | null;
 }
 
@@ -99,6 +100,16 @@ export function reportView(report: Report, nowMs: number): ReportView {
   const byKey = new Map(identities.map((v) => [v.identity.key, v]));
   const byCertificate = new Map(identities.filter((v) => v.identity.certificate).map((v) => [v.identity.certificate!.sha256, v]));
 
+  const identityOfRequest = (r: AnalyzedRequest): IdentityView | null => (r.credential ? byKey.get(r.credential.key) ?? null : null);
+  const byConnection = new Map<number, Set<IdentityView>>();
+  for (const r of report.requests) {
+    const v = identityOfRequest(r);
+    if (!v) continue;
+    const set = byConnection.get(r.connectionId) ?? new Set<IdentityView>();
+    set.add(v);
+    byConnection.set(r.connectionId, set);
+  }
+
   const serverCertificates: TimelineMark[] = [];
   const servers = new Set<string>();
   for (const c of report.connections) {
@@ -128,7 +139,10 @@ export function reportView(report: Report, nowMs: number): ReportView {
     identities,
     serverCertificates,
     attention: identities.filter((v) => v.identity.attention.length > 0),
-    identityOfConnection: (c) => (c.clientCertificate ? byCertificate.get(c.clientCertificate.sha256) ?? null : null),
-    identityOfRequest: (r) => (r.credential ? byKey.get(r.credential.key) ?? null : null),
+    identitiesOfConnection: (c) => {
+      const byCert = c.clientCertificate ? byCertificate.get(c.clientCertificate.sha256) : undefined;
+      return byCert ? [byCert] : [...(byConnection.get(c.id) ?? [])];
+    },
+    identityOfRequest,
   };
 }
