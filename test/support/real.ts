@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ETCD_READY, etcdArgs } from '../../src/demo/kubeControlPlane.js';
 import type { CertPair, TestPki } from './pki.js';
 import { secretTempDir } from './pki.js';
 import {
@@ -45,17 +46,10 @@ export async function startEtcd(options: { etcd: Program; pki: TestPki; timeoutM
   const { pki } = options;
   const dataDir = path.join(secretTempDir('etcd'), 'data');
   const port = await freePort();
-  const peerPort = await freePort();
   const endpoint = `https://127.0.0.1:${port}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
-  const args = [
-    '--name', 'gokeylog-test', '--data-dir', dataDir,
-    '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `gokeylog-test=${peer}`,
-    '--client-cert-auth', '--trusted-ca-file', pki.caCert, '--cert-file', pki.serverCert, '--key-file', pki.serverKey,
-  ];
+  const args = etcdArgs({ name: 'gokeylog-test', dataDir, port, peerPort: await freePort(), pki });
   const { process: etcd } = await startProcess(programPath(options.etcd), args, {
-    ready: /ready to serve client requests/,
+    ready: ETCD_READY,
     readyOn: 'stderr',
     timeoutMs: options.timeoutMs,
   });

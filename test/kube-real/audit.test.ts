@@ -1,0 +1,81 @@
+// The real control plane (Debian sid etcd and kubectl, a Kubernetes API server built from Debian's
+// k8s.io sources, a client-go node client) captured by `gokeylog capture` and read by `gokeylog analyze`.
+// Referees: the API server's own audit log for every request and identity, tshark for the pcapng.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runAnalyze } from '../analyze/cli.js';
+import { startCli } from '../support/cli.js';
+import { isRoot, requireOrSkip } from '../support/env.js';
+import { kubeControlPlaneBinaries, startKubeControlPlane, type KubeControlPlane } from '../support/kube.js';
+import { readAuditLog } from '../support/kubeAudit.js';
+import { commandExists, secretFileIn, tsharkFields } from '../support/traffic.js';
+import { compareWithAuditLog, runWorkload, type AnalyzeReport } from './workload.js';
+
+const NODE_CLIENT_GETS = 300;
+
+function preconditions(t: import('node:test').TestContext): boolean {
+  return (
+    requireOrSkip(t, isRoot(), 'capturing needs root (tracefs, tcpdump)') &&
+    requireOrSkip(t, commandExists('tcpdump') && commandExists('tshark') && commandExists('curl'), 'tcpdump, tshark and curl are needed') &&
+    requireOrSkip(t, kubeControlPlaneBinaries() !== null, 'the real control plane is not built (bash scripts/setup-kube.sh)')
+  );
+}
+
+/** Capture the API server while the workload runs; analyze the pcapng (its embedded keys only). */
+async function captureWorkload(cp: KubeControlPlane): Promise<{ pcapng: string; report: AnalyzeReport; stdout: string }> {
+  const pcapng = secretFileIn(cp.dir, 'apiserver.pcapng');
+  const capture = await startCli(
+    ['capture', '--pid', String(cp.apiserver.pid), '-f', `tcp port ${cp.apiserver.port}`, '-w', pcapng],
+    /capturing on/,
+  );
+  try {
+    await runWorkload(cp, { nodeClientGets: NODE_CLIENT_GETS });
+  } finally {
+    assert.equal(await capture.stop('SIGINT'), 0, capture.stderr());
+  }
+  const run = await runAnalyze([pcapng, '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  return { pcapng, report: JSON.parse(run.stdout) as AnalyzeReport, stdout: run.stdout };
+}
+
+test('real API server: every request analyze decodes is in the audit log and vice versa, with equal who/what/answer', { timeout: 600_000 }, async (t) => {
+  if (!preconditions(t)) return;
+  const cp = await startKubeControlPlane();
+  let result: Awaited<ReturnType<typeof captureWorkload>>;
+  try {
+    result = await captureWorkload(cp);
+  } finally {
+    await cp.stop();
+  }
+  const { report, stdout, pcapng } = result;
+  const pairs = compareWithAuditLog(report, readAuditLog(cp.apiserver.auditLog));
+
+  // The workload's breadth, as the server recorded it.
+  const verbs = new Set(pairs.map(([, e]) => `${e.verb}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}`));
+  for (const verb of ['create', 'get', 'list', 'watch', 'update', 'patch', 'patch/status', 'delete', 'deletecollection']) {
+    assert.ok(verbs.has(verb), `the workload made a ${verb} request (${[...verbs].join(', ')})`);
+  }
+  const codes = new Set(pairs.map(([, e]) => e.responseStatus?.code));
+  for (const code of [200, 201, 401, 404]) assert.ok(codes.has(code), `some request was answered ${code}`);
+  const protocols = new Set(report.connections.map((c) => `${c.tlsVersion} ${c.protocol}`));
+  assert.ok(protocols.has('TLS 1.2 h2') && protocols.has('TLS 1.3 http/1.1') && protocols.has('TLS 1.3 h2'), [...protocols].join(', '));
+
+  // The node client: all its requests on one connection, hundreds of them.
+  const nodeConnections = new Set(pairs.filter(([r]) => r.userAgent?.startsWith('gokeylog-nodeclient/')).map(([r]) => r.connectionId));
+  assert.equal(nodeConnections.size, 1, 'the node client used one connection');
+  assert.ok(pairs.filter(([r]) => nodeConnections.has(r.connectionId)).length > 300);
+
+  // Identities, and the controller manager's certificate that expires in 3 days.
+  const cm = report.identities.find((i) => i.user === 'system:kube-controller-manager');
+  assert.ok(cm && cm.expiringSoon && cm.daysLeft <= 3, JSON.stringify(cm));
+  // The bearer token never appears in analyze's output.
+  assert.ok(!stdout.includes(cp.pki.token.token.split('.')[1]!), 'the token is not printed');
+
+  // tshark decrypts the pcapng with no options and sees the same HTTP/2 requests.
+  const theirs = await tsharkFields(pcapng, { tlsPort: cp.apiserver.port, filter: 'http2.headers.method', fields: ['http2.headers.method', 'http2.headers.path'] });
+  const ours = report.requests.filter((r) => r.path !== null && report.connections.find((c) => c.id === r.connectionId)?.protocol === 'h2');
+  assert.equal(theirs.length, ours.length, 'tshark decodes as many HTTP/2 requests');
+  assert.deepEqual(theirs.map(([m, p]) => `${m} ${p}`).sort(), ours.map((r) => `${r.method} ${r.path}`).sort());
+});
+
+
