@@ -59,6 +59,7 @@ export function reportJson(r: InspectReport): Record<string, unknown> {
     goVersion: r.goVersion,
     goVersionSource: r.goVersionSource,
     mainModule: r.mainModule,
+    mainPackage: r.mainPackage,
     dependencies: r.dependencies,
     abi: r.abi,
     pclntab: { vaddr: hex(r.pclntab.vaddr), format: r.pclntab.format, functionCount: r.pclntab.functionCount, source: r.pclntab.source },
@@ -75,6 +76,25 @@ export function reportJson(r: InspectReport): Record<string, unknown> {
 
 const describeArg = (arg: ArgLocation): string => ('register' in arg ? arg.register : `${arg.stackOffset}(SP)`);
 
+const METHOD_NAMES: Record<InspectReport['writeKeyLog']['method'], string> = {
+  symtab: 'the .symtab symbol table',
+  dynsym: 'the .dynsym dynamic symbol table',
+  pclntab: 'the pclntab',
+  signature: 'code signature',
+};
+
+/** -s -w drops .symtab; a PIE may still export Go symbols in .dynsym, which is then what named writeKeyLog. */
+function describeStripped(r: InspectReport): string {
+  if (!r.stripped) return 'no';
+  return r.writeKeyLog.method === 'dynsym' ? 'yes (no .symtab; its .dynsym names writeKeyLog)' : 'yes (no .symtab)';
+}
+
+/** The module and version; a GOPATH build (as Debian's) records only the main package's path. */
+function describeMain(r: InspectReport): string {
+  if (r.mainModule) return `${r.mainModule.path} ${r.mainModule.version}`;
+  return r.mainPackage ? `${r.mainPackage} (main package; built without module information)` : '-';
+}
+
 function reportText(r: InspectReport): string {
   const args = r.writeKeyLog.args;
   const rows: [string, string][] = [
@@ -82,14 +102,14 @@ function reportText(r: InspectReport): string {
     ['arch', r.arch],
     ['elf type', `${r.elfType}${r.pie ? ' (PIE)' : ''}`],
     ['linking', `${r.linking}${r.cgo ? ', cgo' : ''}`],
-    ['stripped', r.stripped ? 'yes (no .symtab)' : 'no'],
+    ['stripped', describeStripped(r)],
     ['go version', `${r.goVersion} (from ${r.goVersionSource})`],
-    ['main module', r.mainModule ? `${r.mainModule.path} ${r.mainModule.version}` : '-'],
+    ['main module', describeMain(r)],
     ['dependencies', r.dependencies.length ? r.dependencies.map((d) => `${d.path} ${d.version}`).join(', ') : '-'],
     ['abi', r.abi],
     ['pclntab', `${hex(r.pclntab.vaddr)} (Go ${r.pclntab.format} format, ${r.pclntab.functionCount} functions, found by ${r.pclntab.source})`],
     ['text start', `${hex(r.textStart.vaddr)} (from ${r.textStart.source})`],
-    ['writeKeyLog', `${hex(r.writeKeyLog.vaddr)} (found by ${r.writeKeyLog.method}, prologue validated)`],
+    ['writeKeyLog', `${hex(r.writeKeyLog.vaddr)} (found by ${METHOD_NAMES[r.writeKeyLog.method]}, prologue validated)`],
     ['file offset', hex(r.writeKeyLog.fileOffset)],
     ['label', `ptr ${describeArg(args.labelPtr)}, len ${describeArg(args.labelLen)}`],
     ['clientRandom', `ptr ${describeArg(args.clientRandomPtr)}, len ${describeArg(args.clientRandomLen)}`],

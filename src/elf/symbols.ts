@@ -6,6 +6,8 @@ export interface ElfSymbol {
   name: string;
   value: number;
   size: number;
+  /** The table it came from: .symtab, or .dynsym (what a stripped PIE may still export). */
+  table: 'symtab' | 'dynsym';
 }
 
 export const hasSymtab = (elf: ElfFile): boolean => elf.sections.some((s) => s.type === SHT_SYMTAB);
@@ -35,7 +37,7 @@ export async function findSymbols(elf: ElfFile, names: readonly string[]): Promi
     if (name === undefined || found.has(name)) continue;
     const value = Number(symbols.readBigUInt64LE(o + 8));
     if (value === 0) continue; // undefined symbol
-    found.set(name, { name, value, size: Number(symbols.readBigUInt64LE(o + 16)) });
+    found.set(name, { name, value, size: Number(symbols.readBigUInt64LE(o + 16)), table: table.type === SHT_SYMTAB ? 'symtab' : 'dynsym' });
   }
   return found;
 }

@@ -79,12 +79,12 @@ export async function openGoBinary(elf: ElfFile): Promise<GoBinary | undefined> 
   };
 }
 
-export type LookupMethod = 'symtab' | 'pclntab';
+export type LookupMethod = 'symtab' | 'dynsym' | 'pclntab';
 
-/** A function's entry by name: the ELF symbol table when present, else the pclntab's names. */
+/** A function's entry by name: the ELF symbol table (.symtab, else .dynsym) when present, else the pclntab's names. */
 export async function findFunction(binary: GoBinary, name: string): Promise<{ vaddr: number; method: LookupMethod } | undefined> {
   const symbol = (await findSymbols(binary.elf, [name])).get(name);
-  if (symbol) return { vaddr: symbol.value, method: 'symtab' };
+  if (symbol) return { vaddr: symbol.value, method: symbol.table };
   const indexes = await functionsNamed(binary.elf, binary.pcln, binary.functab, nameOffsets(await binary.functionNames(), name));
   const entries = [...new Set(indexes.map((i) => binary.functab.entry(i)))];
   if (entries.length > 1) {

@@ -1,7 +1,7 @@
 import { readElf, withFile } from '../elf/index.js';
 import { openGoBinary } from './binary.js';
 import { readBuildInfo } from './buildinfo.js';
-import { inspectBinary, type InspectOptions } from './inspect.js';
+import { inspectBinary, type InspectOptions, type LocateMethod } from './inspect.js';
 import type { WriteKeyLogArgs } from './args.js';
 import type { GoAbi, GoArch } from './version.js';
 
@@ -17,7 +17,7 @@ export interface HookPlan {
   vaddr: bigint;
   /** vaddr − p_vaddr + p_offset of the PT_LOAD holding vaddr: what a uprobe takes. */
   fileOffset: bigint;
-  method: 'symtab' | 'pclntab' | 'signature';
+  method: LocateMethod;
   validated: true;
   args: WriteKeyLogArgs;
 }

@@ -14,7 +14,7 @@ import { PCLNTAB_FORMATS, abiForFormat, abiForMinor, goMinor, goRelease, version
 export { WRITE_KEY_LOG } from './functions.js';
 
 export type GoVersionSource = 'buildinfo' | 'runtime.buildVersion' | 'pclntab';
-export type LocateMethod = 'symtab' | 'pclntab' | 'signature';
+export type LocateMethod = 'symtab' | 'dynsym' | 'pclntab' | 'signature';
 
 export interface InspectReport {
   path: string;
@@ -27,6 +27,8 @@ export interface InspectReport {
   goVersion: string;
   goVersionSource: GoVersionSource;
   mainModule: Module | null;
+  /** The main package's import path from the build info ("path" line), also for GOPATH builds without a module. */
+  mainPackage: string | null;
   dependencies: Module[];
   abi: GoAbi;
   pclntab: { vaddr: number; format: PclntabFormat; functionCount: number; source: PclntabSource };
@@ -66,6 +68,7 @@ export function inspectBinary(path: string, options: InspectOptions = {}): Promi
       goVersion: version,
       goVersionSource,
       mainModule: buildInfo?.main ?? null,
+      mainPackage: buildInfo?.path ?? null,
       dependencies: buildInfo ? notableDependencies(buildInfo) : [],
       abi,
       pclntab: { vaddr: binary.pcln.vaddr, format: binary.pcln.header.format, functionCount: binary.pcln.header.nfunc, source: binary.pclntabSource },
