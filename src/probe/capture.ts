@@ -81,6 +81,8 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   #nextEvent = 0;
   #timer: NodeJS.Timeout | undefined;
   #reconciling = false;
+  /** The first reconcile is over: processes selected from now on are announced when --follow found them. */
+  #started = false;
   #stopped = false;
   /** Records read before start() returned, when nobody listened yet. */
   #early: ProbeRecord[] | undefined = [];
@@ -125,6 +127,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     if (early !== undefined) session.#onSignal(early);
     try {
       await session.#reconcile(true);
+      session.#started = true;
     } catch (err) {
       await session.stop().catch(() => undefined);
       if (session.#startSignal === undefined) throw err;
@@ -235,6 +238,12 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
         }
       }
       const gone = [...this.#selected.keys()].filter((pid) => !processes.some((p) => p.pid === pid));
+      if (this.#options.follow) {
+        for (const pid of gone) {
+          const p = this.#selected.get(pid)!;
+          this.#notice(`pid ${pid} (${p.comm}) exited; --follow hooks ${p.exePath} again when it restarts`);
+        }
+      }
       this.#owners.forget(gone);
       const exited = gone.map((pid) => this.#selected.get(pid)!);
       this.#selected = new Map(processes.filter((p) => this.#hooked.has(p.binary)).map((p) => [p.pid, p]));
@@ -264,6 +273,10 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
 
   #select(p: TargetProcess): void {
     if (!this.#everHooked.has(p.pid)) {
+      // A process that only --follow selects (it runs a followed path, and no --pid named it) is a restart.
+      if (this.#started && this.#options.follow && this.#followPaths.has(p.exePath) && !this.#spec.pids.includes(p.pid)) {
+        this.#notice(`--follow: ${p.exePath} runs again as pid ${p.pid} (${p.comm}); its keys are captured from now on`);
+      }
       this.#everHooked.add(p.pid);
       this.#stats.processes++;
       this.#owners.learn(p.pid);

@@ -130,6 +130,9 @@ test('--follow: a target restarted onto an upgraded binary at the same path is h
     assert.deepEqual(missingFrom(after, lines), [], 'keys after the restart');
     assert.equal(stats.binaries, 2);
     assert.ok(notices.some((n) => /^unhooked/.test(n)), 'the old binary was unhooked');
+    // Said, not silent (issue 8, defect 6): the exit, and the restart with its new pid.
+    assert.ok(notices.some((n) => n.includes(`${binary} runs again as pid ${pid}`)), notices.join(' | '));
+    assert.ok(notices.some((n) => /exited; --follow hooks/.test(n)), notices.join(' | '));
   } finally {
     await session.stop();
     await server.stop();
