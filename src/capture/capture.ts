@@ -7,6 +7,7 @@ import { GokeylogError } from '../util/errors.js';
 import { setLongTimeout } from '../util/longTimeout.js';
 import { chooseNetns, netnsChoice, netnsOf, type NetnsChoice } from './netns.js';
 import { packetFacts } from './packetFacts.js';
+import { TargetTraffic } from './ownTraffic.js';
 import { SecretsOrderer, type OrderedBlock, type OrderedKey, type OrdererStats } from './secretsOrderer.js';
 import { checkFilter, Tcpdump, type TcpdumpStats } from './tcpdump.js';
 
@@ -17,6 +18,7 @@ export interface CaptureOptions {
   /** Names the output in error messages (a path, "standard output"). */
   outputName: string;
   iface: string;
+  /** A pcap filter for tcpdump; none = only the targets' own TCP traffic (see TargetTraffic). */
   filter?: string;
   /** Capture in our own network namespace instead of the targets'. */
   hostNetns: boolean;
@@ -37,6 +39,10 @@ export interface CaptureSummary {
   /** Each namespace captured in, one tcpdump and one interface of the pcapng each: "host" or which was entered. */
   netns: string[];
   iface: string;
+  /** What was captured: the -f expression, or the targets' own TCP traffic. */
+  filter: string;
+  /** Packets tcpdump saw that belonged to no target's connection (default filter only; written nowhere). */
+  packetsOfOtherProcesses: number;
   /** Summed over the tcpdumps (null where one did not say). */
   tcpdump: TcpdumpStats;
   ordering: OrdererStats;
@@ -65,7 +71,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
   try {
     if (session.targets.length === 0) opts.onNotice('no target process is running yet: capturing in the host network namespace');
     for (const netns of chooseNetns(session.targets.map((t) => t.pid), opts.hostNetns)) {
-      sources.push({ netns, tcpdump: await Tcpdump.start({ iface: opts.iface, filter: opts.filter, netnsPid: netns.pid }) });
+      sources.push({ netns, tcpdump: await Tcpdump.start({ iface: opts.iface, filter: tcpdumpFilter(opts), netnsPid: netns.pid }) });
     }
     live = new LiveCapture(opts, session, sources);
     for (const e of earlyKeys) live.addKey(e);
@@ -73,7 +79,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
     else opts.onReady?.(sources.map((s) => s.netns.description));
     const stoppedBy = await live.run();
     const summary = await live.finish();
-    return { netns: sources.map((s) => s.netns.description), iface: opts.iface, stoppedBy, ...summary };
+    return { netns: sources.map((s) => s.netns.description), iface: opts.iface, filter: describeFilter(opts), stoppedBy, ...summary };
   } finally {
     // Also on failure: a tcpdump still starting in a new namespace sees this and stops at once.
     live?.stop('tcpdump exited');
@@ -83,6 +89,15 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
 }
 
 type StopReason = CaptureSummary['stoppedBy'];
+
+/** Without -f, tcpdump passes TCP and TargetTraffic keeps the targets' connections of it. */
+const tcpdumpFilter = (opts: CaptureOptions): string => opts.filter ?? 'tcp';
+
+/** What the capture holds, in words (the capture says it when it starts, and in its summary). */
+export const describeFilter = (opts: Pick<CaptureOptions, 'filter'>): string =>
+  opts.filter !== undefined
+    ? `-f ${JSON.stringify(opts.filter)}`
+    : "the targets' own TCP traffic (their listening ports and connections, from /proc/PID/fd and /proc/PID/net/tcp*; -f overrides)";
 
 /** One tcpdump and the namespace it captures in. */
 interface Source {
@@ -119,6 +134,9 @@ class LiveCapture {
   #writeError: unknown;
   #stopReason: StopReason | undefined;
   #keyLogFailed = false;
+  /** The default filter's judge; undefined with -f. */
+  readonly #targetTraffic: TargetTraffic | undefined;
+  #packetsOfOtherProcesses = 0;
 
   constructor(opts: CaptureOptions, session: KeyCaptureSession, sources: Source[]) {
     this.#opts = opts;
@@ -127,6 +145,7 @@ class LiveCapture {
     this.#interfaceIds = sources.map(() => undefined);
     for (const s of sources) this.#startingNetns.add(s.netns.id);
     this.#orderer = new SecretsOrderer({ holdMs: opts.holdMs, maxHeldBytes: opts.maxHeldBytes });
+    this.#targetTraffic = opts.filter === undefined ? new TargetTraffic(() => session.targets.map((t) => t.pid)) : undefined;
     this.#writer = new PcapngWriter(opts.output, { name: opts.outputName });
     // analyze names the node of a capture from this comment when several nodes' captures are merged.
     this.#writer.writeSectionHeader({ userAppl: 'gokeylog capture', comment: `node=${hostname()}` });
@@ -160,7 +179,7 @@ class LiveCapture {
       if (id === undefined || this.#startingNetns.has(id) || this.#stopReason !== undefined) continue;
       this.#startingNetns.add(id);
       const netns = netnsChoice(id, pid);
-      Tcpdump.start({ iface: this.#opts.iface, filter: this.#opts.filter, netnsPid: netns.pid }).then(
+      Tcpdump.start({ iface: this.#opts.iface, filter: tcpdumpFilter(this.#opts), netnsPid: netns.pid }).then(
         (tcpdump) => {
           if (this.#stopReason !== undefined) return void tcpdump.stop();
           const index = this.#sources.push({ netns, tcpdump }) - 1;
@@ -192,7 +211,7 @@ class LiveCapture {
   }
 
   /** After tcpdump has stopped: drains the probe's last keys, lets every held packet out, ends the file. */
-  async finish(): Promise<Omit<CaptureSummary, 'netns' | 'iface' | 'stoppedBy'>> {
+  async finish(): Promise<Omit<CaptureSummary, 'netns' | 'iface' | 'filter' | 'stoppedBy'>> {
     const tcpdumpStats = sumStats(await Promise.all(this.#sources.map((s) => s.tcpdump.stop())));
     const probe = await this.#session.stop();
     clearImmediate(this.#keyFlush);
@@ -207,7 +226,7 @@ class LiveCapture {
       }
     }
     if (this.#writeError !== undefined && !isClosedPipe(this.#writeError)) throw this.#writeError;
-    return { tcpdump: tcpdumpStats, ordering: this.#orderer.stats, probe, bytesWritten: this.#writer.bytesWritten };
+    return { tcpdump: tcpdumpStats, packetsOfOtherProcesses: this.#packetsOfOtherProcesses, ordering: this.#orderer.stats, probe, bytesWritten: this.#writer.bytesWritten };
   }
 
   #now(): number {
@@ -223,6 +242,10 @@ class LiveCapture {
     } else if (block.kind === 'packet') {
       const interfaceId = this.#interfaceIds[source]!;
       const facts = packetFacts(block.linkType, block.data);
+      if (this.#targetTraffic && !(facts.conn !== null && facts.endpoints && this.#targetTraffic.owns(facts.conn, ...facts.endpoints))) {
+        this.#packetsOfOtherProcesses++;
+        return;
+      }
       // Two namespaces may both have 127.0.0.1:X ↔ 127.0.0.1:Y: connections are per interface.
       if (facts.conn !== null) facts.conn = `${interfaceId} ${facts.conn}`;
       this.#emit(this.#orderer.addPacket(facts, { block, interfaceId }, this.#now()));

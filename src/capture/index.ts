@@ -8,7 +8,8 @@
  *   Tcpdump / tcpdumpCommand / parseTcpdumpStats
  *   chooseNetns                              the namespaces to capture in: one tcpdump per target namespace
  */
-export { runCapture } from './capture.js';
+export { describeFilter, runCapture } from './capture.js';
+export { TargetTraffic, parseProcNetTcp, parseLocalAddresses } from './ownTraffic.js';
 export type { CaptureOptions, CaptureSummary } from './capture.js';
 export { SecretsOrderer } from './secretsOrderer.js';
 export type { OrderedBlock, OrderedKey, OrdererStats, PacketFacts, SecretsOrdererOptions } from './secretsOrderer.js';

@@ -1,6 +1,6 @@
 import { closeSync, createWriteStream } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { runCapture, type CaptureSummary } from '../capture/index.js';
+import { describeFilter, runCapture, type CaptureSummary } from '../capture/index.js';
 import type { ProbeBackendName } from '../probe/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { SecretOutput, sameFile } from '../util/secretFile.js';
@@ -27,7 +27,7 @@ export function registerCapture(program: Command): void {
   addTargetOptions(command)
     .requiredOption('-w, --write <file>', 'write the pcapng to FILE (a new file of mode 0600 that replaces FILE: it holds secrets), or - for stdout')
     .option('-i, --interface <iface>', 'interface to capture on, in each target\'s network namespace (one tcpdump per namespace)', 'any')
-    .option('-f, --filter <expr>', 'pcap filter expression, e.g. "tcp port 6443"')
+    .option('-f, --filter <expr>', 'pcap filter expression, e.g. "tcp port 6443" (default: only the targets\' own TCP traffic: their listening ports and connections)')
     .option('--keylog <file>', 'also append the plain NSS key log to FILE (created 0600; an existing FILE must be yours and 0600)')
     .option('--duration <seconds>', 'stop after SECONDS', parsePositive('--duration'))
     .option('--host-netns', 'capture in the host network namespace instead of the targets\'')
@@ -93,7 +93,7 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
       onReady: (netns) => {
         // The capture takes the name of -w once it runs: a capture that could not start leaves an old file as it was.
         out?.commit();
-        notice(`capturing on ${opts.interface} in ${describeNetns(netns)}; stop with Ctrl-C`);
+        notice(`capturing on ${opts.interface} in ${describeNetns(netns)}: ${describeFilter(opts)}; stop with Ctrl-C`);
       },
     });
     out?.commit();
@@ -112,6 +112,7 @@ function describeSummary(s: CaptureSummary): string {
   const drops = s.tcpdump.droppedByKernel === null ? 'unknown' : String(s.tcpdump.droppedByKernel);
   return [
     `gokeylog: captured ${count(o.packets, 'packet', 'packets')} on ${s.iface} (${describeNetns(s.netns)}), ${drops} dropped by the kernel; stopped by ${s.stoppedBy}.`,
+    `gokeylog: filter: ${s.filter}${s.packetsOfOtherProcesses ? `; ${count(s.packetsOfOtherProcesses, 'packet', 'packets')} of other processes left out` : ''}.`,
     `gokeylog: ${count(o.keys, 'key', 'keys')} written in ${count(o.secretsBlocks, 'secrets block', 'secrets blocks')} from ${count(s.probe.processes, 'process', 'processes')}; ${s.probe.rejects} rejected, ${s.probe.lost} lost.`,
     `gokeylog: TLS connections: ${o.connectionsDecryptable} with keys, ${o.connectionsKeysMissing} whose keys never came (${count(o.packetsReleasedWithoutKeys, 'packet', 'packets')} written without them), ` +
       `${o.connectionsOpenedBefore} opened before the capture (cannot be decrypted).`,

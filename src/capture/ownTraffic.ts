@@ -1,0 +1,194 @@
+/**
+ * The targets' own TCP traffic: capture's default when no -f is given. In the host network namespace
+ * tcpdump sees every process's packets; only those of a connection that is a target's socket are kept —
+ * an accepted or outgoing connection (its 4-tuple) or any connection to one of its listening ports. Sockets
+ * are read from /proc/PID/fd (socket:[INODE]) and the namespace's /proc/PID/net/tcp and tcp6, again whenever
+ * a packet of a connection not decided yet arrives, so the set stays current while the targets run.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { connectionKey, type Endpoint } from '../net/index.js';
+
+export const TCP_LISTEN = 0x0a;
+
+/** One row of /proc/net/tcp or /proc/net/tcp6. */
+export interface ProcTcpSocket {
+  local: Endpoint;
+  remote: Endpoint;
+  /** The kernel's TCP state (0x0A = LISTEN). */
+  state: number;
+  inode: number;
+}
+
+/** Rows of /proc/net/tcp (v6 = false) or tcp6: addresses are hex words in host (little-endian) byte order. */
+export function parseProcNetTcp(text: string, v6: boolean): ProcTcpSocket[] {
+  const sockets: ProcTcpSocket[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    const local = parseEndpoint(f[1]!, v6);
+    const remote = parseEndpoint(f[2]!, v6);
+    const state = Number.parseInt(f[3]!, 16);
+    const inode = Number(f[9]);
+    if (!local || !remote || !Number.isFinite(state) || !Number.isSafeInteger(inode)) continue;
+    sockets.push({ local, remote, state, inode });
+  }
+  return sockets;
+}
+
+function parseEndpoint(text: string, v6: boolean): Endpoint | undefined {
+  const [hex, portHex] = text.split(':');
+  if (!hex || !portHex || hex.length !== (v6 ? 32 : 8) || !/^[0-9A-Fa-f]+$/.test(hex)) return undefined;
+  const bytes = Buffer.alloc(hex.length / 2);
+  // Each 32-bit word is printed as the host (little-endian) integer: reverse the bytes of each word.
+  for (let w = 0; w < bytes.length / 4; w++) {
+    for (let i = 0; i < 4; i++) bytes[w * 4 + i] = Number.parseInt(hex.slice(w * 8 + (3 - i) * 2, w * 8 + (3 - i) * 2 + 2), 16);
+  }
+  const port = Number.parseInt(portHex, 16);
+  if (!Number.isInteger(port) || port > 0xffff) return undefined;
+  return { ip: v6 ? ipv6Address(bytes) : [...bytes].join('.'), port };
+}
+
+/** An IPv6 address as packets name it: IPv4-mapped ones (a dual-stack socket's IPv4 peers) as IPv4. */
+function ipv6Address(b: Buffer): string {
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return [...b.subarray(12)].join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
+  // RFC 5952: the longest run (≥ 2) of zero groups becomes "::".
+  let best = { start: -1, length: 1 };
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > best.length) best = { start: i, length: j - i };
+    i = j === i ? i + 1 : j;
+  }
+  if (best.start < 0) return groups.join(':');
+  return `${groups.slice(0, best.start).join(':')}::${groups.slice(best.start + best.length).join(':')}`;
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::']);
+
+/**
+ * The namespace's own addresses (where a wildcard listener accepts): IPv4 from fib_trie's "/32 host LOCAL"
+ * entries, IPv6 from if_inet6 (hex in network order). 127.0.0.0/8 is local anyway.
+ */
+export function parseLocalAddresses(fibTrie: string, ifInet6: string): Set<string> {
+  const addresses = new Set<string>();
+  let last: string | undefined;
+  for (const line of fibTrie.split('\n')) {
+    const leaf = /\|-- (\d+\.\d+\.\d+\.\d+)$/.exec(line.trimEnd());
+    if (leaf) last = leaf[1];
+    else if (last && /^\s+\/32 host LOCAL/.test(line)) addresses.add(last);
+  }
+  for (const line of ifInet6.split('\n')) {
+    const hex = line.trim().split(/\s+/)[0];
+    if (hex && /^[0-9a-fA-F]{32}$/.test(hex)) addresses.add(ipv6Address(Buffer.from(hex, 'hex')));
+  }
+  return addresses;
+}
+
+function localAddresses(pid: number): Set<string> {
+  const read = (file: string): string => {
+    try {
+      return readFileSync(`/proc/${pid}/net/${file}`, 'latin1');
+    } catch {
+      return '';
+    }
+  };
+  return parseLocalAddresses(read('fib_trie'), read('if_inet6'));
+}
+
+const isLocal = (ip: string, local: ReadonlySet<string>): boolean => local.has(ip) || ip.startsWith('127.') || ip === '::1';
+
+/** Socket inodes of a process's open file descriptors. */
+function socketInodes(pid: number): Set<number> {
+  const inodes = new Set<number>();
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return inodes; // gone
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(Number(m[1]));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return inodes;
+}
+
+function readTable(pid: number, name: 'tcp' | 'tcp6'): ProcTcpSocket[] {
+  try {
+    return parseProcNetTcp(readFileSync(`/proc/${pid}/net/${name}`, 'latin1'), name === 'tcp6');
+  } catch {
+    return [];
+  }
+}
+
+/** Decisions remembered per connection at most; past it they are forgotten and made again. */
+const MAX_DECISIONS = 1 << 16;
+
+/** Whether a captured connection is one of the targets'; see the module comment. */
+export class TargetTraffic {
+  readonly #pids: () => readonly number[];
+  #connections = new Set<string>();
+  /** "ip port" of listeners; a wildcard address as "* port". */
+  #listeners = new Set<string>();
+  /** The targets' namespaces' own addresses, where their wildcard listeners accept. */
+  #local = new Set<string>();
+  readonly #decided = new Map<string, boolean>();
+  #refreshes = 0;
+
+  constructor(pids: () => readonly number[]) {
+    this.#pids = pids;
+    this.refresh();
+  }
+
+  /** How many times the sockets were read (for the capture summary). */
+  get refreshes(): number {
+    return this.#refreshes;
+  }
+
+  /** Re-reads the targets' sockets. */
+  refresh(): void {
+    this.#refreshes++;
+    const connections = new Set<string>();
+    const listeners = new Set<string>();
+    const local = new Set<string>();
+    for (const pid of this.#pids()) {
+      const inodes = socketInodes(pid);
+      if (inodes.size === 0) continue;
+      for (const ip of localAddresses(pid)) local.add(ip);
+      for (const s of [...readTable(pid, 'tcp'), ...readTable(pid, 'tcp6')]) {
+        if (!inodes.has(s.inode)) continue;
+        if (s.state === TCP_LISTEN) listeners.add(`${WILDCARDS.has(s.local.ip) ? '*' : s.local.ip} ${s.local.port}`);
+        else connections.add(connectionKey(s.local, s.remote));
+      }
+    }
+    this.#connections = connections;
+    this.#listeners = listeners;
+    this.#local = local;
+  }
+
+  /** For the packet of connection `conn` (packetFacts' id) between `a` and `b`. */
+  owns(conn: string, a: Endpoint, b: Endpoint): boolean {
+    const known = this.#decided.get(conn);
+    if (known !== undefined) return known;
+    let mine = this.#matches(conn, a, b);
+    if (!mine) {
+      // A connection opened since the last look: its socket is in /proc by the time its packets reach us.
+      this.refresh();
+      mine = this.#matches(conn, a, b);
+    }
+    if (this.#decided.size >= MAX_DECISIONS) this.#decided.clear();
+    this.#decided.set(conn, mine);
+    return mine;
+  }
+
+  #matches(conn: string, a: Endpoint, b: Endpoint): boolean {
+    if (this.#connections.has(conn)) return true;
+    return [a, b].some((e) => this.#listeners.has(`${e.ip} ${e.port}`) || (this.#listeners.has(`* ${e.port}`) && isLocal(e.ip, this.#local)));
+  }
+}
