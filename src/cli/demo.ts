@@ -1,11 +1,14 @@
 import type { Command } from 'commander';
 import { runDemo } from '../demo/demo.js';
+import { runRealDemo } from '../demo/realDemo.js';
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description('Run the whole product on a built-in scenario: hook, capture and analyse a stripped Go server with mutual TLS 1.3 (root; needs `bash scripts/setup.sh`).')
     .option('--keep <dir>', 'keep the capture, key log and certificates in DIR (made 0700; an existing DIR gets a new folder inside it)')
-    .addHelpText('after', '\nExamples:\n  sudo gokeylog demo\n  sudo gokeylog demo --keep /tmp/gokeylog-demo && wireshark /tmp/gokeylog-demo/demo.pcapng')
-    .action(async (opts: { keep?: string }) => runDemo({ keep: opts.keep, out: process.stdout }));
+    .option('--real', 'play it on a real Kubernetes API server, etcd and kubectl from Debian (needs `bash scripts/setup-kube.sh`)')
+    .addHelpText('after', '\nExamples:\n  sudo gokeylog demo\n  sudo gokeylog demo --keep /tmp/gokeylog-demo && wireshark /tmp/gokeylog-demo/demo.pcapng\n  sudo gokeylog demo --real    # after bash scripts/setup-kube.sh')
+    .action(async (opts: { keep?: string; real?: boolean }) =>
+      opts.real ? runRealDemo({ keep: opts.keep, out: process.stdout }) : runDemo({ keep: opts.keep, out: process.stdout }));
 }

@@ -87,13 +87,13 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   }
 }
 
-const DEMO_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+export const DEMO_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /**
  * The demo's folder (0700), one it makes itself: `--keep DIR` is made if it does not exist, and an existing DIR
  * (`--keep /tmp`) gets a new folder inside it, so that nothing the demo did not create is chmodded or written.
  */
-function demoDir(keep: string | undefined): string {
+export function demoDir(keep: string | undefined): string {
   if (keep === undefined) return mkdtempSync(path.join(os.tmpdir(), 'gokeylog-demo-'));
   if (existsSync(keep)) return mkdtempSync(path.join(keep, 'gokeylog-demo-'));
   try {
@@ -115,7 +115,7 @@ async function runClient(say: (t: string) => void, children: ChildProcess[], cli
 }
 
 /** Runs one gokeylog command, showing it and its output, as a user would see it. */
-async function step(say: (t: string) => void, children: ChildProcess[], out: NodeJS.WritableStream, args: string[]): Promise<void> {
+export async function step(say: (t: string) => void, children: ChildProcess[], out: NodeJS.WritableStream, args: string[]): Promise<void> {
   say(`$ gokeylog ${args.join(' ')}`);
   const child = spawnCli(args, ['ignore', 'pipe', 'inherit']);
   children.push(child);
@@ -126,12 +126,12 @@ async function step(say: (t: string) => void, children: ChildProcess[], out: Nod
 }
 
 /** This very CLI, as a child: the same node, loader flags and entry script. */
-function spawnCli(args: string[], stdio: ['ignore', 'pipe' | 'inherit' | 'ignore', 'pipe' | 'inherit']): ChildProcess {
+export function spawnCli(args: string[], stdio: ['ignore', 'pipe' | 'inherit' | 'ignore', 'pipe' | 'inherit']): ChildProcess {
   return spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], { stdio });
 }
 
 /** Resolves with the first capture group (or the line) of the first line matching `pattern`. */
-function firstLine(child: ChildProcess, pattern: RegExp, what: string, stream: 'stdout' | 'stderr' = 'stdout'): Promise<string> {
+export function firstLine(child: ChildProcess, pattern: RegExp, what: string, stream: 'stdout' | 'stderr' = 'stdout', echo = stream === 'stderr'): Promise<string> {
   const source = child[stream];
   if (!source) throw new Error(`${what}: ${stream} is not piped`);
   return new Promise((resolve, reject) => {
@@ -143,7 +143,7 @@ function firstLine(child: ChildProcess, pattern: RegExp, what: string, stream: '
     };
     child.once('exit', (code) => fail(`${what} exited (${code}) before it was ready`));
     lines.on('line', (line) => {
-      if (stream === 'stderr') process.stderr.write(`${line}\n`);
+      if (echo) process.stderr.write(`${line}\n`);
       const m = pattern.exec(line);
       if (m) {
         clearTimeout(timer);
@@ -153,12 +153,12 @@ function firstLine(child: ChildProcess, pattern: RegExp, what: string, stream: '
   });
 }
 
-function exited(child: ChildProcess): Promise<number | null> {
+export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
-async function stopAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+export async function stopAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), STEP_TIMEOUT_MS);
   const code = await exited(child);

@@ -5,7 +5,9 @@
  * callers (`gokeylog demo --real`, the tests), which own their processes' lifetimes.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { request } from 'node:https';
+import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cacheDir } from '../util/cache.js';
@@ -247,4 +249,15 @@ export async function waitForApiserver(url: string, pki: KubePki, options: { tim
     await sleep(200);
   }
   throw new GokeylogError(`the API server at ${url} was not ready within ${options.timeoutMs / 1000} s (last /readyz: ${last || 'no answer'}).`, ExitCode.failure);
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago, for programs that cannot listen on port 0 and say which. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
 }

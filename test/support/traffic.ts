@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { accessSync, constants, writeFileSync } from 'node:fs';
-import net, { type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanupOnExit, secretTempDir, testPki, type CertPair, type TestPki } from './pki.js';
@@ -191,16 +190,7 @@ export async function startServer(command: string, args: string[], options: Spaw
   return { ...server, addr: `${match[1]}:${match[2]}`, port: Number(match[2]) };
 }
 
-/** A TCP port that was free a moment ago, for programs that cannot listen on port 0 and report it. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+export { freePort } from '../../src/demo/kubeControlPlane.js';
 
 export interface Capture {
   file: string;
