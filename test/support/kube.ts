@@ -45,8 +45,13 @@ export function kubePki(): Promise<KubePki> {
 
 const START_TIMEOUT_MS = 120_000;
 
-/** etcd, then the API server, ready (its /readyz answers 200). */
-export async function startKubeControlPlane(options: { upstream?: boolean } = {}): Promise<KubeControlPlane> {
+/**
+ * etcd, then the API server, ready (its /readyz answers 200). `beforeApiserver` runs once etcd serves (e.g. to
+ * capture etcd before the API server's connections to it open).
+ */
+export async function startKubeControlPlane(
+  options: { upstream?: boolean; beforeApiserver?: (etcd: KubeControlPlane['etcd']) => Promise<void> } = {},
+): Promise<KubeControlPlane> {
   const binaries = kubeControlPlaneBinaries();
   if (binaries === null) throw new Error('the real control plane is not built: bash scripts/setup-kube.sh');
   const upstream = options.upstream ?? false;
@@ -60,6 +65,7 @@ export async function startKubeControlPlane(options: { upstream?: boolean } = {}
   );
   const etcd = { ...etcdProcess, url: `https://127.0.0.1:${etcdPort}`, port: etcdPort };
   try {
+    await options.beforeApiserver?.(etcd);
     const port = await freePort();
     const { args, files } = apiserverArgs({ upstream, port, etcdUrl: etcd.url, pki, dir });
     const binary = upstream ? binaries.upstreamApiserver : binaries.apiserver;
