@@ -4,7 +4,8 @@
 # Everything downloaded or built lives in ${GOKEYLOG_CACHE:-~/.cache/gokeylog}, never in the repo.
 #
 #   bash scripts/setup.sh           packages, npm build, tracefs, newest Go, amd64 exe tlsserver/tlsclient
-#   bash scripts/setup.sh --tests   + every Go toolchain of the matrix, every fixture, real third-party binaries
+#   bash scripts/setup.sh --tests   + every Go toolchain of the matrix, every fixture, real third-party binaries,
+#                                   the real Kubernetes control plane (scripts/setup-kube.sh)
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
@@ -77,6 +78,8 @@ if $tests; then
     step "real third-party binaries"
     note "scripts/setup-real.sh does not exist yet: skipped"
   fi
+  # The real control plane (API server built from Debian's k8s.io sources, etcd, kubectl): the audit-log referee.
+  bash scripts/setup-kube.sh
   # The manifest checker and the image's base layers for the deploy/ tests.
   bash scripts/setup-deploy.sh
 fi
