@@ -4,27 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { loadFixtures } from '../support/fixtures.js';
-import { commandExists, runTraffic, tsharkFields } from '../support/traffic.js';
+import { commandExists, runTraffic, tsharkPayloadBytes } from '../support/traffic.js';
 import { runAnalyze } from './cli.js';
 
 const hostArch = process.arch === 'arm64' ? 'arm64' : 'amd64';
 
-interface Connection { client: { port: number }; decrypted: boolean; bytesToServer: number; bytesToClient: number; plaintextBytesToServer: number; plaintextBytesToClient: number }
-
-/** tshark's sum of tcp.len per client port and direction. */
-async function tsharkBytes(pcap: string, serverPort: number): Promise<Map<number, { toServer: number; toClient: number }>> {
-  const rows = await tsharkFields(pcap, { filter: 'tcp.len > 0', fields: ['tcp.srcport', 'tcp.dstport', 'tcp.len'] });
-  const byClient = new Map<number, { toServer: number; toClient: number }>();
-  for (const [src, dst, len] of rows) {
-    const toServer = Number(dst) === serverPort;
-    const client = toServer ? Number(src) : Number(dst);
-    const entry = byClient.get(client) ?? { toServer: 0, toClient: 0 };
-    if (toServer) entry.toServer += Number(len);
-    else entry.toClient += Number(len);
-    byClient.set(client, entry);
-  }
-  return byClient;
-}
+interface Connection { client: { ip: string; port: number }; server: { ip: string; port: number }; decrypted: boolean; bytesToServer: number; bytesToClient: number; plaintextBytesToServer: number; plaintextBytesToClient: number }
 
 test('bytes each way equal tshark\'s TCP payload, for connections analyze cannot decrypt and those it can', async (t) => {
   const [server] = loadFixtures({ program: 'tlsserver', arch: hostArch, mode: 'exe', stripped: true }).slice(-1);
@@ -33,8 +18,8 @@ test('bytes each way equal tshark\'s TCP payload, for connections analyze cannot
   if (!requireOrSkip(t, commandExists('tshark') && commandExists('tcpdump'), 'tshark and tcpdump are needed')) return;
   if (!requireOrSkip(t, server !== undefined && client !== undefined, 'no Go fixtures (bash scripts/setup.sh --tests)')) return;
   const traffic = await runTraffic({ server: server!, client: client!, capture: true, requests: 6, conns: 3, paths: ['/healthz', '/api/v1/namespaces/default/pods?limit=100'] });
-  const theirs = await tsharkBytes(traffic.pcap!, traffic.port);
-  assert.equal(theirs.size, 3);
+  const theirs = await tsharkPayloadBytes(traffic.pcap!);
+  assert.equal(theirs.size, 6, 'three connections, both ways');
 
   for (const keys of [[], ['--keylog', traffic.serverKeyLog]]) {
     const run = await runAnalyze([traffic.pcap!, ...keys, '--json']);
@@ -43,8 +28,10 @@ test('bytes each way equal tshark\'s TCP payload, for connections analyze cannot
     assert.equal(connections.length, 3);
     for (const c of connections) {
       assert.equal(c.decrypted, keys.length > 0);
-      const expected = theirs.get(c.client.port);
-      assert.deepEqual({ toServer: c.bytesToServer, toClient: c.bytesToClient }, expected, `connection from port ${c.client.port}`);
+      const client = `${c.client.ip}:${c.client.port}`;
+      const server = `${c.server.ip}:${c.server.port}`;
+      const expected = { toServer: theirs.get(`${client}>${server}`), toClient: theirs.get(`${server}>${client}`) };
+      assert.deepEqual({ toServer: c.bytesToServer, toClient: c.bytesToClient }, expected, `connection from ${client}`);
       assert.ok(c.bytesToClient > 1000, 'thousands of bytes flowed');
       if (c.decrypted) assert.ok(c.plaintextBytesToClient > 0 && c.plaintextBytesToClient < c.bytesToClient);
       else assert.deepEqual([c.plaintextBytesToServer, c.plaintextBytesToClient], [0, 0]);

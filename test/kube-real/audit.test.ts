@@ -8,7 +8,7 @@ import { startCli } from '../support/cli.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { kubeControlPlaneBinaries, startKubeControlPlane, type KubeControlPlane } from '../support/kube.js';
 import { readAuditLog } from '../support/kubeAudit.js';
-import { commandExists, secretFileIn, tsharkFields } from '../support/traffic.js';
+import { commandExists, secretFileIn, tsharkFields, tsharkPayloadBytes } from '../support/traffic.js';
 import { compareWithAuditLog, runWorkload, type AnalyzeReport } from './workload.js';
 
 const NODE_CLIENT_GETS = 300;
@@ -24,10 +24,8 @@ function preconditions(t: import('node:test').TestContext): boolean {
 /** Capture the API server while the workload runs; analyze the pcapng (its embedded keys only). */
 async function captureWorkload(cp: KubeControlPlane): Promise<{ pcapng: string; report: AnalyzeReport; stdout: string }> {
   const pcapng = secretFileIn(cp.dir, 'apiserver.pcapng');
-  const capture = await startCli(
-    ['capture', '--pid', String(cp.apiserver.pid), '-f', `tcp port ${cp.apiserver.port}`, '-w', pcapng],
-    /capturing on/,
-  );
+  // No -f: the default, the API server's own TCP traffic (its port and its connections to etcd).
+  const capture = await startCli(['capture', '--pid', String(cp.apiserver.pid), '-w', pcapng], /capturing on/);
   try {
     await runWorkload(cp, { nodeClientGets: NODE_CLIENT_GETS });
   } finally {
@@ -57,6 +55,7 @@ test('real API server: every request analyze decodes is in the audit log and vic
   }
   const codes = new Set(pairs.map(([, e]) => e.responseStatus?.code));
   for (const code of [200, 201, 401, 404]) assert.ok(codes.has(code), `some request was answered ${code}`);
+  assert.ok(report.requests.some((r) => r.contentEncoding === 'gzip' && r.status === 200), 'some response was gzip-encoded');
   const protocols = new Set(report.connections.map((c) => `${c.tlsVersion} ${c.protocol}`));
   assert.ok(protocols.has('TLS 1.2 h2') && protocols.has('TLS 1.3 http/1.1') && protocols.has('TLS 1.3 h2'), [...protocols].join(', '));
 
@@ -70,6 +69,15 @@ test('real API server: every request analyze decodes is in the audit log and vic
   assert.ok(cm && cm.expiringSoon && cm.daysLeft <= 3, JSON.stringify(cm));
   // The bearer token never appears in analyze's output.
   assert.ok(!stdout.includes(cp.pki.token.token.split('.')[1]!), 'the token is not printed');
+
+  // Only the API server's connections; bytes each way as tshark counts them, decrypted or not.
+  const payload = await tsharkPayloadBytes(pcapng);
+  for (const c of report.connections) {
+    assert.ok([cp.apiserver.port, cp.etcd.port].includes(c.server.port), `connection ${c.id} to ${c.server.ip}:${c.server.port} is the API server's`);
+    const client = `${c.client.ip}:${c.client.port}`;
+    const server = `${c.server.ip}:${c.server.port}`;
+    assert.deepEqual([c.bytesToServer, c.bytesToClient], [payload.get(`${client}>${server}`) ?? 0, payload.get(`${server}>${client}`) ?? 0], `connection ${c.id}: bytes`);
+  }
 
   // tshark decrypts the pcapng with no options and sees the same HTTP/2 requests.
   const theirs = await tsharkFields(pcapng, { tlsPort: cp.apiserver.port, filter: 'http2.headers.method', fields: ['http2.headers.method', 'http2.headers.path'] });

@@ -62,6 +62,8 @@ export async function runWorkload(cp: KubeControlPlane, options: { nodeClientGet
   await ok(cp, admin, ['wait', '--for=condition=Established', `crd/widgets.${GROUP}`, '--timeout=60s']);
   await ok(cp, admin, ['create', '-f', file('a.json', widget('a', 1))]);
   await ok(cp, admin, ['create', '-f', file('b.json', widget('b', 1))]);
+  // Past the API server's 128 KiB gzip threshold: lists of widgets come back gzip-encoded.
+  await ok(cp, admin, ['create', '-f', file('big.json', { ...widget('big', 1), data: 'x'.repeat(200_000) })]);
   await ok(cp, admin, ['get', 'widgets']);
   const a = JSON.parse(await ok(cp, admin, ['get', 'widget', 'a', '-o', 'json'])) as { spec: { size: number } };
   a.spec.size = 3;
@@ -112,6 +114,7 @@ export interface ReportRequest {
   path: string;
   status: number | null;
   userAgent: string | null;
+  contentEncoding?: string;
   complete: boolean;
   user: string | null;
   kube: { verb: string; apiGroup?: string; apiVersion?: string; resource?: string; subresource?: string; namespace?: string; name?: string; isResourceRequest: boolean };
@@ -120,6 +123,7 @@ export interface ReportRequest {
 export interface ReportConnection {
   id: number;
   client: { ip: string; port: number };
+  server: { ip: string; port: number };
   decrypted: boolean;
   reason?: string;
   tlsVersion: string | null;

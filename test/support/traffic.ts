@@ -464,3 +464,14 @@ export async function tsharkFields(capture: string, options: TsharkOptions): Pro
   const { stdout } = await spawnChecked('tshark', args, { timeoutMs: options.timeoutMs ?? 60_000 });
   return stdout.split('\n').filter((line) => line !== '').map((line) => line.split('\t'));
 }
+
+/** tshark's sum of TCP payload bytes (tcp.len) per direction, keyed "SRCIP:SRCPORT>DSTIP:DSTPORT". */
+export async function tsharkPayloadBytes(capture: string): Promise<Map<string, number>> {
+  const rows = await tsharkFields(capture, { filter: 'tcp.len > 0', fields: ['ip.src', 'tcp.srcport', 'ip.dst', 'tcp.dstport', 'tcp.len'] });
+  const bytes = new Map<string, number>();
+  for (const [src, sport, dst, dport, len] of rows) {
+    const key = `${src}:${sport}>${dst}:${dport}`;
+    bytes.set(key, (bytes.get(key) ?? 0) + Number(len));
+  }
+  return bytes;
+}
