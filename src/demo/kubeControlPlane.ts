@@ -211,29 +211,38 @@ export function apiserverArgs(options: {
     '--client-ca-file', pki.caCert,
     '--etcd-servers', options.etcdUrl, '--etcd-cafile', pki.caCert,
     '--etcd-certfile', pki.etcdClient.cert, '--etcd-keyfile', pki.etcdClient.key,
-    '--authentication-kubeconfig', files.selfKubeconfig, '--authorization-kubeconfig', files.selfKubeconfig,
-    '--kubeconfig', files.selfKubeconfig, '--authentication-skip-lookup',
+    '--authentication-kubeconfig', files.selfKubeconfig, '--kubeconfig', files.selfKubeconfig, '--authentication-skip-lookup',
     '--disable-admission-plugins',
     'NamespaceLifecycle,MutatingAdmissionPolicy,MutatingAdmissionWebhook,ValidatingAdmissionPolicy,ValidatingAdmissionWebhook',
     '--enable-priority-and-fairness=false',
     '--audit-log-path', files.auditLog, '--audit-policy-file', files.auditPolicy, '--audit-log-format', 'json',
   ];
-  if (!options.upstream) args.push('--token-auth-file', pki.tokenFile);
+  // Ours authorizes everything itself (AlwaysAllow) and knows static tokens; upstream delegates authorization.
+  if (options.upstream) args.push('--authorization-kubeconfig', files.selfKubeconfig);
+  else args.push('--token-auth-file', pki.tokenFile);
   return { args, files };
 }
 
-/** GET `url` with a client certificate; resolves to the status (0 when nothing answered). */
-function statusOf(url: string, pki: KubePki, cert: CertPair): Promise<number> {
+/** GET `url` with a client certificate; resolves to the status (0 when nothing answered) and the body. */
+function get(url: string, pki: KubePki, cert: CertPair): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
     const req = request(url, { ca: readFileSync(pki.caCert), cert: readFileSync(cert.cert), key: readFileSync(cert.key), timeout: 5000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d.slice(0, 4096 - body.length)));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
-    req.on('error', () => resolve(0));
+    req.on('error', () => resolve({ status: 0, body: '' }));
     req.on('timeout', () => req.destroy());
     req.end();
   });
 }
+
+/**
+ * /readyz without informer-sync: standalone, the server's core-API informer (Services, for conversion
+ * webhooks) never syncs, as no core API is served; everything else (etcd, CRD informers, post-start hooks)
+ * must be ready.
+ */
+const READYZ = '/readyz?verbose&exclude=informer-sync';
 
 /**
  * Waits until the API server answers /readyz with 200 (its post-start hooks done: CRD informers synced),
@@ -241,14 +250,15 @@ function statusOf(url: string, pki: KubePki, cert: CertPair): Promise<number> {
  */
 export async function waitForApiserver(url: string, pki: KubePki, options: { timeoutMs: number; alive: () => boolean }): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
-  let last = 0;
+  let last = { status: 0, body: '' };
   while (Date.now() < deadline) {
     if (!options.alive()) throw new GokeylogError('the API server exited while starting.', ExitCode.failure);
-    last = await statusOf(`${url}/readyz`, pki, pki.admin);
-    if (last === 200) return;
+    last = await get(`${url}${READYZ}`, pki, pki.admin);
+    if (last.status === 200) return;
     await sleep(200);
   }
-  throw new GokeylogError(`the API server at ${url} was not ready within ${options.timeoutMs / 1000} s (last /readyz: ${last || 'no answer'}).`, ExitCode.failure);
+  const failed = last.body.split('\n').filter((l) => l.startsWith('[-]')).join('; ');
+  throw new GokeylogError(`the API server at ${url} was not ready within ${options.timeoutMs / 1000} s (last /readyz: ${last.status || 'no answer'}${failed ? `: ${failed}` : ''}).`, ExitCode.failure);
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago, for programs that cannot listen on port 0 and say which. */

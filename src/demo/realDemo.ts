@@ -111,7 +111,7 @@ export async function runRealDemo(opts: RealDemoOptions): Promise<void> {
 
     await kubectl(say, binaries, dir, url, pki, pki.admin, 'kubernetes-admin', ['create', '-f', writeJson(dir, 'crd.json', CRD)]);
     await kubectl(say, binaries, dir, url, pki, pki.admin, 'kubernetes-admin', ['wait', '--for=condition=Established', 'crd/widgets.demo.gokeylog.io', '--timeout=60s']);
-    await kubectl(say, binaries, dir, url, pki, pki.admin, 'kubernetes-admin', ['create', '-f', writeJson(dir, 'web.json', {
+    await kubectl(say, binaries, dir, url, pki, pki.admin, 'kubernetes-admin', ['create', '--validate=false', '-f', writeJson(dir, 'web.json', {
       apiVersion: 'demo.gokeylog.io/v1', kind: 'Widget', metadata: { name: 'web', namespace: 'default' }, spec: { replicas: 2 },
     })]);
     await kubectl(say, binaries, dir, url, pki, pki.controllerManager, 'system:kube-controller-manager', ['get', 'widgets', '--all-namespaces']);

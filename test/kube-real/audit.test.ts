@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { runAnalyze } from '../analyze/cli.js';
 import { startCli } from '../support/cli.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
-import { kubeControlPlaneBinaries, startKubeControlPlane, type KubeControlPlane } from '../support/kube.js';
+import { kubeControlPlaneBinaries, kubectl, startKubeControlPlane, type KubeControlPlane } from '../support/kube.js';
 import { readAuditLog } from '../support/kubeAudit.js';
 import { commandExists, secretFileIn, tsharkFields, tsharkPayloadBytes } from '../support/traffic.js';
 import { compareWithAuditLog, runWorkload, type AnalyzeReport } from './workload.js';
@@ -46,8 +46,10 @@ test('real API server: every request analyze decodes is in the audit log and vic
     await cp.stop();
   }
   const { report, stdout, pcapng } = result;
-  const pairs = compareWithAuditLog(report, readAuditLog(cp.apiserver.auditLog));
+  const pairs = compareWithAuditLog(report, readAuditLog(cp.apiserver.auditLog), cp.apiserver.port);
 
+  const decrypted = report.connections.filter((c) => c.decrypted).length;
+  t.diagnostic(`${pairs.length} requests paired with their audit events; ${report.connections.length} connections, ${decrypted} decrypted`);
   // The workload's breadth, as the server recorded it.
   const verbs = new Set(pairs.map(([, e]) => `${e.verb}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}`));
   for (const verb of ['create', 'get', 'list', 'watch', 'update', 'patch', 'patch/status', 'delete', 'deletecollection']) {
@@ -73,7 +75,9 @@ test('real API server: every request analyze decodes is in the audit log and vic
   // Only the API server's connections; bytes each way as tshark counts them, decrypted or not.
   const payload = await tsharkPayloadBytes(pcapng);
   for (const c of report.connections) {
-    assert.ok([cp.apiserver.port, cp.etcd.port].includes(c.server.port), `connection ${c.id} to ${c.server.ip}:${c.server.port} is the API server's`);
+    // (A connection joined mid-stream has its roles guessed: either end may be the server's port.)
+    const ends = [c.client.port, c.server.port];
+    assert.ok(ends.includes(cp.apiserver.port) || ends.includes(cp.etcd.port), `connection ${c.id} (${ends.join(' ↔ ')}) is the API server's`);
     const client = `${c.client.ip}:${c.client.port}`;
     const server = `${c.server.ip}:${c.server.port}`;
     assert.deepEqual([c.bytesToServer, c.bytesToClient], [payload.get(`${client}>${server}`) ?? 0, payload.get(`${server}>${client}`) ?? 0], `connection ${c.id}: bytes`);
@@ -87,3 +91,38 @@ test('real API server: every request analyze decodes is in the audit log and vic
 });
 
 
+
+test('the unmodified upstream apiextensions-apiserver: kubectl --raw as admin and as the controller manager, against its audit log', { timeout: 600_000 }, async (t) => {
+  if (!preconditions(t)) return;
+  const cp = await startKubeControlPlane({ upstream: true });
+  const pcapng = secretFileIn(cp.dir, 'upstream.pcapng');
+  let stdout: string;
+  try {
+    const capture = await startCli(['capture', '--pid', String(cp.apiserver.pid), '-w', pcapng], /capturing on/);
+    try {
+      const admin = { cert: cp.pki.admin };
+      // No /apis discovery upstream (kube-apiserver's aggregator serves it): --raw paths.
+      for (const p of ['/apis/apiextensions.k8s.io/v1/customresourcedefinitions', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions?fieldSelector=metadata.name%3Dnone', '/version']) {
+        const run = await kubectl(cp, admin, ['get', '--raw', p]);
+        assert.equal(run.code, 0, run.stderr);
+      }
+      // Authorization is delegated to a SubjectAccessReview nobody serves: anyone outside system:masters fails.
+      const cm = await kubectl(cp, { cert: cp.pki.controllerManager }, ['get', '--raw', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions']);
+      assert.notEqual(cm.code, 0);
+      assert.equal((await kubectl(cp, admin, ['get', '--raw', '/healthz'])).code, 0);
+    } finally {
+      assert.equal(await capture.stop('SIGINT'), 0, capture.stderr());
+    }
+    const run = await runAnalyze([pcapng, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    stdout = run.stdout;
+  } finally {
+    await cp.stop();
+  }
+  const report = JSON.parse(stdout) as AnalyzeReport;
+  const pairs = compareWithAuditLog(report, readAuditLog(cp.apiserver.auditLog), cp.apiserver.port);
+  assert.ok(pairs.some(([r, e]) => r.kube.name === 'none' && e.objectRef?.name === 'none' && e.verb === 'list'), 'a fieldSelector list names its object');
+  assert.ok(pairs.some(([r]) => r.user === 'system:kube-controller-manager'), 'the controller manager\'s request is there');
+  const theirs = await tsharkFields(pcapng, { tlsPort: cp.apiserver.port, filter: 'http2.headers.method', fields: ['http2.headers.path'] });
+  assert.deepEqual(theirs.map(([p]) => p).sort(), report.requests.filter((r) => r.path !== null).map((r) => r.path).sort());
+});
