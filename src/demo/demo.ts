@@ -29,21 +29,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const programs = demoPrograms();
   const say = (text: string): void => void opts.out.write(`${text}\n`);
   const children: ChildProcess[] = [];
-  // Signals first: a Ctrl-C or a kill at any later point stops the server and the capture and removes the
-  // folder of private keys. (Ctrl-C reaches the children too; SIGTERM or SIGHUP to the demo alone does not.)
-  let cleaning: Promise<void> | undefined;
-  let dir: string | undefined;
-  const cleanup = (): Promise<void> => (cleaning ??= (async () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await Promise.all(children.map((c) => exited(c)));
-    if (opts.keep === undefined && dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  })());
-  const onSignal = (signal: NodeJS.Signals): void => {
-    void cleanup().finally(() => process.exit(128 + (os.constants.signals[signal] ?? 1)));
-  };
-  for (const s of DEMO_SIGNALS) process.on(s, onSignal);
-  try {
-    dir = demoDir(opts.keep);
+  await inDemoDir(opts.keep, children, async (dir) => {
     say(`gokeylog demo: a stripped Go server (${programs.goVersion}) with mutual TLS 1.3, no key log of its own.\n`);
     const pki = await createPki(dir);
     const node = await pki.makeClientCert({ cn: 'system:node:worker-1', orgs: ['system:nodes'], days: 2 });
@@ -81,19 +67,47 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     await step(say, children, opts.out, ['analyze', capturePath, '--expiring-within', '7']);
     say(`Files (0600, in a 0700 directory): ${capturePath} opens decrypted in Wireshark with no options; ${keyLogPath} is the NSS key log.`);
     if (opts.keep === undefined) say('They are removed now; run `gokeylog demo --keep DIR` to keep them.');
+  });
+}
+
+/**
+ * Runs `body` in the demo's folder (see demoDir). Signals first: a Ctrl-C or a kill at any later point stops
+ * the children and removes the folder of private keys. (Ctrl-C reaches the children too; SIGTERM or SIGHUP
+ * to the demo alone does not.) Children stop last-started first, each given 10 s before SIGKILL, so that a
+ * client goes before the server it talks to.
+ */
+export async function inDemoDir(keep: string | undefined, children: ChildProcess[], body: (dir: string) => Promise<void>): Promise<void> {
+  let cleaning: Promise<void> | undefined;
+  let dir: string | undefined;
+  const cleanup = (): Promise<void> => (cleaning ??= (async () => {
+    for (const child of [...children].reverse()) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited(child);
+      clearTimeout(timer);
+    }
+    if (keep === undefined && dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  })());
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void cleanup().finally(() => process.exit(128 + (os.constants.signals[signal] ?? 1)));
+  };
+  for (const s of DEMO_SIGNALS) process.on(s, onSignal);
+  try {
+    dir = demoDir(keep);
+    await body(dir);
   } finally {
     await cleanup();
     for (const s of DEMO_SIGNALS) process.off(s, onSignal);
   }
 }
 
-export const DEMO_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+const DEMO_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /**
  * The demo's folder (0700), one it makes itself: `--keep DIR` is made if it does not exist, and an existing DIR
  * (`--keep /tmp`) gets a new folder inside it, so that nothing the demo did not create is chmodded or written.
  */
-export function demoDir(keep: string | undefined): string {
+function demoDir(keep: string | undefined): string {
   if (keep === undefined) return mkdtempSync(path.join(os.tmpdir(), 'gokeylog-demo-'));
   if (existsSync(keep)) return mkdtempSync(path.join(keep, 'gokeylog-demo-'));
   try {

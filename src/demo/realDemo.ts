@@ -5,11 +5,10 @@
  * gokeylog started. Which client uses the certificate that expires in 3 days? The capture names it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ExitCode, GokeylogError } from '../util/errors.js';
-import { DEMO_SIGNALS, demoDir, exited, firstLine, spawnCli, step, stopAndWait } from './demo.js';
+import { exited, firstLine, inDemoDir, spawnCli, step, stopAndWait } from './demo.js';
 import {
   apiserverArgs,
   createKubePki,
@@ -55,25 +54,7 @@ export async function runRealDemo(opts: RealDemoOptions): Promise<void> {
     children.push(child);
     return child;
   };
-  // As in the fixture demo: on a signal at any point the processes stop and the private keys go.
-  let dir: string | undefined;
-  let cleaning: Promise<void> | undefined;
-  const cleanup = (): Promise<void> => (cleaning ??= (async () => {
-    // The clients first, then the API server, then etcd: nobody logs errors about a vanished peer.
-    for (const child of [...children].reverse()) {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited(child);
-      clearTimeout(timer);
-    }
-    if (opts.keep === undefined && dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  })());
-  const onSignal = (signal: NodeJS.Signals): void => {
-    void cleanup().finally(() => process.exit(128 + (os.constants.signals[signal] ?? 1)));
-  };
-  for (const s of DEMO_SIGNALS) process.on(s, onSignal);
-  try {
-    dir = demoDir(opts.keep);
+  await inDemoDir(opts.keep, children, async (dir) => {
     say('gokeylog demo --real: a Kubernetes API server and etcd, both stripped Go programs with no key log of their own.');
     say(`  API server: ${binaries.apiserver.source} (${binaries.goVersion})`);
     say(`  etcd:       ${binaries.etcd.source}; kubectl: ${binaries.kubectl.source}\n`);
@@ -124,10 +105,7 @@ export async function runRealDemo(opts: RealDemoOptions): Promise<void> {
     say(`The API server's own audit log (${files.auditLog}) records the same requests: the referee the tests compare against.`);
     say(`Files (0600, in a 0700 directory): ${capturePath} opens decrypted in Wireshark with no options; ${keyLogPath} is the NSS key log.`);
     if (opts.keep === undefined) say('They are removed now; run `gokeylog demo --real --keep DIR` to keep them.');
-  } finally {
-    await cleanup();
-    for (const s of DEMO_SIGNALS) process.off(s, onSignal);
-  }
+  });
 }
 
 function writeJson(dir: string, name: string, object: unknown): string {
