@@ -70,16 +70,19 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
   session.once('signal', () => (live ? live.stop('signal') : (signalled = true)));
   try {
     if (session.targets.length === 0) opts.onNotice('no target process is running yet: capturing in the host network namespace');
+    const traffic = opts.filter === undefined ? new TargetTraffic(() => session.targets.map((t) => t.pid)) : undefined;
+    const bpf = traffic?.bpfFilter();
+    const filter = opts.filter ?? bpf!.filter;
     for (const netns of chooseNetns(session.targets.map((t) => t.pid), opts.hostNetns)) {
-      sources.push({ netns, tcpdump: await Tcpdump.start({ iface: opts.iface, filter: tcpdumpFilter(opts), netnsPid: netns.pid }) });
+      sources.push({ netns, tcpdump: await Tcpdump.start({ iface: opts.iface, filter, netnsPid: netns.pid }) });
     }
-    live = new LiveCapture(opts, session, sources);
+    live = new LiveCapture(opts, session, sources, filter, traffic && { traffic, ports: bpf!.ports });
     for (const e of earlyKeys) live.addKey(e);
     if (signalled) live.stop('signal');
     else opts.onReady?.(sources.map((s) => s.netns.description));
     const stoppedBy = await live.run();
     const summary = await live.finish();
-    return { netns: sources.map((s) => s.netns.description), iface: opts.iface, filter: describeFilter(opts), stoppedBy, ...summary };
+    return { netns: sources.map((s) => s.netns.description), iface: opts.iface, filter: describeFilter(opts, filter), stoppedBy, ...summary };
   } finally {
     // Also on failure: a tcpdump still starting in a new namespace sees this and stops at once.
     live?.stop('tcpdump exited');
@@ -90,14 +93,13 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
 
 type StopReason = CaptureSummary['stoppedBy'];
 
-/** Without -f, tcpdump passes TCP and TargetTraffic keeps the targets' connections of it. */
-const tcpdumpFilter = (opts: CaptureOptions): string => opts.filter ?? 'tcp';
 
 /** What the capture holds, in words (the capture says it when it starts, and in its summary). */
-export const describeFilter = (opts: Pick<CaptureOptions, 'filter'>): string =>
+export const describeFilter = (opts: Pick<CaptureOptions, 'filter'>, tcpdumpFilter?: string): string =>
   opts.filter !== undefined
     ? `-f ${JSON.stringify(opts.filter)}`
-    : "the targets' own TCP traffic (their listening ports and connections, from /proc/PID/fd and /proc/PID/net/tcp*; -f overrides)";
+    : "the targets' own TCP traffic (their listening ports and connections, from /proc/PID/fd and /proc/PID/net/tcp*; -f overrides)" +
+      (tcpdumpFilter ? `, tcpdump filter "${tcpdumpFilter}"` : '');
 
 /** One tcpdump and the namespace it captures in. */
 interface Source {
@@ -107,6 +109,8 @@ interface Source {
 
 /** How often the targets' namespaces are checked: a target found later (--exe, --process, --follow) may be in a new one. */
 const NETNS_POLL_MS = 250;
+/** How often the default filter checks the targets' sockets for ports it leaves out. */
+const PORTS_POLL_MS = 1000;
 
 /** A packet on its way through the orderer, with the pcapng interface it is written on. */
 interface HeldPacket {
@@ -137,15 +141,22 @@ class LiveCapture {
   /** The default filter's judge; undefined with -f. */
   readonly #targetTraffic: TargetTraffic | undefined;
   #packetsOfOtherProcesses = 0;
+  /** tcpdump's filter expression (every tcpdump of the capture has the same). */
+  readonly #filter: string;
+  /** Without -f: the ports tcpdump's filter keeps, and those already said to be outside it. */
+  readonly #filterPorts: ReadonlySet<number>;
+  readonly #toldOutside = new Set<number>();
 
-  constructor(opts: CaptureOptions, session: KeyCaptureSession, sources: Source[]) {
+  constructor(opts: CaptureOptions, session: KeyCaptureSession, sources: Source[], filter: string, own?: { traffic: TargetTraffic; ports: ReadonlySet<number> }) {
     this.#opts = opts;
     this.#session = session;
     this.#sources = sources;
     this.#interfaceIds = sources.map(() => undefined);
     for (const s of sources) this.#startingNetns.add(s.netns.id);
     this.#orderer = new SecretsOrderer({ holdMs: opts.holdMs, maxHeldBytes: opts.maxHeldBytes });
-    this.#targetTraffic = opts.filter === undefined ? new TargetTraffic(() => session.targets.map((t) => t.pid)) : undefined;
+    this.#targetTraffic = own?.traffic;
+    this.#filter = filter;
+    this.#filterPorts = own?.ports ?? new Set();
     this.#writer = new PcapngWriter(opts.output, { name: opts.outputName });
     // analyze names the node of a capture from this comment when several nodes' captures are merged.
     this.#writer.writeSectionHeader({ userAppl: 'gokeylog capture', comment: `node=${hostname()}` });
@@ -161,6 +172,7 @@ class LiveCapture {
   async run(): Promise<StopReason> {
     const timer = this.#opts.durationMs === undefined ? undefined : setLongTimeout(() => this.stop('duration'), this.#opts.durationMs);
     const watch = this.#opts.hostNetns ? undefined : setInterval(() => this.#watchNetns(), NETNS_POLL_MS);
+    const ports = this.#targetTraffic && this.#filterPorts.size > 0 ? setInterval(() => this.#watchPorts(), PORTS_POLL_MS) : undefined;
     try {
       this.#sources.forEach((_, i) => this.#reading.push(this.#read(i)));
       // Sources added meanwhile are appended: wait for them too.
@@ -168,8 +180,18 @@ class LiveCapture {
     } finally {
       timer?.clear();
       clearInterval(watch);
+      clearInterval(ports);
     }
     return this.#stopReason ?? 'tcpdump exited';
+  }
+
+  /** Says (once per port) when a target connects to a port its capture filter, fixed at start, leaves out. */
+  #watchPorts(): void {
+    for (const port of this.#targetTraffic!.portsOutside(this.#filterPorts)) {
+      if (this.#toldOutside.has(port)) continue;
+      this.#toldOutside.add(port);
+      this.#opts.onNotice(`a target now uses port ${port}, outside this capture's filter (${this.#filter}): restart the capture to include it, or give -f`);
+    }
   }
 
   /** Starts a tcpdump in each namespace a target runs in that has none yet. */
@@ -179,7 +201,7 @@ class LiveCapture {
       if (id === undefined || this.#startingNetns.has(id) || this.#stopReason !== undefined) continue;
       this.#startingNetns.add(id);
       const netns = netnsChoice(id, pid);
-      Tcpdump.start({ iface: this.#opts.iface, filter: tcpdumpFilter(this.#opts), netnsPid: netns.pid }).then(
+      Tcpdump.start({ iface: this.#opts.iface, filter: this.#filter, netnsPid: netns.pid }).then(
         (tcpdump) => {
           if (this.#stopReason !== undefined) return void tcpdump.stop();
           const index = this.#sources.push({ netns, tcpdump }) - 1;

@@ -136,6 +136,8 @@ export class TargetTraffic {
   #connections = new Set<string>();
   /** "ip port" of listeners; a wildcard address as "* port". */
   #listeners = new Set<string>();
+  /** Ports the targets listen on, and the server ports of the connections they opened themselves. */
+  #ports = new Set<number>();
   /** The targets' namespaces' own addresses, where their wildcard listeners accept. */
   #local = new Set<string>();
   readonly #decided = new Map<string, boolean>();
@@ -157,19 +159,46 @@ export class TargetTraffic {
     const connections = new Set<string>();
     const listeners = new Set<string>();
     const local = new Set<string>();
+    const listening = new Set<number>();
+    const outgoing = new Set<number>();
     for (const pid of this.#pids()) {
       const inodes = socketInodes(pid);
       if (inodes.size === 0) continue;
       for (const ip of localAddresses(pid)) local.add(ip);
-      for (const s of [...readTable(pid, 'tcp'), ...readTable(pid, 'tcp6')]) {
-        if (!inodes.has(s.inode)) continue;
-        if (s.state === TCP_LISTEN) listeners.add(`${WILDCARDS.has(s.local.ip) ? '*' : s.local.ip} ${s.local.port}`);
-        else connections.add(connectionKey(s.local, s.remote));
+      const sockets = [...readTable(pid, 'tcp'), ...readTable(pid, 'tcp6')].filter((s) => inodes.has(s.inode));
+      for (const s of sockets) {
+        if (s.state !== TCP_LISTEN) continue;
+        listeners.add(`${WILDCARDS.has(s.local.ip) ? '*' : s.local.ip} ${s.local.port}`);
+        listening.add(s.local.port);
+      }
+      for (const s of sockets) {
+        if (s.state === TCP_LISTEN) continue;
+        connections.add(connectionKey(s.local, s.remote));
+        // Accepted connections are on a listening port; the others the target opened to a server's port.
+        if (!listening.has(s.local.port)) outgoing.add(s.remote.port);
       }
     }
     this.#connections = connections;
     this.#listeners = listeners;
     this.#local = local;
+    this.#ports = new Set([...listening, ...outgoing]);
+  }
+
+  /**
+   * A BPF filter for tcpdump that keeps the kernel's copy small on a busy host: the targets' listening ports
+   * and the server ports they are connected to, now ("tcp" when they have no socket yet). Exact matching
+   * happens in owns(); connections opened later to other ports are outside it (see portsOutside).
+   */
+  bpfFilter(): { filter: string; ports: ReadonlySet<number> } {
+    const ports = new Set(this.#ports);
+    if (ports.size === 0) return { filter: 'tcp', ports };
+    return { filter: `tcp and (${[...ports].sort((a, b) => a - b).map((p) => `port ${p}`).join(' or ')})`, ports };
+  }
+
+  /** Re-reads the sockets; the targets' ports that a filter of `ports` misses. */
+  portsOutside(ports: ReadonlySet<number>): number[] {
+    this.refresh();
+    return [...this.#ports].filter((p) => !ports.has(p));
   }
 
   /** For the packet of connection `conn` (packetFacts' id) between `a` and `b`. */
