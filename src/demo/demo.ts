@@ -73,19 +73,16 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
 /**
  * Runs `body` in the demo's folder (see demoDir). Signals first: a Ctrl-C or a kill at any later point stops
  * the children and removes the folder of private keys. (Ctrl-C reaches the children too; SIGTERM or SIGHUP
- * to the demo alone does not.) Children stop last-started first, each given 10 s before SIGKILL, so that a
- * client goes before the server it talks to.
+ * to the demo alone does not.) Children get SIGTERM, and SIGKILL after 10 s.
  */
 export async function inDemoDir(keep: string | undefined, children: ChildProcess[], body: (dir: string) => Promise<void>): Promise<void> {
   let cleaning: Promise<void> | undefined;
   let dir: string | undefined;
   const cleanup = (): Promise<void> => (cleaning ??= (async () => {
-    for (const child of [...children].reverse()) {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited(child);
-      clearTimeout(timer);
-    }
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), 10_000);
+    await Promise.all(children.map((c) => exited(c)));
+    clearTimeout(timer);
     if (keep === undefined && dir !== undefined) rmSync(dir, { recursive: true, force: true });
   })());
   const onSignal = (signal: NodeJS.Signals): void => {
