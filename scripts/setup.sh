@@ -23,7 +23,8 @@ cd "$REPO_ROOT"
 # tcpreplay: tcprewrite cuts real captures into IP fragments for the reassembly tests.
 # ethtool: bench:analyze turns segmentation offloads off on its loopback (real 1500-byte frames).
 # time: GNU time measures the peak memory of analyze on hostile captures.
-DEBIAN_PACKAGES=(tcpdump tshark bpftrace iproute2 openssl curl binutils gcc libc6-dev jq ca-certificates tcpreplay ethtool time)
+# zsh: the shell completion test runs the generated script in a real zsh (bash is there anyway).
+DEBIAN_PACKAGES=(tcpdump tshark bpftrace iproute2 openssl curl binutils gcc libc6-dev jq ca-certificates tcpreplay ethtool time zsh)
 # chromium (tests only): the HTML report is tested in headless Chromium, driven by puppeteer-core (no
 # browser download: it runs Debian's /usr/bin/chromium); its layout checks measure text in DejaVu Sans.
 if $tests; then DEBIAN_PACKAGES+=(chromium fonts-dejavu-core); fi

@@ -13,7 +13,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { parseEndpoint } from '../keylog/index.js';
 import type { Endpoint } from '../net/index.js';
 import { describeCertificate, type CertificateInfo } from '../tls/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { fileErrorCode, GokeylogError } from '../util/errors.js';
 
 /** What the live process said about one connection. */
 export interface LiveConnection {
@@ -58,12 +58,12 @@ export async function readConnsFiles(paths: string[]): Promise<LiveConnections> 
   for (const path of paths) {
     let text: string;
     try {
-      if ((await stat(path)).size > MAX_CONNS_FILE_BYTES) throw new GokeylogError(`${path} is larger than any conns --json output.`, ExitCode.unsupportedInput);
+      if ((await stat(path)).size > MAX_CONNS_FILE_BYTES) throw new GokeylogError(`${path} is larger than any conns --json output.`, 'GOKEYLOG_ERR_BAD_CONNS');
       text = await readFile(path, 'utf8');
     } catch (err) {
       if (err instanceof GokeylogError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
-      throw new GokeylogError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : String(code ?? err)}.`, code === 'ENOENT' ? ExitCode.notFound : ExitCode.failure, { cause: err });
+      throw new GokeylogError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : String(code ?? err)}.`, fileErrorCode(err), { cause: err });
     }
     for (const c of parseConnsJson(text, path)) live.add(c);
   }
@@ -72,7 +72,7 @@ export async function readConnsFiles(paths: string[]): Promise<LiveConnections> 
 
 /** The TLS rows of one conns --json document; throws one sentence when it is not one. */
 export function parseConnsJson(text: string, name: string): LiveConnection[] {
-  const notConns = (why: string): GokeylogError => new GokeylogError(`${name} is not gokeylog conns --json output (${why}).`, ExitCode.unsupportedInput);
+  const notConns = (why: string): GokeylogError => new GokeylogError(`${name} is not gokeylog conns --json output (${why}).`, 'GOKEYLOG_ERR_BAD_CONNS');
   let doc: unknown;
   try {
     doc = JSON.parse(text);

@@ -10,7 +10,7 @@ import {
   buildReport, connectionJson, delimitedReportLines, Filter, identityJson, renderHtml, reportJsonWithoutRequests, requestJson, textLines,
   type Report, type ReportFilter,
 } from '../report/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { analyzeCaptures } from './analyze.js';
 import { readConnsFiles } from './liveConns.js';
@@ -171,7 +171,7 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
       throw err;
     }
     if (err.cause.code !== 'EPIPE') {
-      throw new GokeylogError(`cannot write the output: ${err.cause.code ?? err.cause}.`, ExitCode.failure, { cause: err.cause });
+      throw new GokeylogError(`cannot write the output: ${err.cause.code ?? err.cause}.`, 'GOKEYLOG_ERR_IO', { cause: err.cause });
     }
     return { expiring: 0, stopped: true };
   } finally {
@@ -290,7 +290,7 @@ function writeHtml(file: string, html: string): void {
     out.commit();
   } catch (err) {
     if (err instanceof GokeylogError) throw err;
-    throw new GokeylogError(`cannot write the HTML report ${file}: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure, { cause: err });
+    throw new GokeylogError(`cannot write the HTML report ${file}: ${(err as NodeJS.ErrnoException).code ?? err}.`, 'GOKEYLOG_ERR_IO', { cause: err });
   } finally {
     out.discard();
     closeSync(out.fd);

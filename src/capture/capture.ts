@@ -24,8 +24,10 @@ export interface CaptureOptions {
   hostNetns: boolean;
   holdMs: number;
   maxHeldBytes: number;
-  /** Stop after this long; otherwise on SIGINT/SIGTERM/SIGHUP. */
+  /** Stop after this long; otherwise when `signal` aborts. */
   durationMs?: number;
+  /** Stops the capture (stoppedBy 'signal'); the probes are removed at once. The CLI aborts it on SIGINT/SIGTERM/SIGHUP. */
+  signal?: AbortSignal;
   /** Also append each key line here (an fd opened 0600). */
   keyLogFd?: number;
   backend?: ProbeBackendName;
@@ -60,14 +62,16 @@ export interface CaptureSummary {
  */
 export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> {
   if (opts.filter !== undefined) await checkFilter(opts.filter);
-  const session = await startKeyCapture(opts.targets, { backend: opts.backend ?? 'tracefs', follow: opts.follow ?? false, onNotice: opts.onNotice });
+  const session = await startKeyCapture(opts.targets, { backend: opts.backend ?? 'tracefs', follow: opts.follow ?? false, onNotice: opts.onNotice, signal: opts.signal });
   const sources: Source[] = [];
   // Keys and a signal may come while tcpdump starts (after a signal the session has already removed its probes).
   let live: LiveCapture | undefined;
   let signalled = false;
   const earlyKeys: KeyEvent[] = [];
   session.on('key', (e) => (live ? live.addKey(e) : earlyKeys.push(e)));
-  session.once('signal', () => (live ? live.stop('signal') : (signalled = true)));
+  const onAbort = (): void => (live ? live.stop('signal') : void (signalled = true));
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) signalled = true;
   try {
     if (session.targets.length === 0) opts.onNotice('no target process is running yet: capturing in the host network namespace');
     const traffic = opts.filter === undefined ? new TargetTraffic(() => session.targets.map((t) => t.pid)) : undefined;
@@ -84,6 +88,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
     const summary = await live.finish();
     return { netns: sources.map((s) => s.netns.description), iface: opts.iface, filter: describeFilter(opts, filter), stoppedBy, ...summary };
   } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
     // Also on failure: a tcpdump still starting in a new namespace sees this and stops at once.
     live?.stop('tcpdump exited');
     await Promise.all(sources.map((s) => s.tcpdump.stop()));

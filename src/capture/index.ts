@@ -3,7 +3,7 @@
  * targets found later) plus live keys from the probe, into ONE pcapng in which each Decryption Secrets Block
  * precedes the packets it decrypts.
  *
- *   runCapture(options) → CaptureSummary     runs until SIGINT/SIGTERM/duration; always removes probes, stops tcpdump
+ *   runCapture(options) → CaptureSummary     runs until options.signal aborts or duration; always removes probes, stops tcpdump
  *   SecretsOrderer                           the pure ordering policy (packets held until their keys are written)
  *   Tcpdump / tcpdumpCommand / parseTcpdumpStats
  *   chooseNetns                              the namespaces to capture in: one tcpdump per target namespace

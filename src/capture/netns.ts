@@ -1,5 +1,5 @@
 import { readlinkSync } from 'node:fs';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 
 /** Where tcpdump runs: our own network namespace, or the one of `pid`. */
 export interface NetnsChoice {
@@ -32,7 +32,7 @@ export function chooseNetns(pids: number[], hostNetns: boolean): NetnsChoice[] {
     const ns = netnsOf(pid);
     if (ns !== undefined && !byNetns.has(ns)) byNetns.set(ns, pid);
   }
-  if (byNetns.size === 0) throw new GokeylogError(`the target processes (pid ${pids.join(',')}) are gone.`, ExitCode.notFound);
+  if (byNetns.size === 0) throw new GokeylogError(`the target processes (pid ${pids.join(',')}) are gone.`, 'GOKEYLOG_ERR_NO_SUCH_PROCESS');
   return [...byNetns].map(([id, pid]) => netnsChoice(id, pid, own));
 }
 

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 
 export interface TcpdumpOptions {
   /** Interface name, or "any". */
@@ -56,12 +56,12 @@ export async function checkFilter(filter: string): Promise<void> {
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', (err: NodeJS.ErrnoException) => reject(new GokeylogError(`cannot run tcpdump to check the filter: ${err.code ?? err.message}.`, ExitCode.failure)));
+    child.once('error', (err: NodeJS.ErrnoException) => reject(new GokeylogError(`cannot run tcpdump to check the filter: ${err.code ?? err.message}.`, 'GOKEYLOG_ERR_TOOL')));
     child.once('close', resolve);
   });
   if (code !== 0) {
     const why = stderr.split('\n').filter((l) => l && !l.startsWith('tcpdump: data link type') && !l.startsWith('(')).join('; ').replace(/^tcpdump: /, '');
-    throw new GokeylogError(`the capture filter ${JSON.stringify(filter)} is not valid: ${why || `tcpdump exited with ${code}`}.`, ExitCode.usage);
+    throw new GokeylogError(`the capture filter ${JSON.stringify(filter)} is not valid: ${why || `tcpdump exited with ${code}`}.`, 'GOKEYLOG_ERR_USAGE');
   }
 }
 
@@ -174,10 +174,10 @@ export class Tcpdump {
       const check = (): void => {
         if (/^tcpdump: listening on /m.test(this.#stderr)) done();
       };
-      const timer = setTimeout(() => done(new GokeylogError(`tcpdump did not start listening within ${timeoutMs / 1000} s.`, ExitCode.failure)), timeoutMs);
+      const timer = setTimeout(() => done(new GokeylogError(`tcpdump did not start listening within ${timeoutMs / 1000} s.`, 'GOKEYLOG_ERR_TOOL')), timeoutMs);
       const onExit = (code: number | null): void => done(startFailure(code, this.#stderr));
       const onError = (err: NodeJS.ErrnoException): void =>
-        done(new GokeylogError(`cannot run setpriv (util-linux) to start tcpdump: ${err.code ?? err.message}.`, ExitCode.failure));
+        done(new GokeylogError(`cannot run setpriv (util-linux) to start tcpdump: ${err.code ?? err.message}.`, 'GOKEYLOG_ERR_TOOL'));
       const done = (err?: Error): void => {
         clearTimeout(timer);
         this.#child.stderr.off('data', check);
@@ -195,11 +195,11 @@ export class Tcpdump {
 
 function startFailure(code: number | null, stderr: string): GokeylogError {
   if (code === EXEC_FAILED && /tcpdump/.test(stderr)) {
-    return new GokeylogError('tcpdump is not installed (apt-get install tcpdump).', ExitCode.failure);
+    return new GokeylogError('tcpdump is not installed (apt-get install tcpdump).', 'GOKEYLOG_ERR_TOOL');
   }
   // tcpdump says what is wrong on a "tcpdump: …" line; what follows it is detail like "(No such device exists)".
   const why = stderr.split('\n').filter((l) => l.startsWith('tcpdump: ')).pop() ?? (lastLine(stderr) || `exit code ${code ?? 'by signal'}`);
-  return new GokeylogError(`tcpdump could not start: ${why.replace(/^tcpdump: /, '').replace(/\.?$/, '.')}`, ExitCode.failure);
+  return new GokeylogError(`tcpdump could not start: ${why.replace(/^tcpdump: /, '').replace(/\.?$/, '.')}`, 'GOKEYLOG_ERR_TOOL');
 }
 
 function lastLine(text: string): string {

@@ -3,9 +3,9 @@ import { X509Certificate } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import { runAnalyze, type AnalyzeFormat, type AnalyzeStatus } from '../analyze/index.js';
 import { clientList, type ReportFilter } from '../report/filters.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
-import { collect } from './options.js';
-import { StatusLine } from './statusLine.js';
+import { ExitCode, exitCodesHelp, fileErrorCode, GokeylogError } from '../util/errors.js';
+import { CAPTURE_FILE_ERRORS, collect } from './options.js';
+import { bytesProgress, notice, StatusLine, warn } from './output.js';
 
 interface AnalyzeCliOptions {
   read: string[];
@@ -66,8 +66,11 @@ captures (gokeylog capture / editcap --inject-secrets). Expiry is measured from 
 capture unless --now says otherwise. Filters narrow identities, connections and requests alike; the values
 of one filter are alternatives, several filters must all match. Tokens, passwords and cookies are never
 printed: tokens are named by a fingerprint (the first 16 hex digits of their SHA-256).
-Exit codes: 0 ok, 2 usage, 3 unreadable or unsupported capture (or cut short, with --strict), 4 file not
-found, 5 --fail-on-expiry and a credential expires within the window, 130 interrupted before the end.`;
+A capture cut short is a warning, or exit 3 with --strict.
+${exitCodesHelp(CAPTURE_FILE_ERRORS, {
+  [ExitCode.expiring]: '--fail-on-expiry and a credential expires within the window',
+  [ExitCode.interrupted]: 'interrupted before the end',
+})}`;
 
 export function registerAnalyze(program: Command): void {
   program
@@ -108,14 +111,14 @@ export function registerAnalyze(program: Command): void {
 
 function parseDays(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new GokeylogError(`--expiring-within needs a whole number of days, not "${value}".`, ExitCode.usage);
+  if (!Number.isInteger(n) || n < 0) throw new GokeylogError(`--expiring-within needs a whole number of days, not "${value}".`, 'GOKEYLOG_ERR_USAGE');
   return n;
 }
 
 function parseTime(value: string): number {
   const ms = value === 'now' ? Date.now() : Date.parse(value);
   if (!Number.isFinite(ms) || !/^now$|^\d{4}-\d\d-\d\d/.test(value)) {
-    throw new GokeylogError(`--now needs a time like 2026-12-01T12:00:00Z, not "${value}".`, ExitCode.usage);
+    throw new GokeylogError(`--now needs a time like 2026-12-01T12:00:00Z, not "${value}".`, 'GOKEYLOG_ERR_USAGE');
   }
   return ms;
 }
@@ -128,12 +131,12 @@ function certificateFingerprints(files: string[]): string[] {
       pem = readFileSync(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new GokeylogError(`cannot read --cert ${file}: ${code === 'ENOENT' ? 'no such file' : code ?? err}.`, code === 'ENOENT' ? ExitCode.notFound : ExitCode.failure);
+      throw new GokeylogError(`cannot read --cert ${file}: ${code === 'ENOENT' ? 'no such file' : code ?? err}.`, fileErrorCode(err));
     }
     try {
       return new X509Certificate(pem).fingerprint256;
     } catch {
-      throw new GokeylogError(`--cert ${file} is not a PEM or DER certificate.`, ExitCode.usage);
+      throw new GokeylogError(`--cert ${file} is not a PEM or DER certificate.`, 'GOKEYLOG_ERR_USAGE');
     }
   });
 }
@@ -142,7 +145,7 @@ function reportFilter(opts: AnalyzeCliOptions): ReportFilter {
   try {
     clientList(opts.client);
   } catch (err) {
-    throw new GokeylogError((err as Error).message, ExitCode.usage);
+    throw new GokeylogError((err as Error).message, 'GOKEYLOG_ERR_USAGE');
   }
   return {
     users: opts.user,
@@ -158,19 +161,16 @@ function reportFilter(opts: AnalyzeCliOptions): ReportFilter {
   };
 }
 
-const MIB = 1048576;
-
 function statusText(s: AnalyzeStatus): string {
-  const read = s.totalBytes ? `${Math.floor((100 * s.bytesRead) / s.totalBytes)}% of ${Math.round(s.totalBytes / MIB)} MiB` : `${Math.round(s.bytesRead / MIB)} MiB`;
+  const read = bytesProgress(s.bytesRead, s.totalBytes);
   return `analyzing: ${read} · ${s.packets} packets · ${s.connections} connections · ${s.requests} requests · ${s.identities} identities`;
 }
 
 async function analyze(captures: string[], opts: AnalyzeCliOptions): Promise<void> {
-  if (captures.length === 0) throw new GokeylogError('say which captures to read: files, -r FILE, or - for standard input.', ExitCode.usage);
+  if (captures.length === 0) throw new GokeylogError('say which captures to read: files, -r FILE, or - for standard input.', 'GOKEYLOG_ERR_USAGE');
   const format: AnalyzeFormat = opts.output ?? (opts.ndjson ? 'ndjson' : opts.json ? 'json' : 'text');
   const filter = reportFilter(opts);
   const status = new StatusLine();
-  const warn = (message: string): void => status.print(`gokeylog: warning: ${message}`);
 
   // Ctrl-C reaches every process of a pipeline (`capture -w - | analyze -`): the capture ends its output, and
   // analyze reads on to that end and reports. On files, or at a second Ctrl-C, it stops reading at once and
@@ -179,11 +179,11 @@ async function analyze(captures: string[], opts: AnalyzeCliOptions): Promise<voi
   let interrupts = 0;
   const onSigint = (): void => {
     interrupts += 1;
-    if (interrupts === 1 && live) status.print('gokeylog: finishing: reading the capture to its end, then the report (Ctrl-C again to stop reading now).');
+    if (interrupts === 1 && live) notice('finishing: reading the capture to its end, then the report (Ctrl-C again to stop reading now).');
     else if (interrupts === 2 && live) {
-      status.print('gokeylog: stopping: the report covers what was read.');
+      notice('stopping: the report covers what was read.');
       process.stdin.destroy();
-    } else if (interrupts >= 3) process.exit(130);
+    } else if (interrupts >= 3) process.exit(ExitCode.interrupted);
   };
   process.on('SIGINT', onSigint);
   try {
@@ -214,7 +214,7 @@ async function analyze(captures: string[], opts: AnalyzeCliOptions): Promise<voi
         shouldStop: () => interrupts >= (live ? 2 : 1),
       },
     );
-    if (result.stopped) process.exitCode = 130;
+    if (result.stopped) process.exitCode = ExitCode.interrupted;
     else if (opts.failOnExpiry && result.expiring > 0) process.exitCode = ExitCode.expiring;
   } finally {
     status.clear();

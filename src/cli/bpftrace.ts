@@ -2,8 +2,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { planHook } from '../golang/index.js';
 import { bpftraceScript } from '../probe/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
-import { parsePid } from './options.js';
+import { GokeylogError } from '../util/errors.js';
+import { BINARY_ERRORS, exitCodesText, parsePid } from './options.js';
 
 export function registerBpftrace(program: Command): void {
   program
@@ -16,12 +16,10 @@ Examples:
   gokeylog bpftrace /usr/local/bin/kube-apiserver > tlssecrets.bt
   gokeylog bpftrace --pid 1234 > tlssecrets.bt                  # a process in a container
   bpftrace --unsafe tlssecrets.bt | awk '…'                     # the pipeline is in the script's header
-
-Exit codes: 0 ok, 1 failure, 2 usage, 3 not a supported Go binary (not ELF, not Go, no crypto/tls),
-4 writeKeyLog not found or its entry not validated.`)
+${exitCodesText(BINARY_ERRORS)}`)
     .action(async (binary: string | undefined, opts: { pid?: number }) => {
       if ((binary === undefined) === (opts.pid === undefined)) {
-        throw new GokeylogError('give either a binary path or --pid PID.', ExitCode.usage);
+        throw new GokeylogError('give either a binary path or --pid PID.', 'GOKEYLOG_ERR_USAGE');
       }
       // bpftrace needs an absolute path; /proc/PID/exe reaches the inode even when the process lives under another root.
       const probePath = opts.pid !== undefined ? `/proc/${opts.pid}/exe` : path.resolve(binary!);

@@ -2,10 +2,12 @@ import { closeSync, createWriteStream } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { describeFilter, runCapture, type CaptureSummary } from '../capture/index.js';
 import type { ProbeBackendName } from '../probe/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { SecretOutput, sameFile } from '../util/secretFile.js';
 import { count } from './format.js';
-import { addTargetOptions, hasTargets, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
+import { addTargetOptions, exitCodesText, hasTargets, parsePositive, PROBE_ERRORS, resolveTargetSpec, type TargetOptions } from './options.js';
+import { notice } from './output.js';
+import { withStopSignal } from './signals.js';
 
 interface CaptureCliOptions extends TargetOptions {
   write: string;
@@ -45,20 +47,20 @@ Examples:
 
 Each DSB (the keys) is written before the first packet that needs it; packets wait up to --hold-ms for
 their keys. Connections opened before the capture started cannot be decrypted and are counted as such.
-Exit codes: 0 ok, 1 failure (tcpdump, tracefs), 2 usage, 3/4 the target's writeKeyLog could not be validated.`)
-    .action(async (opts: CaptureCliOptions) => runCaptureCommand(opts));
+${exitCodesText(PROBE_ERRORS)}`)
+    .action(async (opts: CaptureCliOptions) => withStopSignal((signal) => runCaptureCommand(opts, signal)));
 }
 
-async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
+async function runCaptureCommand(opts: CaptureCliOptions, signal: AbortSignal): Promise<void> {
   if (!hasTargets(opts)) {
-    throw new GokeylogError('say which programs to capture: --pid, --exe, --process or --k8s.', ExitCode.usage);
+    throw new GokeylogError('say which programs to capture: --pid, --exe, --process or --k8s.', 'GOKEYLOG_ERR_USAGE');
   }
   const toStdout = opts.write === '-';
   if (toStdout && process.stdout.isTTY) {
-    throw new GokeylogError('-w - writes binary pcapng: pipe it into a program (e.g. wireshark -k -i -) or redirect it to a file.', ExitCode.usage);
+    throw new GokeylogError('-w - writes binary pcapng: pipe it into a program (e.g. wireshark -k -i -) or redirect it to a file.', 'GOKEYLOG_ERR_USAGE');
   }
   if (opts.keylog !== undefined && !toStdout && sameFile(opts.keylog, opts.write)) {
-    throw new GokeylogError(`--keylog ${opts.keylog} is the capture file -w ${opts.write}: give two files.`, ExitCode.usage);
+    throw new GokeylogError(`--keylog ${opts.keylog} is the capture file -w ${opts.write}: give two files.`, 'GOKEYLOG_ERR_USAGE');
   }
   const keyLog = opts.keylog === undefined ? undefined : SecretOutput.open(opts.keylog, 'the key log', 'append');
   let out: SecretOutput | undefined;
@@ -71,7 +73,6 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
   const outFd = out?.fd;
   const output = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd });
   const keyLogFd = keyLog?.fd;
-  const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
   try {
     const targets = await resolveTargetSpec(opts, notice);
     const filter = opts.filter ?? targets.presetFilter;
@@ -89,6 +90,7 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
       keyLogFd,
       backend: opts.backend,
       follow: opts.follow ?? false,
+      signal,
       onNotice: notice,
       onReady: (netns) => {
         // The capture takes the name of -w once it runs: a capture that could not start leaves an old file as it was.
@@ -98,7 +100,7 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
     });
     out?.commit();
     if (opts.json) (toStdout ? process.stderr : process.stdout).write(`${JSON.stringify(summary)}\n`);
-    else process.stderr.write(`${describeSummary(summary)}\n`);
+    else for (const line of describeSummary(summary)) notice(line);
   } finally {
     out?.discard();
     if (keyLogFd !== undefined) closeSync(keyLogFd);
@@ -107,16 +109,16 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
   }
 }
 
-function describeSummary(s: CaptureSummary): string {
+function describeSummary(s: CaptureSummary): string[] {
   const o = s.ordering;
   const drops = s.tcpdump.droppedByKernel === null ? 'unknown' : String(s.tcpdump.droppedByKernel);
   return [
-    `gokeylog: captured ${count(o.packets, 'packet', 'packets')} on ${s.iface} (${describeNetns(s.netns)}), ${drops} dropped by the kernel; stopped by ${s.stoppedBy}.`,
-    `gokeylog: filter: ${s.filter}${s.packetsOfOtherProcesses ? `; ${count(s.packetsOfOtherProcesses, 'packet', 'packets')} of other processes left out` : ''}.`,
-    `gokeylog: ${count(o.keys, 'key', 'keys')} written in ${count(o.secretsBlocks, 'secrets block', 'secrets blocks')} from ${count(s.probe.processes, 'process', 'processes')}; ${s.probe.rejects} rejected, ${s.probe.lost} lost.`,
-    `gokeylog: TLS connections: ${o.connectionsDecryptable} with keys, ${o.connectionsKeysMissing} whose keys never came (${count(o.packetsReleasedWithoutKeys, 'packet', 'packets')} written without them), ` +
+    `captured ${count(o.packets, 'packet', 'packets')} on ${s.iface} (${describeNetns(s.netns)}), ${drops} dropped by the kernel; stopped by ${s.stoppedBy}.`,
+    `filter: ${s.filter}${s.packetsOfOtherProcesses ? `; ${count(s.packetsOfOtherProcesses, 'packet', 'packets')} of other processes left out` : ''}.`,
+    `${count(o.keys, 'key', 'keys')} written in ${count(o.secretsBlocks, 'secrets block', 'secrets blocks')} from ${count(s.probe.processes, 'process', 'processes')}; ${s.probe.rejects} rejected, ${s.probe.lost} lost.`,
+    `TLS connections: ${o.connectionsDecryptable} with keys, ${o.connectionsKeysMissing} whose keys never came (${count(o.packetsReleasedWithoutKeys, 'packet', 'packets')} written without them), ` +
       `${o.connectionsOpenedBefore} opened before the capture (cannot be decrypted).`,
-  ].join('\n');
+  ];
 }
 
 const describeNetns = (netns: string[]): string =>

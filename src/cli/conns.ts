@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { connRows, directions, readLayoutFile, sweepConns, type ConnRow, type SweepResult } from '../conns/index.js';
 import { formatMidstreamLine, validateMidstreamSecret } from '../keylog/index.js';
 import { resolveTargets } from '../probe/targets.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { count } from './format.js';
 import { collect, collectPid, parsePositive, targetSpec, type TargetOptions } from './options.js';
@@ -53,14 +53,14 @@ Write not found or not validated, or no such process, ${EXIT_EXPIRING} an identi
 
 function parseDays(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new GokeylogError(`--expiring-within needs a whole number of days, not "${value}".`, ExitCode.usage);
+  if (!Number.isInteger(n) || n < 0) throw new GokeylogError(`--expiring-within needs a whole number of days, not "${value}".`, 'GOKEYLOG_ERR_USAGE');
   return n;
 }
 
 async function runConns(opts: ConnsOptions): Promise<void> {
   const spec = targetSpec({ ...opts, follow: false });
   if (spec.pids.length + spec.exes.length + spec.processes.length === 0) {
-    throw new GokeylogError('say which processes to sweep: --pid PID, --exe PATH or --process NAME.', ExitCode.usage);
+    throw new GokeylogError('say which processes to sweep: --pid PID, --exe PATH or --process NAME.', 'GOKEYLOG_ERR_USAGE');
   }
   const layouts = opts.layout === undefined ? undefined : [readLayoutFile(opts.layout)];
   // Opened before probing: a key log that cannot be written must not cost the target a sweep.
@@ -71,8 +71,8 @@ async function runConns(opts: ConnsOptions): Promise<void> {
   for (const s of signals) process.on(s, onSignal);
   try {
     const pids = resolveTargets(spec).map((p) => p.pid);
-    for (const pid of spec.pids) if (!pids.includes(pid)) throw new GokeylogError(`no process with pid ${pid} (or it has no executable).`, ExitCode.notFound);
-    if (pids.length === 0) throw new GokeylogError('no target process is running.', ExitCode.notFound);
+    for (const pid of spec.pids) if (!pids.includes(pid)) throw new GokeylogError(`no process with pid ${pid} (or it has no executable).`, 'GOKEYLOG_ERR_NO_SUCH_PROCESS');
+    if (pids.length === 0) throw new GokeylogError('no target process is running.', 'GOKEYLOG_ERR_NO_SUCH_PROCESS');
     const notice = (m: string): void => void process.stderr.write(`gokeylog: ${m}\n`);
     const result = await sweepConns(pids, { maxSeconds: opts.sweep, signal: abort.signal, onNotice: notice, explicit: new Set(spec.pids), ...(layouts ? { layouts } : {}) });
     if (abort.signal.aborted) notice('interrupted: the probes are removed; listing what the sweep saw so far');

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { runDemo } from '../demo/demo.js';
 import { runRealDemo } from '../demo/realDemo.js';
+import { exitCodesText } from './options.js';
 
 export function registerDemo(program: Command): void {
   program
@@ -8,7 +9,13 @@ export function registerDemo(program: Command): void {
     .description('Run the whole product on a built-in scenario: hook, capture and analyse a stripped Go server with mutual TLS 1.3 (root; needs `bash scripts/setup.sh`).')
     .option('--keep <dir>', 'keep the capture, key log and certificates in DIR (made 0700; an existing DIR gets a new folder inside it)')
     .option('--real', 'play it on a real Kubernetes API server, etcd and kubectl from Debian (needs `bash scripts/setup-kube.sh`)')
-    .addHelpText('after', '\nExamples:\n  sudo gokeylog demo\n  sudo gokeylog demo --keep /tmp/gokeylog-demo && wireshark /tmp/gokeylog-demo/demo.pcapng\n  sudo gokeylog demo --real    # after bash scripts/setup-kube.sh')
+    .addHelpText('after', `
+Examples:
+  sudo gokeylog demo
+  sudo gokeylog demo --keep /tmp/gokeylog-demo && wireshark /tmp/gokeylog-demo/demo.pcapng
+  sudo gokeylog demo --real    # after bash scripts/setup-kube.sh
+
+${exitCodesText(['GOKEYLOG_ERR_IO', 'GOKEYLOG_ERR_NEEDS_ROOT', 'GOKEYLOG_ERR_TOOL', 'GOKEYLOG_ERR_NOT_SET_UP'])}`)
     .action(async (opts: { keep?: string; real?: boolean }) =>
       opts.real ? runRealDemo({ keep: opts.keep, out: process.stdout }) : runDemo({ keep: opts.keep, out: process.stdout }));
 }

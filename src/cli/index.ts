@@ -17,7 +17,19 @@ const commands: Record<string, () => Promise<Register>> = {
   analyze: async () => (await import('./analyze.js')).registerAnalyze,
   demo: async () => (await import('./demo.js')).registerDemo,
   status: async () => (await import('./status.js')).registerStatus,
+  completion: async () => (await import('./completion.js')).registerCompletion,
 };
+
+const EXAMPLES = `
+Examples:
+  gokeylog inspect /usr/local/bin/kube-apiserver             # can it be hooked? where is writeKeyLog?
+  gokeylog keylog --process kube-apiserver -o apiserver.keys  # NSS key log, until Ctrl-C
+  gokeylog capture --process kube-apiserver -f 'tcp port 6443' -w apiserver.pcapng
+  gokeylog analyze apiserver.pcapng                           # who called what, with which certificate
+  gokeylog inject --keylog apiserver.keys old.pcap -o decryptable.pcapng
+  sudo gokeylog demo                                          # all of it on a built-in scenario
+
+Run 'gokeylog <command> --help' for a command's options, examples and exit codes.`;
 
 // A reader that stops early (`gokeylog analyze --help | head -1`) closes stdout: that is no error of ours.
 // Commands that stream (analyze, keylog, capture, inject) stop on it by their own listeners; whatever else
@@ -31,16 +43,26 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   process.exitCode = ExitCode.failure;
 });
 
+/** commander's own errors ("error: unknown option '--x'") in our style: `gokeylog: unknown option '--x'.` */
+const outputError = (text: string, write: (s: string) => void): void => {
+  const sentence = text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+  write(`gokeylog: ${sentence}${/[.?!)]$/.test(sentence) ? '' : '.'}\n`);
+};
+
 const program = new Command()
   .name('gokeylog')
   .description('Read the TLS traffic of Go programs, even stripped ones: key logs, decrypting pcapng, Kubernetes API analysis.')
   .version('0.1.0')
-  .showHelpAfterError()
+  .configureOutput({ outputError })
+  .showHelpAfterError("See 'gokeylog --help'.")
+  .addHelpText('after', EXAMPLES)
   .exitOverride();
 
 // The first word that is not an option names the command; help, a typo or nothing at all needs them all.
 const named = commands[process.argv.slice(2).find((arg) => !arg.startsWith('-')) ?? ''];
 for (const load of named ? [named] : Object.values(commands)) (await load())(program);
+// A usage error names the help to read rather than printing all of it.
+for (const command of program.commands) command.showHelpAfterError(`See 'gokeylog ${command.name()} --help'.`);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,11 +1,11 @@
 import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { KeyLog, bytesToHex, readKeyLogFiles } from '../keylog/index.js';
 import { PcapngWriter, clientRandomsIn, injectSecrets, type InjectSummary } from '../pcap/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { SecretOutput, sameFile } from '../util/secretFile.js';
-import { collect } from './options.js';
+import { CAPTURE_FILE_ERRORS, collect, exitCodesText } from './options.js';
+import { bytesProgress, StatusLine, warn } from './output.js';
 
 interface InjectCliOptions {
   keylog: string[];
@@ -14,9 +14,6 @@ interface InjectCliOptions {
   onlyNeeded?: boolean;
   json?: boolean;
 }
-
-/** Inputs smaller than this finish before a progress bar would be worth drawing. */
-const PROGRESS_MIN_BYTES = 64 * 1024 * 1024;
 
 export function registerInject(program: Command): void {
   program
@@ -32,7 +29,9 @@ export function registerInject(program: Command): void {
 Examples:
   gokeylog inject --keylog keys.log capture.pcap -o decrypted.pcapng
   gokeylog inject --keylog a.log --keylog b.log --only-needed big.pcapng -o small-keys.pcapng
-  tcpdump -i any -w - port 6443 | gokeylog inject --keylog keys.log - -o live.pcapng`)
+  tcpdump -i any -w - port 6443 | gokeylog inject --keylog keys.log - -o live.pcapng
+
+${exitCodesText([...CAPTURE_FILE_ERRORS, 'GOKEYLOG_ERR_UNSAFE_OUTPUT'])}`)
     .action(async (input: string, opts: InjectCliOptions) => {
       const summary = await runInject(input, opts);
       if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -55,12 +54,11 @@ interface InjectResult extends InjectSummary {
 async function runInject(input: string, opts: InjectCliOptions): Promise<InjectResult> {
   const toStdout = opts.output === '-';
   if (!toStdout && input !== '-' && sameFile(input, opts.output)) {
-    throw new GokeylogError(`the output ${opts.output} is the input: write to another file.`, ExitCode.usage);
+    throw new GokeylogError(`the output ${opts.output} is the input: write to another file.`, 'GOKEYLOG_ERR_USAGE');
   }
-  if (opts.onlyNeeded && input === '-') throw new GokeylogError('--only-needed reads the input twice, so it needs a file, not standard input.', ExitCode.usage);
-  const warn = (message: string): void => void process.stderr.write(`gokeylog: warning: ${message}\n`);
+  if (opts.onlyNeeded && input === '-') throw new GokeylogError('--only-needed reads the input twice, so it needs a file, not standard input.', 'GOKEYLOG_ERR_USAGE');
   let keyLog = await readKeyLogFiles(opts.keylog, { onWarning: warn });
-  if (keyLog.size + keyLog.midstreamSize === 0) throw new GokeylogError(`no keys in ${opts.keylog.join(', ')}.`, ExitCode.unsupportedInput);
+  if (keyLog.size + keyLog.midstreamSize === 0) throw new GokeylogError(`no keys in ${opts.keylog.join(', ')}.`, 'GOKEYLOG_ERR_BAD_KEYLOG');
   const keysRead = keyLog.size + keyLog.midstreamSize;
   if (opts.onlyNeeded) keyLog = neededKeys(keyLog, await clientRandomsIn(input, { onWarning: warn }));
   if (keyLog.size + keyLog.midstreamSize === 0) warn('no key belongs to a connection in the capture: no secrets block written');
@@ -70,7 +68,7 @@ async function runInject(input: string, opts: InjectCliOptions): Promise<InjectR
   const outFd = secretOut?.fd;
   const out = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd, highWaterMark: 8 * 1024 * 1024 });
   const writer = new PcapngWriter(out, { name: toStdout ? 'standard output' : opts.output });
-  const progress = opts.json || !process.stderr.isTTY ? undefined : new ProgressBar();
+  const status = new StatusLine();
   let ok = false;
   try {
     const summary = await injectSecrets(input, writer, {
@@ -78,7 +76,7 @@ async function runInject(input: string, opts: InjectCliOptions): Promise<InjectR
       discardSecrets: opts.discardSecrets,
       userAppl: 'gokeylog inject',
       onWarning: warn,
-      onProgress: (read, total) => progress?.update(read, total),
+      onProgress: (read, total) => (opts.json ? undefined : status.update(() => `inject: ${bytesProgress(read, total)}`)),
     });
     await writer.end();
     secretOut?.commit();
@@ -86,7 +84,7 @@ async function runInject(input: string, opts: InjectCliOptions): Promise<InjectR
     const injected = keyLog.size + keyLog.midstreamSize;
     return { output: opts.output, ...summary, keysInjected: injected, keysDropped: keysRead - injected };
   } finally {
-    progress?.stop();
+    status.clear();
     if (!ok && secretOut !== undefined) {
       (out as NodeJS.WritableStream & { destroy(): void }).destroy();
       secretOut.discard();
@@ -100,22 +98,4 @@ function neededKeys(keyLog: KeyLog, randoms: Set<string>): KeyLog {
   // Mid-stream secrets belong to connections whose ClientHello no capture has: they stay.
   for (const s of keyLog.midstreamEntries()) needed.addMidstream(s);
   return needed;
-}
-
-/** A progress bar on stderr, shown only for inputs big enough to need one. */
-class ProgressBar {
-  #bar: cliProgress.SingleBar | undefined;
-
-  update(read: number, total: number | undefined): void {
-    if (!this.#bar) {
-      if (total === undefined || total < PROGRESS_MIN_BYTES) return;
-      this.#bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'inject [{bar}] {percentage}% | {value}/{total} MiB | eta {eta}s', clearOnComplete: true }, cliProgress.Presets.shades_classic);
-      this.#bar.start(Math.ceil(total / 2 ** 20), 0);
-    }
-    this.#bar.update(Math.floor(read / 2 ** 20));
-  }
-
-  stop(): void {
-    this.#bar?.stop();
-  }
 }

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { inspectBinary, type ArgLocation, type InspectReport } from '../golang/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
-import { parsePid } from './options.js';
+import { GokeylogError } from '../util/errors.js';
+import { BINARY_ERRORS, exitCodesText, parsePid } from './options.js';
 
 interface InspectOptions {
   pid?: number;
@@ -16,8 +16,8 @@ Examples:
   gokeylog inspect --pid 1234 --json
   gokeylog inspect ./kube-apiserver --reference ./hello-go1.19.1   # locate by code signature
 
-Exit status: 0 when writeKeyLog was found and its entry validated; 3 unsupported input (not ELF, not Go,
-no crypto/tls); 4 not found or validation failed; 1 other failures.`;
+Exit code 0 means writeKeyLog was found and its entry validated.
+${exitCodesText(BINARY_ERRORS)}`;
 
 export function registerInspect(program: Command): void {
   program
@@ -36,11 +36,11 @@ export function registerInspect(program: Command): void {
 
 function targetPath(path: string | undefined, pid: number | undefined): string {
   if ((path === undefined) === (pid === undefined)) {
-    throw new GokeylogError('Give either a PATH or --pid PID.', ExitCode.usage);
+    throw new GokeylogError('give either a PATH or --pid PID.', 'GOKEYLOG_ERR_USAGE');
   }
   if (path !== undefined) return path;
   const exe = `/proc/${pid}/exe`;
-  if (!existsSync(`/proc/${pid}`)) throw new GokeylogError(`No process with PID ${pid} is running.`, ExitCode.failure);
+  if (!existsSync(`/proc/${pid}`)) throw new GokeylogError(`no process with PID ${pid} is running.`, 'GOKEYLOG_ERR_NO_SUCH_PROCESS');
   return exe;
 }
 

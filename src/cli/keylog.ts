@@ -4,7 +4,9 @@ import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, typ
 import { setLongTimeout, type LongTimeout } from '../util/longTimeout.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { count } from './format.js';
-import { addTargetOptions, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
+import { addTargetOptions, exitCodesText, parsePositive, PROBE_ERRORS, resolveTargetSpec, type TargetOptions } from './options.js';
+import { notice } from './output.js';
+import { withStopSignal } from './signals.js';
 
 interface KeylogOptions extends TargetOptions {
   output?: string;
@@ -33,13 +35,12 @@ Examples:
   gokeylog keylog --process kubelet --json                      # who handshakes when; no secrets printed
 
 Runs until Ctrl-C (or --duration), then removes its probes and prints a summary on stderr. Only
-handshakes made while it runs are logged. Exit codes: 0 ok, 1 failure (tracefs, bpftrace), 2 usage,
-3 a target is not a supported Go binary (not ELF, not Go, no crypto/tls), 4 writeKeyLog not found or
-its entry not validated.`)
-    .action(async (opts: KeylogOptions) => runKeylog(opts));
+handshakes made while it runs are logged.
+${exitCodesText(PROBE_ERRORS)}`)
+    .action(async (opts: KeylogOptions) => withStopSignal((signal) => runKeylog(opts, signal)));
 }
 
-async function runKeylog(opts: KeylogOptions): Promise<void> {
+async function runKeylog(opts: KeylogOptions, signal: AbortSignal): Promise<void> {
   // The run ends on a signal, --duration, a closed stdout or a write failure; the first failure is reported.
   let failure: unknown;
   let done!: () => void;
@@ -49,21 +50,20 @@ async function runKeylog(opts: KeylogOptions): Promise<void> {
     done();
   };
   const keyFile = opts.output === undefined ? undefined : new KeyLogWriter(SecretOutput.open(opts.output, 'the key log', 'append').fd, finish);
-  const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
   let timer: LongTimeout | undefined;
+  signal.addEventListener('abort', () => finish(), { once: true });
   try {
     const session = await startKeyCapture(
       (await resolveTargetSpec(opts, notice)).spec,
-      { backend: opts.backend, follow: opts.follow ?? false, onNotice: notice, tracePipe: opts.tracefsReader },
+      { backend: opts.backend, follow: opts.follow ?? false, onNotice: notice, tracePipe: opts.tracefsReader, signal },
     );
     if (session.targets.length === 0) notice('no target process is running yet: waiting for one');
     if (opts.duration !== undefined) timer = setLongTimeout(finish, opts.duration * 1000);
-    session.on('signal', () => finish());
     process.stdout.on('error', (err) => finish((err as NodeJS.ErrnoException).code === 'EPIPE' ? undefined : err));
     session.on('key', (e) => writeKey(e, keyFile, opts.json ?? false));
     await ended;
     const stats = await session.stop();
-    process.stderr.write(`${summary(stats)}\n`);
+    notice(summary(stats));
     if (failure) throw failure;
   } finally {
     timer?.clear();
@@ -82,7 +82,7 @@ function writeKey(e: KeyEvent, keyFile: KeyLogWriter | undefined, json: boolean)
 }
 
 function summary(s: KeyCaptureStats): string {
-  return `gokeylog: ${count(s.processes, 'process', 'processes')} in ${count(s.binaries, 'binary', 'binaries')} hooked (${s.backend}); ` +
+  return `${count(s.processes, 'process', 'processes')} in ${count(s.binaries, 'binary', 'binaries')} hooked (${s.backend}); ` +
     `${count(s.keys, 'key', 'keys')} written, ${count(s.duplicates, 'duplicate', 'duplicates')} dropped, ${s.rejects} rejected, ${s.lost} lost` +
     (s.ignored > 0 ? `, ${s.ignored} from unselected processes ignored.` : '.');
 }

@@ -1,8 +1,29 @@
 /** Option parsers and option groups shared by the commands, so that the same option reads and fails alike everywhere. */
-import type { Command } from 'commander';
+import { Help, type Command } from 'commander';
 import type { TargetSpec } from '../probe/index.js';
 import { K8S_COMPONENTS, isK8sComponent, presetFilter, type K8sComponent } from '../probe/presets.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { exitCodesHelp, GokeylogError, type ErrorCode } from '../util/errors.js';
+
+/** The exit-status paragraph of a command's --help, generated from the codes it can end with. */
+export function exitCodesText(codes: readonly ErrorCode[]): string {
+  return new Help().boxWrap(exitCodesHelp(codes), 105);
+}
+
+/** What inspecting a binary can end with (inspect, bpftrace, and the start of keylog and capture). */
+export const BINARY_ERRORS: readonly ErrorCode[] = [
+  'GOKEYLOG_ERR_USAGE', 'GOKEYLOG_ERR_IO', 'GOKEYLOG_ERR_UNSUPPORTED_BINARY',
+  'GOKEYLOG_ERR_WRITEKEYLOG_NOT_FOUND', 'GOKEYLOG_ERR_NOT_VALIDATED', 'GOKEYLOG_ERR_FILE_NOT_FOUND', 'GOKEYLOG_ERR_NO_SUCH_PROCESS',
+];
+
+/** What hooking live processes can end with besides (keylog, capture). */
+export const PROBE_ERRORS: readonly ErrorCode[] = [
+  ...BINARY_ERRORS, 'GOKEYLOG_ERR_UNSAFE_OUTPUT', 'GOKEYLOG_ERR_NEEDS_ROOT', 'GOKEYLOG_ERR_TRACEFS', 'GOKEYLOG_ERR_TOOL', 'GOKEYLOG_ERR_UNPROBEABLE_PATH',
+];
+
+/** What reading captures and key logs can end with (analyze, inject). */
+export const CAPTURE_FILE_ERRORS: readonly ErrorCode[] = [
+  'GOKEYLOG_ERR_USAGE', 'GOKEYLOG_ERR_IO', 'GOKEYLOG_ERR_BAD_CAPTURE', 'GOKEYLOG_ERR_BAD_KEYLOG', 'GOKEYLOG_ERR_FILE_NOT_FOUND',
+];
 
 /** Parser of a repeatable option: every value, in order (no default, so that requiredOption still requires one). */
 export function collect(value: string, previous: string[] = []): string[] {
@@ -10,7 +31,7 @@ export function collect(value: string, previous: string[] = []): string[] {
 }
 
 export function parsePid(value: string): number {
-  if (!/^[1-9]\d*$/.test(value)) throw new GokeylogError(`--pid ${value} is not a process id.`, ExitCode.usage);
+  if (!/^[1-9]\d*$/.test(value)) throw new GokeylogError(`--pid ${value} is not a process id.`, 'GOKEYLOG_ERR_USAGE');
   return Number(value);
 }
 
@@ -19,14 +40,14 @@ export function collectPid(value: string, previous: number[]): number[] {
 }
 
 function collectK8s(value: string, previous: K8sComponent[]): K8sComponent[] {
-  if (!isK8sComponent(value)) throw new GokeylogError(`--k8s ${value} is not one of ${K8S_COMPONENTS.join(', ')}.`, ExitCode.usage);
+  if (!isK8sComponent(value)) throw new GokeylogError(`--k8s ${value} is not one of ${K8S_COMPONENTS.join(', ')}.`, 'GOKEYLOG_ERR_USAGE');
   return [...previous, value];
 }
 
 export function parsePositive(option: string): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new GokeylogError(`${option} ${value} is not a positive number.`, ExitCode.usage);
+    if (!Number.isFinite(n) || n <= 0) throw new GokeylogError(`${option} ${value} is not a positive number.`, 'GOKEYLOG_ERR_USAGE');
     return n;
   };
 }
@@ -72,7 +93,7 @@ export async function resolveTargetSpec(opts: TargetOptions, notice: (message: s
   for (const component of new Set(opts.k8s)) {
     const choice = await resolvePreset(component);
     for (const p of choice.passedOver) notice(`--k8s ${component}: passed over pid ${p.pid}: ${p.reason}`);
-    if (choice.chosen.length === 0) throw new GokeylogError(`--k8s ${component}: ${choice.why}.`, ExitCode.notFound);
+    if (choice.chosen.length === 0) throw new GokeylogError(`--k8s ${component}: ${choice.why}.`, 'GOKEYLOG_ERR_NO_SUCH_PROCESS');
     notice(`--k8s ${component}: pid ${choice.chosen.map((c) => c.pid).join(', ')} (${choice.why}); ports ${choice.ports.join(', ') || 'none known'}`);
     pids.push(...choice.chosen.map((c) => c.pid));
     ports.push(...choice.ports);

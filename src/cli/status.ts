@@ -25,7 +25,7 @@ Exit status: 0 when at least one component runs here, 4 when none does, 1 other 
     .action(async (opts: StatusOptions) => {
       const status = await nodeStatus();
       process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : statusText(status));
-      if (status.components.length === 0 && !opts.json) throw new GokeylogError('no Kubernetes control-plane component runs on this node.', ExitCode.notFound);
+      if (status.components.length === 0 && !opts.json) throw new GokeylogError('no Kubernetes control-plane component runs on this node.', 'GOKEYLOG_ERR_NO_SUCH_PROCESS');
       if (status.components.length === 0) process.exitCode = ExitCode.notFound;
     });
 }

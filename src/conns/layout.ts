@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { GoArch } from '../golang/index.js';
 import { goMinor } from '../golang/version.js';
 import { dataDir } from '../util/dataDir.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 
 /**
  * Where the fields `conns` reads sit in one Go release's structs, for one architecture: what
@@ -45,7 +45,7 @@ const layoutsDir = (): string => dataDir('layouts');
 
 function field(a: ArchLayout, struct: string, name: string): number {
   const v = a.structs[struct]?.fields[name];
-  if (!Number.isSafeInteger(v) || v! < 0 || v! > 4096) throw new GokeylogError(`layout table: ${struct}.${name} is missing or out of range.`, ExitCode.unsupportedInput);
+  if (!Number.isSafeInteger(v) || v! < 0 || v! > 4096) throw new GokeylogError(`layout table: ${struct}.${name} is missing or out of range.`, 'GOKEYLOG_ERR_BAD_LAYOUT');
   return v!;
 }
 
@@ -92,12 +92,12 @@ export function readLayoutFile(file: string): LayoutFile {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new GokeylogError(`cannot read the layout table ${file}: ${code ?? 'not JSON'}.`, code === 'ENOENT' ? ExitCode.notFound : ExitCode.unsupportedInput);
+    throw new GokeylogError(`cannot read the layout table ${file}: ${code ?? 'not JSON'}.`, code === 'ENOENT' ? 'GOKEYLOG_ERR_FILE_NOT_FOUND' : 'GOKEYLOG_ERR_BAD_LAYOUT');
   }
   const f = parsed as Partial<LayoutFile> & { goVersion?: string };
-  if (!f || !Array.isArray(f.layouts)) throw new GokeylogError(`${file} is not a layout table (no "layouts").`, ExitCode.unsupportedInput);
+  if (!f || !Array.isArray(f.layouts)) throw new GokeylogError(`${file} is not a layout table (no "layouts").`, 'GOKEYLOG_ERR_BAD_LAYOUT');
   const release = f.release ?? /^go(1\.\d+)/.exec(f.goVersion ?? '')?.[1];
-  if (!release) throw new GokeylogError(`${file} does not say its Go release.`, ExitCode.unsupportedInput);
+  if (!release) throw new GokeylogError(`${file} does not say its Go release.`, 'GOKEYLOG_ERR_BAD_LAYOUT');
   return { release, goVersion: f.goVersion ?? `go${release}`, layouts: f.layouts };
 }
 

@@ -5,7 +5,7 @@ import { connFetchArgs, decodeConnRecord, type ConnProbeLayout } from '../probe/
 import { processInfo, ThreadOwners } from '../probe/targets.js';
 import { TracefsProbes } from '../probe/tracefs.js';
 import { findCipherSuite } from '../tls/suites.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { readConn, type ConnFacts, type Refusal } from './inventory.js';
 import { builtinLayouts, chooseLayouts, sameOffsets, type ConnLayout, type LayoutFile } from './layout.js';
 import { ProcessMemory } from './memory.js';
@@ -111,12 +111,12 @@ export async function sweepConns(pids: number[], options: SweepOptions): Promise
       } catch (err) {
         const comm = processInfo(pid)?.comm ?? '?';
         const why = err instanceof Error ? err.message : String(err);
-        if (options.explicit?.has(pid) !== false && err instanceof GokeylogError) throw new GokeylogError(`pid ${pid} (${comm}): ${why}`, err.exitCode);
+        if (options.explicit?.has(pid) !== false && err instanceof GokeylogError) throw new GokeylogError(`pid ${pid} (${comm}): ${why}`, err.code, { cause: err });
         if (options.explicit?.has(pid) !== false) throw err;
         notice(`not sweeping pid ${pid} (${comm}): ${why}`);
       }
     }
-    if (targets.length === 0) throw new GokeylogError('no target process could be swept.', ExitCode.notFound);
+    if (targets.length === 0) throw new GokeylogError('no target process could be swept.', 'GOKEYLOG_ERR_NO_SUCH_PROCESS');
     return await runSweep(targets, options, notice);
   } finally {
     for (const t of targets) t.mem.close();
@@ -125,7 +125,7 @@ export async function sweepConns(pids: number[], options: SweepOptions): Promise
 
 async function openTarget(pid: number, tables: LayoutFile[], plans: Map<string, Promise<ConnHookPlan>>): Promise<Target> {
   const info = processInfo(pid);
-  if (!info) throw new GokeylogError(`no process with pid ${pid} (or it has no executable).`, ExitCode.notFound);
+  if (!info) throw new GokeylogError(`no process with pid ${pid} (or it has no executable).`, 'GOKEYLOG_ERR_NO_SUCH_PROCESS');
   let planned = plans.get(info.binary);
   if (!planned) plans.set(info.binary, (planned = planConnHooks(`/proc/${pid}/exe`)));
   const plan = await planned;

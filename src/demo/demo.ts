@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { demoPrograms } from './fixtures.js';
 import { createPki, type CertPair, type Pki } from './pki.js';
 
@@ -24,7 +24,7 @@ const STEP_TIMEOUT_MS = 60_000;
  */
 export async function runDemo(opts: DemoOptions): Promise<void> {
   if (process.getuid?.() !== 0) {
-    throw new GokeylogError('the demo attaches uprobes and runs tcpdump: run it as root.', ExitCode.failure);
+    throw new GokeylogError('the demo attaches uprobes and runs tcpdump: run it as root.', 'GOKEYLOG_ERR_NEEDS_ROOT');
   }
   const programs = demoPrograms();
   const say = (text: string): void => void opts.out.write(`${text}\n`);
@@ -110,7 +110,7 @@ function demoDir(keep: string | undefined): string {
   try {
     mkdirSync(keep, { mode: 0o700 });
   } catch (err) {
-    throw new GokeylogError(`cannot make ${keep} for the demo's files: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure, { cause: err });
+    throw new GokeylogError(`cannot make ${keep} for the demo's files: ${(err as NodeJS.ErrnoException).code ?? err}.`, 'GOKEYLOG_ERR_IO', { cause: err });
   }
   return keep;
 }
@@ -122,7 +122,7 @@ async function runClient(say: (t: string) => void, children: ChildProcess[], cli
   const child = spawn(client, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   const code = await exited(child);
-  if (code !== 0) throw new GokeylogError(`the demo client failed (exit ${code}).`, ExitCode.failure);
+  if (code !== 0) throw new GokeylogError(`the demo client failed (exit ${code}).`, 'GOKEYLOG_ERR_TOOL');
 }
 
 /** Runs one gokeylog command, showing it and its output, as a user would see it. */
@@ -132,7 +132,7 @@ export async function step(say: (t: string) => void, children: ChildProcess[], o
   children.push(child);
   child.stdout?.pipe(out, { end: false });
   const code = await exited(child);
-  if (code !== 0) throw new GokeylogError(`\`gokeylog ${args[0]}\` failed in the demo (exit ${code}).`, ExitCode.failure);
+  if (code !== 0) throw new GokeylogError(`\`gokeylog ${args[0]}\` failed in the demo (exit ${code}).`, 'GOKEYLOG_ERR_TOOL');
   say('');
 }
 
@@ -150,7 +150,7 @@ export function firstLine(child: ChildProcess, pattern: RegExp, what: string, st
     const timer = setTimeout(() => fail(`${what} did not start within ${STEP_TIMEOUT_MS / 1000} s`), STEP_TIMEOUT_MS);
     const fail = (message: string): void => {
       clearTimeout(timer);
-      reject(new GokeylogError(message, ExitCode.failure));
+      reject(new GokeylogError(message, 'GOKEYLOG_ERR_TOOL'));
     };
     child.once('exit', (code) => fail(`${what} exited (${code}) before it was ready`));
     lines.on('line', (line) => {
@@ -174,5 +174,5 @@ export async function stopAndWait(child: ChildProcess, signal: NodeJS.Signals): 
   const timer = setTimeout(() => child.kill('SIGKILL'), STEP_TIMEOUT_MS);
   const code = await exited(child);
   clearTimeout(timer);
-  if (code !== 0) throw new GokeylogError(`gokeylog capture ended with exit ${code} in the demo.`, ExitCode.failure);
+  if (code !== 0) throw new GokeylogError(`gokeylog capture ended with exit ${code} in the demo.`, 'GOKEYLOG_ERR_TOOL');
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { cacheDir } from '../util/cache.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 
 /** The fields of a fixture-manifest entry (written by scripts/build-fixtures.sh) that the demo needs. */
 interface ManifestEntry {
@@ -25,7 +25,7 @@ export function demoPrograms(): DemoPrograms {
   const manifest = path.join(cacheDir(), 'fixtures', 'manifest.json');
   const missing = new GokeylogError(
     `the demo programs are not built yet (no ${manifest}): run \`bash scripts/setup.sh\` first.`,
-    ExitCode.failure,
+    'GOKEYLOG_ERR_NOT_SET_UP',
   );
   if (!existsSync(manifest)) throw missing;
   const { fixtures } = JSON.parse(readFileSync(manifest, 'utf8')) as { fixtures: ManifestEntry[] };

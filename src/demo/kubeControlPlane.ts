@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cacheDir } from '../util/cache.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { createPki, type CertPair, type Pki } from './pki.js';
 
 interface Binary {
@@ -56,7 +56,7 @@ export function requireKubeControlPlane(): KubeControlPlaneBinaries {
   if (binaries === null) {
     throw new GokeylogError(
       `the real control plane is not built (no ${kubeManifestPath()}): run \`bash scripts/setup-kube.sh\` (or \`bash scripts/setup.sh --tests\`) first.`,
-      ExitCode.failure,
+      'GOKEYLOG_ERR_TOOL',
     );
   }
   return binaries;
@@ -252,13 +252,13 @@ export async function waitForApiserver(url: string, pki: KubePki, options: { tim
   const deadline = Date.now() + options.timeoutMs;
   let last = { status: 0, body: '' };
   while (Date.now() < deadline) {
-    if (!options.alive()) throw new GokeylogError('the API server exited while starting.', ExitCode.failure);
+    if (!options.alive()) throw new GokeylogError('the API server exited while starting.', 'GOKEYLOG_ERR_TOOL');
     last = await get(`${url}${READYZ}`, pki, pki.admin);
     if (last.status === 200) return;
     await sleep(200);
   }
   const failed = last.body.split('\n').filter((l) => l.startsWith('[-]')).join('; ');
-  throw new GokeylogError(`the API server at ${url} was not ready within ${options.timeoutMs / 1000} s (last /readyz: ${last.status || 'no answer'}${failed ? `: ${failed}` : ''}).`, ExitCode.failure);
+  throw new GokeylogError(`the API server at ${url} was not ready within ${options.timeoutMs / 1000} s (last /readyz: ${last.status || 'no answer'}${failed ? `: ${failed}` : ''}).`, 'GOKEYLOG_ERR_TOOL');
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago, for programs that cannot listen on port 0 and say which. */

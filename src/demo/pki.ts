@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -42,7 +42,7 @@ async function openssl(args: string[]): Promise<void> {
     await execFileAsync('openssl', args, { timeout: 30_000 });
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr ?? '';
-    throw new GokeylogError(`openssl ${args[0]} failed: ${stderr.trim() || String(error)}`, ExitCode.failure);
+    throw new GokeylogError(`openssl ${args[0]} failed: ${stderr.trim() || String(error)}`, 'GOKEYLOG_ERR_TOOL');
   }
 }
 

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { exited, firstLine, inDemoDir, spawnCli, step, stopAndWait } from './demo.js';
 import {
   apiserverArgs,
@@ -44,7 +44,7 @@ const CRD = {
 
 export async function runRealDemo(opts: RealDemoOptions): Promise<void> {
   if (process.getuid?.() !== 0) {
-    throw new GokeylogError('the demo attaches uprobes and runs tcpdump: run it as root.', ExitCode.failure);
+    throw new GokeylogError('the demo attaches uprobes and runs tcpdump: run it as root.', 'GOKEYLOG_ERR_NEEDS_ROOT');
   }
   const binaries = requireKubeControlPlane();
   const say = (text: string): void => void opts.out.write(`${text}\n`);
@@ -129,5 +129,5 @@ async function kubectl(say: (t: string) => void, binaries: KubeControlPlaneBinar
   const timer = setTimeout(() => child.kill('SIGKILL'), START_TIMEOUT_MS);
   const code = await exited(child);
   clearTimeout(timer);
-  if (code !== 0) throw new GokeylogError(`kubectl failed in the demo (exit ${code}): ${stderr.trim().split('\n').at(-1) ?? ''}`, ExitCode.failure);
+  if (code !== 0) throw new GokeylogError(`kubectl failed in the demo (exit ${code}): ${stderr.trim().split('\n').at(-1) ?? ''}`, 'GOKEYLOG_ERR_TOOL');
 }

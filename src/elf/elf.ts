@@ -1,4 +1,4 @@
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import type { FileReader } from './reader.js';
 
 export const ET_DYN = 3;
@@ -67,7 +67,7 @@ const MACHINE_NAMES: Record<number, string> = { 3: 'x86 (i386)', 8: 'MIPS', 20: 
 function u64(buf: Buffer, offset: number, what: string, path: string): number {
   const value = buf.readBigUInt64LE(offset);
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new GokeylogError(`${path} is corrupt: its ${what} (0x${value.toString(16)}) is out of range.`, ExitCode.unsupportedInput);
+    throw new GokeylogError(`${path} is corrupt: its ${what} (0x${value.toString(16)}) is out of range.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   }
   return Number(value);
 }
@@ -75,21 +75,21 @@ function u64(buf: Buffer, offset: number, what: string, path: string): number {
 /** Parses and checks the 64-byte ELF header: only little-endian ELF64 for x86-64 or AArch64 is accepted. */
 export function parseElfHeader(buf: Buffer, path: string): ElfHeader {
   if (buf.length < 16 || buf[0] !== 0x7f || buf[1] !== 0x45 || buf[2] !== 0x4c || buf[3] !== 0x46) {
-    throw new GokeylogError(`${path} is not an ELF file.`, ExitCode.unsupportedInput);
+    throw new GokeylogError(`${path} is not an ELF file.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   }
   if (buf[4] === 1) {
-    throw new GokeylogError(`${path} is a 32-bit ELF file; only 64-bit x86-64 and AArch64 binaries are supported.`, ExitCode.unsupportedInput);
+    throw new GokeylogError(`${path} is a 32-bit ELF file; only 64-bit x86-64 and AArch64 binaries are supported.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   }
-  if (buf[4] !== 2) throw new GokeylogError(`${path} is an ELF file of unknown class ${buf[4]}.`, ExitCode.unsupportedInput);
+  if (buf[4] !== 2) throw new GokeylogError(`${path} is an ELF file of unknown class ${buf[4]}.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   if (buf[5] === 2) {
-    throw new GokeylogError(`${path} is a big-endian ELF file; only little-endian x86-64 and AArch64 binaries are supported.`, ExitCode.unsupportedInput);
+    throw new GokeylogError(`${path} is a big-endian ELF file; only little-endian x86-64 and AArch64 binaries are supported.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   }
-  if (buf[5] !== 1) throw new GokeylogError(`${path} is an ELF file of unknown byte order ${buf[5]}.`, ExitCode.unsupportedInput);
-  if (buf.length < EHDR_SIZE) throw new GokeylogError(`${path} is truncated: its ELF header is incomplete.`, ExitCode.unsupportedInput);
+  if (buf[5] !== 1) throw new GokeylogError(`${path} is an ELF file of unknown byte order ${buf[5]}.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
+  if (buf.length < EHDR_SIZE) throw new GokeylogError(`${path} is truncated: its ELF header is incomplete.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   const machine = buf.readUInt16LE(18);
   if (machine !== EM_X86_64 && machine !== EM_AARCH64) {
     const name = MACHINE_NAMES[machine] ?? `machine ${machine}`;
-    throw new GokeylogError(`${path} is built for ${name}; only x86-64 and AArch64 are supported.`, ExitCode.unsupportedInput);
+    throw new GokeylogError(`${path} is built for ${name}; only x86-64 and AArch64 are supported.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   }
   return {
     type: buf.readUInt16LE(16),
@@ -121,7 +121,7 @@ export async function readElf(reader: FileReader): Promise<ElfFile> {
   const path = reader.path;
   const header = parseElfHeader(await reader.read(0, Math.min(EHDR_SIZE, reader.size)), path);
   if (header.phnum > 0 && header.phentsize < PHDR_SIZE) {
-    throw new GokeylogError(`${path} is corrupt: its program header entry size is ${header.phentsize}.`, ExitCode.unsupportedInput);
+    throw new GokeylogError(`${path} is corrupt: its program header entry size is ${header.phentsize}.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   }
   const phBytes = await reader.read(header.phoff, header.phnum * header.phentsize);
   const segments: ProgramHeader[] = [];
@@ -129,7 +129,7 @@ export async function readElf(reader: FileReader): Promise<ElfFile> {
   // A binary cut short cannot be loaded, even when the part we would read survived.
   const end = Math.max(0, ...segments.filter((p) => p.type === PT_LOAD).map((p) => p.offset + p.filesz));
   if (end > reader.size) {
-    throw new GokeylogError(`${path} is truncated: it has ${reader.size} bytes but its segments need ${end}.`, ExitCode.unsupportedInput);
+    throw new GokeylogError(`${path} is truncated: it has ${reader.size} bytes but its segments need ${end}.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   }
   return { reader, header, segments, sections: await readSections(reader, header) };
 }
@@ -138,7 +138,7 @@ async function readSections(reader: FileReader, header: ElfHeader): Promise<Sect
   const path = reader.path;
   if (header.shoff === 0) return [];
   if (header.shentsize < SHDR_SIZE) {
-    throw new GokeylogError(`${path} is corrupt: its section header entry size is ${header.shentsize}.`, ExitCode.unsupportedInput);
+    throw new GokeylogError(`${path} is corrupt: its section header entry size is ${header.shentsize}.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   }
   let count = header.shnum;
   let strndx = header.shstrndx;
@@ -149,7 +149,7 @@ async function readSections(reader: FileReader, header: ElfHeader): Promise<Sect
     if (strndx === 0xffff) strndx = first.readUInt32LE(40);
   }
   if (count === 0) return [];
-  if (count > MAX_HEADERS) throw new GokeylogError(`${path} is corrupt: it claims ${count} sections.`, ExitCode.unsupportedInput);
+  if (count > MAX_HEADERS) throw new GokeylogError(`${path} is corrupt: it claims ${count} sections.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   const raw = await reader.read(header.shoff, count * header.shentsize);
   const entries = [];
   for (let i = 0; i < count; i++) {
@@ -198,7 +198,7 @@ export async function readVaddr(elf: ElfFile, vaddr: number, length: number): Pr
   if (!segment || vaddr + length > segment.vaddr + segment.filesz) {
     throw new GokeylogError(
       `${elf.reader.path} is corrupt: address 0x${vaddr.toString(16)} (+${length} bytes) is not in its file image.`,
-      ExitCode.unsupportedInput,
+      'GOKEYLOG_ERR_UNSUPPORTED_BINARY',
     );
   }
   return elf.reader.read(vaddr - segment.vaddr + segment.offset, length);

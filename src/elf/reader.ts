@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { fileErrorCode, GokeylogError } from '../util/errors.js';
 
 const BLOCK_SIZE = 64 * 1024;
 const MAX_CACHED_BLOCKS = 64;
@@ -32,11 +32,11 @@ export class FileReader {
       // Non-blocking: opening a FIFO for reading would otherwise wait for a writer (forever); the type is checked next.
       handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (err) {
-      throw new GokeylogError(`Cannot open ${path}: ${describeFsError(err)}.`, ExitCode.failure, { cause: err });
+      throw new GokeylogError(`cannot open ${path}: ${describeFsError(err)}.`, fileErrorCode(err), { cause: err });
     }
     try {
       const stat = await handle.stat();
-      if (!stat.isFile()) throw new GokeylogError(`${path} is not a regular file.`, ExitCode.unsupportedInput);
+      if (!stat.isFile()) throw new GokeylogError(`${path} is not a regular file.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
       return new FileReader(path, handle, stat.size);
     } catch (err) {
       await handle.close();
@@ -54,13 +54,13 @@ export class FileReader {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new GokeylogError(
         `${this.path} is truncated or corrupt: it has ${this.size} bytes but its headers point to ${length} bytes at offset ${offset}.`,
-        ExitCode.unsupportedInput,
+        'GOKEYLOG_ERR_UNSUPPORTED_BINARY',
       );
     }
     if (length > MAX_READ) {
       throw new GokeylogError(
         `${this.path} is not a binary gokeylog reads: its headers point to a table of ${length} bytes at offset ${offset}, more than ${MAX_READ >> 20} MiB.`,
-        ExitCode.unsupportedInput,
+        'GOKEYLOG_ERR_UNSUPPORTED_BINARY',
       );
     }
     if (length === 0) return Buffer.alloc(0);
@@ -103,7 +103,7 @@ export class FileReader {
     while (done < length) {
       const { bytesRead } = await this.handle.read(buffer, done, length - done, offset + done);
       if (bytesRead === 0) {
-        throw new GokeylogError(`${this.path} changed while it was being read (it is shorter than before).`, ExitCode.failure);
+        throw new GokeylogError(`${this.path} changed while it was being read (it is shorter than before).`, 'GOKEYLOG_ERR_IO');
       }
       done += bytesRead;
     }

@@ -1,5 +1,5 @@
 import { EM_AARCH64, ET_DYN, findSymbols, readPointer, sectionByName, type ElfFile } from '../elf/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { findPclntab, type PclntabSource } from './find-pclntab.js';
 import { findModuleData, type ModuleData } from './moduledata.js';
 import { functionIndexAt, functionsNamed, nameOffsets, readFunctab, readFunctionNames, type Functab, type Pclntab } from './pclntab.js';
@@ -42,14 +42,14 @@ export async function openGoBinary(elf: ElfFile): Promise<GoBinary | undefined> 
   const needModuledata = (modern && textStart === 0) || (pcln.header.format === '1.2' && pcln.size === undefined) || found.source === 'scan' || sectionByName(elf, '.go.module') !== undefined;
   const moduledata = needModuledata ? await findModuleData(elf, pcln) : undefined;
   if (found.source === 'scan' && !moduledata) {
-    throw new GokeylogError(`${path}: found something like a Go pclntab at 0x${pcln.vaddr.toString(16)} but no moduledata confirms it.`, ExitCode.unsupportedInput);
+    throw new GokeylogError(`${path}: found something like a Go pclntab at 0x${pcln.vaddr.toString(16)} but no moduledata confirms it.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   }
   if (moduledata && pcln.size === undefined) {
     pcln.size = pcln.header.format === '1.2' ? moduledata.pclntableLength : pcln.header.pclnOffset + moduledata.pclntableLength;
   }
   let textStartSource: TextStartSource = 'pclntab';
   if (modern && textStart === 0) {
-    if (!moduledata) throw new GokeylogError(`${path}: its pclntab has no text start and its moduledata was not found.`, ExitCode.unsupportedInput);
+    if (!moduledata) throw new GokeylogError(`${path}: its pclntab has no text start and its moduledata was not found.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
     textStart = moduledata.text;
     textStartSource = 'moduledata';
   }
@@ -61,7 +61,7 @@ export async function openGoBinary(elf: ElfFile): Promise<GoBinary | undefined> 
   if (moduledata && moduledata.minpc !== functab.entry(0)) {
     throw new GokeylogError(
       `${path}: its moduledata (minpc 0x${moduledata.minpc.toString(16)}) disagrees with its pclntab (first function at 0x${functab.entry(0).toString(16)}).`,
-      ExitCode.unsupportedInput,
+      'GOKEYLOG_ERR_UNSUPPORTED_BINARY',
     );
   }
   let names: Promise<Buffer> | undefined;
@@ -88,7 +88,7 @@ export async function findFunction(binary: GoBinary, name: string): Promise<{ va
   const indexes = await functionsNamed(binary.elf, binary.pcln, binary.functab, nameOffsets(await binary.functionNames(), name));
   const entries = [...new Set(indexes.map((i) => binary.functab.entry(i)))];
   if (entries.length > 1) {
-    throw new GokeylogError(`${binary.elf.reader.path}: its pclntab names ${entries.length} functions ${name}.`, ExitCode.notFound);
+    throw new GokeylogError(`${binary.elf.reader.path}: its pclntab names ${entries.length} functions ${name}.`, 'GOKEYLOG_ERR_WRITEKEYLOG_NOT_FOUND');
   }
   return entries.length === 1 ? { vaddr: entries[0]!, method: 'pclntab' } : undefined;
 }

@@ -1,5 +1,5 @@
 import { ET_DYN, PT_DYNAMIC, PT_INTERP, findSymbols, hasSymtab, readElf, readVaddr, sectionByName, vaddrToFileOffset, withFile, type ElfFile } from '../elf/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { writeKeyLogArgs, type WriteKeyLogArgs } from './args.js';
 import { shortName, WRITE_KEY_LOG } from './functions.js';
 import { archOf, findFunction, functionEnd, isFunctionEntry, openGoBinary, type GoBinary, type TextStartSource } from './binary.js';
@@ -52,7 +52,7 @@ export function inspectBinary(path: string, options: InspectOptions = {}): Promi
     const binary = await openGoBinary(elf);
     if (!binary) {
       const why = buildInfo ? 'it has Go build info but no pclntab' : 'it has no Go build info and no pclntab';
-      throw new GokeylogError(`${path} is not a Go binary (${why}).`, ExitCode.unsupportedInput);
+      throw new GokeylogError(`${path} is not a Go binary (${why}).`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
     }
     const { version, source: goVersionSource } = await goVersion(elf, binary, buildInfo);
     const { vaddr, fileOffset, method, abi } = await locateAndValidate(binary, WRITE_KEY_LOG, version, options);
@@ -119,7 +119,7 @@ export async function locateAndValidate(binary: GoBinary, fn: string, version: s
   const located = await locateFunction(binary, fn, version, options);
   const abi = await validate(binary, located, version, fn);
   const fileOffset = vaddrToFileOffset(binary.elf, located.vaddr);
-  if (fileOffset === undefined) throw new GokeylogError(`${binary.elf.reader.path}: ${shortName(fn)} at 0x${located.vaddr.toString(16)} is in no PT_LOAD segment.`, ExitCode.notFound);
+  if (fileOffset === undefined) throw new GokeylogError(`${binary.elf.reader.path}: ${shortName(fn)} at 0x${located.vaddr.toString(16)} is in no PT_LOAD segment.`, 'GOKEYLOG_ERR_WRITEKEYLOG_NOT_FOUND');
   return { ...located, fileOffset, abi };
 }
 
@@ -133,7 +133,7 @@ async function locateFunction(binary: GoBinary, fn: string, version: string, opt
     if (byName && byName.vaddr !== vaddr) {
       throw new GokeylogError(
         `${path}: the reference signature matches at 0x${vaddr.toString(16)} but the ${byName.method} names ${name} at 0x${byName.vaddr.toString(16)}.`,
-        ExitCode.notFound,
+        'GOKEYLOG_ERR_WRITEKEYLOG_NOT_FOUND',
       );
     }
     return { vaddr, method: 'signature' };
@@ -145,16 +145,16 @@ async function locateFunction(binary: GoBinary, fn: string, version: string, opt
     const hits = await searchAll(binary, signatures);
     if (hits.length === 1) return { vaddr: hits[0]!, method: 'signature' };
     if (hits.length > 1) {
-      throw new GokeylogError(`${path}: ${name} is not named and the built-in signatures match ${hits.length} functions; try --reference.`, ExitCode.notFound);
+      throw new GokeylogError(`${path}: ${name} is not named and the built-in signatures match ${hits.length} functions; try --reference.`, 'GOKEYLOG_ERR_WRITEKEYLOG_NOT_FOUND');
     }
   }
   // Some programs link a few crypto/tls helpers (types, init) but no connection code, hence no writeKeyLog.
   if (!names.includes('crypto/tls.(*Conn).')) {
-    throw new GokeylogError(`${path} is a Go binary without crypto/tls connection code: it makes no TLS connections to read.`, ExitCode.unsupportedInput);
+    throw new GokeylogError(`${path} is a Go binary without crypto/tls connection code: it makes no TLS connections to read.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   }
   throw new GokeylogError(
     `${path}: ${name} was not found (not named in the symbol table or pclntab, and no built-in signature for ${version} ${binary.arch} matched); try --reference with an unstripped binary built by the same Go release.`,
-    ExitCode.notFound,
+    'GOKEYLOG_ERR_WRITEKEYLOG_NOT_FOUND',
   );
 }
 
@@ -184,8 +184,8 @@ async function searchUnique(binary: GoBinary, signatures: Signature[], what: str
   const hits = await searchAll(binary, signatures);
   if (hits.length === 1) return hits[0]!;
   const path = binary.elf.reader.path;
-  if (hits.length === 0) throw new GokeylogError(`${path}: ${what} matches no function (was the reference built by the same Go release and architecture?).`, ExitCode.notFound);
-  throw new GokeylogError(`${path}: ${what} is ambiguous: it matches ${hits.length} functions (${hits.map((h) => `0x${h.toString(16)}`).join(', ')}).`, ExitCode.notFound);
+  if (hits.length === 0) throw new GokeylogError(`${path}: ${what} matches no function (was the reference built by the same Go release and architecture?).`, 'GOKEYLOG_ERR_WRITEKEYLOG_NOT_FOUND');
+  throw new GokeylogError(`${path}: ${what} is ambiguous: it matches ${hits.length} functions (${hits.map((h) => `0x${h.toString(16)}`).join(', ')}).`, 'GOKEYLOG_ERR_WRITEKEYLOG_NOT_FOUND');
 }
 
 /**
@@ -198,10 +198,10 @@ const signedCalls = (fn: string): number => (fn === WRITE_KEY_LOG ? 1 : 3);
 export function referenceSignature(reference: string, arch: GoArch, fn = WRITE_KEY_LOG): Promise<Signature> {
   return withFile(reference, async (reader) => {
     const elf = await readElf(reader);
-    if (archOf(elf) !== arch) throw new GokeylogError(`The reference ${reference} is built for ${archOf(elf)}, the target for ${arch}.`, ExitCode.usage);
+    if (archOf(elf) !== arch) throw new GokeylogError(`the reference ${reference} is built for ${archOf(elf)}, the target for ${arch}.`, 'GOKEYLOG_ERR_USAGE');
     const binary = await openGoBinary(elf);
     const found = binary ? await findFunction(binary, fn) : undefined;
-    if (!binary || !found) throw new GokeylogError(`The reference ${reference} has no named ${shortName(fn)} (it must be a Go binary with crypto/tls and symbols).`, ExitCode.usage);
+    if (!binary || !found) throw new GokeylogError(`the reference ${reference} has no named ${shortName(fn)} (it must be a Go binary with crypto/tls and symbols).`, 'GOKEYLOG_ERR_USAGE');
     const end = functionEnd(binary, found.vaddr) ?? found.vaddr + 512;
     return signatureFromCode(arch, await readVaddr(elf, found.vaddr, Math.min(512, end - found.vaddr)), signedCalls(fn));
   });
@@ -215,12 +215,12 @@ async function validate(binary: GoBinary, located: Located, version: string, fn:
   const where = `${shortName(fn)} candidate at 0x${located.vaddr.toString(16)} (found by ${located.method})`;
   const path = binary.elf.reader.path;
   if (!isFunctionEntry(binary, located.vaddr)) {
-    throw new GokeylogError(`${path}: the ${where} is not a function entry in the pclntab.`, ExitCode.notFound);
+    throw new GokeylogError(`${path}: the ${where} is not a function entry in the pclntab.`, 'GOKEYLOG_ERR_NOT_VALIDATED');
   }
   const bytes = await readVaddr(binary.elf, located.vaddr, PROLOGUE_BYTES);
   const check = checkPrologue(binary.arch, bytes);
   if (!check.ok) {
-    throw new GokeylogError(`${path}: the ${where} does not start with Go's ${binary.arch} stack-check prologue; its first bytes are ${check.seen}.`, ExitCode.notFound);
+    throw new GokeylogError(`${path}: the ${where} does not start with Go's ${binary.arch} stack-check prologue; its first bytes are ${check.seen}.`, 'GOKEYLOG_ERR_NOT_VALIDATED');
   }
   const minor = goMinor(version);
   const format = binary.pcln.header.format;
@@ -228,7 +228,7 @@ async function validate(binary: GoBinary, located: Located, version: string, fn:
   if (expected && expected !== check.abi) {
     throw new GokeylogError(
       `${path}: the ${where} has a ${check.abi}-ABI prologue (${check.shape}) but ${version} on ${binary.arch} uses the ${expected} ABI; first bytes ${hexBytes(bytes)}.`,
-      ExitCode.notFound,
+      'GOKEYLOG_ERR_NOT_VALIDATED',
     );
   }
   return check.abi;

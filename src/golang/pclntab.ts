@@ -1,5 +1,5 @@
 import { ET_DYN, readVaddr, relativeRelocations, type ElfFile } from '../elf/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { formatForMagic, type PclntabFormat } from './version.js';
 
 /** Sanity bound: kube-apiserver has ~150k functions. */
@@ -119,7 +119,7 @@ export async function readFunctionNames(elf: ElfFile, pcln: Pclntab): Promise<Bu
   const { format, funcnameOffset, cuOffset } = pcln.header;
   if (format !== '1.2') return readVaddr(elf, pcln.vaddr + funcnameOffset, cuOffset - funcnameOffset);
   if (pcln.size === undefined) {
-    throw new GokeylogError(`${elf.reader.path}: the size of its Go 1.2-format pclntab is unknown (no section and no moduledata).`, ExitCode.unsupportedInput);
+    throw new GokeylogError(`${elf.reader.path}: the size of its Go 1.2-format pclntab is unknown (no section and no moduledata).`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   }
   return readVaddr(elf, pcln.vaddr, pcln.size);
 }

@@ -1,5 +1,5 @@
 import { readVaddr, type ElfFile } from '../elf/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import type { GoArch } from './version.js';
 import { decodeX86 } from './x86.js';
 
@@ -23,7 +23,7 @@ const SEARCH_CHUNK = 8 << 20;
 export function signatureFromCode(arch: GoArch, code: Buffer, calls = 1): Signature {
   const { length, mask } = arch === 'amd64' ? maskAmd64(code, calls) : maskArm64(code, calls);
   if (length < MIN_SIGNATURE) {
-    throw new GokeylogError(`The reference function yields only ${length} signature bytes, too few to search for.`, ExitCode.notFound);
+    throw new GokeylogError(`the reference function yields only ${length} signature bytes, too few to search for.`, 'GOKEYLOG_ERR_WRITEKEYLOG_NOT_FOUND');
   }
   // Canonical form: masked-out bits are zero, so equal signatures have equal bytes.
   const pattern = Buffer.from(code.subarray(0, length));

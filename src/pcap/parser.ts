@@ -1,4 +1,4 @@
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { BlockType, type CaptureBlock, type InterfaceBlock, type TimestampResolution } from './blocks.js';
 import { OptionCode, pad4, parseOptions } from './options.js';
 import { PacketRecord } from './packet.js';
@@ -269,6 +269,6 @@ export class CaptureParser {
   }
 
   #error(what: string): GokeylogError {
-    return new GokeylogError(`${this.#opts.sourceName} ${what}.`, ExitCode.unsupportedInput);
+    return new GokeylogError(`${this.#opts.sourceName} ${what}.`, 'GOKEYLOG_ERR_BAD_CAPTURE');
   }
 }

@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { fileErrorCode, GokeylogError } from '../util/errors.js';
 import type { CaptureBlock, PacketBlock } from './blocks.js';
 import { CaptureParser, type ParseProgress } from './parser.js';
 
@@ -113,12 +113,12 @@ async function openInput(source: string | NodeJS.ReadableStream, name?: string):
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code ?? err);
-    throw new GokeylogError(`cannot open capture ${source}: ${why}.`, code === 'ENOENT' ? ExitCode.notFound : ExitCode.failure, { cause: err });
+    throw new GokeylogError(`cannot open capture ${source}: ${why}.`, fileErrorCode(err), { cause: err });
   }
   const stat = await fh.stat();
   if (stat.isDirectory()) {
     await fh.close();
-    throw new GokeylogError(`cannot open capture ${source}: it is a directory.`, ExitCode.failure);
+    throw new GokeylogError(`cannot open capture ${source}: it is a directory.`, 'GOKEYLOG_ERR_IO');
   }
   return {
     name: source,

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { BlockType, SECRETS_TYPE_TLS_KEY_LOG, type PcapngOption, type TimestampResolution } from './blocks.js';
 import { OptionCode, encodeOptions, encodedOptionsLength, pad4 } from './options.js';
 
@@ -84,7 +84,7 @@ export class PcapngWriter {
   writeInterface(desc: InterfaceDescription): void {
     // A pcap header's link type is 32 bits (26 of them the type); a pcapng interface block has 16.
     if (!Number.isInteger(desc.linkType) || desc.linkType < 0 || desc.linkType > 0xffff) {
-      throw new GokeylogError(`link type ${desc.linkType} does not fit in a pcapng interface block (at most 65535): not a capture pcapng can hold.`, ExitCode.unsupportedInput);
+      throw new GokeylogError(`link type ${desc.linkType} does not fit in a pcapng interface block (at most 65535): not a capture pcapng can hold.`, 'GOKEYLOG_ERR_BAD_CAPTURE');
     }
     const options = [...(desc.options ?? [])];
     if (desc.name !== undefined) options.push(textOption(OptionCode.IF_NAME, desc.name));
@@ -193,7 +193,7 @@ export class PcapngWriter {
 
   #failure(err: Error): GokeylogError {
     const why = (err as NodeJS.ErrnoException).code ?? err.message;
-    return new GokeylogError(`cannot write ${this.#name}: ${why}.`, ExitCode.failure, { cause: err });
+    return new GokeylogError(`cannot write ${this.#name}: ${why}.`, 'GOKEYLOG_ERR_IO', { cause: err });
   }
 
   /** Room for one block in the current staging buffer, with its type and both lengths already written. */

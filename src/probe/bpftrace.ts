@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { BPFTRACE_READY_LINE, bpftraceProbe, parseBpftraceLine } from './bpftraceScript.js';
 import type { ProbeRecord } from './events.js';
 import type { ProbeArgs } from './fetchArgs.js';
@@ -18,7 +18,7 @@ export class BpftraceProbes {
 
   constructor(onRecord: (record: ProbeRecord) => void) {
     if (spawnSync('bpftrace', ['--version']).status !== 0) {
-      throw new GokeylogError('bpftrace is not installed (it is only needed with --backend bpftrace).', ExitCode.failure);
+      throw new GokeylogError('bpftrace is not installed (it is only needed with --backend bpftrace).', 'GOKEYLOG_ERR_TOOL');
     }
     this.#onRecord = onRecord;
   }
@@ -44,11 +44,11 @@ export class BpftraceProbes {
       };
       createInterface({ input: child.stdout! }).on('line', onLine);
       createInterface({ input: child.stderr! }).on('line', onLine);
-      child.on('error', (err) => reject(new GokeylogError(`cannot run bpftrace: ${err.message}.`, ExitCode.failure)));
+      child.on('error', (err) => reject(new GokeylogError(`cannot run bpftrace: ${err.message}.`, 'GOKEYLOG_ERR_TOOL')));
       child.on('exit', (code, signal) => {
         this.#children.delete(event);
         if (!attached) {
-          reject(new GokeylogError(`bpftrace could not attach to ${probePath} (${lastError || `exit ${code ?? signal}`}).`, ExitCode.failure));
+          reject(new GokeylogError(`bpftrace could not attach to ${probePath} (${lastError || `exit ${code ?? signal}`}).`, 'GOKEYLOG_ERR_TOOL'));
         } else if (code !== 0 && signal === null) {
           this.#onRecord({ kind: 'malformed', reason: `bpftrace on ${probePath} exited with ${code}: ${lastError}` });
         }

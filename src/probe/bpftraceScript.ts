@@ -1,5 +1,5 @@
 import type { HookPlan } from '../golang/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import { bpftraceLocation, type ProbeArgs } from './fetchArgs.js';
 import type { ProbeRecord } from './events.js';
 
@@ -20,7 +20,7 @@ export const BPFTRACE_READY_LINE = 'gokeylog: attached';
  */
 export function bpftraceProbe(t: BpftraceTarget): string {
   if (/[\s"]/.test(t.path)) {
-    throw new GokeylogError(`cannot probe ${JSON.stringify(t.path)} with bpftrace: the path holds blanks or quotes (select the process with --pid, which probes /proc/PID/exe).`, ExitCode.unsupportedInput);
+    throw new GokeylogError(`cannot probe ${JSON.stringify(t.path)} with bpftrace: the path holds blanks or quotes (select the process with --pid, which probes /proc/PID/exe).`, 'GOKEYLOG_ERR_UNPROBEABLE_PATH');
   }
   const loc = (l: Parameters<typeof bpftraceLocation>[1]): string => bpftraceLocation(t.arch, l);
   const a = t.args;

@@ -4,7 +4,7 @@ import { planHook, type HookPlan } from '../golang/index.js';
 import { escapeControl } from '../util/terminal.js';
 import { missingHookCapabilities, needRootMessage } from './privileges.js';
 import { validateKeyEvent } from '../keylog/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError, isVerdictOnBinary } from '../util/errors.js';
 import { BpftraceProbes } from './bpftrace.js';
 import type { KeyEvent, ProbeRecord, RawKeyEvent } from './events.js';
 import type { ProbeArgs } from './fetchArgs.js';
@@ -25,6 +25,11 @@ export interface KeyCaptureOptions {
   onNotice?: (message: string) => void;
   /** tracefs backend: read its binary pages (trace_pipe_raw, the default) or the kernel's text rendering (trace_pipe). */
   tracePipe?: TracePipeFormat;
+  /**
+   * Removes every probe at once when this aborts, as stop() does (call stop() for the final counts). The CLI
+   * aborts it on SIGINT/SIGTERM/SIGHUP and at process exit: a library installs no process-wide handlers.
+   */
+  signal?: AbortSignal;
 }
 
 export interface KeyCaptureStats {
@@ -45,8 +50,6 @@ export interface KeyCaptureStats {
 interface SessionEvents {
   key: [KeyEvent];
   reject: [string];
-  /** SIGINT, SIGTERM or SIGHUP arrived; the probes are already removed: call stop() for the final counts. */
-  signal: [NodeJS.Signals];
 }
 
 interface ProbeBackend {
@@ -57,12 +60,12 @@ interface ProbeBackend {
 }
 
 const DEFAULT_POLL_MS = 500;
-const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** See src/probe/index.ts for the contract. */
 export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   readonly #spec: TargetSpec;
-  readonly #options: Required<Omit<KeyCaptureOptions, 'onNotice' | 'tracePipe'>>;
+  readonly #options: Required<Omit<KeyCaptureOptions, 'onNotice' | 'tracePipe' | 'signal'>>;
+  readonly #signal: AbortSignal | undefined;
   readonly #notice: (message: string) => void;
   readonly #backend: ProbeBackend;
   readonly #recent = new RecentKeys();
@@ -87,21 +90,14 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   /** Records read before start() returned, when nobody listened yet. */
   #early: ProbeRecord[] | undefined = [];
   readonly #monoToWallNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
-  readonly #onExit = (): void => this.#cleanup();
-  /** A signal that came while start() ran, told to the listeners once they can be attached (after start). */
-  #startSignal: NodeJS.Signals | undefined;
-  #starting = true;
-  readonly #onSignal = (signal: NodeJS.Signals): void => {
-    this.#cleanup();
-    if (this.#starting) this.#startSignal ??= signal;
-    else this.emit('signal', signal);
-  };
+  readonly #onAbort = (): void => this.#cleanup();
 
   private constructor(spec: TargetSpec, options: KeyCaptureOptions) {
     super();
     this.#spec = spec;
     this.#options = { backend: options.backend ?? 'tracefs', follow: options.follow ?? false, pollMs: options.pollMs ?? DEFAULT_POLL_MS };
     this.#notice = options.onNotice ?? (() => {});
+    this.#signal = options.signal;
     this.#stats = { backend: this.#options.backend, processes: 0, binaries: 0, keys: 0, duplicates: 0, rejects: 0, lost: 0, ignored: 0 };
     const onRecord = (r: ProbeRecord): void => (this.#early ? void this.#early.push(r) : this.#onRecord(r));
     this.#backend = this.#options.backend === 'bpftrace' ? new BpftraceProbes(onRecord) : TracefsProbes.open({ onRecord, onNotice: this.#notice }, options.tracePipe);
@@ -109,37 +105,26 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
 
   static async start(spec: TargetSpec, options: KeyCaptureOptions = {}): Promise<KeyCaptureSession> {
     checkSpec(spec);
-    // Signal handlers come before anything is made: a Ctrl-C while the binaries are read (or at any later point)
-    // must end the run with nothing left in the kernel.
-    let early: NodeJS.Signals | undefined;
-    const onEarly = (signal: NodeJS.Signals): void => void (early ??= signal);
-    for (const s of STOP_SIGNALS) process.on(s, onEarly);
-    let session: KeyCaptureSession;
-    try {
-      // Refuse early, before touching the kernel, where the entry cannot be validated.
-      for (const exe of spec.exes) if (early === undefined) await planHook(exe);
-      session = new KeyCaptureSession(spec, options);
-      process.on('exit', session.#onExit);
-      for (const s of STOP_SIGNALS) process.on(s, session.#onSignal);
-    } finally {
-      for (const s of STOP_SIGNALS) process.off(s, onEarly);
-    }
-    if (early !== undefined) session.#onSignal(early);
+    // The caller aborts options.signal from before start(): a Ctrl-C while the binaries are read (or at any
+    // later point) must end the run with nothing left in the kernel.
+    const signal = options.signal;
+    // Refuse early, before touching the kernel, where the entry cannot be validated.
+    for (const exe of spec.exes) if (!signal?.aborted) await planHook(exe);
+    const session = new KeyCaptureSession(spec, options);
+    signal?.addEventListener('abort', session.#onAbort, { once: true });
+    if (signal?.aborted) session.#onAbort();
     try {
       await session.#reconcile(true);
       session.#started = true;
     } catch (err) {
       await session.stop().catch(() => undefined);
-      if (session.#startSignal === undefined) throw err;
+      // Stopped by the signal while the targets were hooked: the run ends cleanly, the caller sees the abort.
+      if (!signal?.aborted) throw err;
     }
-    session.#starting = false;
     // Polled also for --pid alone: a hooked process that exits is told, and its probe removed.
     if (!session.#stopped) session.#schedule();
     // The caller attaches its listeners when start() resolves; hand over what was read meanwhile after that.
-    setImmediate(() => {
-      session.#flushEarly();
-      if (session.#startSignal !== undefined) session.emit('signal', session.#startSignal);
-    });
+    setImmediate(() => session.#flushEarly());
     return session;
   }
 
@@ -168,8 +153,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     if (this.#drained) return this.#drained;
     this.#stopped = true;
     clearTimeout(this.#timer);
-    process.off('exit', this.#onExit);
-    for (const s of STOP_SIGNALS) process.off(s, this.#onSignal);
+    this.#signal?.removeEventListener('abort', this.#onAbort);
     try {
       const { lost, drained } = this.#backend.close();
       this.#stats.lost += lost;
@@ -253,7 +237,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
         this.#notice(`hooked process ${p.pid} (${p.comm}) exited${left}`);
       }
       if (initial && this.#selected.size === 0 && !this.#polls()) {
-        throw new GokeylogError('no target process could be hooked.', ExitCode.notFound);
+        throw new GokeylogError('no target process could be hooked.', 'GOKEYLOG_ERR_NO_SUCH_PROCESS');
       }
     } finally {
       this.#reconciling = false;
@@ -302,8 +286,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     } catch (err) {
       if (mustSucceed || this.#stopped) throw namingProgram(err, g);
       // A verdict on the binary is final; anything else (its process exited while it was read) is retried at the next poll.
-      const verdict = err instanceof GokeylogError && (err.exitCode === ExitCode.unsupportedInput || err.exitCode === ExitCode.notFound);
-      if (verdict) this.#refused.add(g.binary);
+      if (isVerdictOnBinary(err)) this.#refused.add(g.binary);
       this.#notice(`not hooking ${g.probePath} (${who(g)}): ${err instanceof Error ? err.message : String(err)}`);
     }
   }
@@ -366,14 +349,14 @@ const who = (g: BinaryGroup): string => (g.pids.length > 0 ? `pids ${g.pids.join
 
 function checkSpec(spec: TargetSpec): void {
   if (spec.pids.length + spec.exes.length + spec.processes.length === 0) {
-    throw new GokeylogError('say which processes to hook: --pid PID, --exe PATH or --process NAME.', ExitCode.usage);
+    throw new GokeylogError('say which processes to hook: --pid PID, --exe PATH or --process NAME.', 'GOKEYLOG_ERR_USAGE');
   }
   // Without the capabilities every later step fails in its own way ("no process with pid 1"): say the cause.
   const missing = missingHookCapabilities();
-  if (missing.length) throw new GokeylogError(needRootMessage(missing), ExitCode.failure);
+  if (missing.length) throw new GokeylogError(needRootMessage(missing), 'GOKEYLOG_ERR_NEEDS_ROOT');
   for (const pid of spec.pids) {
-    if (!Number.isSafeInteger(pid) || pid <= 0) throw new GokeylogError(`${pid} is not a process id.`, ExitCode.usage);
-    if (!processInfo(pid)) throw new GokeylogError(`no process with pid ${pid} (or it has no executable to hook).`, ExitCode.notFound);
+    if (!Number.isSafeInteger(pid) || pid <= 0) throw new GokeylogError(`${pid} is not a process id.`, 'GOKEYLOG_ERR_USAGE');
+    if (!processInfo(pid)) throw new GokeylogError(`no process with pid ${pid} (or it has no executable to hook).`, 'GOKEYLOG_ERR_NO_SUCH_PROCESS');
   }
 }
 
@@ -385,5 +368,5 @@ function programOf(g: BinaryGroup): string {
 
 function namingProgram(err: unknown, g: BinaryGroup): unknown {
   if (!(err instanceof GokeylogError) || !err.message.startsWith(g.probePath)) return err;
-  return new GokeylogError(`${programOf(g)}${err.message.slice(g.probePath.length)}`, err.exitCode, { cause: err });
+  return new GokeylogError(`${programOf(g)}${err.message.slice(g.probePath.length)}`, err.code, { cause: err });
 }

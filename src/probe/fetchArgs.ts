@@ -1,5 +1,5 @@
 import type { ArgLocation, GoArch, HookPlan } from '../golang/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 
 /** What a probe needs from a hook plan to read writeKeyLog's arguments. */
 export type ProbeArgs = Pick<HookPlan, 'arch' | 'args'>;
@@ -49,7 +49,7 @@ export const tracefsProbeLine = (group: string, event: string, path: string, fil
 /** One uprobe_events definition line (without newline). tracefs splits on blanks, so the path cannot hold any. */
 export function uprobeLine(group: string, event: string, path: string, fileOffset: bigint, fetchArgs: string): string {
   if (/\s/.test(path)) {
-    throw new GokeylogError(`cannot probe ${JSON.stringify(path)}: tracefs takes no blanks in a path (select the process with --pid, which probes /proc/PID/exe).`, ExitCode.unsupportedInput);
+    throw new GokeylogError(`cannot probe ${JSON.stringify(path)}: tracefs takes no blanks in a path (select the process with --pid, which probes /proc/PID/exe).`, 'GOKEYLOG_ERR_UNPROBEABLE_PATH');
   }
   return `p:${group}/${event} ${path}:0x${fileOffset.toString(16)} ${fetchArgs}`;
 }

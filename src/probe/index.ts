@@ -7,10 +7,10 @@
  *   // options: follow, pollMs, tracePipe ('raw' default | 'text') for the tracefs backend
  *   session.on('key', (e: KeyEvent) => …);      // validated, de-duplicated: {label, clientRandom, secret, pid, comm, time, timeNs}
  *   session.on('reject', (why: string) => …);   // a hit that is not a key log line (counted in stats.rejects)
- *   session.on('signal', (sig) => …);           // SIGINT/SIGTERM/SIGHUP arrived: the session has already stopped
+ *   // options.signal: an AbortSignal; when it aborts, every probe is removed at once (the CLI's SIGINT/SIGTERM)
  *   const stats = session.stop();               // idempotent; removes every probe and the trace instance
  *
- * - start() refuses (GokeylogError, exit code notFound/unsupportedInput) when planHook() cannot validate the
+ * - start() refuses (GokeylogError, a code for which isVerdictOnBinary holds) when planHook() cannot validate the
  *   entry of an explicitly selected binary; binaries found later by --exe/--process/follow are skipped with a notice.
  * - Targets: `pids` (explicit), `exes` (every process running that file, now and later, by dev+inode, so
  *   processes in other mount namespaces match), `processes` (comm or argv[0] basename, now and later).
@@ -18,8 +18,9 @@
  *   `/proc/PID/exe`, which the kernel resolves to the inode: containers need no host path.
  * - One probe per binary serves all of its processes; hits of unselected processes are dropped
  *   (stats.ignored). tracefs records thread ids: they are mapped to process ids through /proc/TID/status.
- * - Cleanup runs on stop(), on SIGINT/SIGTERM/SIGHUP and on process exit (including uncaught exceptions);
- *   a `kill -9` leaves the probes behind, and the next run removes them (its notice says so).
+ * - Cleanup runs on stop() and when `options.signal` aborts — the CLI aborts it on SIGINT/SIGTERM/SIGHUP and
+ *   on process exit (including uncaught exceptions); the library installs no process-wide handlers. A
+ *   `kill -9` leaves the probes behind, and the next run removes them (its notice says so).
  * - `KeyEvent.timeNs` is CLOCK_MONOTONIC (as process.hrtime.bigint()) of the probe hit: delay = now − timeNs.
  */
 import { KeyCaptureSession, type KeyCaptureOptions } from './capture.js';

@@ -1,6 +1,6 @@
 import { closeSync, writeSync } from 'node:fs';
 import { formatKeyLogLine, type KeyLogEntry } from '../keylog/index.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 
 /**
  * Appends NSS key log lines to a file descriptor the caller opened (see openSecretFile: key logs are secrets),
@@ -37,7 +37,7 @@ export class KeyLogWriter {
     try {
       writeSync(this.#fd, text);
     } catch (err) {
-      this.#failure = new GokeylogError(`cannot write the key log: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure, { cause: err });
+      this.#failure = new GokeylogError(`cannot write the key log: ${(err as NodeJS.ErrnoException).code ?? err}.`, 'GOKEYLOG_ERR_IO', { cause: err });
       this.#onError(this.#failure);
     }
   }

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmdirSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { GokeylogError } from '../util/errors.js';
 import type { ProbeRecord } from './events.js';
 import { tracefsFetchArgs, uprobeLine, type ProbeArgs } from './fetchArgs.js';
 import { openTracePipe, type RecordDecoder, type TracePipe, type TracePipeFormat } from './tracePipe.js';
@@ -84,7 +84,7 @@ export class TracefsProbes {
    * raw reader's; writeKeyLog's when not given).
    */
   addProbe(event: string, probePath: string, fileOffset: bigint, fetchArgs: string, decode?: RecordDecoder): void {
-    if (this.#closed) throw new GokeylogError(`cannot add uprobe ${this.group}/${event}: the session has ended.`, ExitCode.failure);
+    if (this.#closed) throw new GokeylogError(`cannot add uprobe ${this.group}/${event}: the session has ended.`, 'GOKEYLOG_ERR_TRACEFS');
     appendUprobeEvent(uprobeLine(this.group, event, probePath, fileOffset, fetchArgs));
     this.#events.add(event);
     try {
@@ -150,7 +150,7 @@ export class TracefsProbes {
     } catch (err) {
       failures.push(`cannot remove ${this.#instance}: ${(err as NodeJS.ErrnoException).code ?? err}`);
     }
-    if (failures.length > 0) throw new GokeylogError(`cleanup of tracefs failed: ${failures.join('; ')}.`, ExitCode.failure);
+    if (failures.length > 0) throw new GokeylogError(`cleanup of tracefs failed: ${failures.join('; ')}.`, 'GOKEYLOG_ERR_TRACEFS');
     return { lost, drained: Promise.resolve() };
   }
 
@@ -173,12 +173,12 @@ function ensureTracefs(): void {
   } catch (err) {
     // tracefs is root's alone: without the rights it cannot even be seen, so say that rather than blame the mount.
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') throw new GokeylogError('uprobes need root (CAP_SYS_ADMIN): run gokeylog keylog as root.', ExitCode.failure);
+    if (code === 'EACCES' || code === 'EPERM') throw new GokeylogError('uprobes need root (CAP_SYS_ADMIN): run gokeylog keylog as root.', 'GOKEYLOG_ERR_TRACEFS');
   }
   const r = spawnSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS], { encoding: 'utf8' });
   if (r.status !== 0 || !existsSync(path.join(TRACEFS, 'uprobe_events'))) {
     const why = (r.stderr || r.error?.message || 'no uprobe_events after mounting').trim().split('\n')[0];
-    throw new GokeylogError(`tracefs is not available at ${TRACEFS} and mounting it failed (${why}); the kernel needs CONFIG_UPROBE_EVENTS.`, ExitCode.failure);
+    throw new GokeylogError(`tracefs is not available at ${TRACEFS} and mounting it failed (${why}); the kernel needs CONFIG_UPROBE_EVENTS.`, 'GOKEYLOG_ERR_TRACEFS');
   }
 }
 
@@ -199,10 +199,10 @@ function appendUprobeEvent(line: string): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') {
-      throw new GokeylogError('writing uprobe events needs root (CAP_SYS_ADMIN).', ExitCode.failure, { cause: err });
+      throw new GokeylogError('writing uprobe events needs root (CAP_SYS_ADMIN).', 'GOKEYLOG_ERR_NEEDS_ROOT', { cause: err });
     }
     const detail = lastKernelError();
-    throw new GokeylogError(`the kernel refused the uprobe "${line}" (${code}${detail ? `: ${detail}` : ''}).`, ExitCode.failure, { cause: err });
+    throw new GokeylogError(`the kernel refused the uprobe "${line}" (${code}${detail ? `: ${detail}` : ''}).`, 'GOKEYLOG_ERR_TRACEFS', { cause: err });
   }
 }
 
@@ -299,5 +299,5 @@ function asTracefsError(err: unknown, what: string): GokeylogError {
   if (err instanceof GokeylogError) return err;
   const code = (err as NodeJS.ErrnoException).code;
   const why = code === 'EACCES' || code === 'EPERM' ? 'needs root (CAP_SYS_ADMIN)' : String(code ?? err);
-  return new GokeylogError(`${what}: ${why}.`, ExitCode.failure, { cause: err });
+  return new GokeylogError(`${what}: ${why}.`, 'GOKEYLOG_ERR_TRACEFS', { cause: err });
 }

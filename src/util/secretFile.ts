@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, renameSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { ExitCode, GokeylogError } from './errors.js';
+import { GokeylogError } from './errors.js';
 
 /**
  * How a secret output is written: `append` adds to an existing key log; `replace` writes a whole new file
@@ -32,12 +32,12 @@ export class SecretOutput {
 
   static open(file: string, what: string, mode: SecretOutputMode): SecretOutput {
     const refuse = (why: string): never => {
-      throw new GokeylogError(`refusing to write ${what} to ${file}: ${why}.`, ExitCode.failure);
+      throw new GokeylogError(`refusing to write ${what} to ${file}: ${why}.`, 'GOKEYLOG_ERR_UNSAFE_OUTPUT');
     };
     const cannot = (err: unknown): never => {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ELOOP') refuse('it is a symbolic link (give the path of a real file)');
-      throw new GokeylogError(`cannot open ${file} for ${what}: ${code ?? err}.`, ExitCode.failure, { cause: err });
+      throw new GokeylogError(`cannot open ${file} for ${what}: ${code ?? err}.`, 'GOKEYLOG_ERR_IO', { cause: err });
     };
     const existing = lstatOrUndefined(file, cannot);
     if (existing) checkExisting(existing, mode, refuse);
@@ -84,7 +84,7 @@ export class SecretOutput {
     try {
       renameSync(this.#temp, this.#file);
     } catch (err) {
-      throw new GokeylogError(`cannot rename ${this.#temp} to ${this.#file}: ${(err as NodeJS.ErrnoException).code ?? err}.`, ExitCode.failure, { cause: err });
+      throw new GokeylogError(`cannot rename ${this.#temp} to ${this.#file}: ${(err as NodeJS.ErrnoException).code ?? err}.`, 'GOKEYLOG_ERR_IO', { cause: err });
     }
     this.#committed = true;
   }

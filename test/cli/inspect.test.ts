@@ -77,11 +77,12 @@ describe('gokeylog inspect (CLI)', () => {
     writeFileSync(text, 'not a binary\n');
     const cases: [string[], number, RegExp][] = [
       [[text], 3, /is not an ELF file/],
-      [[path.join(scratch, 'missing')], 1, /no such file/],
+      // A missing file or process is "not found" (4), as the README says, not an I/O failure.
+      [[path.join(scratch, 'missing')], 4, /no such file/],
       [[], 2, /either a PATH or --pid/],
       [[text, '--pid', '1'], 2, /either a PATH or --pid/],
       [['--pid', 'abc'], 2, /--pid abc is not a process id/],
-      [['--pid', '999999999'], 1, /No process with PID/],
+      [['--pid', '999999999'], 4, /no process with PID/],
     ];
     const c = notGoBinary();
     if (c) cases.push([[c], 3, /is not a Go binary/]);
