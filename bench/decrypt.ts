@@ -10,9 +10,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { KeyLog, parseKeyLog } from '../src/keylog/index.js';
-import { decodePacket, IpFragments, TcpReassembler } from '../src/net/index.js';
+import { PacketPipeline, tlsConnectionFor } from '../src/analyze/index.js';
 import { forEachPacket } from '../src/pcap/index.js';
-import { TlsConnection, tlsHelloSender, type TlsFailureReason } from '../src/tls/index.js';
+import type { TlsFailureReason } from '../src/tls/index.js';
 import { cacheDir } from '../src/util/cache.js';
 import { measure } from './support.js';
 
@@ -28,29 +28,22 @@ async function ours(capture: string, keys: KeyLog) {
   let plaintext = 0;
   let connections = 0;
   const reasons = new Map<TlsFailureReason | null, number>();
-  const reassembler = new TcpReassembler({
-    onConnection(info) {
-      connections++;
-      return new TlsConnection(
-        keys,
-        {
-          onApplicationData: (_direction, data) => (plaintext += data.length),
-          onEnd: (result) => reasons.set(result.reason, (reasons.get(result.reason) ?? 0) + 1),
-        },
-        { joinedMidStream: !info.synSeen },
-      );
-    },
-  }, { senderHeuristics: [tlsHelloSender] });
+  // analyze's own packet path and TLS, without the HTTP decoding above them.
+  const pipeline = new PacketPipeline((info, sessions) => {
+    connections++;
+    return tlsConnectionFor(info, keys, sessions, {
+      onApplicationData: (_direction, data) => (plaintext += data.length),
+      onEnd: (result) => reasons.set(result.reason, (reasons.get(result.reason) ?? 0) + 1),
+    });
+  });
   let peakRss = 0;
   let packets = 0;
   const start = process.hrtime.bigint();
-  const fragments = new IpFragments();
   await forEachPacket(capture, (packet) => {
-    const segment = decodePacket(packet.linkType, packet.data, fragments);
-    if (segment) reassembler.push(segment, packet.timestamp);
+    pipeline.push(packet.linkType, packet.data, packet.timestamp);
     if ((++packets & 0xffff) === 0) peakRss = Math.max(peakRss, process.memoryUsage.rss());
   });
-  reassembler.finish();
+  pipeline.finish();
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   return { seconds, plaintext, connections, reasons, peakRss: Math.max(peakRss, process.memoryUsage.rss()) };
 }

@@ -6,7 +6,7 @@
  *   node --import tsx bench/inject.ts [--size MB]        (root, once: the seed session is captured with tcpdump)
  *
  * The inputs are built once and cached under $GOKEYLOG_CACHE/bench/: a real session of the Go fixture server
- * and client (test/pcap/real-traffic.ts), replicated with a new client port (TCP checksum updated) and
+ * and client (test/pcap/realTraffic.ts), replicated with a new client port (TCP checksum updated) and
  * shifted timestamps per replica by our pcapng writer; the pcap twin is converted from it by editcap.
  */
 import { spawnSync } from 'node:child_process';
@@ -15,7 +15,7 @@ import path from 'node:path';
 import { PcapngWriter, forEachPacket } from '../src/pcap/index.js';
 import { cacheDir } from '../src/util/cache.js';
 import { measure, ourCli, type Measured } from './support.js';
-import { mergedKeyLog, realTrafficUnavailable, recordTraffic } from '../test/pcap/real-traffic.js';
+import { mergedKeyLog, realTrafficUnavailable, recordTraffic } from '../test/pcap/realTraffic.js';
 import { secretTempDir } from '../test/support/pki.js';
 
 const args = process.argv.slice(2);

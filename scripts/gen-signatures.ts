@@ -2,24 +2,17 @@
 // signatures of crypto/tls.(*Config).writeKeyLog and of (*Conn).Read/Write (what `conns` probes; entry to
 // signed calls, layout-dependent bytes masked) taken from the unstripped fixtures. Identical signatures are stored once, with the fixtures that gave them.
 // Run after scripts/build-fixtures.sh:  node --import tsx scripts/gen-signatures.ts
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { signaturesDir, type SignatureEntry, type SignatureFile } from '../src/golang/builtin-signatures.js';
+import { signaturesDir, type SignatureEntry, type SignatureFile } from '../src/golang/builtinSignatures.js';
 import { CONN_READ, CONN_WRITE, WRITE_KEY_LOG } from '../src/golang/functions.js';
 import { inspectBinary, referenceSignature } from '../src/golang/inspect.js';
 import { signatureToJson } from '../src/golang/signature.js';
 import { goRelease } from '../src/golang/version.js';
-import { cacheDir } from '../src/util/cache.js';
+import { fixtureManifestPath, readFixtureManifest } from '../src/util/fixtureManifest.js';
 
-interface ManifestFixture {
-  id: string;
-  path: string;
-  program: string;
-  goVersion: string;
-  stripped: boolean;
-}
-
-const manifest = JSON.parse(readFileSync(path.join(cacheDir(), 'fixtures', 'manifest.json'), 'utf8')) as { fixtures: ManifestFixture[] };
+const manifest = readFixtureManifest();
+if (!manifest) throw new Error(`no ${fixtureManifestPath()}: run scripts/build-fixtures.sh first`);
 const byRelease = new Map<string, SignatureEntry[]>();
 for (const fixture of manifest.fixtures.filter((f) => !f.stripped && f.program !== 'notls')) {
   const release = goRelease(fixture.goVersion);

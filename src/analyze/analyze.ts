@@ -8,13 +8,12 @@ import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { commentsOf, readCaptureBatches, SECRETS_TYPE_TLS_KEY_LOG, type CaptureBlock, type PacketBlock, type SectionBlock } from '../pcap/index.js';
-import { decodePacket, IpFragments, TcpReassembler } from '../net/index.js';
-import { Tls12SessionCache, tlsHelloSender } from '../tls/index.js';
 import { parseKeyLog, type KeyLog } from '../keylog/index.js';
 import { IdentityTally, tallyRequest, type AnalyzedConnection, type AnalyzedRequest } from '../report/index.js';
 import { AnalyzedTcpConnection } from './connection.js';
 import { BodyBudget } from '../http/index.js';
 import type { LiveConnections } from './liveConns.js';
+import { PacketPipeline } from './packets.js';
 
 export interface AnalyzeOptions {
   captures: string[];
@@ -87,18 +86,13 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
       options.onRequest?.(r);
     },
   };
-  // Per run, as the captures are one stream: fragments and resumed TLS 1.2 sessions may span files.
-  const fragments = new IpFragments();
-  const sessions = new Tls12SessionCache();
   // The node whose capture the packet being pushed came from: a connection it opens starts there.
   let current = '';
-  const reassembler = new TcpReassembler({
-    onConnection: (info) => {
-      const c = new AnalyzedTcpConnection(info, options.keyLog, sessions, callbacks, current);
-      connections.push(c.connection);
-      return c;
-    },
-  }, { senderHeuristics: [tlsHelloSender] });
+  const pipeline = new PacketPipeline((info, sessions) => {
+    const c = new AnalyzedTcpConnection(info, options.keyLog, sessions, callbacks, current);
+    connections.push(c.connection);
+    return c;
+  });
 
   const inputs = await distinctInputs(options.captures, options.labels ?? [], options.onWarning);
   const sizes = await Promise.all(inputs.map(({ name }) => (name === '-' ? undefined : stat(name).then((s) => s.size, () => undefined))));
@@ -111,13 +105,11 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
   const visit = (block: CaptureBlock, input: CaptureInput): void => {
     if (block.kind === 'packet') {
       packets += 1;
-      const segment = decodePacket(block.linkType, block.data, fragments);
       const ts = block.timestamp;
       lastNs = ts;
       firstNs ??= ts;
-      if (!segment) return;
       current = input.label;
-      const consumer = reassembler.push(segment, ts);
+      const consumer = pipeline.push(block.linkType, block.data, ts);
       if (consumer instanceof AnalyzedTcpConnection) consumer.seenOn(input.label);
     } else if (block.kind === 'section') {
       const node = nodeOfSection(block);
@@ -161,7 +153,7 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
     if (!options.shouldStop?.()) throw err;
     stopped = true;
   }
-  reassembler.finish();
+  pipeline.finish();
   return {
     connections,
     requests,

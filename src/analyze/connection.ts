@@ -10,6 +10,7 @@ import { MidstreamTlsConnection, TlsConnection, type HandshakeInfo, type KeySour
 import { createHttpDecoder, detectHttpProtocol, type BodyBudget, looksLikeHttp2Frames, type HttpConnectionDecoder, type HttpExchange, type HttpProtocol } from '../http/index.js';
 import { formatRfc3339Ns } from '../keylog/index.js';
 import type { LiveConnection, LiveConnections } from './liveConns.js';
+import { tlsConnectionFor } from './packets.js';
 import { analyzeRequest, rejectingAlert, type AnalyzedConnection, type AnalyzedRequest, type CredentialCache } from '../report/index.js';
 
 /** Server bytes held while waiting for the client's first bytes to tell the protocol (no ALPN). */
@@ -87,7 +88,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
       onApplicationData: (direction, data, timeNs) => this.onPlaintext(direction, data, seconds(timeNs)),
       onEnd: (result) => this.onTlsEnd(result),
     };
-    this.tls = new TlsConnection(keys, this.tlsSink, { joinedMidStream: !info.synSeen, sessions });
+    this.tls = tlsConnectionFor(info, keys, sessions, this.tlsSink);
     this.midstreamDecided = info.synSeen;
   }
   /** A packet of this connection came from the capture of `node` (the same connection seen on several nodes). */

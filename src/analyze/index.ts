@@ -4,4 +4,5 @@
  * output); src/report holds the report model and its renderers.
  */
 export { analyzeCaptures, type AnalysisResult, type AnalyzeOptions } from './analyze.js';
+export { PacketPipeline, tlsConnectionFor } from './packets.js';
 export { runAnalyze, type AnalyzeFormat, type AnalyzeStatus, type RunAnalyzeIo, type RunAnalyzeOptions, type RunAnalyzeResult } from './run.js';

@@ -2,8 +2,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { planHook } from '../golang/index.js';
 import { bpftraceScript } from '../probe/index.js';
-import { GokeylogError } from '../util/errors.js';
-import { BINARY_ERRORS, exitCodesText, parsePid } from './options.js';
+import { exitCodesHelp, GokeylogError } from '../util/errors.js';
+import { BINARY_ERRORS, parsePid } from './options.js';
 
 export function registerBpftrace(program: Command): void {
   program
@@ -16,7 +16,7 @@ Examples:
   gokeylog bpftrace /usr/local/bin/kube-apiserver > tlssecrets.bt
   gokeylog bpftrace --pid 1234 > tlssecrets.bt                  # a process in a container
   bpftrace --unsafe tlssecrets.bt | awk '…'                     # the pipeline is in the script's header
-${exitCodesText(BINARY_ERRORS)}`)
+${exitCodesHelp(BINARY_ERRORS)}`)
     .action(async (binary: string | undefined, opts: { pid?: number }) => {
       if ((binary === undefined) === (opts.pid === undefined)) {
         throw new GokeylogError('give either a binary path or --pid PID.', 'GOKEYLOG_ERR_USAGE');

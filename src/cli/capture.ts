@@ -2,10 +2,10 @@ import { closeSync, createWriteStream } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { describeFilter, runCapture, type CaptureSummary } from '../capture/index.js';
 import type { ProbeBackendName } from '../probe/index.js';
-import { GokeylogError } from '../util/errors.js';
+import { exitCodesHelp, GokeylogError } from '../util/errors.js';
 import { SecretOutput, sameFile } from '../util/secretFile.js';
 import { count } from './format.js';
-import { addTargetOptions, exitCodesText, hasTargets, parsePositive, PROBE_ERRORS, resolveTargetSpec, type TargetOptions } from './options.js';
+import { addTargetOptions, hasTargets, parsePositive, PROBE_ERRORS, resolveTargetSpec, type TargetOptions } from './options.js';
 import { notice } from './output.js';
 import { withStopSignal } from './signals.js';
 
@@ -47,7 +47,7 @@ Examples:
 
 Each DSB (the keys) is written before the first packet that needs it; packets wait up to --hold-ms for
 their keys. Connections opened before the capture started cannot be decrypted and are counted as such.
-${exitCodesText(PROBE_ERRORS)}`)
+${exitCodesHelp(PROBE_ERRORS)}`)
     .action(async (opts: CaptureCliOptions) => withStopSignal((signal) => runCaptureCommand(opts, signal)));
 }
 

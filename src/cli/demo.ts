@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
+import { exitCodesHelp } from '../util/errors.js';
 import { runDemo } from '../demo/demo.js';
 import { runRealDemo } from '../demo/realDemo.js';
-import { exitCodesText } from './options.js';
 
 export function registerDemo(program: Command): void {
   program
@@ -15,7 +15,7 @@ Examples:
   sudo gokeylog demo --keep /tmp/gokeylog-demo && wireshark /tmp/gokeylog-demo/demo.pcapng
   sudo gokeylog demo --real    # after bash scripts/setup-kube.sh
 
-${exitCodesText(['GOKEYLOG_ERR_IO', 'GOKEYLOG_ERR_NEEDS_ROOT', 'GOKEYLOG_ERR_TOOL', 'GOKEYLOG_ERR_NOT_SET_UP'])}`)
+${exitCodesHelp(['GOKEYLOG_ERR_IO', 'GOKEYLOG_ERR_NEEDS_ROOT', 'GOKEYLOG_ERR_TOOL', 'GOKEYLOG_ERR_NOT_SET_UP'])}`)
     .action(async (opts: { keep?: string; real?: boolean }) =>
       opts.real ? runRealDemo({ keep: opts.keep, out: process.stdout }) : runDemo({ keep: opts.keep, out: process.stdout }));
 }

@@ -1,10 +1,7 @@
-import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
-import { KeyLog, bytesToHex, readKeyLogFiles } from '../keylog/index.js';
-import { PcapngWriter, clientRandomsIn, injectSecrets, type InjectSummary } from '../pcap/index.js';
-import { GokeylogError } from '../util/errors.js';
-import { SecretOutput, sameFile } from '../util/secretFile.js';
-import { CAPTURE_FILE_ERRORS, collect, exitCodesText } from './options.js';
+import { exitCodesHelp } from '../util/errors.js';
+import { runInject } from '../inject/index.js';
+import { CAPTURE_FILE_ERRORS, collect } from './options.js';
 import { bytesProgress, StatusLine, warn } from './output.js';
 
 interface InjectCliOptions {
@@ -31,9 +28,13 @@ Examples:
   gokeylog inject --keylog a.log --keylog b.log --only-needed big.pcapng -o small-keys.pcapng
   tcpdump -i any -w - port 6443 | gokeylog inject --keylog keys.log - -o live.pcapng
 
-${exitCodesText([...CAPTURE_FILE_ERRORS, 'GOKEYLOG_ERR_UNSAFE_OUTPUT'])}`)
+${exitCodesHelp([...CAPTURE_FILE_ERRORS, 'GOKEYLOG_ERR_UNSAFE_OUTPUT'])}`)
     .action(async (input: string, opts: InjectCliOptions) => {
-      const summary = await runInject(input, opts);
+      const status = new StatusLine();
+      const summary = await runInject(
+        { input, keyLogFiles: opts.keylog, output: opts.output, discardSecrets: opts.discardSecrets ?? false, onlyNeeded: opts.onlyNeeded ?? false },
+        { stdout: process.stdout, onWarning: warn, onProgress: (read, total) => (opts.json ? undefined : status.update(() => `inject: ${bytesProgress(read, total)}`)) },
+      ).finally(() => status.clear());
       if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       else {
         const dropped = summary.keysDropped > 0 ? ` (${summary.keysDropped} not needed, dropped)` : '';
@@ -43,59 +44,4 @@ ${exitCodesText([...CAPTURE_FILE_ERRORS, 'GOKEYLOG_ERR_UNSAFE_OUTPUT'])}`)
         process.stderr.write(`${where}: ${summary.packets} packets, ${summary.keysInjected} keys injected${dropped}${kept}; ${summary.inputBytes} bytes read, ${summary.outputBytes} written.\n`);
       }
     });
-}
-
-interface InjectResult extends InjectSummary {
-  output: string;
-  keysInjected: number;
-  keysDropped: number;
-}
-
-async function runInject(input: string, opts: InjectCliOptions): Promise<InjectResult> {
-  const toStdout = opts.output === '-';
-  if (!toStdout && input !== '-' && sameFile(input, opts.output)) {
-    throw new GokeylogError(`the output ${opts.output} is the input: write to another file.`, 'GOKEYLOG_ERR_USAGE');
-  }
-  if (opts.onlyNeeded && input === '-') throw new GokeylogError('--only-needed reads the input twice, so it needs a file, not standard input.', 'GOKEYLOG_ERR_USAGE');
-  let keyLog = await readKeyLogFiles(opts.keylog, { onWarning: warn });
-  if (keyLog.size + keyLog.midstreamSize === 0) throw new GokeylogError(`no keys in ${opts.keylog.join(', ')}.`, 'GOKEYLOG_ERR_BAD_KEYLOG');
-  const keysRead = keyLog.size + keyLog.midstreamSize;
-  if (opts.onlyNeeded) keyLog = neededKeys(keyLog, await clientRandomsIn(input, { onWarning: warn }));
-  if (keyLog.size + keyLog.midstreamSize === 0) warn('no key belongs to a connection in the capture: no secrets block written');
-
-  // A new file takes the name of -o only when the whole input was read: a failed run leaves -o as it was.
-  const secretOut = toStdout ? undefined : SecretOutput.open(opts.output, 'the output', 'replace');
-  const outFd = secretOut?.fd;
-  const out = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd, highWaterMark: 8 * 1024 * 1024 });
-  const writer = new PcapngWriter(out, { name: toStdout ? 'standard output' : opts.output });
-  const status = new StatusLine();
-  let ok = false;
-  try {
-    const summary = await injectSecrets(input, writer, {
-      keyLogText: keyLog.toText(),
-      discardSecrets: opts.discardSecrets,
-      userAppl: 'gokeylog inject',
-      onWarning: warn,
-      onProgress: (read, total) => (opts.json ? undefined : status.update(() => `inject: ${bytesProgress(read, total)}`)),
-    });
-    await writer.end();
-    secretOut?.commit();
-    ok = true;
-    const injected = keyLog.size + keyLog.midstreamSize;
-    return { output: opts.output, ...summary, keysInjected: injected, keysDropped: keysRead - injected };
-  } finally {
-    status.clear();
-    if (!ok && secretOut !== undefined) {
-      (out as NodeJS.WritableStream & { destroy(): void }).destroy();
-      secretOut.discard();
-    }
-  }
-}
-
-function neededKeys(keyLog: KeyLog, randoms: Set<string>): KeyLog {
-  const needed = new KeyLog();
-  for (const e of keyLog.entries()) if (randoms.has(bytesToHex(e.clientRandom))) needed.add(e);
-  // Mid-stream secrets belong to connections whose ClientHello no capture has: they stay.
-  for (const s of keyLog.midstreamEntries()) needed.addMidstream(s);
-  return needed;
 }

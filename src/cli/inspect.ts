@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { inspectBinary, type ArgLocation, type InspectReport } from '../golang/index.js';
-import { GokeylogError } from '../util/errors.js';
-import { BINARY_ERRORS, exitCodesText, parsePid } from './options.js';
+import { exitCodesHelp, GokeylogError } from '../util/errors.js';
+import { BINARY_ERRORS, parsePid } from './options.js';
 
 interface InspectOptions {
   pid?: number;
@@ -17,7 +17,7 @@ Examples:
   gokeylog inspect ./kube-apiserver --reference ./hello-go1.19.1   # locate by code signature
 
 Exit code 0 means writeKeyLog was found and its entry validated.
-${exitCodesText(BINARY_ERRORS)}`;
+${exitCodesHelp(BINARY_ERRORS)}`;
 
 export function registerInspect(program: Command): void {
   program

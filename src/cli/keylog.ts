@@ -1,10 +1,9 @@
 import { Option, type Command } from 'commander';
-import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
-import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TracePipeFormat } from '../probe/index.js';
-import { setLongTimeout, type LongTimeout } from '../util/longTimeout.js';
-import { SecretOutput } from '../util/secretFile.js';
+import { exitCodesHelp } from '../util/errors.js';
+import { runKeylog } from '../keylogger/index.js';
+import type { KeyCaptureStats, ProbeBackendName, TracePipeFormat } from '../probe/index.js';
 import { count } from './format.js';
-import { addTargetOptions, exitCodesText, parsePositive, PROBE_ERRORS, resolveTargetSpec, type TargetOptions } from './options.js';
+import { addTargetOptions, parsePositive, PROBE_ERRORS, resolveTargetSpec, type TargetOptions } from './options.js';
 import { notice } from './output.js';
 import { withStopSignal } from './signals.js';
 
@@ -36,49 +35,24 @@ Examples:
 
 Runs until Ctrl-C (or --duration), then removes its probes and prints a summary on stderr. Only
 handshakes made while it runs are logged.
-${exitCodesText(PROBE_ERRORS)}`)
-    .action(async (opts: KeylogOptions) => withStopSignal((signal) => runKeylog(opts, signal)));
+${exitCodesHelp(PROBE_ERRORS)}`)
+    .action(async (opts: KeylogOptions) => withStopSignal((signal) => keylog(opts, signal)));
 }
 
-async function runKeylog(opts: KeylogOptions, signal: AbortSignal): Promise<void> {
-  // The run ends on a signal, --duration, a closed stdout or a write failure; the first failure is reported.
-  let failure: unknown;
-  let done!: () => void;
-  const ended = new Promise<void>((resolve) => (done = resolve));
-  const finish = (err?: unknown): void => {
-    failure ??= err;
-    done();
-  };
-  const keyFile = opts.output === undefined ? undefined : new KeyLogWriter(SecretOutput.open(opts.output, 'the key log', 'append').fd, finish);
-  let timer: LongTimeout | undefined;
-  signal.addEventListener('abort', () => finish(), { once: true });
-  try {
-    const session = await startKeyCapture(
-      (await resolveTargetSpec(opts, notice)).spec,
-      { backend: opts.backend, follow: opts.follow ?? false, onNotice: notice, tracePipe: opts.tracefsReader, signal },
-    );
-    if (session.targets.length === 0) notice('no target process is running yet: waiting for one');
-    if (opts.duration !== undefined) timer = setLongTimeout(finish, opts.duration * 1000);
-    process.stdout.on('error', (err) => finish((err as NodeJS.ErrnoException).code === 'EPIPE' ? undefined : err));
-    session.on('key', (e) => writeKey(e, keyFile, opts.json ?? false));
-    await ended;
-    const stats = await session.stop();
-    notice(summary(stats));
-    if (failure) throw failure;
-  } finally {
-    timer?.clear();
-    keyFile?.close();
-  }
-}
-
-function writeKey(e: KeyEvent, keyFile: KeyLogWriter | undefined, json: boolean): void {
-  keyFile?.add(e);
-  if (json) {
-    const record = { time: e.time.toISOString(), pid: e.pid, comm: e.comm, label: e.label, clientRandom: bytesToHex(e.clientRandom) };
-    process.stdout.write(`${JSON.stringify(record)}\n`);
-  } else if (keyFile === undefined) {
-    process.stdout.write(`${formatKeyLogLine(e)}\n`);
-  }
+async function keylog(opts: KeylogOptions, signal: AbortSignal): Promise<void> {
+  await runKeylog(
+    {
+      targets: (await resolveTargetSpec(opts, notice)).spec,
+      keyLogFile: opts.output,
+      json: opts.json ?? false,
+      backend: opts.backend,
+      follow: opts.follow ?? false,
+      tracePipe: opts.tracefsReader,
+      durationMs: opts.duration === undefined ? undefined : opts.duration * 1000,
+      signal,
+    },
+    { stdout: process.stdout, onNotice: notice, onStopped: (stats) => notice(summary(stats)) },
+  );
 }
 
 function summary(s: KeyCaptureStats): string {

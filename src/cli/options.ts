@@ -1,13 +1,8 @@
 /** Option parsers and option groups shared by the commands, so that the same option reads and fails alike everywhere. */
-import { Help, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { TargetSpec } from '../probe/index.js';
 import { K8S_COMPONENTS, isK8sComponent, presetFilter, type K8sComponent } from '../probe/presets.js';
-import { exitCodesHelp, GokeylogError, type ErrorCode } from '../util/errors.js';
-
-/** The exit-status paragraph of a command's --help, generated from the codes it can end with. */
-export function exitCodesText(codes: readonly ErrorCode[]): string {
-  return new Help().boxWrap(exitCodesHelp(codes), 105);
-}
+import { GokeylogError, type ErrorCode } from '../util/errors.js';
 
 /** What inspecting a binary can end with (inspect, bpftrace, and the start of keylog and capture). */
 export const BINARY_ERRORS: readonly ErrorCode[] = [

@@ -1,18 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { cacheDir } from '../util/cache.js';
+import { existsSync } from 'node:fs';
 import { GokeylogError } from '../util/errors.js';
-
-/** The fields of a fixture-manifest entry (written by scripts/build-fixtures.sh) that the demo needs. */
-interface ManifestEntry {
-  path: string;
-  program: string;
-  toolchain: string;
-  goVersion: string;
-  arch: string;
-  mode: string;
-  stripped: boolean;
-}
+import { fixtureManifestPath, readFixtureManifest, type GoFixture } from '../util/fixtureManifest.js';
 
 export interface DemoPrograms {
   server: string;
@@ -22,15 +10,14 @@ export interface DemoPrograms {
 
 /** The newest toolchain's stripped amd64 server and client that `scripts/setup.sh` built for the demo. */
 export function demoPrograms(): DemoPrograms {
-  const manifest = path.join(cacheDir(), 'fixtures', 'manifest.json');
   const missing = new GokeylogError(
-    `the demo programs are not built yet (no ${manifest}): run \`bash scripts/setup.sh\` first.`,
+    `the demo programs are not built yet (no ${fixtureManifestPath()}): run \`bash scripts/setup.sh\` first.`,
     'GOKEYLOG_ERR_NOT_SET_UP',
   );
-  if (!existsSync(manifest)) throw missing;
-  const { fixtures } = JSON.parse(readFileSync(manifest, 'utf8')) as { fixtures: ManifestEntry[] };
-  const pick = (program: string): ManifestEntry | undefined =>
-    fixtures
+  const manifest = readFixtureManifest();
+  if (!manifest) throw missing;
+  const pick = (program: GoFixture['program']): GoFixture | undefined =>
+    manifest.fixtures
       .filter((f) => f.program === program && f.arch === 'amd64' && f.mode === 'exe' && f.stripped && existsSync(f.path))
       .sort((a, b) => compareVersions(b.toolchain, a.toolchain))[0];
   const server = pick('tlsserver');

@@ -1,9 +1,9 @@
 import { EM_AARCH64, ET_DYN, findSymbols, readPointer, sectionByName, type ElfFile } from '../elf/index.js';
 import { GokeylogError } from '../util/errors.js';
-import { findPclntab, type PclntabSource } from './find-pclntab.js';
+import { findPclntab, type PclntabSource } from './findPclntab.js';
 import { findModuleData, type ModuleData } from './moduledata.js';
-import { functionIndexAt, functionsNamed, nameOffsets, readFunctab, readFunctionNames, type Functab, type Pclntab } from './pclntab.js';
-import type { GoArch } from './version.js';
+import { funcDataOffset, functionIndexAt, functionsNamed, nameOffsets, readFunctab, readFunctionNames, type Functab, type Pclntab } from './pclntab.js';
+import { pclntabFormat, type GoArch } from './version.js';
 
 export type TextStartSource = 'pclntab' | 'moduledata' | 'functab';
 
@@ -31,7 +31,8 @@ export async function openGoBinary(elf: ElfFile): Promise<GoBinary | undefined> 
   if (!found) return undefined;
   const { pcln } = found;
   const path = elf.reader.path;
-  const modern = pcln.header.format === '1.18' || pcln.header.format === '1.20';
+  const format = pclntabFormat(pcln.header.format);
+  const modern = format.hasTextStart;
   let textStart = modern ? pcln.header.textStart : 0;
   if (modern && textStart === 0 && elf.header.type === ET_DYN) {
     // An unrelocated PIE slot: the value lives in the relocation's addend.
@@ -39,13 +40,13 @@ export async function openGoBinary(elf: ElfFile): Promise<GoBinary | undefined> 
   }
   // moduledata is needed when the header cannot give the text start (Go 1.26+), to size an old table, and to
   // confirm a pclntab that was found by scanning rather than by name.
-  const needModuledata = (modern && textStart === 0) || (pcln.header.format === '1.2' && pcln.size === undefined) || found.source === 'scan' || sectionByName(elf, '.go.module') !== undefined;
+  const needModuledata = (modern && textStart === 0) || (!format.hasFuncnametab && pcln.size === undefined) || found.source === 'scan' || sectionByName(elf, '.go.module') !== undefined;
   const moduledata = needModuledata ? await findModuleData(elf, pcln) : undefined;
   if (found.source === 'scan' && !moduledata) {
     throw new GokeylogError(`${path}: found something like a Go pclntab at 0x${pcln.vaddr.toString(16)} but no moduledata confirms it.`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   }
   if (moduledata && pcln.size === undefined) {
-    pcln.size = pcln.header.format === '1.2' ? moduledata.pclntableLength : pcln.header.pclnOffset + moduledata.pclntableLength;
+    pcln.size = funcDataOffset(pcln.header) + moduledata.pclntableLength;
   }
   let textStartSource: TextStartSource = 'pclntab';
   if (modern && textStart === 0) {

@@ -1,5 +1,6 @@
 import { ET_DYN, findSymbols, readVaddr, relativeRelocations, sectionByName, segmentForVaddr, PF_W, PT_LOAD, type ElfFile } from '../elf/index.js';
 import type { Pclntab } from './pclntab.js';
+import { pclntabFormat } from './version.js';
 
 /** Where runtime.firstmoduledata was found. */
 export type ModuleDataSource = '.go.module' | 'runtime.firstmoduledata' | 'scan';
@@ -24,9 +25,7 @@ const SCAN_CHUNK = 4 << 20;
  * pclntable and ftab slices.
  */
 function layout(pcln: Pclntab): { pclntable: number; ftab: number; minpc: number; text: number; etext: number } {
-  return pcln.header.format === '1.2'
-    ? { pclntable: 0, ftab: 3, minpc: 10, text: 12, etext: 13 }
-    : { pclntable: 13, ftab: 16, minpc: 20, text: 22, etext: 23 };
+  return pclntabFormat(pcln.header.format).moduledata;
 }
 
 /** Reads the candidate's words, resolving zeroed PIE slots through RELATIVE relocations. */
@@ -54,7 +53,7 @@ async function moduleDataAt(elf: ElfFile, pcln: Pclntab, vaddr: number, source: 
     words[0] === pcln.vaddr &&
     words[fields.ftab] === functab &&
     words[fields.ftab + 1] === header.nfunc + 1 &&
-    (header.format === '1.2' || (words[1] === pcln.vaddr + header.funcnameOffset && words[fields.pclntable] === functab));
+    (!pclntabFormat(header.format).hasFuncnametab || (words[1] === pcln.vaddr + header.funcnameOffset && words[fields.pclntable] === functab));
   const text = words[fields.text]!;
   const etext = words[fields.etext]!;
   if (!consistent || text === 0 || etext < text) return undefined;

@@ -1,6 +1,6 @@
 import { ET_DYN, readVaddr, relativeRelocations, type ElfFile } from '../elf/index.js';
 import { GokeylogError } from '../util/errors.js';
-import { formatForMagic, type PclntabFormat } from './version.js';
+import { formatForMagic, pclntabFormat, type PclntabFormat } from './version.js';
 
 /** Sanity bound: kube-apiserver has ~150k functions. */
 const MAX_FUNCTIONS = 5_000_000;
@@ -18,14 +18,17 @@ export interface PclntabHeader {
   pclnOffset: number;
 }
 
+/** Where _func records (functab funcoff) and moduledata's pclntable slice start, from the pclntab start. */
+export function funcDataOffset(header: PclntabHeader): number {
+  return pclntabFormat(header.format).funcDataAtFunctab ? header.pclnOffset : 0;
+}
+
 export interface Pclntab {
   vaddr: number;
   header: PclntabHeader;
   /** Size in bytes when known (section size or moduledata), else undefined. */
   size: number | undefined;
 }
-
-export const headerSize = (format: PclntabFormat): number => (format === '1.2' ? 16 : format === '1.16' ? 64 : 72);
 
 /**
  * Parses a pclntab header (runtime.pcHeader; golang.org/s/go12symtab before 1.16). Returns undefined unless
@@ -35,17 +38,18 @@ export function parsePclntabHeader(buf: Buffer, quantum: number): PclntabHeader 
   if (buf.length < 16) return undefined;
   const format = formatForMagic(buf.readUInt32LE(0));
   if (!format || buf[4] !== 0 || buf[5] !== 0 || buf[6] !== quantum || buf[7] !== 8) return undefined;
-  if (buf.length < headerSize(format)) return undefined;
+  const facts = pclntabFormat(format);
+  if (buf.length < facts.headerSize) return undefined;
   const word = (i: number): number => {
     const value = buf.readBigUInt64LE(8 + 8 * i);
     return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.NaN : Number(value);
   };
   const nfunc = word(0);
   if (!(nfunc > 0 && nfunc <= MAX_FUNCTIONS)) return undefined;
-  if (format === '1.2') return { format, quantum, ptrSize: 8, nfunc, textStart: 0, funcnameOffset: 0, cuOffset: 0, pclnOffset: 16 };
-  const base = format === '1.16' ? 2 : 3;
+  const base = facts.offsetsWord;
+  if (base === undefined) return { format, quantum, ptrSize: 8, nfunc, textStart: 0, funcnameOffset: 0, cuOffset: 0, pclnOffset: facts.headerSize };
   const offsets = [word(base), word(base + 1), word(base + 2), word(base + 3), word(base + 4)];
-  let previous = headerSize(format);
+  let previous = facts.headerSize;
   for (const offset of offsets) {
     if (!(offset >= previous && offset < 2 ** 32)) return undefined;
     previous = offset;
@@ -55,7 +59,7 @@ export function parsePclntabHeader(buf: Buffer, quantum: number): PclntabHeader 
     quantum,
     ptrSize: 8,
     nfunc,
-    textStart: format === '1.16' ? 0 : word(2),
+    textStart: facts.hasTextStart ? word(2) : 0,
     funcnameOffset: offsets[0]!,
     cuOffset: offsets[1]!,
     pclnOffset: offsets[4]!,
@@ -70,15 +74,13 @@ export interface Functab {
   count: number;
 }
 
-const fieldSize = (format: PclntabFormat): number => (format === '1.18' || format === '1.20' ? 4 : 8);
-
 /**
  * Reads the functab. `textStart` is the base of 1.18+ entry offsets; older formats store absolute entries
  * (which a PIE may keep only in RELATIVE relocations' addends).
  */
 export async function readFunctab(elf: ElfFile, pcln: Pclntab, textStart: number): Promise<Functab> {
   const { nfunc, format, pclnOffset } = pcln.header;
-  const size = fieldSize(format);
+  const size = pclntabFormat(format).entrySize;
   const start = pcln.vaddr + pclnOffset;
   const raw = await readVaddr(elf, start, (2 * nfunc + 1) * size);
   if (size === 4) {
@@ -117,7 +119,7 @@ export function functionIndexAt(functab: Functab, address: number): number | und
  */
 export async function readFunctionNames(elf: ElfFile, pcln: Pclntab): Promise<Buffer> {
   const { format, funcnameOffset, cuOffset } = pcln.header;
-  if (format !== '1.2') return readVaddr(elf, pcln.vaddr + funcnameOffset, cuOffset - funcnameOffset);
+  if (pclntabFormat(format).hasFuncnametab) return readVaddr(elf, pcln.vaddr + funcnameOffset, cuOffset - funcnameOffset);
   if (pcln.size === undefined) {
     throw new GokeylogError(`${elf.reader.path}: the size of its Go 1.2-format pclntab is unknown (no section and no moduledata).`, 'GOKEYLOG_ERR_UNSUPPORTED_BINARY');
   }
@@ -137,11 +139,10 @@ export function nameOffsets(names: Buffer, name: string): Set<number> {
 /** Functions (by functab index) whose _func.nameoff is one of `offsets`. */
 export async function functionsNamed(elf: ElfFile, pcln: Pclntab, functab: Functab, offsets: Set<number>): Promise<number[]> {
   if (offsets.size === 0) return [];
-  const { format, pclnOffset } = pcln.header;
+  const { format } = pcln.header;
   // _func starts with entry (uintptr before 1.18, uint32 after) then nameoff int32.
-  const nameoffAt = format === '1.18' || format === '1.20' ? 4 : 8;
-  // funcoff is relative to the pclntab start in the 1.2 format, to the functab start after.
-  const base = format === '1.2' ? pcln.vaddr : pcln.vaddr + pclnOffset;
+  const nameoffAt = pclntabFormat(format).entrySize;
+  const base = pcln.vaddr + funcDataOffset(pcln.header);
   let maxFuncoff = 0;
   for (let i = 0; i < functab.count; i++) maxFuncoff = Math.max(maxFuncoff, functab.funcoff(i));
   const funcs = await readVaddr(elf, base, maxFuncoff + nameoffAt + 4);

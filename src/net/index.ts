@@ -27,6 +27,7 @@ export type { Endpoint, TcpSegment } from './segment.js';
 export { TcpFlag } from './segment.js';
 export { decodePacket } from './decode.js';
 export { ipText } from './ip.js';
+export { LinkType } from './linkType.js';
 export { IpFragments } from './fragments.js';
 export { TcpReassembler } from './reassembler.js';
 export { connectionKey, TcpFlow } from './flow.js';

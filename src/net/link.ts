@@ -1,5 +1,5 @@
 import { u16 } from './bytes.js';
-import { LinkType } from '../pcap/linktype.js';
+import { LinkType } from './linkType.js';
 
 /** Link layers: where the network-layer packet starts in a captured frame, and which protocol it is. */
 

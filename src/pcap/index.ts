@@ -1,6 +1,5 @@
 export { BlockType, SECRETS_TYPE_TLS_KEY_LOG } from './blocks.js';
 export type { CaptureBlock, InterfaceBlock, OtherBlock, PacketBlock, PcapngOption, SectionBlock, SecretsBlock, TimestampResolution } from './blocks.js';
-export { LinkType, linkTypeName } from './linktype.js';
 export { OptionCode, commentsOf, parseOptions } from './options.js';
 export { unitsToNanoseconds } from './packet.js';
 export { CaptureParser, MAX_BLOCK_LENGTH } from './parser.js';
@@ -9,6 +8,3 @@ export { forEachPacket, readCapture, readCaptureBatches } from './reader.js';
 export type { ReadCaptureOptions } from './reader.js';
 export { PcapngWriter } from './writer.js';
 export type { InterfaceDescription, PacketToWrite } from './writer.js';
-export { clientRandomsIn } from './client-randoms.js';
-export { injectSecrets } from './inject.js';
-export type { InjectOptions, InjectSummary } from './inject.js';

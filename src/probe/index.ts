@@ -23,11 +23,11 @@
  *   `kill -9` leaves the probes behind, and the next run removes them (its notice says so).
  * - `KeyEvent.timeNs` is CLOCK_MONOTONIC (as process.hrtime.bigint()) of the probe hit: delay = now − timeNs.
  */
-import { KeyCaptureSession, type KeyCaptureOptions } from './capture.js';
+import { KeyCaptureSession, type KeyCaptureOptions } from './keyCaptureSession.js';
 import type { TargetSpec } from './targets.js';
 
-export { KeyCaptureSession } from './capture.js';
-export type { KeyCaptureOptions, KeyCaptureStats, ProbeBackendName } from './capture.js';
+export { KeyCaptureSession } from './keyCaptureSession.js';
+export type { KeyCaptureOptions, KeyCaptureStats, ProbeBackendName } from './keyCaptureSession.js';
 export type { KeyEvent } from './events.js';
 export type { TracePipeFormat } from './tracePipe.js';
 export type { TargetSpec } from './targets.js';

@@ -65,7 +65,7 @@ export function isVerdictOnBinary(err: unknown): boolean {
 
 /**
  * The exit-status paragraph of a command's `--help`, from the codes it can end with (in the order given
- * within each status): `Exit codes: 0 ok, 1 failure (…), 2 usage, 3 …, 4 ….`
+ * within each status): `Exit codes: 0 ok, 1 failure (…), 2 usage,` then one line per status from 3 on.
  */
 export function exitCodesHelp(codes: readonly ErrorCode[], outcomes: Partial<Record<ExitCode, string>> = {}): string {
   const byStatus = new Map<ExitCode, string[]>();
@@ -76,13 +76,14 @@ export function exitCodesHelp(codes: readonly ErrorCode[], outcomes: Partial<Rec
   // Statuses that are outcomes, not errors (analyze's 5 and 130), said by the command.
   for (const [status, help] of Object.entries(outcomes)) byStatus.set(Number(status) as ExitCode, [help!]);
   const parts = ['0 ok'];
+  const lines: string[] = [];
   for (const status of [...byStatus.keys()].sort((a, b) => a - b)) {
     const helps = byStatus.get(status)!;
     if (status === ExitCode.failure) parts.push(`1 failure (${helps.join('; ')})`);
     else if (status === ExitCode.usage) parts.push('2 usage');
-    else parts.push(`${status} ${helps.join(' or ')}`);
+    else lines.push(`  ${status} ${helps.join(' or ')}`);
   }
-  return `Exit codes: ${parts.join(', ')}.`;
+  return [`Exit codes: ${parts.join(', ')}`, ...lines].join(',\n') + '.';
 }
 
 export class GokeylogError extends Error {

@@ -10,7 +10,7 @@ import { test, type TestContext } from 'node:test';
 import tls from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { http2Frame } from '../http/build.js';
-import { pcapHeader } from '../pcap/hand-built.js';
+import { pcapHeader } from '../pcap/handBuilt.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { cliArgv, repoRoot } from '../support/paths.js';
 import { secretTempDir, testPki } from '../support/pki.js';

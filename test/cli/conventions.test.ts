@@ -32,7 +32,7 @@ test('every --help has examples and an exit-code paragraph; the top-level help h
   }
   const inspect = await gokeylog(['inspect', '--help']);
   // README: 3 unsupported input, 4 writeKeyLog not found or not validated, or an input file that does not exist.
-  assert.match(inspect.stdout, /2 usage, 3 not a supported Go binary[^]*4 writeKeyLog not found[^]*no such file/);
+  assert.match(inspect.stdout, /2 usage,\s+3 not a supported Go binary[^]*4 writeKeyLog not found[^]*no such file/);
 });
 
 test('usage errors: one sentence in our style, then where the help is — not the whole help', async () => {

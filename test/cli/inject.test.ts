@@ -8,10 +8,10 @@ import { after, before, test } from 'node:test';
 import { parseKeyLog } from '../../src/keylog/index.js';
 import { SECRETS_TYPE_TLS_KEY_LOG, readCapture, type CaptureBlock } from '../../src/pcap/index.js';
 import { requireOrSkip } from '../support/env.js';
-import { pcapHeader, pcapRecord } from '../pcap/hand-built.js';
+import { pcapHeader, pcapRecord } from '../pcap/handBuilt.js';
 import { cliArgv } from '../support/paths.js';
 import { spawnChecked, tsharkFields } from '../support/traffic.js';
-import { mergedKeyLog, realTrafficUnavailable, recordTraffic, tsharkHeaders, type RecordedTraffic } from '../pcap/real-traffic.js';
+import { mergedKeyLog, realTrafficUnavailable, recordTraffic, tsharkHeaders, type RecordedTraffic } from '../pcap/realTraffic.js';
 
 const unavailable = realTrafficUnavailable();
 let traffic: RecordedTraffic | undefined;

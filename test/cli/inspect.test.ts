@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync, copyFileSync, openSync, writeSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileOffsetFromSegments, readelfSegments } from '../elf/readelf.js';
+import { fileOffsetFromSegments, readelfSegments } from '../support/readelf.js';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, notGoBinary, testPki } from '../support/fixtures.js';
 import { cliArgv, repoRoot } from '../support/paths.js';

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireOrSkip } from '../support/env.js';
+import { fileOffsetFromSegments, readelfSegments } from '../support/readelf.js';
 import { loadFixtures, type GoFixture } from '../support/fixtures.js';
 import { startCli, type RunningCli } from '../support/cli.js';
 import { cliArgv } from '../support/paths.js';
@@ -128,16 +129,6 @@ for (const which of ['newest', 'oldest'] as const) {
   });
 }
 
-/** File offset of a virtual address by `readelf -lW` (the referee): va − p_vaddr + p_offset of the PT_LOAD holding it. */
-function readelfFileOffset(binary: string, va: bigint): bigint {
-  const loads = execFileSync('readelf', ['-lW', binary], { encoding: 'utf8' }).split('\n').filter((l) => /^\s*LOAD\s/.test(l));
-  for (const l of loads) {
-    const [, offset, vaddr, , filesz] = l.trim().split(/\s+/);
-    if (va >= BigInt(vaddr!) && va < BigInt(vaddr!) + BigInt(filesz!)) return va - BigInt(vaddr!) + BigInt(offset!);
-  }
-  throw new Error(`no PT_LOAD of ${binary} holds 0x${va.toString(16)}`);
-}
-
 test('gokeylog bpftrace --pid: the probe is /proc/PID/exe at the file offset that readelf and go tool nm give', async (t) => {
   if (!requireProbing(t)) return;
   const servers = loadFixtures({ program: 'tlsserver', arch: 'amd64', stripped: true }).filter((s) => s.mode === 'pie' || s.mode === 'exe');
@@ -149,7 +140,8 @@ test('gokeylog bpftrace --pid: the probe is /proc/PID/exe at the file offset tha
       const pid = running.child.pid!;
       const [command, argv] = cli(['bpftrace', '--pid', String(pid)]);
       const { stdout } = await spawnChecked(command, argv);
-      const expected = readelfFileOffset(server.path, BigInt(server.nmWriteKeyLog!));
+      // The file offset by readelf's PT_LOAD table (the referee): va − p_vaddr + p_offset.
+      const expected = fileOffsetFromSegments(await readelfSegments(server.path), Number(server.nmWriteKeyLog))!;
       assert.ok(stdout.includes(`\nuprobe:/proc/${pid}/exe:0x${expected.toString(16)}\n`), `${server.id}: 0x${expected.toString(16)} in\n${stdout}`);
     } finally {
       await running.stop();

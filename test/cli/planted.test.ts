@@ -7,7 +7,7 @@ import { chownSync, copyFileSync, openSync, closeSync, readFileSync, writeSync, 
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readelfSections, readelfSegments } from '../elf/readelf.js';
+import { readelfSections, readelfSegments } from '../support/readelf.js';
 import { leftovers, missingFrom, privateCopy, readKeyLogSet, requireProbing } from '../probe/harness.js';
 import { startCli } from '../support/cli.js';
 import { requireOrSkip } from '../support/env.js';

@@ -8,7 +8,7 @@ import { ExitCode, GokeylogError } from '../../src/util/errors.js';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, loadRealBinaries, notGoBinary } from '../support/fixtures.js';
 import { seededRandom } from '../support/random.js';
-import { fileOffsetFromSegments, readelfSections, readelfSegments, readelfSymbol } from './readelf.js';
+import { fileOffsetFromSegments, readelfSections, readelfSegments, readelfSymbol } from '../support/readelf.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'gokeylog-elf-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));

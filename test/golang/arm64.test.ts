@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { checkPrologue } from '../../src/golang/prologue.js';
 import { signatureFromCode } from '../../src/golang/signature.js';
-import { fileOffsetFromSegments, readelfSegments } from '../elf/readelf.js';
+import { fileOffsetFromSegments, readelfSegments } from '../support/readelf.js';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, newestGo } from '../support/fixtures.js';
 import { spawnChecked } from '../support/traffic.js';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { inspectBinary } from '../../src/golang/index.js';
 import { GokeylogError } from '../../src/util/errors.js';
-import { readelfSections } from '../elf/readelf.js';
+import { readelfSections } from '../support/readelf.js';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, type GoFixture } from '../support/fixtures.js';
 import { seededRandom } from '../support/random.js';

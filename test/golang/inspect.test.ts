@@ -5,10 +5,10 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { inspectBinary, planHook, type InspectReport } from '../../src/golang/index.js';
 import { ExitCode, GokeylogError } from '../../src/util/errors.js';
-import { fileOffsetFromSegments, readelfSegments } from '../elf/readelf.js';
+import { fileOffsetFromSegments, readelfSegments } from '../support/readelf.js';
+import { goToolNm, WRITE_KEY_LOG } from '../support/goTool.js';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures, loadRealBinaries, newestGo, notGoBinary, type GoFixture } from '../support/fixtures.js';
-import { spawnChecked } from '../support/traffic.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'gokeylog-golang-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -208,13 +208,12 @@ describe('inspect without the usual landmarks', () => {
     const fixture = loadFixtures({ program: 'tlsserver', stripped: true, arch: 'amd64', mode: 'exe' }).at(-1);
     if (!requireOrSkip(t, go !== null && fixture !== undefined, 'no fixtures (run scripts/setup.sh)')) return;
     // go tool nm on the twin: a function after writeKeyLog big enough to take a copy of its first 512 bytes.
-    const { stdout } = await spawnChecked(go!, ['tool', 'nm', '-size', '-sort', 'address', fixture!.twin!]);
-    const functions = stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[2] === 'T' || f[2] === 't');
-    const at = functions.findIndex((f) => f[3] === 'crypto/tls.(*Config).writeKeyLog');
-    const victim = functions.slice(at + 1).find((f) => Number(f[1]) >= 512)!;
+    const functions = (await goToolNm(go!, fixture!.twin!, { sizes: true })).filter((f) => f.type === 'T' || f.type === 't');
+    const at = functions.findIndex((f) => f.name === WRITE_KEY_LOG);
+    const victim = functions.slice(at + 1).find((f) => f.size! >= 512)!;
     const segments = await readelfSegments(fixture!.path);
     const source = fileOffsetFromSegments(segments, Number(fixture!.nmWriteKeyLog))!;
-    const target = fileOffsetFromSegments(segments, parseInt(victim[0]!, 16))!;
+    const target = fileOffsetFromSegments(segments, victim.address)!;
     const code = readFileSync(fixture!.path).subarray(source, source + 512);
     const copy = patchedCopy(fixture!.path, 'twice', [[target, Buffer.from(code)]]);
     await assert.rejects(inspectBinary(copy, { reference: fixture!.twin! }), isError(/is ambiguous: it matches 2 functions/, ExitCode.notFound));

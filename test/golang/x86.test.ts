@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { signatureFromCode } from '../../src/golang/signature.js';
 import { decodeX86 } from '../../src/golang/x86.js';
-import { fileOffsetFromSegments, readelfSegments, readelfSymbol } from '../elf/readelf.js';
+import { fileOffsetFromSegments, readelfSegments, readelfSymbol } from '../support/readelf.js';
 import { requireOrSkip } from '../support/env.js';
 import { loadFixtures } from '../support/fixtures.js';
 import { spawnChecked } from '../support/traffic.js';

@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { Http1Decoder, type HttpExchange } from '../../src/http/index.js';
-import { startRecorder, type RecordedChunk } from './recorder.js';
+import { bySide, startRecorder, type SideChunk } from '../support/recorder.js';
 import { seededRandom } from '../support/random.js';
 
-async function recordSession(): Promise<RecordedChunk[]> {
+async function recordSession(): Promise<SideChunk[]> {
   const server = http.createServer((req, res) => {
     let n = 0;
     req.on('data', (b: Buffer) => (n += b.length));
@@ -44,7 +44,7 @@ async function recordSession(): Promise<RecordedChunk[]> {
     await recorder.close();
     await new Promise<void>((r) => server.close(() => r()));
   }
-  return recorder.chunks;
+  return bySide(recorder.chunks);
 }
 
 function decode(chunks: Array<{ side: 'client' | 'server'; bytes: Uint8Array }>): { exchanges: HttpExchange[]; error: string | undefined } {

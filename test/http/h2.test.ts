@@ -6,13 +6,13 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { Http2Decoder, type HttpExchange } from '../../src/http/index.js';
-import { startRecorder, type RecordedChunk } from './recorder.js';
+import { bySide, startRecorder, type SideChunk } from '../support/recorder.js';
 import { seededRandom } from '../support/random.js';
 
 const BIG_HEADER = 'x'.repeat(20000); // > 16384: nghttp2 must use CONTINUATION frames
 const LIST_BODY = JSON.stringify({ kind: 'PodList', items: Array.from({ length: 200 }, (_, i) => ({ name: `pod-${i}` })) });
 
-async function recordSession(): Promise<RecordedChunk[]> {
+async function recordSession(): Promise<SideChunk[]> {
   const server = http2.createServer({ paddingStrategy: http2.constants.PADDING_STRATEGY_MAX });
   server.on('stream', (stream, headers) => {
     const path = headers[':path'];
@@ -69,7 +69,7 @@ async function recordSession(): Promise<RecordedChunk[]> {
     await recorder.close();
     await new Promise<void>((r) => server.close(() => r()));
   }
-  return recorder.chunks;
+  return bySide(recorder.chunks);
 }
 
 function decode(chunks: Array<{ side: 'client' | 'server'; bytes: Uint8Array }>, bodies = false): { exchanges: HttpExchange[]; error: string | undefined } {
@@ -81,7 +81,7 @@ function decode(chunks: Array<{ side: 'client' | 'server'; bytes: Uint8Array }>,
 }
 
 /** The same bytes cut into pieces of `size`, each direction keeping its own order. */
-function resplit(chunks: RecordedChunk[], size: number): Array<{ side: 'client' | 'server'; bytes: Uint8Array }> {
+function resplit(chunks: SideChunk[], size: number): Array<{ side: 'client' | 'server'; bytes: Uint8Array }> {
   const out: Array<{ side: 'client' | 'server'; bytes: Uint8Array }> = [];
   for (const c of chunks) for (let i = 0; i < c.bytes.length; i += size) out.push({ side: c.side, bytes: c.bytes.subarray(i, i + size) });
   return out;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { findFrameBoundary, HpackDecoder, Http2Decoder, type HttpExchange } from '../../src/http/index.js';
-import { startRecorder, type RecordedChunk } from './recorder.js';
+import { bySide, startRecorder, type SideChunk } from '../support/recorder.js';
 import { seededRandom } from '../support/random.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -66,7 +66,7 @@ function plannedRequests(n: number): http2.OutgoingHttpHeaders[] {
   }));
 }
 
-async function recordSession(requests: http2.OutgoingHttpHeaders[]): Promise<RecordedChunk[]> {
+async function recordSession(requests: http2.OutgoingHttpHeaders[]): Promise<SideChunk[]> {
   const server = http2.createServer();
   server.on('stream', (stream, headers) => {
     stream.on('error', () => {});
@@ -98,11 +98,11 @@ async function recordSession(requests: http2.OutgoingHttpHeaders[]): Promise<Rec
     await recorder.close();
     await new Promise<void>((r) => server.close(() => r()));
   }
-  return recorder.chunks;
+  return bySide(recorder.chunks);
 }
 
 /** Feeds the chunks from chunk `from`, cutting `offset` bytes off the first one, to a decoder joined mid-stream. */
-function decodeFrom(chunks: RecordedChunk[], from: number, offset: number) {
+function decodeFrom(chunks: SideChunk[], from: number, offset: number) {
   const exchanges: HttpExchange[] = [];
   const d = new Http2Decoder({ onExchange: (e) => exchanges.push(e), joinedMidStream: true });
   chunks.slice(from).forEach((c, i) => d[c.side](i === 0 ? c.bytes.subarray(offset) : c.bytes, i));

@@ -3,13 +3,12 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { decodePacket, IpFragments, type TcpSegment } from '../../src/net/index.js';
-import { LinkType } from '../../src/pcap/index.js';
+import { decodePacket, IpFragments, LinkType, type TcpSegment } from '../../src/net/index.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { secretTempDir } from '../support/pki.js';
 import { spawnChecked } from '../support/traffic.js';
 import { captureTcpExchange, type Frame } from '../tls/pipeline.js';
-import { pcapHeader, pcapRecord } from '../pcap/hand-built.js';
+import { pcapHeader, pcapRecord } from '../pcap/handBuilt.js';
 import { seededRandom } from '../support/random.js';
 
 /** A real capture on lo of a TCP exchange over `host` (127.0.0.1 or ::1): handshake, data both ways, FIN. */

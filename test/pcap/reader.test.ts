@@ -4,10 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { LinkType, SECRETS_TYPE_TLS_KEY_LOG, forEachPacket, readCapture, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../../src/pcap/index.js';
+import { LinkType } from '../../src/net/index.js';
+import { SECRETS_TYPE_TLS_KEY_LOG, forEachPacket, readCapture, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../../src/pcap/index.js';
 import { GokeylogError } from '../../src/util/errors.js';
 import { seededRandom } from '../support/random.js';
-import { block, dsb, epb, idb, obsoletePb, option, pcapHeader, pcapRecord, shb, spb } from './hand-built.js';
+import { block, dsb, epb, idb, obsoletePb, option, pcapHeader, pcapRecord, shb, spb } from './handBuilt.js';
 
 let dir: string;
 before(async () => {

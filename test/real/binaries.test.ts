@@ -5,6 +5,7 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { requireOrSkip } from '../support/env.js';
 import { loadRealBinaries, type RealBinary } from '../support/fixtures.js';
+import { readelfHeader, readelfSections } from '../support/readelf.js';
 import { spawnChecked } from '../support/traffic.js';
 
 /** The pclntab magic each Go release writes (Go's runtime/symtab.go history, restated in DESIGN.md). */
@@ -16,23 +17,13 @@ function expectedMagic(goVersion: string): number {
   return 0xfffffff1;
 }
 
-interface ElfFacts {
-  machine: string;
-  hasSymtab: boolean;
-  /** File offset of .gopclntab, or null when the section header is absent. */
-  pclntabOffset: number | null;
-}
-
-async function readelf(file: string): Promise<ElfFacts> {
-  const { stdout: header } = await spawnChecked('readelf', ['-h', '-W', file]);
-  const { stdout: sections } = await spawnChecked('readelf', ['-S', '-W', file]);
-  const machine = /^\s*Machine:\s*(.+)$/m.exec(header)?.[1]?.trim() ?? '';
-  // "[15] .gopclntab  PROGBITS  0000000000c8c880 88c880 ..." → the offset is the column after the address.
-  const pclntab = /\]\s+\.gopclntab\s+\S+\s+[0-9a-f]+\s+([0-9a-f]+)/.exec(sections);
+/** What readelf says of a binary: its machine, whether it has .symtab, the file offset of .gopclntab (null without). */
+async function readelf(file: string): Promise<{ machine: string; hasSymtab: boolean; pclntabOffset: number | null }> {
+  const sections = await readelfSections(file);
   return {
-    machine,
-    hasSymtab: /\]\s+\.symtab\s/.test(sections),
-    pclntabOffset: pclntab ? parseInt(pclntab[1]!, 16) : null,
+    machine: (await readelfHeader(file)).machine,
+    hasSymtab: sections.some((s) => s.name === '.symtab'),
+    pclntabOffset: sections.find((s) => s.name === '.gopclntab')?.offset ?? null,
   };
 }
 

@@ -5,6 +5,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { requireOrSkip } from '../support/env.js';
+import { nmWriteKeyLog } from '../support/goTool.js';
+import { readelfHeader, readelfSections, readelfSegments } from '../support/readelf.js';
 import {
   fixtureManifest,
   goToolchains,
@@ -20,15 +22,6 @@ const SETUP_HINT = 'the fixture matrix is missing: run bash scripts/setup.sh --t
 const run = (command: string, args: string[]): string =>
   execFileSync(command, args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
 
-const readelf = (flag: string, file: string): string => run('readelf', [flag, '-W', file]);
-
-/** `go tool nm`'s address of writeKeyLog, as "0x…", or null when the binary does not have it. */
-function nmWriteKeyLog(go: string, file: string): string | null {
-  const line = run(go, ['tool', 'nm', file])
-    .split('\n')
-    .find((l) => l.endsWith(' crypto/tls.(*Config).writeKeyLog'));
-  return line === undefined ? null : `0x${line.trim().split(/\s+/)[0]}`;
-}
 
 /** setup.sh --tests has run: every version that Debian has is unpacked (plain setup.sh unpacks only the newest). */
 const matrixSetUp = (): boolean => {
@@ -104,7 +97,7 @@ test('every fixture of the matrix is built, or skipped with a reason', (t) => {
   }
 });
 
-test("each fixture is what its manifest entry says, by the newest toolchain's go version and readelf", (t) => {
+test("each fixture is what its manifest entry says, by the newest toolchain's go version and readelf", async (t) => {
   const go = newestGo();
   const { fixtures } = fixtureManifest();
   if (!requireOrSkip(t, go !== null && fixtures.length > 0, SETUP_HINT)) return;
@@ -127,16 +120,15 @@ test("each fixture is what its manifest entry says, by the newest toolchain's go
     assert.equal(peerVersions.get(f.path), f.goVersion, `${where}: go version`);
     assert.ok(f.goVersion.startsWith(`go${f.toolchain}.`), `${where}: ${f.goVersion} is not Go ${f.toolchain}`);
 
-    const header = readelf('-h', f.path);
-    assert.match(header, f.arch === 'amd64' ? /Machine:\s+Advanced Micro Devices X86-64/ : /Machine:\s+AArch64/, where);
+    const header = await readelfHeader(f.path);
+    assert.equal(header.machine, f.arch === 'amd64' ? 'Advanced Micro Devices X86-64' : 'AArch64', where);
     // PIE (and cgo's external link, which gcc makes PIE by default) are ET_DYN; plain Go executables are ET_EXEC.
-    if (f.mode === 'pie') assert.match(header, /Type:\s+DYN/, `${where}: not PIE`);
-    if (f.mode === 'exe') assert.match(header, /Type:\s+EXEC/, `${where}: not a plain executable`);
+    if (f.mode === 'pie') assert.equal(header.type, 'DYN', `${where}: not PIE`);
+    if (f.mode === 'exe') assert.equal(header.type, 'EXEC', `${where}: not a plain executable`);
 
-    const sections = readelf('-S', f.path);
-    assert.equal(/ \.symtab /.test(sections), !f.stripped, `${where}: .symtab present = stripped?`);
-    const programHeaders = readelf('-l', f.path);
-    const dynamic = /\bINTERP\b/.test(programHeaders);
+    const sections = await readelfSections(f.path);
+    assert.equal(sections.some((s) => s.name === '.symtab'), !f.stripped, `${where}: .symtab present = stripped?`);
+    const dynamic = (await readelfSegments(f.path)).some((s) => s.type === 'INTERP');
     if (f.mode === 'cgo' || f.mode === 'race') assert.ok(dynamic, `${where}: external link without an interpreter`);
     if (f.mode === 'exe') assert.ok(!dynamic, `${where}: CGO_ENABLED=0 build is dynamically linked`);
 
@@ -151,7 +143,8 @@ test("each fixture is what its manifest entry says, by the newest toolchain's go
       assert.equal(f.nmWriteKeyLog, twin.nmWriteKeyLog, `${where}: ground truth differs from its twin's`);
     } else {
       assert.equal(f.twin, null, where);
-      assert.equal(nmWriteKeyLog(go!, f.path), f.nmWriteKeyLog, `${where}: go tool nm disagrees`);
+      const nm = await nmWriteKeyLog(go!, f.path);
+      assert.equal(nm === null ? null : `0x${nm.toString(16)}`, f.nmWriteKeyLog, `${where}: go tool nm disagrees`);
     }
     if (f.program === 'notls') assert.equal(f.nmWriteKeyLog, null, `${where}: notls links crypto/tls`);
     else assert.match(f.nmWriteKeyLog ?? '', /^0x[0-9a-f]+$/, `${where}: no writeKeyLog`);
@@ -165,11 +158,11 @@ test('the race fixture has the race detector linked in', (t) => {
   assert.match(run(go!, ['tool', 'nm', race!.path]), / __tsan_init$/m);
 });
 
-test('the C fixture is an ELF program that go version does not take for Go', (t) => {
+test('the C fixture is an ELF program that go version does not take for Go', async (t) => {
   const hello = notGoBinary();
   const go = newestGo();
   if (!requireOrSkip(t, hello !== null && go !== null, SETUP_HINT)) return;
-  assert.match(readelf('-h', hello!), /Type:\s+(EXEC|DYN)/);
+  assert.match((await readelfHeader(hello!)).type, /^(EXEC|DYN)$/);
   assert.equal(run(hello!, []), 'hello from C\n');
   // Depending on the release, go version reports this on stdout or stderr, with or without failing.
   const peer = spawnSync(go!, ['version', hello!], { encoding: 'utf8' });

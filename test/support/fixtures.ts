@@ -1,42 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { cacheDir } from '../../src/util/cache.js';
+import { fixturesDir, readFixtureManifest, type FixtureManifest, type GoFixture } from '../../src/util/fixtureManifest.js';
 
 export { testPki, type TestPki } from './pki.js';
 
-export type FixtureMode = 'exe' | 'pie' | 'cgo' | 'race';
-
-/** A Go program built by scripts/build-fixtures.sh (see its header for how each mode is built). */
-export interface GoFixture {
-  /** e.g. "go1.21/amd64/exe/stripped/tlsserver" */
-  id: string;
-  path: string;
-  program: 'tlsserver' | 'tlsclient' | 'notls';
-  /** "1.21" */
-  toolchain: string;
-  /** As `go version BIN` prints it, e.g. "go1.21.13". */
-  goVersion: string;
-  arch: 'amd64' | 'arm64';
-  /** exe: CGO_ENABLED=0; pie: -buildmode=pie; cgo: CGO_ENABLED=1 -linkmode=external; race: -race. */
-  mode: FixtureMode;
-  /** Built with -ldflags="-s -w". */
-  stripped: boolean;
-  /** For a stripped binary: its unstripped twin (same toolchain/arch/mode/program). */
-  twin: string | null;
-  /** "0x…" of crypto/tls.(*Config).writeKeyLog from `go tool nm` on the unstripped twin; null for notls. */
-  nmWriteKeyLog: string | null;
-}
-
-/** A combination that a toolchain cannot build (e.g. arm64 PIE needing an external linker), and why. */
-export interface SkippedFixture {
-  id: string;
-  reason: string;
-}
-
-export interface FixtureManifest {
-  fixtures: GoFixture[];
-  skipped: SkippedFixture[];
-}
+export type { FixtureManifest, FixtureMode, GoFixture, SkippedFixture } from '../../src/util/fixtureManifest.js';
 
 /** A real third-party Go binary fetched by scripts/setup-real.sh. */
 export interface RealBinary {
@@ -62,7 +31,7 @@ export interface ToolchainRecord {
   reason?: string;
 }
 
-export const fixturesDir = (): string => path.join(cacheDir(), 'fixtures');
+export { fixturesDir };
 
 /** The parsed JSON file, or `absent` when setup has not written it. */
 function readJson<T>(file: string, absent: T): T {
@@ -80,8 +49,7 @@ function matches<T extends object>(item: T, filter: Partial<T>): boolean {
 
 /** The whole fixture manifest; empty when setup has not run. */
 export function fixtureManifest(): FixtureManifest {
-  const manifest = readJson<Partial<FixtureManifest>>(path.join(fixturesDir(), 'manifest.json'), {});
-  return { fixtures: manifest.fixtures ?? [], skipped: manifest.skipped ?? [] };
+  return readFixtureManifest() ?? { fixtures: [], skipped: [] };
 }
 
 export function loadFixtures(

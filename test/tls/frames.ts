@@ -1,5 +1,5 @@
 import { decodePacket, type TcpSegment } from '../../src/net/index.js';
-import { LinkType } from '../../src/pcap/index.js';
+import { LinkType } from '../../src/net/index.js';
 import type { Frame } from './pipeline.js';
 
 /** A frame of an Ethernet/IPv4 capture (what tcpdump -i lo writes) with its TCP fields located. */

@@ -27,7 +27,8 @@ function run(streams: Record<Direction, Buffer>, keys: KeySource, random: Seeded
   });
   const at: Record<Direction, number> = { toServer: 0, toClient: 0 };
   // The client's first flight goes first, as on the wire; then both sides in random turns.
-  const first = Math.min(streams.toServer.length, 5 + streams.toServer.readUInt16BE(3));
+  // (A mutation may have cut the stream inside the first record header.)
+  const first = streams.toServer.length < 5 ? streams.toServer.length : Math.min(streams.toServer.length, 5 + streams.toServer.readUInt16BE(3));
   tls.onData('toServer', streams.toServer.subarray(0, first), 0n);
   at.toServer = first;
   while (at.toServer < streams.toServer.length || at.toClient < streams.toClient.length) {

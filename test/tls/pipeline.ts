@@ -4,9 +4,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { parseKeyLog } from '../../src/keylog/parse.js';
 import { KeyLog } from '../../src/keylog/keylog.js';
-import { decodePacket, IpFragments, TcpReassembler, type ConnectionInfo, type Direction } from '../../src/net/index.js';
+import { PacketPipeline, tlsConnectionFor } from '../../src/analyze/index.js';
+import type { ConnectionInfo, Direction } from '../../src/net/index.js';
 import { readCapture } from '../../src/pcap/index.js';
-import { Tls12SessionCache, TlsConnection, tlsHelloSender, type KeySource, type TlsResult } from '../../src/tls/index.js';
+import type { KeySource, TlsResult } from '../../src/tls/index.js';
 import { loadFixtures, type GoFixture } from '../support/fixtures.js';
 import { secretTempDir } from '../support/pki.js';
 import { spawnChecked, startCapture } from '../support/traffic.js';
@@ -41,40 +42,29 @@ export function loadKeyLog(...files: string[]): KeyLog {
   return keyLog;
 }
 
-/** Runs frames through decodePacket → TcpReassembler → TlsConnection, as analyze does. */
+/** Runs frames through analyze's own packet path (PacketPipeline) and TLS (tlsConnectionFor), keeping the plaintext. */
 export function decryptFrames(frames: Iterable<Frame>, keys: KeySource): DecodedConnection[] {
   const connections: DecodedConnection[] = [];
-  const sessions = new Tls12SessionCache();
-  const reassembler = new TcpReassembler({
-    onConnection(info) {
-      const chunks: Record<Direction, Buffer[]> = { toServer: [], toClient: [] };
-      const tls = new TlsConnection(
-        keys,
-        {
-          onApplicationData: (direction, data) => chunks[direction].push(Buffer.from(data)),
-          onEnd: (result) => {
-            connections.push({ info, result, toServer: Buffer.concat(chunks.toServer), toClient: Buffer.concat(chunks.toClient), end: lastEnd });
-          },
-        },
-        { joinedMidStream: !info.synSeen, sessions },
-      );
-      let lastEnd = '';
-      return {
-        onData: (d, b, t) => tls.onData(d, b, t),
-        onGap: (d, n, t) => tls.onGap(d, n, t),
-        onEnd: (end, t) => {
-          lastEnd = end;
-          tls.onEnd(end, t);
-        },
-      };
-    },
-  }, { senderHeuristics: [tlsHelloSender] });
-  const fragments = new IpFragments();
-  for (const frame of frames) {
-    const segment = decodePacket(frame.linkType, frame.data, fragments);
-    if (segment) reassembler.push(segment, frame.timeNs);
-  }
-  reassembler.finish();
+  const pipeline = new PacketPipeline((info, sessions) => {
+    const chunks: Record<Direction, Buffer[]> = { toServer: [], toClient: [] };
+    let lastEnd = '';
+    const tls = tlsConnectionFor(info, keys, sessions, {
+      onApplicationData: (direction, data) => chunks[direction].push(Buffer.from(data)),
+      onEnd: (result) => {
+        connections.push({ info, result, toServer: Buffer.concat(chunks.toServer), toClient: Buffer.concat(chunks.toClient), end: lastEnd });
+      },
+    });
+    return {
+      onData: (d, b, t) => tls.onData(d, b, t),
+      onGap: (d, n, t) => tls.onGap(d, n, t),
+      onEnd: (end, t) => {
+        lastEnd = end;
+        tls.onEnd(end, t);
+      },
+    };
+  });
+  for (const frame of frames) pipeline.push(frame.linkType, frame.data, frame.timeNs);
+  pipeline.finish();
   return connections.sort((a, b) => a.info.id - b.info.id);
 }
 

@@ -3,14 +3,14 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { KeyLog } from '../../src/keylog/keylog.js';
 import { parseKeyLog } from '../../src/keylog/parse.js';
-import type { Direction } from '../../src/net/index.js';
 import { testPki } from '../support/pki.js';
+import { startRecorder, type RecordedChunk } from '../support/recorder.js';
 import { readFileSync } from 'node:fs';
 
 /** A real TLS session between Node's client and server, recorded on the wire by a relay in between. */
 export interface RecordedSession {
   /** Wire chunks in the order the relay saw them. */
-  chunks: { direction: Direction; bytes: Buffer }[];
+  chunks: RecordedChunk[];
   keys: KeyLog;
   request: Buffer;
   response: Buffer;
@@ -37,26 +37,12 @@ export async function recordSession(options: { version: 'TLSv1.2' | 'TLSv1.3'; c
     },
   );
   server.on('keylog', (line: Buffer) => lines.push(line.toString('latin1')));
-  const chunks: RecordedSession['chunks'] = [];
-  const relay = net.createServer((inbound) => {
-    const outbound = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-    inbound.on('data', (bytes: Buffer) => {
-      chunks.push({ direction: 'toServer', bytes });
-      outbound.write(bytes);
-    });
-    outbound.on('data', (bytes: Buffer) => {
-      chunks.push({ direction: 'toClient', bytes });
-      inbound.write(bytes);
-    });
-    inbound.on('end', () => outbound.end());
-    outbound.on('end', () => inbound.end());
-  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const relay = await startRecorder((server.address() as net.AddressInfo).port);
   try {
-    server.listen(0, '127.0.0.1');
-    relay.listen(0, '127.0.0.1');
-    await Promise.all([once(server, 'listening'), once(relay, 'listening')]);
     const client = tls.connect({
-      port: (relay.address() as net.AddressInfo).port,
+      port: relay.port,
       host: '127.0.0.1',
       ca: readFileSync(pki.caCert),
       cert: readFileSync(pki.clientCert),
@@ -71,10 +57,10 @@ export async function recordSession(options: { version: 'TLSv1.2' | 'TLSv1.3'; c
     await once(client, 'close');
     if (!Buffer.concat(received).equals(response)) throw new Error('the TLS session did not complete');
   } finally {
-    relay.close();
+    await relay.close();
     server.close();
   }
   const keys = new KeyLog();
   for (const entry of parseKeyLog(lines.join('')).entries) keys.add(entry);
-  return { chunks, keys, request, response };
+  return { chunks: relay.chunks, keys, request, response };
 }

@@ -4,9 +4,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { PcapngWriter, SECRETS_TYPE_TLS_KEY_LOG, injectSecrets, readCapture, type CaptureBlock } from '../../src/pcap/index.js';
+import { injectSecrets } from '../../src/inject/index.js';
+import { PcapngWriter, SECRETS_TYPE_TLS_KEY_LOG, readCapture, type CaptureBlock } from '../../src/pcap/index.js';
 import { seededRandom } from '../support/random.js';
-import { dsb, epb, idb, option, pcapHeader, pcapRecord, shb, spb } from './hand-built.js';
+import { dsb, epb, idb, option, pcapHeader, pcapRecord, shb, spb } from '../pcap/handBuilt.js';
 
 let dir: string;
 before(async () => {

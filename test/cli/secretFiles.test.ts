@@ -14,7 +14,7 @@ import { cliArgv, repoRoot } from '../support/paths.js';
 import { secretTempDir } from '../support/pki.js';
 import { runProcess, type ExitedProcess } from '../support/traffic.js';
 import { createOtherUser, stickyTempDir } from '../support/users.js';
-import { pcapHeader } from '../pcap/hand-built.js';
+import { pcapHeader } from '../pcap/handBuilt.js';
 
 function gokeylog(args: string[]): Promise<ExitedProcess> {
   return runProcess(process.execPath, [...cliArgv(), ...args], { cwd: repoRoot() });

@@ -1,5 +1,6 @@
 import { findSymbols, readVaddr, sectionByName, PF_X, PT_LOAD, SHT_NOBITS, type ElfFile } from '../elf/index.js';
-import { headerSize, parsePclntabHeader, type Pclntab } from './pclntab.js';
+import { funcDataOffset, parsePclntabHeader, type Pclntab } from './pclntab.js';
+import { MAX_PCLNTAB_HEADER_SIZE, pclntabFormat } from './version.js';
 
 export type PclntabSource = 'section' | 'symbol' | 'scan';
 
@@ -16,12 +17,12 @@ const SHF_EXECINSTR = 4;
 async function pclntabAt(elf: ElfFile, vaddr: number, quantum: number, size: number | undefined): Promise<Pclntab | undefined> {
   const header = parsePclntabHeader(await readVaddr(elf, vaddr, 72).catch(() => Buffer.alloc(0)), quantum);
   if (!header) return undefined;
-  const wide = header.format === '1.2' || header.format === '1.16';
+  const wide = pclntabFormat(header.format).entrySize === 8;
   try {
     const functab = await readVaddr(elf, vaddr + header.pclnOffset, 16);
     const entry = wide ? functab.readBigUInt64LE(0) : BigInt(functab.readUInt32LE(0));
     const funcoff = wide ? Number(functab.readBigUInt64LE(8)) : functab.readUInt32LE(4);
-    const funcBase = header.format === '1.2' ? vaddr : vaddr + header.pclnOffset;
+    const funcBase = vaddr + funcDataOffset(header);
     const func = await readVaddr(elf, funcBase + funcoff, 8);
     const funcEntry = wide ? func.readBigUInt64LE(0) : BigInt(func.readUInt32LE(0));
     // A PIE may leave both absolute entries zero in the file (kept in relocations): still consistent.
@@ -81,7 +82,7 @@ const rank = (name: string): number => (name === '.data.rel.ro' ? 0 : name === '
 async function scanRegion(elf: ElfFile, region: { vaddr: number; size: number }, quantum: number): Promise<Pclntab | undefined> {
   // Bytes 1..7 of every header: the magic's 0xffffff, two zero pads, the quantum, pointer size 8.
   const needle = Buffer.from([0xff, 0xff, 0xff, 0, 0, quantum, 8]);
-  const overlap = headerSize('1.20');
+  const overlap = MAX_PCLNTAB_HEADER_SIZE;
   for (let done = 0; done < region.size; done += SCAN_CHUNK - overlap) {
     const chunk = await readVaddr(elf, region.vaddr + done, Math.min(SCAN_CHUNK, region.size - done));
     for (let at = chunk.indexOf(needle, 1); at >= 0; at = chunk.indexOf(needle, at + 1)) {

@@ -57,3 +57,17 @@ export function fileOffsetFromSegments(segments: ReadelfSegment[], vaddr: number
   const load = segments.find((s) => s.type === 'LOAD' && vaddr >= s.vaddr && vaddr < s.vaddr + s.filesz);
   return load ? vaddr - load.vaddr + load.offset : undefined;
 }
+
+export interface ReadelfHeader {
+  /** "EXEC", "DYN", … */
+  type: string;
+  /** "Advanced Micro Devices X86-64", "AArch64", … */
+  machine: string;
+}
+
+/** `readelf -hW`: the "Type:" and "Machine:" lines of the ELF header. */
+export async function readelfHeader(file: string): Promise<ReadelfHeader> {
+  const { stdout } = await spawnChecked('readelf', ['-hW', file]);
+  const field = (name: string): string => new RegExp(`^\\s*${name}:\\s*(.+)$`, 'm').exec(stdout)?.[1]?.trim() ?? '';
+  return { type: field('Type').split(/\s+/)[0]!, machine: field('Machine') };
+}

@@ -15,10 +15,3 @@ export const LinkType = {
   LINUX_SLL2: 276,
 } as const;
 export type LinkType = (typeof LinkType)[keyof typeof LinkType];
-
-const NAMES = new Map<number, string>(Object.entries(LinkType).map(([name, value]) => [value, name]));
-
-/** A readable name for a link type, e.g. "ETHERNET" or "linktype 147". */
-export function linkTypeName(linkType: number): string {
-  return NAMES.get(linkType) ?? `linktype ${linkType}`;
-}

@@ -1,6 +1,4 @@
-import type { CaptureBlock, SectionBlock } from './blocks.js';
-import { readCaptureBatches, type ReadCaptureOptions } from './reader.js';
-import { PcapngWriter } from './writer.js';
+import { readCaptureBatches, type CaptureBlock, type PcapngWriter, type ReadCaptureOptions, type SectionBlock } from '../pcap/index.js';
 
 export interface InjectOptions extends ReadCaptureOptions {
   /** NSS key log text for the Decryption Secrets Block; empty: no DSB is added. */

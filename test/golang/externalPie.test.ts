@@ -8,7 +8,8 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { inspectBinary } from '../../src/golang/index.js';
 import { cacheDir } from '../../src/util/cache.js';
-import { fileOffsetFromSegments, readelfSections, readelfSegments } from '../elf/readelf.js';
+import { fileOffsetFromSegments, readelfSections, readelfSegments } from '../support/readelf.js';
+import { nmWriteKeyLog } from '../support/goTool.js';
 import { requireOrSkip } from '../support/env.js';
 import { goToolchains } from '../support/fixtures.js';
 import { repoRoot } from '../support/paths.js';
@@ -31,13 +32,6 @@ async function build(go: string, out: string, stripped: boolean): Promise<void> 
   });
 }
 
-/** `go tool nm`'s address of writeKeyLog: the ground truth. */
-async function nm(go: string, file: string): Promise<number> {
-  const { stdout } = await spawnChecked(go, ['tool', 'nm', file]);
-  const line = stdout.split('\n').find((l) => l.endsWith(' crypto/tls.(*Config).writeKeyLog'));
-  return parseInt(line!.trim().split(/\s+/)[0]!, 16);
-}
-
 describe('externally linked PIE', () => {
   it(`finds writeKeyLog with the pclntab inside .data.rel.ro (Go ${TOOLCHAIN}), stripped or not`, { timeout: 900_000 }, async (t) => {
     const go = goToolchains().find((tc) => tc.version === TOOLCHAIN)?.go;
@@ -46,7 +40,7 @@ describe('externally linked PIE', () => {
     const stripped = path.join(scratch, 'stripped');
     await build(go!, unstripped, false);
     await build(go!, stripped, true);
-    const expected = await nm(go!, unstripped);
+    const expected = (await nmWriteKeyLog(go!, unstripped))!;
     assert.ok(!(await readelfSections(stripped)).some((s) => s.name.endsWith('gopclntab')), 'this build shape has no pclntab section');
     const report = await inspectBinary(stripped);
     assert.equal(report.pie, true);

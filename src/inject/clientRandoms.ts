@@ -1,7 +1,7 @@
 import { bytesToHex } from '../keylog/index.js';
 import { decodePacket } from '../net/index.js';
+import { forEachPacket, type ReadCaptureOptions } from '../pcap/index.js';
 import { clientHelloRandomOf } from '../tls/index.js';
-import { forEachPacket, type ReadCaptureOptions } from './reader.js';
 
 /**
  * The client randoms (hex) of every TLS ClientHello that starts a TCP segment in the capture: the connections

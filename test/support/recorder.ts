@@ -1,9 +1,11 @@
-// A loopback TCP relay that records what each side sent, in arrival order: real HTTP/2 and HTTP/1.1
-// bytes from Node's own client and server (nghttp2, llhttp) to feed our decoders.
+// A loopback TCP relay that records what each side sent, in arrival order: real bytes from Node's own
+// clients and servers (nghttp2, llhttp, OpenSSL) to feed our decoders, no root needed.
 import net from 'node:net';
+import type { Direction } from '../../src/net/index.js';
 
 export interface RecordedChunk {
-  side: 'client' | 'server';
+  /** toServer: sent by the client. */
+  direction: Direction;
   bytes: Buffer;
 }
 
@@ -13,6 +15,7 @@ export interface Recorder {
   close(): Promise<void>;
 }
 
+/** Listens on 127.0.0.1 (an ephemeral port) and relays each connection to `targetPort`, recording both ways. */
 export async function startRecorder(targetPort: number): Promise<Recorder> {
   const chunks: RecordedChunk[] = [];
   const sockets = new Set<net.Socket>();
@@ -20,11 +23,11 @@ export async function startRecorder(targetPort: number): Promise<Recorder> {
     const upstream = net.connect(targetPort, '127.0.0.1');
     sockets.add(client).add(upstream);
     client.on('data', (b) => {
-      chunks.push({ side: 'client', bytes: Buffer.from(b) });
+      chunks.push({ direction: 'toServer', bytes: Buffer.from(b) });
       upstream.write(b);
     });
     upstream.on('data', (b) => {
-      chunks.push({ side: 'server', bytes: Buffer.from(b) });
+      chunks.push({ direction: 'toClient', bytes: Buffer.from(b) });
       client.write(b);
     });
     client.on('end', () => upstream.end());
@@ -44,3 +47,12 @@ export async function startRecorder(targetPort: number): Promise<Recorder> {
       }),
   };
 }
+
+/** A chunk as the HTTP decoders take it: `decoder.client(bytes)` or `decoder.server(bytes)`. */
+export interface SideChunk {
+  side: 'client' | 'server';
+  bytes: Buffer;
+}
+
+export const bySide = (chunks: RecordedChunk[]): SideChunk[] =>
+  chunks.map((c) => ({ side: c.direction === 'toServer' ? 'client' : 'server', bytes: c.bytes }));

@@ -8,7 +8,7 @@ import { readKeyLogFiles } from '../../src/keylog/index.js';
 import { PcapngWriter, forEachPacket, readCapture, type CaptureBlock } from '../../src/pcap/index.js';
 import { requireOrSkip } from '../support/env.js';
 import { tsharkFields } from '../support/traffic.js';
-import { mergedKeyLog, realTrafficUnavailable, recordTraffic, tsharkHeaders, type RecordedTraffic } from './real-traffic.js';
+import { mergedKeyLog, realTrafficUnavailable, recordTraffic, tsharkHeaders, type RecordedTraffic } from './realTraffic.js';
 
 const unavailable = realTrafficUnavailable();
 let traffic: RecordedTraffic | undefined;
