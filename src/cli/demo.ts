@@ -1,7 +1,9 @@
+import os from 'node:os';
 import type { Command } from 'commander';
 import { exitCodesHelp } from '../util/errors.js';
 import { runDemo } from '../demo/demo.js';
 import { runRealDemo } from '../demo/realDemo.js';
+import { withStopSignal } from './signals.js';
 
 export function registerDemo(program: Command): void {
   program
@@ -17,5 +19,13 @@ Examples:
 
 ${exitCodesHelp(['GOKEYLOG_ERR_IO', 'GOKEYLOG_ERR_NEEDS_ROOT', 'GOKEYLOG_ERR_TOOL', 'GOKEYLOG_ERR_NOT_SET_UP'])}`)
     .action(async (opts: { keep?: string; real?: boolean }) =>
-      opts.real ? runRealDemo({ keep: opts.keep, out: process.stdout }) : runDemo({ keep: opts.keep, out: process.stdout }));
+      withStopSignal((signal) => {
+        // Stopped by a signal: end now with the status a shell gives a process the signal killed.
+        const onStopped = (): void => {
+          if (signal.reason !== 'exit') process.exit(128 + (os.constants.signals[signal.reason as NodeJS.Signals] ?? 1));
+        };
+        const run = { keep: opts.keep, out: process.stdout, signal, onStopped };
+        return opts.real ? runRealDemo(run) : runDemo(run);
+      }),
+    );
 }

@@ -7,7 +7,15 @@ import { GokeylogError } from '../util/errors.js';
 import { demoPrograms } from './fixtures.js';
 import { createPki, type CertPair, type Pki } from './pki.js';
 
-export interface DemoOptions {
+/** How a demo stops: the CLI owns the signals and the exit. */
+export interface DemoStop {
+  /** The CLI's stop signal (SIGINT/SIGTERM/SIGHUP), installed before the demo makes anything. */
+  signal: AbortSignal;
+  /** The children are stopped and the folder of private keys is removed after the signal: the run is over. */
+  onStopped(): void;
+}
+
+export interface DemoOptions extends DemoStop {
   /** Keep the capture, key log and certificates: in this directory if it does not exist, else in a new one inside it. */
   keep?: string;
   out: NodeJS.WritableStream;
@@ -29,7 +37,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const programs = demoPrograms();
   const say = (text: string): void => void opts.out.write(`${text}\n`);
   const children: ChildProcess[] = [];
-  await inDemoDir(opts.keep, children, async (dir) => {
+  await inDemoDir(opts.keep, children, opts, async (dir) => {
     say(`gokeylog demo: a stripped Go server (${programs.goVersion}) with mutual TLS 1.3, no key log of its own.\n`);
     const pki = await createPki(dir);
     const node = await pki.makeClientCert({ cn: 'system:node:worker-1', orgs: ['system:nodes'], days: 2 });
@@ -71,11 +79,11 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
 }
 
 /**
- * Runs `body` in the demo's folder (see demoDir). Signals first: a Ctrl-C or a kill at any later point stops
- * the children and removes the folder of private keys. (Ctrl-C reaches the children too; SIGTERM or SIGHUP
- * to the demo alone does not.) Children get SIGTERM, and SIGKILL after 10 s.
+ * Runs `body` in the demo's folder (see demoDir). The stop signal first: a Ctrl-C or a kill at any later point
+ * stops the children and removes the folder of private keys, then `stop.onStopped()`. (Ctrl-C reaches the
+ * children too; SIGTERM or SIGHUP to the demo alone does not.) Children get SIGTERM, and SIGKILL after 10 s.
  */
-export async function inDemoDir(keep: string | undefined, children: ChildProcess[], body: (dir: string) => Promise<void>): Promise<void> {
+export async function inDemoDir(keep: string | undefined, children: ChildProcess[], stop: DemoStop, body: (dir: string) => Promise<void>): Promise<void> {
   let cleaning: Promise<void> | undefined;
   let dir: string | undefined;
   const cleanup = (): Promise<void> => (cleaning ??= (async () => {
@@ -85,20 +93,16 @@ export async function inDemoDir(keep: string | undefined, children: ChildProcess
     clearTimeout(timer);
     if (keep === undefined && dir !== undefined) rmSync(dir, { recursive: true, force: true });
   })());
-  const onSignal = (signal: NodeJS.Signals): void => {
-    void cleanup().finally(() => process.exit(128 + (os.constants.signals[signal] ?? 1)));
-  };
-  for (const s of DEMO_SIGNALS) process.on(s, onSignal);
+  const onAbort = (): void => void cleanup().finally(() => stop.onStopped());
+  stop.signal.addEventListener('abort', onAbort, { once: true });
   try {
     dir = demoDir(keep);
     await body(dir);
   } finally {
+    stop.signal.removeEventListener('abort', onAbort);
     await cleanup();
-    for (const s of DEMO_SIGNALS) process.off(s, onSignal);
   }
 }
-
-const DEMO_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /**
  * The demo's folder (0700), one it makes itself: `--keep DIR` is made if it does not exist, and an existing DIR

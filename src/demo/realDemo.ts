@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GokeylogError } from '../util/errors.js';
-import { exited, firstLine, inDemoDir, spawnCli, step, stopAndWait } from './demo.js';
+import { exited, firstLine, inDemoDir, spawnCli, step, stopAndWait, type DemoStop } from './demo.js';
 import {
   apiserverArgs,
   createKubePki,
@@ -23,7 +23,7 @@ import {
 } from './kubeControlPlane.js';
 import type { CertPair } from './pki.js';
 
-export interface RealDemoOptions {
+export interface RealDemoOptions extends DemoStop {
   keep?: string;
   out: NodeJS.WritableStream;
 }
@@ -54,7 +54,7 @@ export async function runRealDemo(opts: RealDemoOptions): Promise<void> {
     children.push(child);
     return child;
   };
-  await inDemoDir(opts.keep, children, async (dir) => {
+  await inDemoDir(opts.keep, children, opts, async (dir) => {
     say('gokeylog demo --real: a Kubernetes API server and etcd, both stripped Go programs with no key log of their own.');
     say(`  API server: ${binaries.apiserver.source} (${binaries.goVersion})`);
     say(`  etcd:       ${binaries.etcd.source}; kubectl: ${binaries.kubectl.source}\n`);

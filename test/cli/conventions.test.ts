@@ -39,7 +39,7 @@ test('usage errors: one sentence in our style, then where the help is — not th
   const cases: [string[], RegExp, string][] = [
     [['analyze', '--no-such-option', 'x.pcap'], /^gokeylog: unknown option '--no-such-option'/, 'analyze'],
     [['inject', 'x.pcap', '--keylog', 'k.log'], /^gokeylog: required option '-o, --output <file>' not specified\.$/, 'inject'],
-    [['analyze'], /^gokeylog: missing required argument 'capture'\.$/, 'analyze'],
+    [['analyze', 'x.pcap', '--expiring-within'], /^gokeylog: option '--expiring-within <days>' argument missing\.$/, 'analyze'],
     [['no-such-command'], /^gokeylog: unknown command 'no-such-command'\.$/, ''],
   ];
   for (const [args, first, command] of cases) {
@@ -103,7 +103,8 @@ test('bash completion: the script bash sources completes commands, options and o
   assert.deepEqual(complete('gokeylog an'), ['analyze']);
   assert.ok(complete('gokeylog ').includes('capture'));
   assert.ok(!complete('gokeylog ').includes('completion-server'), 'the hidden server is not offered');
-  assert.deepEqual(complete('gokeylog analyze --expir').sort(), ['--expiring-within', '--expiry-from']);
+  assert.deepEqual(complete('gokeylog analyze --expiry-'), ['--expiry-from']);
+  assert.deepEqual(complete('gokeylog analyze --nd'), ['--ndjson']);
   assert.deepEqual(complete('gokeylog keylog --backend '), ['tracefs', 'bpftrace']);
 });
 
