@@ -4,10 +4,12 @@ import type { Command } from 'commander';
 import { connRows, directions, readLayoutFile, sweepConns, type ConnRow, type SweepResult } from '../conns/index.js';
 import { formatMidstreamLine, validateMidstreamSecret } from '../keylog/index.js';
 import { resolveTargets } from '../probe/targets.js';
-import { GokeylogError } from '../util/errors.js';
+import { ExitCode, exitCodesHelp, GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { count } from './format.js';
 import { collect, collectPid, parsePositive, targetSpec, type TargetOptions } from './options.js';
+import { notice } from './output.js';
+import { withStopSignal } from './signals.js';
 
 interface ConnsOptions extends Omit<TargetOptions, 'follow'> {
   json?: boolean;
@@ -19,7 +21,7 @@ interface ConnsOptions extends Omit<TargetOptions, 'follow'> {
 }
 
 /** The exit code of --fail-on-expiry when an identity expires within --expiring-within days. */
-const EXIT_EXPIRING = 5;
+const EXIT_EXPIRING = ExitCode.expiring;
 const DEFAULT_SWEEP_SECONDS = 30;
 
 export function registerConns(program: Command): void {
@@ -46,9 +48,12 @@ Entry probes on crypto/tls.(*Conn).Read and Write are attached (only where they 
 until every established TCP socket of the targets is matched, at most --sweep seconds, then removed; the
 rest is read from /proc/PID/mem, read-only, and every read is validated (a layout that does not fit is
 refused and nothing is guessed). Sockets without TLS activity during the sweep are listed as idle.
-Exit codes: 0 ok, 1 failure (tracefs, permissions), 2 usage, 3 not a supported Go binary, 4 (*Conn).Read/
-Write not found or not validated, or no such process, ${EXIT_EXPIRING} an identity expires soon (--fail-on-expiry).`)
-    .action(async (opts: ConnsOptions) => runConns(opts));
+${exitCodesHelp(
+  ['GOKEYLOG_ERR_USAGE', 'GOKEYLOG_ERR_IO', 'GOKEYLOG_ERR_UNSAFE_OUTPUT', 'GOKEYLOG_ERR_NEEDS_ROOT', 'GOKEYLOG_ERR_TRACEFS', 'GOKEYLOG_ERR_UNSUPPORTED_BINARY',
+    'GOKEYLOG_ERR_BAD_LAYOUT', 'GOKEYLOG_ERR_NOT_VALIDATED', 'GOKEYLOG_ERR_FILE_NOT_FOUND', 'GOKEYLOG_ERR_NO_SUCH_PROCESS'],
+  { [ExitCode.expiring]: 'an identity expires soon (--fail-on-expiry)' },
+)}`)
+    .action(async (opts: ConnsOptions) => withStopSignal((signal) => runConns(opts, signal)));
 }
 
 function parseDays(value: string): number {
@@ -57,7 +62,7 @@ function parseDays(value: string): number {
   return n;
 }
 
-async function runConns(opts: ConnsOptions): Promise<void> {
+async function runConns(opts: ConnsOptions, signal: AbortSignal): Promise<void> {
   const spec = targetSpec({ ...opts, follow: false });
   if (spec.pids.length + spec.exes.length + spec.processes.length === 0) {
     throw new GokeylogError('say which processes to sweep: --pid PID, --exe PATH or --process NAME.', 'GOKEYLOG_ERR_USAGE');
@@ -65,23 +70,17 @@ async function runConns(opts: ConnsOptions): Promise<void> {
   const layouts = opts.layout === undefined ? undefined : [readLayoutFile(opts.layout)];
   // Opened before probing: a key log that cannot be written must not cost the target a sweep.
   const keylogFd = opts.keylog === undefined ? undefined : SecretOutput.open(opts.keylog, 'the key log', 'append').fd;
-  const abort = new AbortController();
-  const onSignal = (): void => abort.abort();
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const s of signals) process.on(s, onSignal);
   try {
     const pids = resolveTargets(spec).map((p) => p.pid);
     for (const pid of spec.pids) if (!pids.includes(pid)) throw new GokeylogError(`no process with pid ${pid} (or it has no executable).`, 'GOKEYLOG_ERR_NO_SUCH_PROCESS');
     if (pids.length === 0) throw new GokeylogError('no target process is running.', 'GOKEYLOG_ERR_NO_SUCH_PROCESS');
-    const notice = (m: string): void => void process.stderr.write(`gokeylog: ${m}\n`);
-    const result = await sweepConns(pids, { maxSeconds: opts.sweep, signal: abort.signal, onNotice: notice, explicit: new Set(spec.pids), ...(layouts ? { layouts } : {}) });
-    if (abort.signal.aborted) notice('interrupted: the probes are removed; listing what the sweep saw so far');
+    const result = await sweepConns(pids, { maxSeconds: opts.sweep, signal, onNotice: notice, explicit: new Set(spec.pids), ...(layouts ? { layouts } : {}) });
+    if (signal.aborted) notice('interrupted: the probes are removed; listing what the sweep saw so far');
     const rows = connRows(result, { expiringWithinDays: opts.expiringWithin, nowMs: Date.now() });
     if (keylogFd !== undefined) writeKeys(keylogFd, result, notice);
     process.stdout.write(opts.json ? `${JSON.stringify(toJson(result, rows), null, 2)}\n` : text(result, rows, opts.expiringWithin));
     if (opts.failOnExpiry && rows.some((r) => r.expiring)) process.exitCode = EXIT_EXPIRING;
   } finally {
-    for (const s of signals) process.off(s, onSignal);
     if (keylogFd !== undefined) closeSync(keylogFd);
   }
 }

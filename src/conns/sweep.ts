@@ -161,15 +161,17 @@ async function runSweep(targets: Target[], options: SweepOptions, notice: (m: st
     },
     onNotice: notice,
   });
+  // The caller's stop signal (the CLI aborts it on SIGINT/SIGTERM/SIGHUP and at process exit) removes the
+  // probes at once; what they read until then is kept.
   const cleanup = (): void => void tracefs.close();
-  process.on('exit', cleanup);
+  options.signal?.addEventListener('abort', cleanup, { once: true });
   const started = process.hrtime.bigint();
   let complete = false;
   try {
     attachProbes(tracefs, targets, probes, notice);
     complete = await waitUntilMatched(targets, options);
   } finally {
-    process.off('exit', cleanup);
+    options.signal?.removeEventListener('abort', cleanup);
     tracefs.close();
   }
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;

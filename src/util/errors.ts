@@ -44,7 +44,7 @@ const ERRORS = {
   GOKEYLOG_ERR_BAD_CONNS: { exit: ExitCode.unsupportedInput, help: 'not conns --json output' },
   GOKEYLOG_ERR_BAD_LAYOUT: { exit: ExitCode.unsupportedInput, help: 'not a struct layout table' },
   GOKEYLOG_ERR_WRITEKEYLOG_NOT_FOUND: { exit: ExitCode.notFound, help: 'writeKeyLog not found' },
-  GOKEYLOG_ERR_NOT_VALIDATED: { exit: ExitCode.notFound, help: 'its entry not validated' },
+  GOKEYLOG_ERR_NOT_VALIDATED: { exit: ExitCode.notFound, help: 'a hook entry not validated' },
   GOKEYLOG_ERR_FILE_NOT_FOUND: { exit: ExitCode.notFound, help: 'no such file' },
   GOKEYLOG_ERR_NO_SUCH_PROCESS: { exit: ExitCode.notFound, help: 'no such process' },
 } as const satisfies Record<string, ErrorKind>;
