@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { K8S_COMPONENTS } from '../probe/presets.js';
 import { nodeStatus, type ComponentStatus, type NodeStatus } from '../status/status.js';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { ExitCode, exitCodesHelp, GokeylogError } from '../util/errors.js';
 
 interface StatusOptions {
   json?: boolean;
@@ -21,7 +21,7 @@ Examples:
   gokeylog status
   gokeylog status --json | jq '.components[] | select(.hookable | not)'
 
-Exit status: 0 when at least one component runs here, 4 when none does, 1 other failures.`)
+${exitCodesHelp(['GOKEYLOG_ERR_IO'], { [ExitCode.notFound]: 'no control-plane component runs here' })}`)
     .action(async (opts: StatusOptions) => {
       const status = await nodeStatus();
       process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : statusText(status));

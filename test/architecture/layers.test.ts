@@ -18,7 +18,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['kube'],
   ['report'],
   // features: one per command, each combining libraries
-  ['capture', 'inject', 'analyze', 'keylogger', 'conns'],
+  ['capture', 'inject', 'analyze', 'keylogger', 'conns', 'status'],
   ['demo'],
   ['cli'],
 ];

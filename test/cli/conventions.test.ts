@@ -13,7 +13,7 @@ import { cliArgv } from '../support/paths.js';
 import { requireOrSkip } from '../support/env.js';
 import { runProcess } from '../support/traffic.js';
 
-const COMMANDS = ['inspect', 'keylog', 'bpftrace', 'capture', 'inject', 'analyze', 'conns', 'demo'];
+const COMMANDS = ['inspect', 'keylog', 'bpftrace', 'capture', 'inject', 'analyze', 'conns', 'status', 'demo'];
 const gokeylog = (args: string[], env: NodeJS.ProcessEnv = {}) =>
   runProcess(process.execPath, [...cliArgv(), ...args], { timeoutMs: 60_000, env: { ...process.env, ...env } });
 
