@@ -1,8 +1,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { connRows, directions, readLayoutFile, sweepConns, type ConnRow, type SweepResult } from '../conns/index.js';
-import { formatMidstreamLine, validateMidstreamSecret } from '../keylog/index.js';
+import { connRows, midstreamKeyLines, readLayoutFile, sweepConns, type ConnRow, type SweepResult } from '../conns/index.js';
 import { resolveTargets } from '../probe/targets.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
@@ -86,15 +85,9 @@ async function runConns(opts: ConnsOptions): Promise<void> {
   }
 }
 
-/** One line per direction per connection whose secret was read; one that would not parse back is left out, and said. */
 function writeKeys(fd: number, result: SweepResult, notice: (m: string) => void): void {
-  const lines: string[] = [];
-  for (const d of result.processes.flatMap((p) => p.conns.flatMap(directions))) {
-    const why = validateMidstreamSecret(d);
-    if (why) notice(`not writing the ${d.direction} secret of ${d.client.ip}:${d.client.port}: ${why}`);
-    else lines.push(`${formatMidstreamLine(d)}\n`);
-  }
-  if (lines.length > 0) writeSync(fd, lines.join(''));
+  const lines = midstreamKeyLines(result, notice);
+  if (lines.length > 0) writeSync(fd, lines.map((l) => `${l}\n`).join(''));
 }
 
 function toJson(result: SweepResult, rows: ConnRow[]): unknown {

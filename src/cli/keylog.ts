@@ -3,8 +3,12 @@ import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TracePipeFormat } from '../probe/index.js';
 import { setLongTimeout, type LongTimeout } from '../util/longTimeout.js';
 import { SecretOutput } from '../util/secretFile.js';
+import { midstreamKeyLines, sweepConns } from '../conns/index.js';
 import { count } from './format.js';
 import { addTargetOptions, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
+
+/** How long the --midstream sweep may probe (Read/Write) for the connections opened before keylog. */
+const MIDSTREAM_SWEEP_SECONDS = 30;
 
 interface KeylogOptions extends TargetOptions {
   output?: string;
@@ -12,6 +16,7 @@ interface KeylogOptions extends TargetOptions {
   duration?: number;
   json?: boolean;
   tracefsReader: TracePipeFormat;
+  midstream?: boolean;
 }
 
 export function registerKeylog(program: Command): void {
@@ -24,6 +29,7 @@ export function registerKeylog(program: Command): void {
     .addOption(new Option('--tracefs-reader <reader>', 'read binary pages (trace_pipe_raw) or kernel-formatted text (trace_pipe)').choices(['raw', 'text']).default('raw'))
     .option('--duration <seconds>', 'stop after SECONDS', parsePositive('--duration'))
     .option('--json', 'print one JSON object per key on stdout (time, pid, comm, label, clientRandom; never the secret)')
+    .option('--midstream', 'also sweep the connections already open when keylog starts (as gokeylog conns does) and write their TLS 1.3 secrets as # GOKEYLOG_MIDSTREAM lines')
     .addHelpText('after', `
 Examples:
   gokeylog keylog --pid 1234 -o apiserver.keys                  # then: wireshark -o tls.keylog_file:apiserver.keys
@@ -31,9 +37,11 @@ Examples:
   gokeylog keylog --k8s etcd -o etcd.keys                       # the etcd of this node, not a look-alike
   gokeylog keylog --exe /usr/local/bin/etcd --duration 60 > etcd.keys
   gokeylog keylog --process kubelet --json                      # who handshakes when; no secrets printed
+  gokeylog keylog --pid 1234 --midstream -o apiserver.keys      # also the connections opened before (analyze decrypts them)
 
 Runs until Ctrl-C (or --duration), then removes its probes and prints a summary on stderr. Only
-handshakes made while it runs are logged. Exit codes: 0 ok, 1 failure (tracefs, bpftrace), 2 usage,
+handshakes made while it runs are logged; with --midstream, connections opened before get one mid-stream
+line per direction (their secret and record sequence number at the sweep, at most 30 s after the start). Exit codes: 0 ok, 1 failure (tracefs, bpftrace), 2 usage,
 3 a target is not a supported Go binary (not ELF, not Go, no crypto/tls), 4 writeKeyLog not found or
 its entry not validated.`)
     .action(async (opts: KeylogOptions) => runKeylog(opts));
@@ -51,6 +59,8 @@ async function runKeylog(opts: KeylogOptions): Promise<void> {
   const keyFile = opts.output === undefined ? undefined : new KeyLogWriter(SecretOutput.open(opts.output, 'the key log', 'append').fd, finish);
   const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
   let timer: LongTimeout | undefined;
+  const sweepAbort = new AbortController();
+  let swept: Promise<void> | undefined;
   try {
     const session = await startKeyCapture(
       (await resolveTargetSpec(opts, notice)).spec,
@@ -61,13 +71,36 @@ async function runKeylog(opts: KeylogOptions): Promise<void> {
     session.on('signal', () => finish());
     process.stdout.on('error', (err) => finish((err as NodeJS.ErrnoException).code === 'EPIPE' ? undefined : err));
     session.on('key', (e) => writeKey(e, keyFile, opts.json ?? false));
+    if (opts.midstream) swept = sweepExisting(session.targets.map((p) => p.pid), sweepAbort.signal, keyFile, opts.json ?? false, notice);
     await ended;
+    sweepAbort.abort();
+    await swept;
     const stats = await session.stop();
     process.stderr.write(`${summary(stats)}\n`);
     if (failure) throw failure;
   } finally {
     timer?.clear();
     keyFile?.close();
+  }
+}
+
+/**
+ * The connections open at the start, swept once like `gokeylog conns` (its own Read/Write probes, removed when
+ * done or when keylog stops): their mid-stream lines go where the NSS lines go. A sweep that fails is said,
+ * and keylog goes on.
+ */
+async function sweepExisting(pids: number[], signal: AbortSignal, keyFile: KeyLogWriter | undefined, json: boolean, notice: (m: string) => void): Promise<void> {
+  try {
+    const result = await sweepConns(pids, { maxSeconds: MIDSTREAM_SWEEP_SECONDS, signal, onNotice: notice });
+    const lines = midstreamKeyLines(result, notice);
+    for (const line of lines) {
+      keyFile?.addLine(line);
+      if (keyFile === undefined && !json) process.stdout.write(`${line}\n`);
+    }
+    const connections = result.processes.reduce((n, p) => n + p.conns.length, 0);
+    notice(`swept the connections opened before: ${count(connections, 'TLS connection', 'TLS connections')}, ${count(lines.length, 'mid-stream line', 'mid-stream lines')} written`);
+  } catch (err) {
+    notice(`the sweep of the connections opened before failed: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 
