@@ -6,6 +6,7 @@ import { clientList, type ReportFilter } from '../report/filters.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { collect } from './options.js';
 import { StatusLine } from './statusLine.js';
+import { escapeControl } from '../util/terminal.js';
 
 interface AnalyzeCliOptions {
   read: string[];
@@ -170,7 +171,7 @@ async function analyze(captures: string[], opts: AnalyzeCliOptions): Promise<voi
   const format: AnalyzeFormat = opts.output ?? (opts.ndjson ? 'ndjson' : opts.json ? 'json' : 'text');
   const filter = reportFilter(opts);
   const status = new StatusLine();
-  const warn = (message: string): void => status.print(`gokeylog: warning: ${message}`);
+  const warn = (message: string): void => status.print(`gokeylog: warning: ${escapeControl(message)}`);
 
   // Ctrl-C reaches every process of a pipeline (`capture -w - | analyze -`): the capture ends its output, and
   // analyze reads on to that end and reports. On files, or at a second Ctrl-C, it stops reading at once and

@@ -6,6 +6,7 @@ import { ExitCode, GokeylogError } from '../util/errors.js';
 import { SecretOutput, sameFile } from '../util/secretFile.js';
 import { count } from './format.js';
 import { addTargetOptions, hasTargets, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
+import { escapeControl } from '../util/terminal.js';
 
 interface CaptureCliOptions extends TargetOptions {
   write: string;
@@ -71,7 +72,7 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
   const outFd = out?.fd;
   const output = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd });
   const keyLogFd = keyLog?.fd;
-  const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
+  const notice = (message: string): void => void process.stderr.write(`gokeylog: ${escapeControl(message)}\n`);
   try {
     const targets = await resolveTargetSpec(opts, notice);
     const filter = opts.filter ?? targets.presetFilter;

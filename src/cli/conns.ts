@@ -7,6 +7,7 @@ import { ExitCode, GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { count } from './format.js';
 import { collect, collectPid, parsePositive, targetSpec, type TargetOptions } from './options.js';
+import { escapeControl } from '../util/terminal.js';
 
 interface ConnsOptions extends Omit<TargetOptions, 'follow'> {
   json?: boolean;
@@ -72,7 +73,7 @@ async function runConns(opts: ConnsOptions): Promise<void> {
     const pids = resolveTargets(spec).map((p) => p.pid);
     for (const pid of spec.pids) if (!pids.includes(pid)) throw new GokeylogError(`no process with pid ${pid} (or it has no executable).`, ExitCode.notFound);
     if (pids.length === 0) throw new GokeylogError('no target process is running.', ExitCode.notFound);
-    const notice = (m: string): void => void process.stderr.write(`gokeylog: ${m}\n`);
+    const notice = (m: string): void => void process.stderr.write(`gokeylog: ${escapeControl(m)}\n`);
     const result = await sweepConns(pids, { maxSeconds: opts.sweep, signal: abort.signal, onNotice: notice, explicit: new Set(spec.pids), ...(layouts ? { layouts } : {}) });
     if (abort.signal.aborted) notice('interrupted: the probes are removed; listing what the sweep saw so far');
     const rows = connRows(result, { expiringWithinDays: opts.expiringWithin, nowMs: Date.now() });
@@ -108,7 +109,7 @@ function text(result: SweepResult, rows: ConnRow[], days: number): string {
   const table = new Table({ head: ['', 'peer', 'peer process', 'local', 'TLS', 'ALPN / SNI', 'client CN', 'O', 'not after (days)', 'credential id'], style: { head: [], border: [] } });
   for (const r of rows) {
     const c = r.certificate;
-    const peerProcess = r.peerProcess ? `${r.peerProcess.comm} (${r.peerProcess.pid})${r.peerProcess.containerId ? ` ${r.peerProcess.containerId.slice(0, 12)}` : ''}` : '';
+    const peerProcess = r.peerProcess ? `${escapeControl(r.peerProcess.comm)} (${r.peerProcess.pid})${r.peerProcess.containerId ? ` ${r.peerProcess.containerId.slice(0, 12)}` : ''}` : '';
     // TLS 1.2 says per connection that its keys are not recovered (why: once, below the table).
     const tls = r.status === 'tls' ? `${r.tlsVersion} ${r.cipherSuite} (${r.side})${r.keys?.startsWith('TLS 1.2') ? ', keys not recovered' : ''}` : r.note ?? '';
     table.push([
@@ -125,9 +126,9 @@ function text(result: SweepResult, rows: ConnRow[], days: number): string {
     `sweep: ${(result.elapsedMs / 1000).toFixed(1)} s${result.complete ? ', every established socket matched' : ''}.`,
   );
   for (const p of result.processes) {
-    if (typeof p.layout === 'object') lines.push(`pid ${p.pid} (${p.comm}): ${p.layout.unknown}; nothing was read from its connections.`);
-    if (p.closed > 0) lines.push(`pid ${p.pid} (${p.comm}): ${count(p.closed, 'connection', 'connections')} closed during the sweep (not listed).`);
-    if (p.refused > 0) lines.push(`pid ${p.pid} (${p.comm}): ${count(p.refused, 'Conn', 'Conns')} refused by validation (${p.refusals[0]}).`);
+    if (typeof p.layout === 'object') lines.push(`pid ${p.pid} (${escapeControl(p.comm)}): ${p.layout.unknown}; nothing was read from its connections.`);
+    if (p.closed > 0) lines.push(`pid ${p.pid} (${escapeControl(p.comm)}): ${count(p.closed, 'connection', 'connections')} closed during the sweep (not listed).`);
+    if (p.refused > 0) lines.push(`pid ${p.pid} (${escapeControl(p.comm)}): ${count(p.refused, 'Conn', 'Conns')} refused by validation (${p.refusals[0]}).`);
   }
   const keys = [...new Set(tlsRows.map((r) => r.keys).filter((k): k is string => k !== null && k.startsWith('TLS 1.2')))];
   for (const k of keys) lines.push(k);

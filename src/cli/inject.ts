@@ -6,6 +6,7 @@ import { PcapngWriter, clientRandomsIn, injectSecrets, type InjectSummary } from
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { SecretOutput, sameFile } from '../util/secretFile.js';
 import { collect } from './options.js';
+import { escapeControl } from '../util/terminal.js';
 
 interface InjectCliOptions {
   keylog: string[];
@@ -58,7 +59,7 @@ async function runInject(input: string, opts: InjectCliOptions): Promise<InjectR
     throw new GokeylogError(`the output ${opts.output} is the input: write to another file.`, ExitCode.usage);
   }
   if (opts.onlyNeeded && input === '-') throw new GokeylogError('--only-needed reads the input twice, so it needs a file, not standard input.', ExitCode.usage);
-  const warn = (message: string): void => void process.stderr.write(`gokeylog: warning: ${message}\n`);
+  const warn = (message: string): void => void process.stderr.write(`gokeylog: warning: ${escapeControl(message)}\n`);
   let keyLog = await readKeyLogFiles(opts.keylog, { onWarning: warn });
   if (keyLog.size + keyLog.midstreamSize === 0) throw new GokeylogError(`no keys in ${opts.keylog.join(', ')}.`, ExitCode.unsupportedInput);
   const keysRead = keyLog.size + keyLog.midstreamSize;

@@ -6,6 +6,7 @@ import { SecretOutput } from '../util/secretFile.js';
 import { midstreamKeyLines, sweepConns } from '../conns/index.js';
 import { count } from './format.js';
 import { addTargetOptions, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
+import { escapeControl } from '../util/terminal.js';
 
 /** How long the --midstream sweep may probe (Read/Write) for the connections opened before keylog. */
 const MIDSTREAM_SWEEP_SECONDS = 30;
@@ -57,7 +58,7 @@ async function runKeylog(opts: KeylogOptions): Promise<void> {
     done();
   };
   const keyFile = opts.output === undefined ? undefined : new KeyLogWriter(SecretOutput.open(opts.output, 'the key log', 'append').fd, finish);
-  const notice = (message: string): void => void process.stderr.write(`gokeylog: ${message}\n`);
+  const notice = (message: string): void => void process.stderr.write(`gokeylog: ${escapeControl(message)}\n`);
   let timer: LongTimeout | undefined;
   const sweepAbort = new AbortController();
   let swept: Promise<void> | undefined;
