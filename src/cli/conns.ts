@@ -6,7 +6,7 @@ import { resolveTargets } from '../probe/targets.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { count } from './format.js';
-import { collect, collectPid, parsePositive, targetSpec, type TargetOptions } from './options.js';
+import { addK8sOption, collect, collectPid, hasTargets, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
 import { escapeControl } from '../util/terminal.js';
 
 interface ConnsOptions extends Omit<TargetOptions, 'follow'> {
@@ -23,8 +23,8 @@ const EXIT_EXPIRING = 5;
 const DEFAULT_SWEEP_SECONDS = 30;
 
 export function registerConns(program: Command): void {
-  program
-    .command('conns')
+  const command = program.command('conns');
+  addK8sOption(command)
     .description('List the live TLS connections of Go programs — also those opened before gokeylog started — with the peer\'s client certificate (CN, O, expiry, audit-log credential id).')
     .option('--pid <pid>', 'a process to sweep (repeatable)', collectPid, [])
     .option('--exe <path>', 'every process running this executable (repeatable)', collect, [])
@@ -38,6 +38,7 @@ export function registerConns(program: Command): void {
     .addHelpText('after', `
 Examples:
   gokeylog conns --process kube-apiserver                       # who is connected, with which certificate
+  gokeylog conns --k8s apiserver                                # the API server of this node, not a look-alike
   gokeylog conns --pid 1234 --expiring-within 7 --fail-on-expiry # for cron: exit ${EXIT_EXPIRING} when one expires within a week
   gokeylog conns --pid 1234 --json | jq '.connections[] | select(.certificate) | .certificate.credentialId'
   gokeylog conns --pid 1234 --keylog midstream.keys             # then: gokeylog analyze capture.pcapng --keylog midstream.keys
@@ -58,10 +59,9 @@ function parseDays(value: string): number {
 }
 
 async function runConns(opts: ConnsOptions): Promise<void> {
-  const spec = targetSpec({ ...opts, follow: false });
-  if (spec.pids.length + spec.exes.length + spec.processes.length === 0) {
-    throw new GokeylogError('say which processes to sweep: --pid PID, --exe PATH or --process NAME.', ExitCode.usage);
-  }
+  if (!hasTargets(opts)) throw new GokeylogError('say which processes to sweep: --pid PID, --exe PATH, --process NAME or --k8s COMPONENT.', ExitCode.usage);
+  const notice = (m: string): void => void process.stderr.write(`gokeylog: ${escapeControl(m)}\n`);
+  const { spec } = await resolveTargetSpec({ ...opts, follow: false }, notice);
   const layouts = opts.layout === undefined ? undefined : [readLayoutFile(opts.layout)];
   // Opened before probing: a key log that cannot be written must not cost the target a sweep.
   const keylogFd = opts.keylog === undefined ? undefined : SecretOutput.open(opts.keylog, 'the key log', 'append').fd;
@@ -73,7 +73,6 @@ async function runConns(opts: ConnsOptions): Promise<void> {
     const pids = resolveTargets(spec).map((p) => p.pid);
     for (const pid of spec.pids) if (!pids.includes(pid)) throw new GokeylogError(`no process with pid ${pid} (or it has no executable).`, ExitCode.notFound);
     if (pids.length === 0) throw new GokeylogError('no target process is running.', ExitCode.notFound);
-    const notice = (m: string): void => void process.stderr.write(`gokeylog: ${escapeControl(m)}\n`);
     const result = await sweepConns(pids, { maxSeconds: opts.sweep, signal: abort.signal, onNotice: notice, explicit: new Set(spec.pids), ...(layouts ? { layouts } : {}) });
     if (abort.signal.aborted) notice('interrupted: the probes are removed; listing what the sweep saw so far');
     const rows = connRows(result, { expiringWithinDays: opts.expiringWithin, nowMs: Date.now() });
