@@ -241,6 +241,8 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     this.heldBytes = 0;
     if (!h2) {
       this.undecidable = true;
+      // HTTP/1.1 cannot be picked up inside a message: said so rather than "not HTTP".
+      this.connection.httpError = alpn === 'http/1.1' ? 'HTTP/1.1 joined mid-stream is not decoded' : 'not HTTP/2 (joined mid-stream)';
       return;
     }
     const http = this.startHttp('h2', true);
@@ -288,7 +290,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
       this.http.end();
       c.httpError ??= this.http.error ?? null;
     } else if (this.undecidable) {
-      c.httpError = 'not HTTP';
+      c.httpError ??= 'not HTTP';
     }
     const m = result.midstream;
     if (m) {

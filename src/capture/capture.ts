@@ -75,7 +75,9 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
   try {
     if (session.targets.length === 0) opts.onNotice('no target process is running yet: capturing in the host network namespace');
     const traffic = opts.filter === undefined ? new TargetTraffic(() => session.targets.map((t) => t.pid)) : undefined;
-    const bpf = traffic?.bpfFilter();
+    // Only a fixed set of processes (--pid, no --follow) has ports known now; targets found later may use any.
+    const fixedTargets = opts.targets.exes.length === 0 && opts.targets.processes.length === 0 && !opts.follow;
+    const bpf = traffic && (fixedTargets ? traffic.bpfFilter() : { filter: 'tcp', ports: new Set<number>() });
     const filter = opts.filter ?? bpf!.filter;
     for (const netns of chooseNetns(session.targets.map((t) => t.pid), opts.hostNetns)) {
       sources.push({ netns, tcpdump: await Tcpdump.start({ iface: opts.iface, filter, netnsPid: netns.pid }) });

@@ -187,7 +187,8 @@ export class TargetTraffic {
   /**
    * A BPF filter for tcpdump that keeps the kernel's copy small on a busy host: the targets' listening ports
    * and the server ports they are connected to, now ("tcp" when they have no socket yet). Exact matching
-   * happens in owns(); connections opened later to other ports are outside it (see portsOutside).
+   * happens in owns(); connections opened later to other ports are outside it (see portsOutside). For a
+   * fixed set of targets only: processes found later may listen anywhere.
    */
   bpfFilter(): { filter: string; ports: ReadonlySet<number> } {
     const ports = new Set(this.#ports);

@@ -4,7 +4,7 @@ import { describeFilter, runCapture, type CaptureSummary } from '../capture/inde
 import type { ProbeBackendName } from '../probe/index.js';
 import { exitCodesHelp, GokeylogError } from '../util/errors.js';
 import { SecretOutput, sameFile } from '../util/secretFile.js';
-import { count } from './format.js';
+import { count } from '../util/format.js';
 import { addTargetOptions, hasTargets, parsePositive, PROBE_ERRORS, resolveTargetSpec, type TargetOptions } from './options.js';
 import { notice } from './output.js';
 import { withStopSignal } from './signals.js';

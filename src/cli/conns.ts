@@ -1,14 +1,14 @@
 import { closeSync, writeSync } from 'node:fs';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { connRows, directions, readLayoutFile, sweepConns, type ConnRow, type SweepResult } from '../conns/index.js';
-import { formatMidstreamLine, validateMidstreamSecret } from '../keylog/index.js';
+import { connRows, midstreamKeyLines, readLayoutFile, sweepConns, type ConnRow, type SweepResult } from '../conns/index.js';
 import { resolveTargets } from '../probe/targets.js';
 import { ExitCode, exitCodesHelp, GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
-import { count } from './format.js';
-import { collect, collectPid, parsePositive, targetSpec, type TargetOptions } from './options.js';
+import { count } from '../util/format.js';
+import { addK8sOption, collect, collectPid, hasTargets, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
 import { notice } from './output.js';
+import { escapeControl } from '../util/terminal.js';
 import { withStopSignal } from './signals.js';
 
 interface ConnsOptions extends Omit<TargetOptions, 'follow'> {
@@ -25,8 +25,8 @@ const EXIT_EXPIRING = ExitCode.expiring;
 const DEFAULT_SWEEP_SECONDS = 30;
 
 export function registerConns(program: Command): void {
-  program
-    .command('conns')
+  const command = program.command('conns');
+  addK8sOption(command)
     .description('List the live TLS connections of Go programs — also those opened before gokeylog started — with the peer\'s client certificate (CN, O, expiry, audit-log credential id).')
     .option('--pid <pid>', 'a process to sweep (repeatable)', collectPid, [])
     .option('--exe <path>', 'every process running this executable (repeatable)', collect, [])
@@ -40,6 +40,7 @@ export function registerConns(program: Command): void {
     .addHelpText('after', `
 Examples:
   gokeylog conns --process kube-apiserver                       # who is connected, with which certificate
+  gokeylog conns --k8s apiserver                                # the API server of this node, not a look-alike
   gokeylog conns --pid 1234 --expiring-within 7 --fail-on-expiry # for cron: exit ${EXIT_EXPIRING} when one expires within a week
   gokeylog conns --pid 1234 --json | jq '.connections[] | select(.certificate) | .certificate.credentialId'
   gokeylog conns --pid 1234 --keylog midstream.keys             # then: gokeylog analyze capture.pcapng --keylog midstream.keys
@@ -63,10 +64,8 @@ function parseDays(value: string): number {
 }
 
 async function runConns(opts: ConnsOptions, signal: AbortSignal): Promise<void> {
-  const spec = targetSpec({ ...opts, follow: false });
-  if (spec.pids.length + spec.exes.length + spec.processes.length === 0) {
-    throw new GokeylogError('say which processes to sweep: --pid PID, --exe PATH or --process NAME.', 'GOKEYLOG_ERR_USAGE');
-  }
+  if (!hasTargets(opts)) throw new GokeylogError('say which processes to sweep: --pid PID, --exe PATH, --process NAME or --k8s COMPONENT.', 'GOKEYLOG_ERR_USAGE');
+  const { spec } = await resolveTargetSpec({ ...opts, follow: false }, notice);
   const layouts = opts.layout === undefined ? undefined : [readLayoutFile(opts.layout)];
   // Opened before probing: a key log that cannot be written must not cost the target a sweep.
   const keylogFd = opts.keylog === undefined ? undefined : SecretOutput.open(opts.keylog, 'the key log', 'append').fd;
@@ -85,15 +84,9 @@ async function runConns(opts: ConnsOptions, signal: AbortSignal): Promise<void> 
   }
 }
 
-/** One line per direction per connection whose secret was read; one that would not parse back is left out, and said. */
 function writeKeys(fd: number, result: SweepResult, notice: (m: string) => void): void {
-  const lines: string[] = [];
-  for (const d of result.processes.flatMap((p) => p.conns.flatMap(directions))) {
-    const why = validateMidstreamSecret(d);
-    if (why) notice(`not writing the ${d.direction} secret of ${d.client.ip}:${d.client.port}: ${why}`);
-    else lines.push(`${formatMidstreamLine(d)}\n`);
-  }
-  if (lines.length > 0) writeSync(fd, lines.join(''));
+  const lines = midstreamKeyLines(result, notice);
+  if (lines.length > 0) writeSync(fd, lines.map((l) => `${l}\n`).join(''));
 }
 
 function toJson(result: SweepResult, rows: ConnRow[]): unknown {
@@ -114,7 +107,7 @@ function text(result: SweepResult, rows: ConnRow[], days: number): string {
   const table = new Table({ head: ['', 'peer', 'peer process', 'local', 'TLS', 'ALPN / SNI', 'client CN', 'O', 'not after (days)', 'credential id'], style: { head: [], border: [] } });
   for (const r of rows) {
     const c = r.certificate;
-    const peerProcess = r.peerProcess ? `${r.peerProcess.comm} (${r.peerProcess.pid})${r.peerProcess.containerId ? ` ${r.peerProcess.containerId.slice(0, 12)}` : ''}` : '';
+    const peerProcess = r.peerProcess ? `${escapeControl(r.peerProcess.comm)} (${r.peerProcess.pid})${r.peerProcess.containerId ? ` ${r.peerProcess.containerId.slice(0, 12)}` : ''}` : '';
     // TLS 1.2 says per connection that its keys are not recovered (why: once, below the table).
     const tls = r.status === 'tls' ? `${r.tlsVersion} ${r.cipherSuite} (${r.side})${r.keys?.startsWith('TLS 1.2') ? ', keys not recovered' : ''}` : r.note ?? '';
     table.push([
@@ -131,9 +124,9 @@ function text(result: SweepResult, rows: ConnRow[], days: number): string {
     `sweep: ${(result.elapsedMs / 1000).toFixed(1)} s${result.complete ? ', every established socket matched' : ''}.`,
   );
   for (const p of result.processes) {
-    if (typeof p.layout === 'object') lines.push(`pid ${p.pid} (${p.comm}): ${p.layout.unknown}; nothing was read from its connections.`);
-    if (p.closed > 0) lines.push(`pid ${p.pid} (${p.comm}): ${count(p.closed, 'connection', 'connections')} closed during the sweep (not listed).`);
-    if (p.refused > 0) lines.push(`pid ${p.pid} (${p.comm}): ${count(p.refused, 'Conn', 'Conns')} refused by validation (${p.refusals[0]}).`);
+    if (typeof p.layout === 'object') lines.push(`pid ${p.pid} (${escapeControl(p.comm)}): ${p.layout.unknown}; nothing was read from its connections.`);
+    if (p.closed > 0) lines.push(`pid ${p.pid} (${escapeControl(p.comm)}): ${count(p.closed, 'connection', 'connections')} closed during the sweep (not listed).`);
+    if (p.refused > 0) lines.push(`pid ${p.pid} (${escapeControl(p.comm)}): ${count(p.refused, 'Conn', 'Conns')} refused by validation (${p.refusals[0]}).`);
   }
   const keys = [...new Set(tlsRows.map((r) => r.keys).filter((k): k is string => k !== null && k.startsWith('TLS 1.2')))];
   for (const k of keys) lines.push(k);

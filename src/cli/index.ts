@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, GokeylogError } from '../util/errors.js';
+import { escapeControl } from '../util/terminal.js';
 
 type Register = (program: Command) => void;
 
@@ -76,10 +77,10 @@ function exitCodeFor(err: unknown): number {
     return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
   }
   if (err instanceof GokeylogError) {
-    process.stderr.write(`gokeylog: ${err.message}\n`);
+    process.stderr.write(`gokeylog: ${escapeControl(err.message)}\n`);
     return err.exitCode;
   }
-  process.stderr.write(`gokeylog: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`gokeylog: internal error: ${escapeControl(err instanceof Error ? err.message : String(err))}\n`);
   if (process.env.GOKEYLOG_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   return ExitCode.failure;
 }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { inspectBinary, type ArgLocation, type InspectReport } from '../golang/index.js';
 import { exitCodesHelp, GokeylogError } from '../util/errors.js';
 import { BINARY_ERRORS, parsePid } from './options.js';
+import { escapeControlLines } from '../util/terminal.js';
 
 interface InspectOptions {
   pid?: number;
@@ -30,7 +31,7 @@ export function registerInspect(program: Command): void {
     .addHelpText('after', EXAMPLES)
     .action(async (path: string | undefined, opts: InspectOptions) => {
       const report = await inspectBinary(targetPath(path, opts.pid), opts.reference ? { reference: opts.reference } : {});
-      process.stdout.write(opts.json ? `${JSON.stringify(reportJson(report), null, 2)}\n` : reportText(report));
+      process.stdout.write(opts.json ? `${JSON.stringify(reportJson(report), null, 2)}\n` : escapeControlLines(reportText(report)));
     });
 }
 

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { exitCodesHelp } from '../util/errors.js';
 import { runKeylog } from '../keylogger/index.js';
 import type { KeyCaptureStats, ProbeBackendName, TracePipeFormat } from '../probe/index.js';
-import { count } from './format.js';
+import { count } from '../util/format.js';
 import { addTargetOptions, parsePositive, PROBE_ERRORS, resolveTargetSpec, type TargetOptions } from './options.js';
 import { notice } from './output.js';
 import { withStopSignal } from './signals.js';
@@ -13,6 +13,7 @@ interface KeylogOptions extends TargetOptions {
   duration?: number;
   json?: boolean;
   tracefsReader: TracePipeFormat;
+  midstream?: boolean;
 }
 
 export function registerKeylog(program: Command): void {
@@ -25,6 +26,7 @@ export function registerKeylog(program: Command): void {
     .addOption(new Option('--tracefs-reader <reader>', 'read binary pages (trace_pipe_raw) or kernel-formatted text (trace_pipe)').choices(['raw', 'text']).default('raw'))
     .option('--duration <seconds>', 'stop after SECONDS', parsePositive('--duration'))
     .option('--json', 'print one JSON object per key on stdout (time, pid, comm, label, clientRandom; never the secret)')
+    .option('--midstream', 'also sweep the connections already open when keylog starts (as gokeylog conns does) and write their TLS 1.3 secrets as # GOKEYLOG_MIDSTREAM lines')
     .addHelpText('after', `
 Examples:
   gokeylog keylog --pid 1234 -o apiserver.keys                  # then: wireshark -o tls.keylog_file:apiserver.keys
@@ -32,9 +34,11 @@ Examples:
   gokeylog keylog --k8s etcd -o etcd.keys                       # the etcd of this node, not a look-alike
   gokeylog keylog --exe /usr/local/bin/etcd --duration 60 > etcd.keys
   gokeylog keylog --process kubelet --json                      # who handshakes when; no secrets printed
+  gokeylog keylog --pid 1234 --midstream -o apiserver.keys      # also the connections opened before (analyze decrypts them)
 
 Runs until Ctrl-C (or --duration), then removes its probes and prints a summary on stderr. Only
-handshakes made while it runs are logged.
+handshakes made while it runs are logged; with --midstream, connections opened before get one mid-stream
+line per direction (their secret and record sequence number at the sweep, at most 30 s after the start).
 ${exitCodesHelp(PROBE_ERRORS)}`)
     .action(async (opts: KeylogOptions) => withStopSignal((signal) => keylog(opts, signal)));
 }
@@ -49,6 +53,7 @@ async function keylog(opts: KeylogOptions, signal: AbortSignal): Promise<void> {
       follow: opts.follow ?? false,
       tracePipe: opts.tracefsReader,
       durationMs: opts.duration === undefined ? undefined : opts.duration * 1000,
+      midstream: opts.midstream ?? false,
       signal,
     },
     { stdout: process.stdout, onNotice: notice, onStopped: (stats) => notice(summary(stats)) },

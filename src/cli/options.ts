@@ -56,12 +56,16 @@ export interface TargetOptions {
   follow?: boolean;
 }
 
+/** `--k8s COMPONENT`: see resolveTargetSpec. */
+export function addK8sOption(command: Command): Command {
+  return command.option('--k8s <component>', `the control-plane component on this node, picked among look-alikes (repeatable): ${K8S_COMPONENTS.join(', ')}`, collectK8s, []);
+}
+
 export function addTargetOptions(command: Command): Command {
-  return command
+  return addK8sOption(command)
     .option('--pid <pid>', 'a process to hook (repeatable)', collectPid, [])
     .option('--exe <path>', 'every process running this executable, now and later (repeatable)', collect, [])
     .option('--process <name>', 'every process with this command name or argv[0], now and later (repeatable)', collect, [])
-    .option('--k8s <component>', `the control-plane component on this node, picked among look-alikes (repeatable): ${K8S_COMPONENTS.join(', ')}`, collectK8s, [])
     .option('--follow', 'keep following the targets: re-hook a restarted target, even onto an upgraded binary');
 }
 

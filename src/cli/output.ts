@@ -4,6 +4,8 @@
  * go to stdout (or where -o says); nothing here is ever a secret.
  */
 
+import { escapeControl } from '../util/terminal.js';
+
 /** The status line on screen, which every other line must first clear. */
 let shownStatus: StatusLine | undefined;
 
@@ -12,12 +14,14 @@ function line(text: string): void {
   else process.stderr.write(`${text}\n`);
 }
 
+// Messages quote what the input said (paths, names, server strings): control characters are shown escaped,
+// never sent to the terminal.
 export function warn(message: string): void {
-  line(`gokeylog: warning: ${message}`);
+  line(`gokeylog: warning: ${escapeControl(message)}`);
 }
 
 export function notice(message: string): void {
-  line(`gokeylog: ${message}`);
+  line(`gokeylog: ${escapeControl(message)}`);
 }
 
 const INTERVAL_MS = 250;

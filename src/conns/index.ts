@@ -4,5 +4,5 @@
  * (*tls.Conn).Read/Write and read-only reads of /proc/PID/mem (issue 9).
  */
 export { sweepConns, type SweepOptions, type SweepResult, type SweptConn, type SweptProcess } from './sweep.js';
-export { connRows, directions, type ConnRow, type RowCertificate } from './rows.js';
+export { connRows, directions, midstreamKeyLines, type ConnRow, type RowCertificate } from './rows.js';
 export { builtinLayouts, readLayoutFile, type LayoutFile } from './layout.js';

@@ -1,7 +1,7 @@
 import { daysLeft } from '../report/model.js';
 import { cipherSuiteName } from '../tls/index.js';
 import { createHash } from 'node:crypto';
-import { canonicalIp, type MidstreamSecret } from '../keylog/index.js';
+import { canonicalIp, formatMidstreamLine, validateMidstreamSecret, type MidstreamSecret } from '../keylog/index.js';
 import { PeerFinder, type PeerProcess } from './peers.js';
 import { formatEndpoint, type Endpoint } from './sockets.js';
 import type { SweepResult, SweptConn, SweptProcess } from './sweep.js';
@@ -115,6 +115,20 @@ export function directions(c: SweptConn): MidstreamSecret[] {
     if (at) result.push({ direction, suite: f.cipherSuite, client, server, seq: at.seq, secret: at.secret, timeNs: at.timeNs });
   }
   return result;
+}
+
+/**
+ * The mid-stream key lines of a sweep: one per direction per TLS 1.3 connection whose secret was read. A secret
+ * that would not parse back (never expected) is left out and said.
+ */
+export function midstreamKeyLines(result: SweepResult, notice: (message: string) => void): string[] {
+  const lines: string[] = [];
+  for (const d of result.processes.flatMap((p) => p.conns.flatMap(directions))) {
+    const why = validateMidstreamSecret(d);
+    if (why) notice(`not writing the ${d.direction} secret of ${d.client.ip}:${d.client.port}: ${why}`);
+    else lines.push(formatMidstreamLine(d));
+  }
+  return lines;
 }
 
 /** Expiring identities first (soonest first), then other TLS connections by expiry, then those without identity, idle last. */

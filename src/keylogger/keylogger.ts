@@ -3,10 +3,15 @@
  * log lines (to a 0600 file, or standard output) or as JSON records without the secret, until the stop
  * signal, the duration, a closed standard output or a failed write; the probes are removed on every way out.
  */
+import { midstreamKeyLines, sweepConns } from '../conns/index.js';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec, type TracePipeFormat } from '../probe/index.js';
 import { setLongTimeout, type LongTimeout } from '../util/longTimeout.js';
+import { count } from '../util/format.js';
 import { SecretOutput } from '../util/secretFile.js';
+
+/** How long the --midstream sweep may probe (Read/Write) for the connections opened before keylog. */
+const MIDSTREAM_SWEEP_SECONDS = 30;
 
 export interface RunKeylogOptions {
   targets: TargetSpec;
@@ -19,6 +24,8 @@ export interface RunKeylogOptions {
   tracePipe: TracePipeFormat;
   /** Stop after this long (ms); otherwise when `signal` aborts. */
   durationMs?: number;
+  /** Also sweep the connections open at the start (as `gokeylog conns`) and write their mid-stream lines. */
+  midstream: boolean;
   /** The CLI's stop signal (SIGINT/SIGTERM/SIGHUP); the probes are removed at once when it aborts. */
   signal: AbortSignal;
 }
@@ -44,6 +51,8 @@ export async function runKeylog(opts: RunKeylogOptions, io: RunKeylogIo): Promis
   const keyFile = opts.keyLogFile === undefined ? undefined : new KeyLogWriter(SecretOutput.open(opts.keyLogFile, 'the key log', 'append').fd, finish);
   let timer: LongTimeout | undefined;
   const onOutputError = (err: NodeJS.ErrnoException): void => finish(err.code === 'EPIPE' ? undefined : err);
+  const sweepAbort = new AbortController();
+  let swept: Promise<void> | undefined;
   try {
     const session = await startKeyCapture(opts.targets, {
       backend: opts.backend,
@@ -56,13 +65,37 @@ export async function runKeylog(opts: RunKeylogOptions, io: RunKeylogIo): Promis
     if (opts.durationMs !== undefined) timer = setLongTimeout(finish, opts.durationMs);
     io.stdout.on('error', onOutputError);
     session.on('key', (e) => writeKey(e, keyFile, opts.json, io.stdout));
+    if (opts.midstream) swept = sweepExisting(session.targets.map((p) => p.pid), sweepAbort.signal, keyFile, opts.json, io);
     await ended;
+    sweepAbort.abort();
+    await swept;
     io.onStopped(await session.stop());
     if (failure) throw failure;
   } finally {
     io.stdout.off('error', onOutputError);
     timer?.clear();
     keyFile?.close();
+  }
+}
+
+/**
+ * The connections open at the start, swept once like `gokeylog conns` (its own Read/Write probes, removed when
+ * done or when keylog stops): their mid-stream lines go where the NSS lines go. A sweep that fails is said,
+ * and keylog goes on.
+ */
+async function sweepExisting(pids: number[], signal: AbortSignal, keyFile: KeyLogWriter | undefined, json: boolean, io: RunKeylogIo): Promise<void> {
+  const notice = io.onNotice;
+  try {
+    const result = await sweepConns(pids, { maxSeconds: MIDSTREAM_SWEEP_SECONDS, signal, onNotice: notice });
+    const lines = midstreamKeyLines(result, notice);
+    for (const line of lines) {
+      keyFile?.addLine(line);
+      if (keyFile === undefined && !json) io.stdout.write(`${line}\n`);
+    }
+    const connections = result.processes.reduce((n, p) => n + p.conns.length, 0);
+    notice(`swept the connections opened before: ${count(connections, 'TLS connection', 'TLS connections')}, ${count(lines.length, 'mid-stream line', 'mid-stream lines')} written`);
+  } catch (err) {
+    notice(`the sweep of the connections opened before failed: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 

@@ -22,7 +22,12 @@ export class KeyLogWriter {
   }
 
   add(entry: KeyLogEntry): void {
-    this.#pending += `${formatKeyLogLine(entry)}\n`;
+    this.addLine(formatKeyLogLine(entry));
+  }
+
+  /** A line formatted elsewhere (a mid-stream key line of src/keylog/midstream.ts), without its newline. */
+  addLine(line: string): void {
+    this.#pending += `${line}\n`;
     if (this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(() => this.flush());

@@ -262,7 +262,8 @@ function connectionColumns(wide: boolean): Column[] {
 
 function decryption(c: AnalyzedConnection): string {
   if (c.rejected) return `rejected: ${c.rejected}`;
-  const text = !c.decrypted ? `no: ${c.reason ?? 'unknown'}` : c.reason ? `partly: ${c.reason}` : c.httpError ? `yes (${c.httpError})` : 'yes';
+  const http = c.httpError ? ` (${c.httpError})` : '';
+  const text = c.protocol && !c.decrypted ? `plain HTTP${http}` : !c.decrypted ? `no: ${c.reason ?? 'unknown'}` : c.reason ? `partly: ${c.reason}` : `yes${http}`;
   return c.midstream ? `${text}; ${midstreamNote(c.midstream)}` : text;
 }
 

@@ -18,7 +18,9 @@ const LAYERS: readonly (readonly string[])[] = [
   ['kube'],
   ['report'],
   // features: one per command, each combining libraries
-  ['capture', 'inject', 'analyze', 'keylogger', 'conns', 'status'],
+  // conns is a feature and also what keylog --midstream and analyze --conns build on
+  ['conns'],
+  ['capture', 'inject', 'analyze', 'keylogger', 'status'],
   ['demo'],
   ['cli'],
 ];

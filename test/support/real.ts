@@ -115,6 +115,20 @@ export interface KubectlResult extends ExitedProcess {
 export async function runKubectl(
   options: ClientOptions & { kubectl: Program; server: string; args: string[] },
 ): Promise<KubectlResult> {
+  // -v=6 logs one line per request with its status.
+  const { args, env } = kubectlSetup(options);
+  const result = await runProcess(programPath(options.kubectl), [...args, '-v=6', ...options.args], { env, timeoutMs: options.timeoutMs });
+  const requests = [...result.stderr.matchAll(/\] (GET|POST|PUT|PATCH|DELETE) (https:\/\/\S+) (\d{3}|\S+ \S+)/g)].map(
+    (m) => `${m[1]} ${m[2]} ${m[3]}`,
+  );
+  return { ...result, requests };
+}
+
+/**
+ * A kubeconfig (in a private temp dir) pointing at `server` with the client certificate, and the arguments and
+ * environment that make kubectl use it (its cache dir keeps discovery out of ~/.kube).
+ */
+export function kubectlSetup(options: ClientOptions & { server: string }): { dir: string; args: string[]; env: NodeJS.ProcessEnv } {
   const cert = clientCertOf(options);
   const dir = secretTempDir('kubectl');
   const kubeconfig = path.join(dir, 'kubeconfig');
@@ -130,14 +144,7 @@ export async function runKubectl(
     }),
     { mode: 0o600 },
   );
-  // -v=6 logs one line per request with its status; the cache dir keeps discovery out of ~/.kube.
-  const args = ['--kubeconfig', kubeconfig, '--cache-dir', path.join(dir, 'cache'), '-v=6', ...options.args];
-  const env = { ...process.env, HOME: dir, KUBECONFIG: kubeconfig };
-  const result = await runProcess(programPath(options.kubectl), args, { env, timeoutMs: options.timeoutMs });
-  const requests = [...result.stderr.matchAll(/\] (GET|POST|PUT|PATCH|DELETE) (https:\/\/\S+) (\d{3}|\S+ \S+)/g)].map(
-    (m) => `${m[1]} ${m[2]} ${m[3]}`,
-  );
-  return { ...result, requests };
+  return { dir, args: ['--kubeconfig', kubeconfig, '--cache-dir', path.join(dir, 'cache')], env: { ...process.env, HOME: dir, KUBECONFIG: kubeconfig } };
 }
 
 /** A one-method gRPC service, so that `buf curl` knows what to send without any network schema lookup. */

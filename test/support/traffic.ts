@@ -465,9 +465,12 @@ export async function tsharkFields(capture: string, options: TsharkOptions): Pro
   return stdout.split('\n').filter((line) => line !== '').map((line) => line.split('\t'));
 }
 
-/** tshark's sum of TCP payload bytes (tcp.len) per direction, keyed "SRCIP:SRCPORT>DSTIP:DSTPORT". */
+/**
+ * tshark's sum of TCP payload bytes (tcp.len) per direction, keyed "SRCIP:SRCPORT>DSTIP:DSTPORT"; segments
+ * tshark marks as retransmissions count once, as the stream carries them once.
+ */
 export async function tsharkPayloadBytes(capture: string): Promise<Map<string, number>> {
-  const rows = await tsharkFields(capture, { filter: 'tcp.len > 0', fields: ['ip.src', 'tcp.srcport', 'ip.dst', 'tcp.dstport', 'tcp.len'] });
+  const rows = await tsharkFields(capture, { filter: 'tcp.len > 0 && !tcp.analysis.retransmission', fields: ['ip.src', 'tcp.srcport', 'ip.dst', 'tcp.dstport', 'tcp.len'] });
   const bytes = new Map<string, number>();
   for (const [src, sport, dst, dport, len] of rows) {
     const key = `${src}:${sport}>${dst}:${dport}`;

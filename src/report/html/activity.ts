@@ -31,8 +31,14 @@ function lanes(view: ReportView): Lane[] {
     const identity = view.identityOfRequest(r);
     (identity ? byAnchor.get(identity.anchor)! : without).requests.push(r);
   }
-  return [...byAnchor.values(), without].filter((l) => l.requests.length > 0);
+  const busy = [...byAnchor.values(), without].filter((l) => l.requests.length > 0);
+  if (busy.length <= MAX_LANES) return busy;
+  // The busiest ones, in the identities' order.
+  const kept = new Set([...busy].sort((a, b) => b.requests.length - a.requests.length).slice(0, MAX_LANES));
+  return busy.filter((l) => kept.has(l));
 }
+
+const MAX_LANES = 20;
 
 export function activityLanes(view: ReportView): string {
   const all = lanes(view);
@@ -87,6 +93,8 @@ export function activityLanes(view: ReportView): string {
   }
   out.push(`<text class="tick" x="4" y="${axisY}">UTC · bar = ${esc(span(binMs))}</text>`);
   out.push('</svg>');
+  const identities = new Set(view.report.requests.map((r) => view.identityOfRequest(r))).size;
+  if (identities > all.length) out.push(`<p class="muted">The ${all.length} busiest of ${identities} identities.</p>`);
   return out.join('');
 }
 

@@ -10,6 +10,8 @@ import { table, type Row } from './table.js';
 import type { IdentityView, ReportView, TimelineMark } from './view.js';
 
 const TOP_CALLS = 4;
+/** Answers listed at the top; the identities table has them all. */
+const MAX_ANSWERS = 30;
 /** More rows than this make the page slow to open; the JSON output has them all. */
 const MAX_ROWS = 5000;
 
@@ -50,7 +52,7 @@ export function attention(view: ReportView): string {
   if (view.attention.length === 0) {
     return `<p class="all-good">No credential expires within ${view.report.expiringWithinDays} days of ${esc(utc(view.referenceMs))}, was refused, or is a legacy token.</p>`;
   }
-  const items = view.attention.map((c) => {
+  const items = view.attention.slice(0, MAX_ANSWERS).map((c) => {
     const i = c.identity;
     const calls = topCalls(i.calls, 2).map(([call, n]) => `<span class="nw">${esc(call)} ×${n}</span>`).join(', ');
     const what = [
@@ -61,7 +63,8 @@ export function attention(view: ReportView): string {
     return `<li class="${c.state}" data-cred="${esc(c.anchor)}"><div class="l1"><a class="who" href="#${esc(c.anchor)}">${badgeHtml(c)}<strong>${escWrap(c.name)}</strong></a>` +
       `${credentialId(c)}</div><div class="l2">${what.map((w) => `<span>${w}</span>`).join('')}</div></li>`;
   });
-  return `<ol class="attention">${items.join('')}</ol>`;
+  const more = view.attention.length - items.length;
+  return `<ol class="attention">${items.join('')}</ol>${more ? `<p class="muted">and ${more} more in the identities table</p>` : ''}`;
 }
 
 /** What the credential says about itself: kind, id, serial and issuer; a token's audience, pod and node. */
@@ -74,7 +77,7 @@ function credentialCell(c: IdentityView): string {
 }
 
 export function identitiesTable(view: ReportView): string {
-  const rows: Row[] = view.identities.map((c) => {
+  const rows: Row[] = view.identities.slice(0, MAX_ROWS).map((c) => {
     const i = c.identity;
     const notAfter = i.notAfter ? `<span class="sub nw">${esc(utc(Date.parse(i.notAfter)))}</span>` : '';
     return {
@@ -94,7 +97,7 @@ export function identitiesTable(view: ReportView): string {
   return table('identities', 'identities', [
     { title: 'Time left', cls: 'badges' }, { title: 'User and groups' }, { title: 'Credential', cls: 'cred' }, { title: 'From, seen (UTC)', cls: 'nowrap' },
     { title: 'Requests, top calls', numeric: true, cls: 'calls' }, { title: 'User agents', cls: 'ua' },
-  ], rows);
+  ], rows, cutNote(rows.length, view.identities.length));
 }
 
 /** Whether the connection was read in full: decrypted, and nothing stopped the HTTP decoding. */

@@ -16,6 +16,9 @@ const TRACK_FROM = 22;
 const TRACK_TO = 98.5;
 const TOP = 40;
 const ROW_H = 26;
+/** A scanner trying thousands of tokens must not make the chart thousands of rows tall. */
+const MAX_ROWS = 40;
+const MAX_SERVER_ROWS = 8;
 
 function domain(view: ReportView, all: TimelineMark[]): [number, number] {
   const ref = view.referenceMs;
@@ -39,9 +42,11 @@ const arrow = (x: number, y: number, right: boolean): string =>
   `<svg x="${pct(x)}" y="${px(y)}" overflow="visible"><path class="mark" d="${right ? 'M-10 -7L0 0L-10 7Z' : 'M10 -7L0 0L10 7Z'}"/></svg>`;
 
 export function expiryTimeline(view: ReportView): string {
-  // Anonymous requests carry no credential to draw.
-  const rows: TimelineMark[] = [...view.identities.filter((v) => v.identity.kind !== 'anonymous'), ...view.serverCertificates];
+  // Anonymous requests carry no credential to draw. The most urgent come first; the rest are in the table.
+  const credentials = view.identities.filter((v) => v.identity.kind !== 'anonymous');
+  const rows: TimelineMark[] = [...credentials.slice(0, MAX_ROWS), ...view.serverCertificates.slice(0, MAX_SERVER_ROWS)];
   if (rows.length === 0) return '<p class="muted">No certificate was seen (no decrypted handshake with one).</p>';
+  const more = credentials.length - Math.min(credentials.length, MAX_ROWS);
   const [from, to] = domain(view, rows);
   const x = timeScale(from, to, TRACK_FROM, TRACK_TO);
   const height = TOP + rows.length * ROW_H + 8;
@@ -102,5 +107,6 @@ export function expiryTimeline(view: ReportView): string {
   const captureText = together ? 'capture · now' : `capture (${durationText((view.nowMs - view.captureEndMs) / 1000)} ago)`;
   out.push(`<text class="marker-label capture" x="${pct(cx1)}" y="12" text-anchor="middle">${esc(captureText)}</text>`);
   out.push('</svg>');
+  if (more) out.push(`<p class="muted">${more} more credential${more === 1 ? '' : 's'}, expiring later: see the identities table.</p>`);
   return out.join('');
 }
