@@ -1,8 +1,7 @@
-import { writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { PcapngWriter, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../pcap/index.js';
-import { startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
+import { appendLines, describeWriteError, startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
 import { GokeylogError } from '../util/errors.js';
 import { setLongTimeout } from '../util/longTimeout.js';
 import { chooseNetns, netnsChoice, netnsOf, type NetnsChoice } from './netns.js';
@@ -49,7 +48,9 @@ export interface CaptureSummary {
   probe: KeyCaptureStats;
   bytesWritten: number;
   /** Why the capture ended. */
-  stoppedBy: 'signal' | 'duration' | 'tcpdump exited' | 'output closed';
+  stoppedBy: 'signal' | 'duration' | 'tcpdump exited' | 'output closed' | 'write error';
+  /** The write that failed (a full disk: ENOSPC), as one sentence; the counts above are what was handed to the writer. */
+  writeError?: string;
 }
 
 /**
@@ -223,7 +224,7 @@ class LiveCapture {
     for await (const batch of readCaptureBatches(tcpdump.output, { sourceName: 'tcpdump output', onTruncatedEnd })) {
       for (const block of batch) this.#onBlock(source, block);
       if (!(await this.#drain())) {
-        this.stop('output closed');
+        this.stop(isClosedPipe(this.#writeError) ? 'output closed' : 'write error');
         break;
       }
     }
@@ -249,8 +250,9 @@ class LiveCapture {
         this.#writeError = err;
       }
     }
-    if (this.#writeError !== undefined && !isClosedPipe(this.#writeError)) throw this.#writeError;
-    return { tcpdump: tcpdumpStats, packetsOfOtherProcesses: this.#packetsOfOtherProcesses, ordering: this.#orderer.stats, probe, bytesWritten: this.#writer.bytesWritten };
+    // A failed write (a full disk) ends the capture like a signal would: with a summary, and the failure in it.
+    const writeError = this.#writeError !== undefined && !isClosedPipe(this.#writeError) ? errorMessage(this.#writeError) : undefined;
+    return { tcpdump: tcpdumpStats, packetsOfOtherProcesses: this.#packetsOfOtherProcesses, ordering: this.#orderer.stats, probe, bytesWritten: this.#writer.bytesWritten, ...(writeError ? { writeError } : {}) };
   }
 
   #now(): number {
@@ -292,12 +294,11 @@ class LiveCapture {
   /** One write(2) per line, so a reader following the file never sees half a line. */
   #appendKeyLog(line: string): void {
     if (this.#opts.keyLogFd === undefined || this.#keyLogFailed) return;
-    try {
-      writeSync(this.#opts.keyLogFd, `${line}\n`);
-    } catch (err) {
+    const { error } = appendLines(this.#opts.keyLogFd, `${line}\n`);
+    if (error) {
       // The pcapng still gets every key: go on, but say the key log file stopped.
       this.#keyLogFailed = true;
-      this.#opts.onNotice(`cannot write the key log (${(err as NodeJS.ErrnoException).code ?? String(err)}): its later keys are only in the capture`);
+      this.#opts.onNotice(`cannot write the key log (${describeWriteError(error)}): its later keys are only in the capture`);
     }
   }
 
@@ -339,6 +340,8 @@ class LiveCapture {
       return true;
     } catch (err) {
       this.#writeError = err;
+      // Said when it happens, not only in the summary.
+      if (!isClosedPipe(err)) this.#opts.onNotice(`${errorMessage(err).replace(/\.$/, '')}: stopping the capture`);
       return false;
     }
   }
@@ -351,6 +354,8 @@ function sumStats(all: TcpdumpStats[]): TcpdumpStats {
 }
 
 /** The reader of `-w -` went away (e.g. Wireshark closed): an ending, not a failure. */
+const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
 function isClosedPipe(err: unknown): boolean {
   const cause = err instanceof GokeylogError ? err.cause : err;
   return (cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';

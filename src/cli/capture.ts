@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { describeFilter, runCapture, type CaptureSummary } from '../capture/index.js';
 import type { ProbeBackendName } from '../probe/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
+import { cutToWholeBlocks } from '../pcap/index.js';
 import { SecretOutput, sameFile } from '../util/secretFile.js';
 import { count } from './format.js';
 import { addTargetOptions, hasTargets, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
@@ -70,7 +71,9 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
     throw err;
   }
   const outFd = out?.fd;
-  const output = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd });
+  // The descriptor is ours to close (once, below), also after a write error: a stream that closed it itself made
+  // the later close fail with EBADF.
+  const output = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd, autoClose: false });
   const keyLogFd = keyLog?.fd;
   const notice = (message: string): void => void process.stderr.write(`gokeylog: ${escapeControl(message)}\n`);
   try {
@@ -98,13 +101,19 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
       },
     });
     out?.commit();
-    if (opts.json) (toStdout ? process.stderr : process.stdout).write(`${JSON.stringify(summary)}\n`);
+    // A full disk: the file is cut back to its last whole block (tshark reads it all) and the summary says
+    // what it really holds.
+    const kept = summary.writeError !== undefined && out?.regular ? cutToWholeBlocks(out.fd) : undefined;
+    if (opts.json) (toStdout ? process.stderr : process.stdout).write(`${JSON.stringify(kept ? { ...summary, kept } : summary)}\n`);
     else process.stderr.write(`${describeSummary(summary)}\n`);
+    if (summary.writeError !== undefined) {
+      const what = kept ? `; ${opts.write} keeps ${count(kept.packets, 'packet', 'packets')} and ${count(kept.keys, 'key', 'keys')} in ${count(kept.secretsBlocks, 'secrets block', 'secrets blocks')}, up to its last whole block (${kept.bytes} bytes)` : '';
+      throw new GokeylogError(`${summary.writeError.replace(/\.$/, '')}${what}.`, ExitCode.failure);
+    }
   } finally {
     out?.discard();
     if (keyLogFd !== undefined) closeSync(keyLogFd);
-    // A file stream closes its fd when it ends; if the capture never started, close it here.
-    if (outFd !== undefined && !output.writableEnded) closeSync(outFd);
+    if (outFd !== undefined) closeSync(outFd);
   }
 }
 

@@ -77,7 +77,9 @@ async function runKeylog(opts: KeylogOptions): Promise<void> {
     sweepAbort.abort();
     await swept;
     const stats = await session.stop();
-    process.stderr.write(`${summary(stats)}\n`);
+    // What is in the file, not what the probe saw: after a failed write (a full disk) they differ.
+    keyFile?.flush();
+    process.stderr.write(`${summary(stats, keyFile?.written)}\n`);
     if (failure) throw failure;
   } finally {
     timer?.clear();
@@ -115,9 +117,11 @@ function writeKey(e: KeyEvent, keyFile: KeyLogWriter | undefined, json: boolean)
   }
 }
 
-function summary(s: KeyCaptureStats): string {
+function summary(s: KeyCaptureStats, inFile: number | undefined): string {
+  const written = inFile ?? s.keys;
+  const unwritten = s.keys > written ? ` (${s.keys - written} more not written)` : '';
   return `gokeylog: ${count(s.processes, 'process', 'processes')} in ${count(s.binaries, 'binary', 'binaries')} hooked (${s.backend}); ` +
-    `${count(s.keys, 'key', 'keys')} written, ${count(s.duplicates, 'duplicate', 'duplicates')} dropped, ${s.rejects} rejected, ${s.lost} lost` +
+    `${count(written, 'key', 'keys')} written${unwritten}, ${count(s.duplicates, 'duplicate', 'duplicates')} dropped, ${s.rejects} rejected, ${s.lost} lost` +
     (s.ignored > 0 ? `, ${s.ignored} from unselected processes ignored.` : '.');
 }
 
