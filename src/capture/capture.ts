@@ -114,6 +114,8 @@ interface Source {
 const NETNS_POLL_MS = 250;
 /** How often the default filter checks the targets' sockets for ports it leaves out. */
 const PORTS_POLL_MS = 1000;
+/** How often tcpdump is asked whether the kernel dropped packets. */
+const DROPS_POLL_MS = 2000;
 
 /** A packet on its way through the orderer, with the pcapng interface it is written on. */
 interface HeldPacket {
@@ -176,6 +178,7 @@ class LiveCapture {
     const timer = this.#opts.durationMs === undefined ? undefined : setLongTimeout(() => this.stop('duration'), this.#opts.durationMs);
     const watch = this.#opts.hostNetns ? undefined : setInterval(() => this.#watchNetns(), NETNS_POLL_MS);
     const ports = this.#targetTraffic && this.#filterPorts.size > 0 ? setInterval(() => this.#watchPorts(), PORTS_POLL_MS) : undefined;
+    const drops = setInterval(() => this.#watchDrops(), DROPS_POLL_MS);
     try {
       this.#sources.forEach((_, i) => this.#reading.push(this.#read(i)));
       // Sources added meanwhile are appended: wait for them too.
@@ -184,8 +187,18 @@ class LiveCapture {
       timer?.clear();
       clearInterval(watch);
       clearInterval(ports);
+      clearInterval(drops);
     }
     return this.#stopReason ?? 'tcpdump exited';
+  }
+
+  #watchDrops(): void {
+    for (const { netns, tcpdump } of this.#sources) {
+      tcpdump.watchDrops((newly, total) => {
+        const where = this.#sources.length > 1 ? ` in ${netns.description}` : '';
+        this.#opts.onNotice(`the kernel dropped ${newly} packet${newly === 1 ? '' : 's'}${where} before tcpdump read ${newly === 1 ? 'it' : 'them'} (${total} so far): the capture misses traffic; narrow it with -f, or capture less at once`);
+      });
+    }
   }
 
   /** Says (once per port) when a target connects to a port its capture filter, fixed at start, leaves out. */
