@@ -64,7 +64,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     say('(stopping the capture with SIGINT, as Ctrl-C would)');
     await stopAndWait(capture, 'SIGINT');
     say('');
-    await step(say, children, opts.out, ['analyze', capturePath, '--expiring-within', '7']);
+    await step(say, children, opts.out, ['analyze', capturePath, '--expiring-within', '7', '--requests']);
     say(`Files (0600, in a 0700 directory): ${capturePath} opens decrypted in Wireshark with no options; ${keyLogPath} is the NSS key log.`);
     if (opts.keep === undefined) say('They are removed now; run `gokeylog demo --keep DIR` to keep them.');
   });
