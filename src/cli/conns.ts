@@ -30,7 +30,7 @@ export function registerConns(program: Command): void {
     .option('--exe <path>', 'every process running this executable (repeatable)', collect, [])
     .option('--process <name>', 'every process with this command name or argv[0] (repeatable)', collect, [])
     .option('--json', 'print the connections as JSON')
-    .option('--sweep <seconds>', `probe for at most SECONDS (default ${DEFAULT_SWEEP_SECONDS}; the sweep ends as soon as every established socket is matched)`, parsePositive('--sweep'), DEFAULT_SWEEP_SECONDS)
+    .option('--sweep <seconds>', 'probe for at most SECONDS (the sweep ends as soon as every established socket is matched)', parsePositive('--sweep'), DEFAULT_SWEEP_SECONDS)
     .option('--expiring-within <days>', 'mark (and list first) client certificates that expire within DAYS', parseDays, 30)
     .option('--fail-on-expiry', `exit with ${EXIT_EXPIRING} when a listed certificate expires within --expiring-within days`)
     .option('--keylog <file>', 'append the TLS 1.3 traffic secrets read, with their sequence numbers, as mid-stream key lines (created 0600)')
