@@ -32,6 +32,8 @@ export interface CaptureOptions {
   onNotice: (message: string) => void;
   /** Called once tcpdump and the probes are running, with the namespaces captured ("host" or which). */
   onReady?: (netns: string[]) => void;
+  /** Told about every DROPS_POLL_MS while the capture runs: for a status line. */
+  onStatus?: (status: CaptureStatus) => void;
 }
 
 export interface CaptureSummary {
@@ -95,6 +97,13 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
 }
 
 type StopReason = CaptureSummary['stoppedBy'];
+
+export interface CaptureStatus {
+  packets: number;
+  keys: number;
+  /** Packets the kernel dropped before tcpdump read them, as tcpdump last counted. */
+  droppedByKernel: number;
+}
 
 
 /** What the capture holds, in words (the capture says it when it starts, and in its summary). */
@@ -193,6 +202,8 @@ class LiveCapture {
   }
 
   #watchDrops(): void {
+    const o = this.#orderer.stats;
+    this.#opts.onStatus?.({ packets: o.packets, keys: o.keys, droppedByKernel: this.#sources.reduce((n, s) => n + s.tcpdump.dropped, 0) });
     for (const { netns, tcpdump } of this.#sources) {
       tcpdump.watchDrops((newly, total) => {
         const where = this.#sources.length > 1 ? ` in ${netns.description}` : '';

@@ -135,6 +135,11 @@ export class Tcpdump {
     if (this.#child.exitCode === null && this.#child.signalCode === null && !this.#stopping) this.#child.kill('SIGUSR1');
   }
 
+  /** Packets the kernel dropped, as tcpdump last counted them (see watchDrops). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
   /** "tcpdump: 12 packets captured, 12 packets received by filter, 3 packets dropped by kernel" (SIGUSR1's answer). */
   #readCounters(): void {
     for (;;) {

@@ -8,6 +8,7 @@ import { SecretOutput, sameFile } from '../util/secretFile.js';
 import { count } from './format.js';
 import { addTargetOptions, hasTargets, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
 import { escapeControl } from '../util/terminal.js';
+import { StatusLine } from './statusLine.js';
 
 interface CaptureCliOptions extends TargetOptions {
   write: string;
@@ -75,7 +76,9 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
   // the later close fail with EBADF.
   const output = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd, autoClose: false });
   const keyLogFd = keyLog?.fd;
-  const notice = (message: string): void => void process.stderr.write(`gokeylog: ${escapeControl(message)}\n`);
+  // A status line only when the capture goes to a file: with -w - the reader (analyze -, wireshark) shows its own.
+  const status = new StatusLine();
+  const notice = (message: string): void => status.print(`gokeylog: ${escapeControl(message)}`);
   try {
     const targets = await resolveTargetSpec(opts, notice);
     const filter = opts.filter ?? targets.presetFilter;
@@ -94,6 +97,7 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
       backend: opts.backend,
       follow: opts.follow ?? false,
       onNotice: notice,
+      onStatus: toStdout ? undefined : (st) => status.update(() => `capturing: ${count(st.packets, 'packet', 'packets')}, ${count(st.keys, 'key', 'keys')}, ${st.droppedByKernel} dropped by the kernel`),
       onReady: (netns) => {
         // The capture takes the name of -w once it runs: a capture that could not start leaves an old file as it was.
         out?.commit();
@@ -101,6 +105,7 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
       },
     });
     out?.commit();
+    status.clear();
     // A full disk: the file is cut back to its last whole block (tshark reads it all) and the summary says
     // what it really holds.
     const kept = summary.writeError !== undefined && out?.regular ? cutToWholeBlocks(out.fd) : undefined;
@@ -111,6 +116,7 @@ async function runCaptureCommand(opts: CaptureCliOptions): Promise<void> {
       throw new GokeylogError(`${summary.writeError.replace(/\.$/, '')}${what}.`, ExitCode.failure);
     }
   } finally {
+    status.clear();
     out?.discard();
     if (keyLogFd !== undefined) closeSync(keyLogFd);
     if (outFd !== undefined) closeSync(outFd);
