@@ -1,4 +1,5 @@
 import { closeSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { connRows, midstreamKeyLines, readLayoutFile, sweepConns, type ConnRow, type SweepResult } from '../conns/index.js';
@@ -92,6 +93,8 @@ function writeKeys(fd: number, result: SweepResult, notice: (m: string) => void)
 
 function toJson(result: SweepResult, rows: ConnRow[]): unknown {
   return {
+    // Which node this is, so that the outputs of several nodes can be told apart and merged.
+    node: hostname(),
     sweep: { elapsedMs: Math.round(result.elapsedMs), complete: result.complete, probeHits: result.hits },
     processes: result.processes.map((p) => ({
       pid: p.pid, comm: p.comm, goVersion: p.goVersion, goVersionSource: p.goVersionSource,
