@@ -108,7 +108,7 @@ function toJson(result: SweepResult, rows: ConnRow[]): unknown {
 function text(result: SweepResult, rows: ConnRow[], days: number): string {
   const color = process.stdout.isTTY === true;
   const mark = (s: string): string => (color ? `\x1b[1;31m${s}\x1b[0m` : s);
-  const table = new Table({ head: ['', 'peer', 'peer process', 'local', 'TLS', 'ALPN / SNI', 'client CN', 'O', 'not after (days)', 'credential id'], style: { head: [], border: [] } });
+  const table = new Table({ head: ['', 'peer', 'peer process', 'local', 'TLS', 'ALPN / SNI', 'peer CN', 'O', 'not after (days)', 'credential id'], style: { head: [], border: [] } });
   for (const r of rows) {
     const c = r.certificate;
     const peerProcess = r.peerProcess ? `${escapeControl(r.peerProcess.comm)} (${r.peerProcess.pid})${r.peerProcess.containerId ? ` ${r.peerProcess.containerId.slice(0, 12)}` : ''}` : '';
@@ -124,7 +124,7 @@ function text(result: SweepResult, rows: ConnRow[], days: number): string {
   const tlsRows = rows.filter((r) => r.status === 'tls');
   const idle = rows.filter((r) => r.status === 'idle').length;
   lines.push(
-    `${count(tlsRows.length, 'TLS connection', 'TLS connections')}, ${idle} idle; ${expiring > 0 ? mark(`${expiring} client certificate(s) expire within ${days} days`) : `no client certificate expires within ${days} days`}.`,
+    `${count(tlsRows.length, 'TLS connection', 'TLS connections')}, ${idle} idle; ${expiring > 0 ? mark(`${count(expiring, 'peer certificate expires', 'peer certificates expire')} within ${days} days`) : `no peer certificate expires within ${days} days`}.`,
     `sweep: ${(result.elapsedMs / 1000).toFixed(1)} s${result.complete ? ', every established socket matched' : ''}.`,
   );
   for (const p of result.processes) {
