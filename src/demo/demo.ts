@@ -78,15 +78,22 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
 export async function inDemoDir(keep: string | undefined, children: ChildProcess[], body: (dir: string) => Promise<void>): Promise<void> {
   let cleaning: Promise<void> | undefined;
   let dir: string | undefined;
-  const cleanup = (): Promise<void> => (cleaning ??= (async () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const cleanup = (signal?: NodeJS.Signals): Promise<void> => (cleaning ??= (async () => {
+    // gokeylog's own commands first, and alone: they remove their probes, which must not race the exit of
+    // the very process they hook. After a Ctrl-C they already have their SIGINT (the terminal's): no second one.
+    const ours = children.filter((c) => CLI_CHILDREN.has(c));
+    if (signal !== 'SIGINT') for (const child of ours) if (running(child)) child.kill('SIGINT');
+    const ourTimer = setTimeout(() => ours.forEach((c) => c.kill('SIGTERM')), STEP_TIMEOUT_MS);
+    await Promise.all(ours.map((c) => exited(c)));
+    clearTimeout(ourTimer);
+    for (const child of children) if (running(child)) child.kill('SIGTERM');
     const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), 10_000);
     await Promise.all(children.map((c) => exited(c)));
     clearTimeout(timer);
     if (keep === undefined && dir !== undefined) rmSync(dir, { recursive: true, force: true });
   })());
   const onSignal = (signal: NodeJS.Signals): void => {
-    void cleanup().finally(() => process.exit(128 + (os.constants.signals[signal] ?? 1)));
+    void cleanup(signal).finally(() => process.exit(128 + (os.constants.signals[signal] ?? 1)));
   };
   for (const s of DEMO_SIGNALS) process.on(s, onSignal);
   try {
@@ -138,8 +145,15 @@ export async function step(say: (t: string) => void, children: ChildProcess[], o
 
 /** This very CLI, as a child: the same node, loader flags and entry script. */
 export function spawnCli(args: string[], stdio: ['ignore', 'pipe' | 'inherit' | 'ignore', 'pipe' | 'inherit']): ChildProcess {
-  return spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], { stdio });
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], { stdio });
+  CLI_CHILDREN.add(child);
+  return child;
 }
+
+/** The children that are gokeylog commands (see inDemoDir's cleanup). */
+const CLI_CHILDREN = new WeakSet<ChildProcess>();
+
+const running = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
 
 /** Resolves with the first capture group (or the line) of the first line matching `pattern`. */
 export function firstLine(child: ChildProcess, pattern: RegExp, what: string, stream: 'stdout' | 'stderr' = 'stdout', echo = stream === 'stderr'): Promise<string> {
