@@ -14,6 +14,7 @@ import { ExitCode, GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { analyzeCaptures } from './analyze.js';
 import { readConnsFiles } from './liveConns.js';
+import { count } from '../util/count.js';
 
 export type AnalyzeFormat = 'text' | 'wide' | 'json' | 'ndjson' | 'tsv' | 'csv';
 
@@ -124,7 +125,7 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
       },
     });
     io.onCapturesRead?.();
-    if (result.stopped) warn(`interrupted: the report covers what was read until then (${plural(result.connections.length, 'connection')})`);
+    if (result.stopped) warn(`interrupted: the report covers what was read until then (${count(result.connections.length, 'connection')})`);
 
     if (keyLog.size === 0 && result.connections.some((c) => c.reason === 'no keys for client random')) {
       warn('no TLS keys were given (--keylog) or embedded in the captures (pcapng secrets blocks): nothing could be decrypted');
@@ -179,7 +180,6 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
   }
 }
 
-const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 's'}`;
 
 /** The closing NDJSON record: what the stream covered, so that a reader knows it is complete. */
 function summaryJson(report: Report, requests: number, stopped: boolean): Record<string, unknown> {

@@ -5,7 +5,7 @@ import type { ProbeBackendName } from '../probe/index.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { cutToWholeBlocks } from '../pcap/index.js';
 import { SecretOutput, sameFile } from '../util/secretFile.js';
-import { count } from './format.js';
+import { count } from '../util/count.js';
 import { addTargetOptions, hasTargets, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
 import { escapeControl } from '../util/terminal.js';
 import { StatusLine } from './statusLine.js';

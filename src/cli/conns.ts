@@ -6,7 +6,7 @@ import { connRows, midstreamKeyLines, readLayoutFile, sweepConns, type ConnRow, 
 import { resolveTargets } from '../probe/targets.js';
 import { ExitCode, GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
-import { count } from './format.js';
+import { count } from '../util/count.js';
 import { addK8sOption, collect, collectPid, hasTargets, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
 import { escapeControl } from '../util/terminal.js';
 

@@ -4,7 +4,7 @@ import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, typ
 import { setLongTimeout, type LongTimeout } from '../util/longTimeout.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { midstreamKeyLines, sweepConns } from '../conns/index.js';
-import { count } from './format.js';
+import { count } from '../util/count.js';
 import { addTargetOptions, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
 import { escapeControl } from '../util/terminal.js';
 
