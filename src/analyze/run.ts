@@ -54,6 +54,8 @@ export interface AnalyzeStatus {
   connections: number;
   requests: number;
   identities: number;
+  /** Holes in TCP streams: segments the capture lost (the kernel dropped them, or a snap length cut them). */
+  gaps: number;
 }
 
 export interface RunAnalyzeIo {
@@ -121,7 +123,7 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
         else if (streamJson) out(`${requests === 1 ? '{"requests":[\n' : ',\n'}${JSON.stringify(requestJson(r))}`);
       },
       onProgress: (bytesRead, totalBytes, counts) => {
-        io.onProgress?.({ bytesRead, totalBytes, packets: counts.packets, connections: counts.connections, requests, identities: counts.identities });
+        io.onProgress?.({ bytesRead, totalBytes, ...counts, requests });
       },
     });
     io.onCapturesRead?.();

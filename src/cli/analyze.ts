@@ -163,7 +163,7 @@ const MIB = 1048576;
 
 function statusText(s: AnalyzeStatus): string {
   const read = s.totalBytes ? `${Math.floor((100 * s.bytesRead) / s.totalBytes)}% of ${Math.round(s.totalBytes / MIB)} MiB` : `${Math.round(s.bytesRead / MIB)} MiB`;
-  return `analyzing: ${read} · ${s.packets} packets · ${s.connections} connections · ${s.requests} requests · ${s.identities} identities`;
+  return `analyzing: ${read} · ${s.packets} packets · ${s.connections} connections · ${s.requests} requests · ${s.identities} identities${s.gaps ? ` · ${s.gaps} gaps (lost segments)` : ''}`;
 }
 
 async function analyze(captures: string[], opts: AnalyzeCliOptions): Promise<void> {
