@@ -12,8 +12,9 @@
 #     Afterwards:
 #       DEBIAN_GO_GOPATH   = DEST/usr/share/gocode   (GO111MODULE=off GOPATH=$DEBIAN_GO_GOPATH GOPROXY=off)
 #       DEBIAN_GO_PACKAGES = the "package=version" lines unpacked (also in DEST/packages.txt, sorted)
-#     Idempotent: when DEST/packages.txt already lists exactly the resolved closure, nothing is downloaded or
-#     unpacked (a warm call takes the ~10 s of the apt resolution). DEST is replaced atomically (built in
+#     Idempotent: when DEST was unpacked for the same PKG... from the same package lists, nothing is resolved,
+#     downloaded or unpacked (a warm call takes about a second); after the lists are refreshed (daily), the
+#     closure is resolved again and DEST redone only if it changed. DEST is replaced atomically (built in
 #     DEST.partial, then renamed), so an interrupted run never leaves half a GOPATH behind.
 #     Dies with one sentence when a package is not in sid or the closure cannot be resolved.
 #
@@ -35,13 +36,24 @@ debian_go_sources() {
   shift
   (($# > 0)) || die "debian_go_sources: no packages given"
   private_apt_update
+  DEBIAN_GO_GOPATH="$dest/usr/share/gocode"
+  # Unpacked from these same package lists for the same request: the closure cannot have changed.
+  local requested
+  requested=$(printf '%s\n' "$@" | LC_ALL=C sort)
+  if [[ -f $dest/packages.txt && -f $dest/requested.txt && $(<"$dest/requested.txt") == "$requested" &&
+    $dest/packages.txt -nt $PRIVATE_APT_DIR/state/updated ]]; then
+    DEBIAN_GO_PACKAGES=$(<"$dest/packages.txt")
+    note "Go sources: $(wc -l <<<"$DEBIAN_GO_PACKAGES") Debian $DEBIAN_GO_SUITE packages already unpacked in $dest (lists unchanged)"
+    return 0
+  fi
   local closure
   closure=$(debian_go_closure "$@")
   [[ -n $closure ]] || die "the Depends closure of $* has no golang-*-dev package"
   DEBIAN_GO_PACKAGES=$closure
-  DEBIAN_GO_GOPATH="$dest/usr/share/gocode"
   if [[ -f $dest/packages.txt ]] && [[ $(<"$dest/packages.txt") == "$closure" ]]; then
     note "Go sources: $(wc -l <<<"$closure") Debian $DEBIAN_GO_SUITE packages already unpacked in $dest"
+    printf '%s\n' "$requested" >"$dest/requested.txt"
+    touch "$dest/packages.txt"
     return 0
   fi
   debian_go_download "$closure"
@@ -52,6 +64,7 @@ debian_go_sources() {
     dpkg-deb -x "$(debian_go_deb_path "$line")" "$dest.partial" || die "dpkg-deb -x of ${line%%=*} failed"
   done <<<"$closure"
   printf '%s\n' "$closure" >"$dest.partial/packages.txt"
+  printf '%s\n' "$requested" >"$dest.partial/requested.txt"
   rm -rf "$dest" && mv "$dest.partial" "$dest"
 }
 

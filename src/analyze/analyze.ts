@@ -36,8 +36,8 @@ export interface AnalyzeOptions {
   acceptRequest?: (request: AnalyzedRequest, connection: AnalyzedConnection, firstPacketMs: number) => boolean;
   /** Each request as it completes (NDJSON streaming). */
   onRequest?: (request: AnalyzedRequest) => void;
-  /** Bytes read over all captures so far, their total size when known, and what was found so far. */
-  onProgress?: (bytesRead: number, totalBytes: number | undefined, counts: { packets: number; connections: number; identities: number }) => void;
+  /** Bytes read over all captures so far, their total size when known, and what was found so far (gaps: holes in TCP streams). */
+  onProgress?: (bytesRead: number, totalBytes: number | undefined, counts: { packets: number; connections: number; identities: number; gaps: number }) => void;
   onWarning?: (message: string) => void;
   /** A capture cut short is an error (exit 3) instead of being read up to the cut with a warning. */
   strict?: boolean;
@@ -71,11 +71,13 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
   const identities = new IdentityTally();
   const retain = options.retainRequests ?? true;
   let firstNs: bigint | null = null;
+  let gaps = 0;
   const callbacks = {
     bodies: options.bodies ?? false,
     bodyBudget: new BodyBudget(),
     live: options.live,
     credentials: new Map(),
+    onGap: () => void (gaps += 1),
     onRequest: (r: AnalyzedRequest, c: AnalyzedConnection) => {
       // A client sends its first request with its Finished (TLS 1.3); the server that refused its certificate
       // never read it. Such requests end unanswered with the connection, when the refusal is known.
@@ -129,7 +131,7 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
       onWarning: options.onWarning,
       onProgress: (read) => {
         readSoFar[i] = read;
-        options.onProgress?.(readSoFar.reduce((x, y) => x + y, 0), total, { packets, connections: connections.length, identities: identities.size });
+        options.onProgress?.(readSoFar.reduce((x, y) => x + y, 0), total, { packets, connections: connections.length, identities: identities.size, gaps });
       },
       // As tshark does: what precedes the cut is read, the cut is named.
       onTruncatedEnd: options.strict

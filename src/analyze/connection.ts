@@ -20,6 +20,8 @@ const MAX_HELD_JOINED_BYTES = 4 << 20;
 
 export interface ConnectionCallbacks {
   onRequest(request: AnalyzedRequest, connection: AnalyzedConnection): void;
+  /** Segments the capture lost (a hole in a stream), for the status line. */
+  onGap?(): void;
   /** Shared by the connections of a run: each token is decoded once. */
   credentials: CredentialCache;
   /** Keep request/response bodies (gunzipped). */
@@ -113,6 +115,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     else this.tls.onData(direction, bytes, timeNs);
   }
   onGap(direction: Direction): void {
+    this.callbacks.onGap?.();
     if (this.swapped) direction = opposite(direction);
     if (this.plaintext) {
       // HTTP cannot resume after lost bytes: what was decoded stays, the rest is ignored.

@@ -14,6 +14,7 @@ import { GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { analyzeCaptures } from './analyze.js';
 import { readConnsFiles } from './liveConns.js';
+import { count } from '../util/count.js';
 
 export type AnalyzeFormat = 'text' | 'wide' | 'json' | 'ndjson' | 'tsv' | 'csv';
 
@@ -53,6 +54,8 @@ export interface AnalyzeStatus {
   connections: number;
   requests: number;
   identities: number;
+  /** Holes in TCP streams: segments the capture lost (the kernel dropped them, or a snap length cut them). */
+  gaps: number;
 }
 
 export interface RunAnalyzeIo {
@@ -120,11 +123,11 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
         else if (streamJson) out(`${requests === 1 ? '{"requests":[\n' : ',\n'}${JSON.stringify(requestJson(r))}`);
       },
       onProgress: (bytesRead, totalBytes, counts) => {
-        io.onProgress?.({ bytesRead, totalBytes, packets: counts.packets, connections: counts.connections, requests, identities: counts.identities });
+        io.onProgress?.({ bytesRead, totalBytes, ...counts, requests });
       },
     });
     io.onCapturesRead?.();
-    if (result.stopped) warn(`interrupted: the report covers what was read until then (${plural(result.connections.length, 'connection')})`);
+    if (result.stopped) warn(`interrupted: the report covers what was read until then (${count(result.connections.length, 'connection')})`);
 
     if (keyLog.size === 0 && result.connections.some((c) => c.reason === 'no keys for client random')) {
       warn('no TLS keys were given (--keylog) or embedded in the captures (pcapng secrets blocks): nothing could be decrypted');
@@ -179,7 +182,6 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
   }
 }
 
-const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 's'}`;
 
 /** The closing NDJSON record: what the stream covered, so that a reader knows it is complete. */
 function summaryJson(report: Report, requests: number, stopped: boolean): Record<string, unknown> {

@@ -1,8 +1,7 @@
-import { writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { PcapngWriter, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../pcap/index.js';
-import { startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
+import { appendLines, describeWriteError, startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
 import { GokeylogError } from '../util/errors.js';
 import { setLongTimeout } from '../util/longTimeout.js';
 import { chooseNetns, netnsChoice, netnsOf, type NetnsChoice } from './netns.js';
@@ -35,6 +34,8 @@ export interface CaptureOptions {
   onNotice: (message: string) => void;
   /** Called once tcpdump and the probes are running, with the namespaces captured ("host" or which). */
   onReady?: (netns: string[]) => void;
+  /** Told about every DROPS_POLL_MS while the capture runs: for a status line. */
+  onStatus?: (status: CaptureStatus) => void;
 }
 
 export interface CaptureSummary {
@@ -51,7 +52,9 @@ export interface CaptureSummary {
   probe: KeyCaptureStats;
   bytesWritten: number;
   /** Why the capture ended. */
-  stoppedBy: 'signal' | 'duration' | 'tcpdump exited' | 'output closed';
+  stoppedBy: 'signal' | 'duration' | 'tcpdump exited' | 'output closed' | 'write error';
+  /** The write that failed (a full disk: ENOSPC), as one sentence; the counts above are what was handed to the writer. */
+  writeError?: string;
 }
 
 /**
@@ -100,6 +103,13 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
 
 type StopReason = CaptureSummary['stoppedBy'];
 
+export interface CaptureStatus {
+  packets: number;
+  keys: number;
+  /** Packets the kernel dropped before tcpdump read them, as tcpdump last counted. */
+  droppedByKernel: number;
+}
+
 
 /** What the capture holds, in words (the capture says it when it starts, and in its summary). */
 export const describeFilter = (opts: Pick<CaptureOptions, 'filter'>, tcpdumpFilter?: string): string =>
@@ -118,6 +128,8 @@ interface Source {
 const NETNS_POLL_MS = 250;
 /** How often the default filter checks the targets' sockets for ports it leaves out. */
 const PORTS_POLL_MS = 1000;
+/** How often tcpdump is asked whether the kernel dropped packets. */
+const DROPS_POLL_MS = 2000;
 
 /** A packet on its way through the orderer, with the pcapng interface it is written on. */
 interface HeldPacket {
@@ -180,6 +192,7 @@ class LiveCapture {
     const timer = this.#opts.durationMs === undefined ? undefined : setLongTimeout(() => this.stop('duration'), this.#opts.durationMs);
     const watch = this.#opts.hostNetns ? undefined : setInterval(() => this.#watchNetns(), NETNS_POLL_MS);
     const ports = this.#targetTraffic && this.#filterPorts.size > 0 ? setInterval(() => this.#watchPorts(), PORTS_POLL_MS) : undefined;
+    const drops = setInterval(() => this.#watchDrops(), DROPS_POLL_MS);
     try {
       this.#sources.forEach((_, i) => this.#reading.push(this.#read(i)));
       // Sources added meanwhile are appended: wait for them too.
@@ -188,8 +201,20 @@ class LiveCapture {
       timer?.clear();
       clearInterval(watch);
       clearInterval(ports);
+      clearInterval(drops);
     }
     return this.#stopReason ?? 'tcpdump exited';
+  }
+
+  #watchDrops(): void {
+    const o = this.#orderer.stats;
+    this.#opts.onStatus?.({ packets: o.packets, keys: o.keys, droppedByKernel: this.#sources.reduce((n, s) => n + s.tcpdump.dropped, 0) });
+    for (const { netns, tcpdump } of this.#sources) {
+      tcpdump.watchDrops((newly, total) => {
+        const where = this.#sources.length > 1 ? ` in ${netns.description}` : '';
+        this.#opts.onNotice(`the kernel dropped ${newly} packet${newly === 1 ? '' : 's'}${where} before tcpdump read ${newly === 1 ? 'it' : 'them'} (${total} so far): the capture misses traffic; narrow it with -f, or capture less at once`);
+      });
+    }
   }
 
   /** Says (once per port) when a target connects to a port its capture filter, fixed at start, leaves out. */
@@ -228,7 +253,7 @@ class LiveCapture {
     for await (const batch of readCaptureBatches(tcpdump.output, { sourceName: 'tcpdump output', onTruncatedEnd })) {
       for (const block of batch) this.#onBlock(source, block);
       if (!(await this.#drain())) {
-        this.stop('output closed');
+        this.stop(isClosedPipe(this.#writeError) ? 'output closed' : 'write error');
         break;
       }
     }
@@ -254,8 +279,9 @@ class LiveCapture {
         this.#writeError = err;
       }
     }
-    if (this.#writeError !== undefined && !isClosedPipe(this.#writeError)) throw this.#writeError;
-    return { tcpdump: tcpdumpStats, packetsOfOtherProcesses: this.#packetsOfOtherProcesses, ordering: this.#orderer.stats, probe, bytesWritten: this.#writer.bytesWritten };
+    // A failed write (a full disk) ends the capture like a signal would: with a summary, and the failure in it.
+    const writeError = this.#writeError !== undefined && !isClosedPipe(this.#writeError) ? errorMessage(this.#writeError) : undefined;
+    return { tcpdump: tcpdumpStats, packetsOfOtherProcesses: this.#packetsOfOtherProcesses, ordering: this.#orderer.stats, probe, bytesWritten: this.#writer.bytesWritten, ...(writeError ? { writeError } : {}) };
   }
 
   #now(): number {
@@ -297,12 +323,11 @@ class LiveCapture {
   /** One write(2) per line, so a reader following the file never sees half a line. */
   #appendKeyLog(line: string): void {
     if (this.#opts.keyLogFd === undefined || this.#keyLogFailed) return;
-    try {
-      writeSync(this.#opts.keyLogFd, `${line}\n`);
-    } catch (err) {
+    const { error } = appendLines(this.#opts.keyLogFd, `${line}\n`);
+    if (error) {
       // The pcapng still gets every key: go on, but say the key log file stopped.
       this.#keyLogFailed = true;
-      this.#opts.onNotice(`cannot write the key log (${(err as NodeJS.ErrnoException).code ?? String(err)}): its later keys are only in the capture`);
+      this.#opts.onNotice(`cannot write the key log (${describeWriteError(error)}): its later keys are only in the capture`);
     }
   }
 
@@ -344,6 +369,8 @@ class LiveCapture {
       return true;
     } catch (err) {
       this.#writeError = err;
+      // Said when it happens, not only in the summary.
+      if (!isClosedPipe(err)) this.#opts.onNotice(`${errorMessage(err).replace(/\.$/, '')}: stopping the capture`);
       return false;
     }
   }
@@ -356,6 +383,8 @@ function sumStats(all: TcpdumpStats[]): TcpdumpStats {
 }
 
 /** The reader of `-w -` went away (e.g. Wireshark closed): an ending, not a failure. */
+const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
 function isClosedPipe(err: unknown): boolean {
   const cause = err instanceof GokeylogError ? err.cause : err;
   return (cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';

@@ -10,7 +10,7 @@
  */
 export { describeFilter, runCapture } from './capture.js';
 export { TargetTraffic, parseProcNetTcp, parseLocalAddresses } from './ownTraffic.js';
-export type { CaptureOptions, CaptureSummary } from './capture.js';
+export type { CaptureOptions, CaptureStatus, CaptureSummary } from './capture.js';
 export { SecretsOrderer } from './secretsOrderer.js';
 export type { OrderedBlock, OrderedKey, OrdererStats, PacketFacts, SecretsOrdererOptions } from './secretsOrderer.js';
 export { packetFacts } from './packetFacts.js';

@@ -22,6 +22,8 @@ export interface TcpdumpStats {
 }
 
 const KERNEL_BUFFER_KIB = 64 * 1024;
+/** tcpdump's answer to SIGUSR1. */
+const COUNTERS = /^tcpdump: \d+ packets? captured, \d+ packets? received by filter, (\d+) packets? dropped by kernel$/;
 const DEFAULT_START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
 /**
@@ -81,6 +83,10 @@ export class Tcpdump {
   readonly #output = new PassThrough({ highWaterMark: 1 << 20 });
   #lastOutputAt = performance.now();
   #stderr = '';
+  /** Where the next unread line of stderr starts (for the counters tcpdump prints on SIGUSR1). */
+  #stderrRead = 0;
+  #dropped = 0;
+  #onDropped: ((newly: number, total: number) => void) | undefined;
   #stopping: Promise<TcpdumpStats> | undefined;
 
   private constructor(child: ChildProcessByStdio<null, Readable, Readable>) {
@@ -89,7 +95,10 @@ export class Tcpdump {
       child.once('exit', (code) => resolve(code));
       child.once('error', () => resolve(null));
     });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (this.#stderr += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      this.#stderr += chunk;
+      this.#readCounters();
+    });
     // Relayed (with backpressure) so that stop() can tell when tcpdump last wrote.
     child.stdout.on('data', (chunk: Buffer) => {
       this.#lastOutputAt = performance.now();
@@ -115,6 +124,35 @@ export class Tcpdump {
       throw err;
     }
     return tcpdump;
+  }
+
+  /**
+   * Asks tcpdump for its counters (SIGUSR1: it prints them and goes on) and tells `onDropped` when the kernel
+   * dropped packets since the last answer: a capture that misses traffic says so while it runs, not only at the end.
+   */
+  watchDrops(onDropped: (newly: number, total: number) => void): void {
+    this.#onDropped = onDropped;
+    if (this.#child.exitCode === null && this.#child.signalCode === null && !this.#stopping) this.#child.kill('SIGUSR1');
+  }
+
+  /** Packets the kernel dropped, as tcpdump last counted them (see watchDrops). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** "tcpdump: 12 packets captured, 12 packets received by filter, 3 packets dropped by kernel" (SIGUSR1's answer). */
+  #readCounters(): void {
+    for (;;) {
+      const end = this.#stderr.indexOf('\n', this.#stderrRead);
+      if (end < 0) return;
+      const line = this.#stderr.slice(this.#stderrRead, end);
+      this.#stderrRead = end + 1;
+      const m = COUNTERS.exec(line);
+      if (!m) continue;
+      const total = Number(m[1]);
+      if (total > this.#dropped) this.#onDropped?.(total - this.#dropped, total);
+      this.#dropped = Math.max(this.#dropped, total);
+    }
   }
 
   /** The pcap stream. */
@@ -198,10 +236,11 @@ function startFailure(code: number | null, stderr: string): GokeylogError {
     return new GokeylogError('tcpdump is not installed (apt-get install tcpdump).', 'GOKEYLOG_ERR_TOOL');
   }
   // tcpdump says what is wrong on a "tcpdump: …" line; what follows it is detail like "(No such device exists)".
-  const why = stderr.split('\n').filter((l) => l.startsWith('tcpdump: ')).pop() ?? (lastLine(stderr) || `exit code ${code ?? 'by signal'}`);
+  const why = stderr.split('\n').filter((l) => l.startsWith('tcpdump: ') && !COUNTERS.test(l)).pop() ?? (lastLine(stderr) || `exit code ${code ?? 'by signal'}`);
   return new GokeylogError(`tcpdump could not start: ${why.replace(/^tcpdump: /, '').replace(/\.?$/, '.')}`, 'GOKEYLOG_ERR_TOOL');
 }
 
+/** The last thing tcpdump said, its counters (printed on SIGUSR1, see watchDrops) aside. */
 function lastLine(text: string): string {
-  return text.trim().split('\n').filter(Boolean).pop() ?? '';
+  return text.trim().split('\n').filter((l) => l && !COUNTERS.test(l)).pop() ?? '';
 }

@@ -163,7 +163,7 @@ function reportFilter(opts: AnalyzeCliOptions): ReportFilter {
 
 function statusText(s: AnalyzeStatus): string {
   const read = bytesProgress(s.bytesRead, s.totalBytes);
-  return `analyzing: ${read} · ${s.packets} packets · ${s.connections} connections · ${s.requests} requests · ${s.identities} identities`;
+  return `analyzing: ${read} · ${s.packets} packets · ${s.connections} connections · ${s.requests} requests · ${s.identities} identities${s.gaps ? ` · ${s.gaps} gaps (lost segments)` : ''}`;
 }
 
 async function analyze(captures: string[], opts: AnalyzeCliOptions): Promise<void> {

@@ -3,10 +3,11 @@ import { Option, type Command } from 'commander';
 import { describeFilter, runCapture, type CaptureSummary } from '../capture/index.js';
 import type { ProbeBackendName } from '../probe/index.js';
 import { exitCodesHelp, GokeylogError } from '../util/errors.js';
+import { cutToWholeBlocks } from '../pcap/index.js';
 import { SecretOutput, sameFile } from '../util/secretFile.js';
-import { count } from '../util/format.js';
+import { count } from '../util/count.js';
 import { addTargetOptions, hasTargets, parsePositive, PROBE_ERRORS, resolveTargetSpec, type TargetOptions } from './options.js';
-import { notice } from './output.js';
+import { notice, StatusLine } from './output.js';
 import { withStopSignal } from './signals.js';
 
 interface CaptureCliOptions extends TargetOptions {
@@ -71,8 +72,12 @@ async function runCaptureCommand(opts: CaptureCliOptions, signal: AbortSignal): 
     throw err;
   }
   const outFd = out?.fd;
-  const output = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd });
+  // The descriptor is ours to close (once, below), also after a write error: a stream that closed it itself made
+  // the later close fail with EBADF.
+  const output = outFd === undefined ? process.stdout : createWriteStream('', { fd: outFd, autoClose: false });
   const keyLogFd = keyLog?.fd;
+  // A status line only when the capture goes to a file: with -w - the reader (analyze -, wireshark) shows its own.
+  const status = new StatusLine();
   try {
     const targets = await resolveTargetSpec(opts, notice);
     const filter = opts.filter ?? targets.presetFilter;
@@ -92,6 +97,7 @@ async function runCaptureCommand(opts: CaptureCliOptions, signal: AbortSignal): 
       follow: opts.follow ?? false,
       signal,
       onNotice: notice,
+      onStatus: toStdout ? undefined : (st) => status.update(() => `capturing: ${count(st.packets, 'packet', 'packets')}, ${count(st.keys, 'key', 'keys')}, ${st.droppedByKernel} dropped by the kernel`),
       onReady: (netns) => {
         // The capture takes the name of -w once it runs: a capture that could not start leaves an old file as it was.
         out?.commit();
@@ -99,13 +105,21 @@ async function runCaptureCommand(opts: CaptureCliOptions, signal: AbortSignal): 
       },
     });
     out?.commit();
-    if (opts.json) (toStdout ? process.stderr : process.stdout).write(`${JSON.stringify(summary)}\n`);
+    status.clear();
+    // A full disk: the file is cut back to its last whole block (tshark reads it all) and the summary says
+    // what it really holds.
+    const kept = summary.writeError !== undefined && out?.regular ? cutToWholeBlocks(out.fd) : undefined;
+    if (opts.json) (toStdout ? process.stderr : process.stdout).write(`${JSON.stringify(kept ? { ...summary, kept } : summary)}\n`);
     else for (const line of describeSummary(summary)) notice(line);
+    if (summary.writeError !== undefined) {
+      const what = kept ? `; ${opts.write} keeps ${count(kept.packets, 'packet', 'packets')} and ${count(kept.keys, 'key', 'keys')} in ${count(kept.secretsBlocks, 'secrets block', 'secrets blocks')}, up to its last whole block (${kept.bytes} bytes)` : '';
+      throw new GokeylogError(`${summary.writeError.replace(/\.$/, '')}${what}.`, 'GOKEYLOG_ERR_IO');
+    }
   } finally {
+    status.clear();
     out?.discard();
     if (keyLogFd !== undefined) closeSync(keyLogFd);
-    // A file stream closes its fd when it ends; if the capture never started, close it here.
-    if (outFd !== undefined && !output.writableEnded) closeSync(outFd);
+    if (outFd !== undefined) closeSync(outFd);
   }
 }
 

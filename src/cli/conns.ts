@@ -1,11 +1,12 @@
 import { closeSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { connRows, midstreamKeyLines, readLayoutFile, sweepConns, type ConnRow, type SweepResult } from '../conns/index.js';
 import { resolveTargets } from '../probe/targets.js';
 import { ExitCode, exitCodesHelp, GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
-import { count } from '../util/format.js';
+import { count } from '../util/count.js';
 import { addK8sOption, collect, collectPid, hasTargets, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
 import { notice } from './output.js';
 import { escapeControl } from '../util/terminal.js';
@@ -32,7 +33,7 @@ export function registerConns(program: Command): void {
     .option('--exe <path>', 'every process running this executable (repeatable)', collect, [])
     .option('--process <name>', 'every process with this command name or argv[0] (repeatable)', collect, [])
     .option('--json', 'print the connections as JSON')
-    .option('--sweep <seconds>', `probe for at most SECONDS (default ${DEFAULT_SWEEP_SECONDS}; the sweep ends as soon as every established socket is matched)`, parsePositive('--sweep'), DEFAULT_SWEEP_SECONDS)
+    .option('--sweep <seconds>', 'probe for at most SECONDS (the sweep ends as soon as every established socket is matched)', parsePositive('--sweep'), DEFAULT_SWEEP_SECONDS)
     .option('--expiring-within <days>', 'mark (and list first) client certificates that expire within DAYS', parseDays, 30)
     .option('--fail-on-expiry', `exit with ${EXIT_EXPIRING} when a listed certificate expires within --expiring-within days`)
     .option('--keylog <file>', 'append the TLS 1.3 traffic secrets read, with their sequence numbers, as mid-stream key lines (created 0600)')
@@ -91,6 +92,8 @@ function writeKeys(fd: number, result: SweepResult, notice: (m: string) => void)
 
 function toJson(result: SweepResult, rows: ConnRow[]): unknown {
   return {
+    // Which node this is, so that the outputs of several nodes can be told apart and merged.
+    node: hostname(),
     sweep: { elapsedMs: Math.round(result.elapsedMs), complete: result.complete, probeHits: result.hits },
     processes: result.processes.map((p) => ({
       pid: p.pid, comm: p.comm, goVersion: p.goVersion, goVersionSource: p.goVersionSource,
@@ -104,7 +107,7 @@ function toJson(result: SweepResult, rows: ConnRow[]): unknown {
 function text(result: SweepResult, rows: ConnRow[], days: number): string {
   const color = process.stdout.isTTY === true;
   const mark = (s: string): string => (color ? `\x1b[1;31m${s}\x1b[0m` : s);
-  const table = new Table({ head: ['', 'peer', 'peer process', 'local', 'TLS', 'ALPN / SNI', 'client CN', 'O', 'not after (days)', 'credential id'], style: { head: [], border: [] } });
+  const table = new Table({ head: ['', 'peer', 'peer process', 'local', 'TLS', 'ALPN / SNI', 'peer CN', 'O', 'not after (days)', 'credential id'], style: { head: [], border: [] } });
   for (const r of rows) {
     const c = r.certificate;
     const peerProcess = r.peerProcess ? `${escapeControl(r.peerProcess.comm)} (${r.peerProcess.pid})${r.peerProcess.containerId ? ` ${r.peerProcess.containerId.slice(0, 12)}` : ''}` : '';
@@ -120,7 +123,7 @@ function text(result: SweepResult, rows: ConnRow[], days: number): string {
   const tlsRows = rows.filter((r) => r.status === 'tls');
   const idle = rows.filter((r) => r.status === 'idle').length;
   lines.push(
-    `${count(tlsRows.length, 'TLS connection', 'TLS connections')}, ${idle} idle; ${expiring > 0 ? mark(`${expiring} client certificate(s) expire within ${days} days`) : `no client certificate expires within ${days} days`}.`,
+    `${count(tlsRows.length, 'TLS connection', 'TLS connections')}, ${idle} idle; ${expiring > 0 ? mark(`${count(expiring, 'peer certificate expires', 'peer certificates expire')} within ${days} days`) : `no peer certificate expires within ${days} days`}.`,
     `sweep: ${(result.elapsedMs / 1000).toFixed(1)} s${result.complete ? ', every established socket matched' : ''}.`,
   );
   for (const p of result.processes) {

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { exitCodesHelp } from '../util/errors.js';
 import { runKeylog } from '../keylogger/index.js';
 import type { KeyCaptureStats, ProbeBackendName, TracePipeFormat } from '../probe/index.js';
-import { count } from '../util/format.js';
+import { count } from '../util/count.js';
 import { addTargetOptions, parsePositive, PROBE_ERRORS, resolveTargetSpec, type TargetOptions } from './options.js';
 import { notice } from './output.js';
 import { withStopSignal } from './signals.js';
@@ -56,13 +56,15 @@ async function keylog(opts: KeylogOptions, signal: AbortSignal): Promise<void> {
       midstream: opts.midstream ?? false,
       signal,
     },
-    { stdout: process.stdout, onNotice: notice, onStopped: (stats) => notice(summary(stats)) },
+    { stdout: process.stdout, onNotice: notice, onStopped: (stats, inFile) => notice(summary(stats, inFile)) },
   );
 }
 
-function summary(s: KeyCaptureStats): string {
+function summary(s: KeyCaptureStats, inFile: number | undefined): string {
+  const written = inFile ?? s.keys;
+  const unwritten = s.keys > written ? ` (${s.keys - written} more not written)` : '';
   return `${count(s.processes, 'process', 'processes')} in ${count(s.binaries, 'binary', 'binaries')} hooked (${s.backend}); ` +
-    `${count(s.keys, 'key', 'keys')} written, ${count(s.duplicates, 'duplicate', 'duplicates')} dropped, ${s.rejects} rejected, ${s.lost} lost` +
+    `${count(written, 'key', 'keys')} written${unwritten}, ${count(s.duplicates, 'duplicate', 'duplicates')} dropped, ${s.rejects} rejected, ${s.lost} lost` +
     (s.ignored > 0 ? `, ${s.ignored} from unselected processes ignored.` : '.');
 }
 

@@ -220,8 +220,10 @@ function onConnHit(t: Target, index: number, hit: RawConnHit, read: boolean, mon
     const refusal = 'refused' in facts ? facts : matchSocket(t, facts);
     if (refusal || 'refused' in facts) {
       // A Conn whose TLS state validated but whose socket is gone (or no longer established) closed meanwhile.
-      if (refusal?.closed) t.closed++;
-      else {
+      if (refusal?.closed) {
+        t.closed++;
+        t.seen.delete(seenKey); // its address may be reused by a new Conn: read that one when it shows up
+      } else {
         t.refused++;
         if (t.refusals.length < MAX_REFUSALS_KEPT) t.refusals.push(`${layout.release} at 0x${hit.conn.toString(16)}: ${refusal?.refused}`);
       }

@@ -72,7 +72,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     say('(stopping the capture with SIGINT, as Ctrl-C would)');
     await stopAndWait(capture, 'SIGINT');
     say('');
-    await step(say, children, opts.out, ['analyze', capturePath, '--expiring-within', '7']);
+    await step(say, children, opts.out, ['analyze', capturePath, '--expiring-within', '7', '--requests']);
     say(`Files (0600, in a 0700 directory): ${capturePath} opens decrypted in Wireshark with no options; ${keyLogPath} is the NSS key log.`);
     if (opts.keep === undefined) say('They are removed now; run `gokeylog demo --keep DIR` to keep them.');
   });
@@ -86,14 +86,23 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
 export async function inDemoDir(keep: string | undefined, children: ChildProcess[], stop: DemoStop, body: (dir: string) => Promise<void>): Promise<void> {
   let cleaning: Promise<void> | undefined;
   let dir: string | undefined;
-  const cleanup = (): Promise<void> => (cleaning ??= (async () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const cleanup = (signal?: NodeJS.Signals): Promise<void> => (cleaning ??= (async () => {
+    // gokeylog's own commands first, and alone: they remove their probes, which must not race the exit of
+    // the very process they hook. After a Ctrl-C they already have their SIGINT (the terminal's): no second one.
+    const ours = children.filter((c) => CLI_CHILDREN.has(c));
+    if (signal !== 'SIGINT') for (const child of ours) if (running(child)) child.kill('SIGINT');
+    const ourTimer = setTimeout(() => ours.forEach((c) => c.kill('SIGTERM')), STEP_TIMEOUT_MS);
+    await Promise.all(ours.map((c) => exited(c)));
+    clearTimeout(ourTimer);
+    for (const child of children) if (running(child)) child.kill('SIGTERM');
     const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), 10_000);
     await Promise.all(children.map((c) => exited(c)));
     clearTimeout(timer);
     if (keep === undefined && dir !== undefined) rmSync(dir, { recursive: true, force: true });
   })());
-  const onAbort = (): void => void cleanup().finally(() => stop.onStopped());
+  // The signal that stopped the run is the abort's reason (the CLI's stop signal): cleanup treats a Ctrl-C
+  // (SIGINT, which the children got too) apart.
+  const onAbort = (): void => void cleanup(typeof stop.signal.reason === 'string' && stop.signal.reason !== 'exit' ? (stop.signal.reason as NodeJS.Signals) : undefined).finally(() => stop.onStopped());
   stop.signal.addEventListener('abort', onAbort, { once: true });
   try {
     dir = demoDir(keep);
@@ -142,8 +151,15 @@ export async function step(say: (t: string) => void, children: ChildProcess[], o
 
 /** This very CLI, as a child: the same node, loader flags and entry script. */
 export function spawnCli(args: string[], stdio: ['ignore', 'pipe' | 'inherit' | 'ignore', 'pipe' | 'inherit']): ChildProcess {
-  return spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], { stdio });
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], { stdio });
+  CLI_CHILDREN.add(child);
+  return child;
 }
+
+/** The children that are gokeylog commands (see inDemoDir's cleanup). */
+const CLI_CHILDREN = new WeakSet<ChildProcess>();
+
+const running = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
 
 /** Resolves with the first capture group (or the line) of the first line matching `pattern`. */
 export function firstLine(child: ChildProcess, pattern: RegExp, what: string, stream: 'stdout' | 'stderr' = 'stdout', echo = stream === 'stderr'): Promise<string> {

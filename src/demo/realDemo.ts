@@ -101,7 +101,7 @@ export async function runRealDemo(opts: RealDemoOptions): Promise<void> {
     say('(stopping the capture with SIGINT, as Ctrl-C would)');
     await stopAndWait(capture, 'SIGINT');
     say('');
-    await step(say, children, opts.out, ['analyze', capturePath, '--expiring-within', '7']);
+    await step(say, children, opts.out, ['analyze', capturePath, '--expiring-within', '7', '--requests']);
     say(`The API server's own audit log (${files.auditLog}) records the same requests: the referee the tests compare against.`);
     say(`Files (0600, in a 0700 directory): ${capturePath} opens decrypted in Wireshark with no options; ${keyLogPath} is the NSS key log.`);
     if (opts.keep === undefined) say('They are removed now; run `gokeylog demo --real --keep DIR` to keep them.');

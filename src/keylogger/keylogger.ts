@@ -7,7 +7,7 @@ import { midstreamKeyLines, sweepConns } from '../conns/index.js';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec, type TracePipeFormat } from '../probe/index.js';
 import { setLongTimeout, type LongTimeout } from '../util/longTimeout.js';
-import { count } from '../util/format.js';
+import { count } from '../util/count.js';
 import { SecretOutput } from '../util/secretFile.js';
 
 /** How long the --midstream sweep may probe (Read/Write) for the connections opened before keylog. */
@@ -33,8 +33,8 @@ export interface RunKeylogOptions {
 export interface RunKeylogIo {
   stdout: NodeJS.WritableStream;
   onNotice(message: string): void;
-  /** The probes are removed: the final counts, also when the run ends with a failure. */
-  onStopped(stats: KeyCaptureStats): void;
+  /** The probes are removed: the final counts (and the keys in the key log file), also when the run fails. */
+  onStopped(stats: KeyCaptureStats, keysInFile: number | undefined): void;
 }
 
 export async function runKeylog(opts: RunKeylogOptions, io: RunKeylogIo): Promise<void> {
@@ -69,7 +69,10 @@ export async function runKeylog(opts: RunKeylogOptions, io: RunKeylogIo): Promis
     await ended;
     sweepAbort.abort();
     await swept;
-    io.onStopped(await session.stop());
+    const stats = await session.stop();
+    // What is in the file, not what the probe saw: after a failed write (a full disk) they differ.
+    keyFile?.flush();
+    io.onStopped(stats, keyFile?.written);
     if (failure) throw failure;
   } finally {
     io.stdout.off('error', onOutputError);

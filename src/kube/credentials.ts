@@ -165,3 +165,37 @@ export function queryToken(path: string): string | null {
   }
   return null;
 }
+
+/** JSON keys whose values are credentials wherever they appear in a response (TokenRequest's status.token, …). */
+const SECRET_KEYS = new Set(['token', 'access_token', 'id_token', 'refresh_token', 'password', 'client-key-data', 'token-data']);
+
+/**
+ * A response body as --bodies may print it: JSON with credential fields and Secret data REDACTED; a body that
+ * may hold credentials but cannot be read as JSON (protobuf Secrets, TokenRequests) is withheld (null).
+ */
+export function printableBody(body: Buffer, contentType: string | undefined, what: { resource?: string; subresource?: string }): { text: string } | { base64: string } | null {
+  const sensitive = what.resource === 'secrets' || what.subresource === 'token' || what.resource === 'tokenreviews' || what.resource === 'tokenrequests';
+  if (/json/i.test(contentType ?? '')) {
+    try {
+      return { text: JSON.stringify(redactJson(JSON.parse(body.toString('utf8')) as unknown)) };
+    } catch {
+      return sensitive ? null : { text: body.toString('utf8') };
+    }
+  }
+  if (sensitive) return null;
+  return /yaml|text|xml/i.test(contentType ?? '') ? { text: body.toString('utf8') } : { base64: body.toString('base64') };
+}
+
+function redactJson(value: unknown, inSecret = false): unknown {
+  if (Array.isArray(value)) return value.map((v) => redactJson(v, inSecret));
+  if (!value || typeof value !== 'object') return value;
+  const o = value as Record<string, unknown>;
+  const secret = o.kind === 'Secret' || inSecret;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (SECRET_KEYS.has(k.toLowerCase()) && (typeof v === 'string' || v === null)) out[k] = v === null ? null : REDACTED;
+    else if (secret && (k === 'data' || k === 'stringData') && v && typeof v === 'object') out[k] = Object.fromEntries(Object.keys(v).map((key) => [key, REDACTED]));
+    else out[k] = redactJson(v, o.kind === 'SecretList' && k === 'items');
+  }
+  return out;
+}

@@ -7,4 +7,5 @@ export type { ParseProgress, ParserOptions } from './parser.js';
 export { forEachPacket, readCapture, readCaptureBatches } from './reader.js';
 export type { ReadCaptureOptions } from './reader.js';
 export { PcapngWriter } from './writer.js';
+export { cutToWholeBlocks, type WholeBlocks } from './wholeBlocks.js';
 export type { InterfaceDescription, PacketToWrite } from './writer.js';

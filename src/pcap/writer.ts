@@ -192,7 +192,8 @@ export class PcapngWriter {
   }
 
   #failure(err: Error): GokeylogError {
-    const why = (err as NodeJS.ErrnoException).code ?? err.message;
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOSPC' ? 'no space left on device (ENOSPC)' : (code ?? err.message);
     return new GokeylogError(`cannot write ${this.#name}: ${why}.`, 'GOKEYLOG_ERR_IO', { cause: err });
   }
 

@@ -3,6 +3,7 @@
  * fields may be added, never renamed. Optional fields are omitted rather than null where the contract
  * marks them optional (reason, clientCertificate, serverCertificate).
  */
+import { printableBody } from '../kube/credentials.js';
 import type { CertificateInfo, MidstreamAlignment } from '../tls/index.js';
 import { midstreamNote, type AnalyzedConnection, type AnalyzedRequest, type Identity, type MidstreamConnection, type Report } from './model.js';
 
@@ -92,9 +93,11 @@ export function requestJson(r: AnalyzedRequest): Record<string, unknown> {
   if (e.grpcStatus !== undefined) out.grpcStatus = e.grpcStatus;
   if (e.grpcMessage !== undefined) out.grpcMessage = e.grpcMessage;
   if (e.responseBody) {
-    // Text stays readable; anything else (protobuf, gRPC frames) is kept exact.
-    if (/json|yaml|text|xml/i.test(e.contentType ?? '')) out.responseBody = e.responseBody.toString('utf8');
-    else out.responseBodyBase64 = e.responseBody.toString('base64');
+    // Text stays readable; anything else (protobuf, gRPC frames) is kept exact; credentials never.
+    const body = printableBody(e.responseBody, e.contentType, r.kube);
+    if (body === null) out.responseBodyWithheld = 'may hold credentials and is not JSON';
+    else if ('text' in body) out.responseBody = body.text;
+    else out.responseBodyBase64 = body.base64;
   }
   return out;
 }

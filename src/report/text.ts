@@ -10,6 +10,7 @@ import { cut, delimitedLines, displayWidth, splitAt, tableLines, wrap, type Colu
 import { isoTime } from './json.js';
 import { callName, midstreamNote, type AnalyzedConnection, type AnalyzedRequest, type Identity, type Report } from './model.js';
 import { durationText } from './timeLeft.js';
+import { count } from '../util/count.js';
 
 export interface TextOptions {
   /** ANSI colours (a terminal without NO_COLOR). */
@@ -101,7 +102,6 @@ function title(text: string, o: Options): string {
   return o.color ? `\u001b[1m${text}\u001b[0m` : text;
 }
 
-const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 function header(report: Report, o: Options): string[] {
   const decrypted = report.connections.filter((c) => c.decrypted && !c.rejected).length;
@@ -109,8 +109,8 @@ function header(report: Report, o: Options): string[] {
   const sources = o.sources?.length ? `${o.sources.map((s) => (s === '-' ? 'standard input' : escapeControl(s))).join(', ')}: ` : '';
   const from = report.referenceTimeSource === 'capture' ? 'the start of the first capture' : report.referenceTimeSource === 'given' ? 'the time given by --now' : 'now';
   return [
-    ...fitLine(`${sources}${plural(report.connections.length, 'connection')} (${decrypted} decrypted${refused ? `, ${refused} refused by the server` : ''}), ${plural(report.requests.length > 0 ? report.requests.length : report.identities.reduce((n, i) => n + i.requests, 0), 'request')}, ${plural(report.identities.length, 'identity', 'identities')}.`, o.width, '  '),
-    ...fitLine(`Expiry measured from ${report.referenceTime} (${from}); window ${plural(report.expiringWithinDays, 'day')}.`, o.width, '  '),
+    ...fitLine(`${sources}${count(report.connections.length, 'connection')} (${decrypted} decrypted${refused ? `, ${refused} refused by the server` : ''}), ${count(report.requests.length > 0 ? report.requests.length : report.identities.reduce((n, i) => n + i.requests, 0), 'request')}, ${count(report.identities.length, 'identity', 'identities')}.`, o.width, '  '),
+    ...fitLine(`Expiry measured from ${report.referenceTime} (${from}); window ${count(report.expiringWithinDays, 'day')}.`, o.width, '  '),
   ];
 }
 
@@ -156,8 +156,8 @@ function answerLine(i: Identity, report: Report): string {
   const when = seen(i);
   if (when) parts.push(`seen ${when}`);
   if (i.userAgents.length) parts.push(`— ${more(i.userAgents, TOP)}`);
-  parts.push(`— ${plural(i.requests, 'request')}${i.requests ? `: ${topCalls(i, TOP)}` : ''}`);
-  if (i.connectionIds.length && report.requests.length === 0 && i.requests === 0) parts.push(`on ${plural(i.connectionIds.length, 'connection')}`);
+  parts.push(`— ${count(i.requests, 'request')}${i.requests ? `: ${topCalls(i, TOP)}` : ''}`);
+  if (i.connectionIds.length && report.requests.length === 0 && i.requests === 0) parts.push(`on ${count(i.connectionIds.length, 'connection')}`);
   return escapeControl(parts.join(' '));
 }
 
@@ -181,7 +181,7 @@ function sameNameNotes(identities: Identity[]): string[] {
     const each = [...cas].map(([ca, ids]) => {
       const conns = ids.reduce((n, i) => n + i.connectionIds.length, 0);
       const rejected = ids.map((i) => i.rejected).filter(Boolean);
-      return `${ca}: ${plural(conns, 'connection')}${rejected.length ? `, rejected: ${rejected.join(', ')}` : ''}`;
+      return `${ca}: ${count(conns, 'connection')}${rejected.length ? `, rejected: ${rejected.join(', ')}` : ''}`;
     });
     notes.push(escapeControl(`! ${user} presented certificates from ${cas.size} different CAs — ${each.join('; ')}`));
   }
@@ -322,5 +322,5 @@ function undecrypted(connections: AnalyzedConnection[]): string | null {
   }
   if (n === 0) return null;
   const list = [...reasons].sort((a, b) => b[1] - a[1]).map(([why, k]) => `${why} ×${k}`).join(', ');
-  return `${plural(n, 'connection')} not decrypted or refused (${cut(list, 200)}); --connections lists them.`;
+  return `${count(n, 'connection')} not decrypted or refused (${cut(list, 200)}); --connections lists them.`;
 }

@@ -101,8 +101,11 @@ export class SecretOutput {
   }
 }
 
-/** Created here, by this run alone, never through a link. */
-const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+/**
+ * Created here, by this run alone, never through a link. Readable too: after a failed write (a full disk) a
+ * capture is read back to cut it to its last whole block.
+ */
+const NEW_FILE = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 function lstatOrUndefined(file: string, cannot: (err: unknown) => never): Stats | undefined {
   try {

@@ -406,7 +406,7 @@ test('capture --exe: a target that starts later in a new network namespace gets 
 test('usage errors are one sentence with exit code 2, before anything is started', async () => {
   const [command, prefix] = cli([]);
   for (const [args, expected] of [
-    [['-w', '/dev/null'], /^gokeylog: say which programs to capture: --pid, --exe or --process\.$/],
+    [['-w', '/dev/null'], /^gokeylog: say which programs to capture: --pid, --exe, --process or --k8s\.$/],
     [['--pid', '1', '-w', '/dev/null', '--hold-ms', 'soon'], /^gokeylog: --hold-ms soon is not a positive number\.$/],
     [['--pid', 'x', '-w', '/dev/null'], /^gokeylog: --pid x is not a process id\.$/],
     [['--pid', '1'], /required option '-w, --write <file>' not specified/],

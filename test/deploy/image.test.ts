@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import tls from 'node:tls';
@@ -96,7 +97,8 @@ test('the Dockerfile builds without a daemon, and its gokeylog inspects and list
     const talk = setInterval(() => peer.write('x'), 100);
     peer.on('data', () => undefined);
     try {
-      const conns = JSON.parse(await inChroot(merged!, `gokeylog conns --pid ${apiserver.serverPid} --json --sweep 10`, { hostPid: true })) as { connections: Array<{ peer: string; local: string; status: string; tlsVersion: string | null; peerProcess: { pid: number } | null }> };
+      const conns = JSON.parse(await inChroot(merged!, `gokeylog conns --pid ${apiserver.serverPid} --json --sweep 10`, { hostPid: true })) as { node: string; connections: Array<{ peer: string; local: string; status: string; tlsVersion: string | null; peerProcess: { pid: number } | null }> };
+      assert.equal(conns.node, hostname(), 'the output names its node');
       const mine = conns.connections.find((c) => c.peer === `127.0.0.1:${peer.localPort}`);
       assert.ok(mine, `the test's connection (port ${peer.localPort}) is listed: ${JSON.stringify(conns)}`);
       assert.equal(mine.status, 'tls');

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { decodeJwt, parseAuthorization, queryToken, redactPath, secretFingerprint } from '../../src/kube/credentials.js';
+import { decodeJwt, parseAuthorization, printableBody, queryToken, redactPath, secretFingerprint } from '../../src/kube/credentials.js';
 
 const b64url = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
 
@@ -62,4 +62,18 @@ test('credential query parameters are redacted', () => {
   assert.equal(redactPath('/token=abc'), '/token=abc');
   assert.equal(queryToken('/x?a=1&access_token=ab%2Bc'), 'ab+c');
   assert.equal(queryToken('/x?a=1'), null);
+});
+
+test('--bodies never prints credentials: TokenRequest tokens and Secret data are redacted, unreadable ones withheld', () => {
+  const tokenRequest = Buffer.from(JSON.stringify({ kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1', status: { token: 'eyJhbGciOi.secret.sig', expirationTimestamp: '2026-12-02T00:00:00Z' } }));
+  assert.deepEqual(JSON.parse((printableBody(tokenRequest, 'application/json', { resource: 'serviceaccounts', subresource: 'token' }) as { text: string }).text).status,
+    { token: 'REDACTED', expirationTimestamp: '2026-12-02T00:00:00Z' });
+  const secrets = Buffer.from(JSON.stringify({ kind: 'SecretList', items: [{ kind: 'Secret', metadata: { name: 'db', labels: { data: 'x' } }, data: { password: 'aHVudGVyMg==' }, type: 'Opaque' }] }));
+  const printed = (printableBody(secrets, 'application/json; charset=utf-8', { resource: 'secrets' }) as { text: string }).text;
+  assert.ok(!printed.includes('aHVudGVyMg=='));
+  assert.deepEqual(JSON.parse(printed).items[0].data, { password: 'REDACTED' });
+  assert.deepEqual(JSON.parse(printed).items[0].metadata, { name: 'db', labels: { data: 'x' } });
+  assert.equal(printableBody(Buffer.from([0x6b, 0x38, 0x73, 0x00]), 'application/vnd.kubernetes.protobuf', { resource: 'secrets' }), null);
+  assert.deepEqual(printableBody(Buffer.from('ok'), 'text/plain', {}), { text: 'ok' });
+  assert.deepEqual(printableBody(Buffer.from([1, 2]), 'application/grpc', {}), { base64: 'AQI=' });
 });

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { loadFixtures, testPki, type GoFixture } from '../support/fixtures.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { secretTempDir, type CertPair, type TestPki } from '../support/pki.js';
-import { browserMissing, openFile, pngSize, withChromium, type Page } from '../support/browser.js';
+import { browserMissing, openFile, pixelsOf, pngSize, withChromium, type Page } from '../support/browser.js';
 import { commandExists, runCurl, runTlsclient, runTraffic, secretFileIn, startTlsServerSession, type TrafficResult } from '../support/traffic.js';
 import { runAnalyze } from '../analyze/cli.js';
 
@@ -227,6 +227,11 @@ test('HTML report of real captures in Chromium at 1100, 1250 and 1400 px', { tim
           return {
             attention: attention.map((li) => [li.className, li.querySelector('strong')!.textContent, [...li.querySelectorAll('.badge')].map((b) => b.textContent)]),
             worker: box(worker ?? null),
+            // Where the answers' first badges are drawn: a point inside each, left of its text.
+            badgeSpots: attention.map((li) => {
+              const r = li.querySelector('.badge')!.getBoundingClientRect();
+              return { x: Math.round(r.left + 2), y: Math.round(r.top + r.height / 2) };
+            }),
             workerVisible: worker ? document.elementFromPoint(worker.getBoundingClientRect().left + 20, worker.getBoundingClientRect().top + 10)?.closest('li') === worker : false,
             timeline: box(timeline),
             // Names: from the tooltips ("NAME: expires in 47 h (…)"); long ones are cut on the chart.
@@ -268,6 +273,11 @@ test('HTML report of real captures in Chromium at 1100, 1250 and 1400 px', { tim
         assert.deepEqual([badges[0]![1], badges[1], badges[2], badges[3]], ['expired 24 h ago', ['expires in 3 h'], ['expires in 47 h'], ['legacy: never expires']]);
         assert.ok(facts.worker && facts.worker.bottom <= height && facts.workerVisible, `worker-1 visible above the fold: ${JSON.stringify(facts.worker)}`);
         assert.ok(facts.timeline && facts.timeline.top < height, 'the timeline starts above the fold');
+        // The screenshot itself shows them: the refused certificate's badge violet, the expiring ones amber.
+        const near = (rgb: number[], want: number[]) => rgb.every((v, i) => Math.abs(v - want[i]!) <= 12);
+        const colours = await pixelsOf(browser, above, facts.badgeSpots);
+        assert.ok(near(colours[0]!, [0x6b, 0x2f, 0xa3]) && near(colours[1]!, [0xe8, 0xa2, 0x00]) && near(colours[2]!, [0xe8, 0xa2, 0x00]) && near(colours[3]!, [0x7a, 0x4b, 0x12]),
+          `badge colours in the ${width} px screenshot: ${JSON.stringify(colours)}`);
 
         // Charts: a full-width timeline with a row per credential and the server's certificate, coloured by state.
         assert.ok(facts.timeline!.width >= facts.body - 60, `timeline ${facts.timeline!.width} of ${facts.body} px`);

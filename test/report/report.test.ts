@@ -67,10 +67,13 @@ test('text: the answer, the identity, both connections with the reason, the requ
 });
 
 test('--bodies: text bodies as text, binary ones (gRPC, protobuf) as base64', () => {
-  const withBody = (contentType: string, body: Buffer) =>
-    requestJson(analyzeRequest({ ...decrypted, calls: {} }, { ...exchange, contentType, responseBody: body }));
+  const withBody = (contentType: string, body: Buffer, path = '/api/v1/pods') =>
+    requestJson(analyzeRequest({ ...decrypted, calls: {} }, { ...exchange, path, contentType, responseBody: body }));
   assert.equal(withBody('application/json', Buffer.from('{"kind":"PodList"}')).responseBody, '{"kind":"PodList"}');
   const grpc = withBody('application/grpc', Buffer.from([0, 0, 0, 0, 2, 0x0a, 0xff]));
   assert.equal(grpc.responseBody, undefined);
   assert.equal(grpc.responseBodyBase64, 'AAAAAAIK/w==');
+  // Secrets in protobuf cannot be redacted field by field: withheld.
+  const secret = withBody('application/vnd.kubernetes.protobuf', Buffer.from([0x6b, 0x38, 0x73, 0]), '/api/v1/namespaces/kube-system/secrets');
+  assert.deepEqual([secret.responseBody, secret.responseBodyBase64, secret.responseBodyWithheld], [undefined, undefined, 'may hold credentials and is not JSON']);
 });

@@ -16,6 +16,7 @@ export interface Page {
   goto(url: string, options: { waitUntil: 'load' }): Promise<unknown>;
   screenshot(options: { path: string; fullPage?: boolean }): Promise<Uint8Array>;
   evaluate<T>(fn: () => T): Promise<Awaited<T>>;
+  evaluate<T, A>(fn: (arg: A) => T, arg: A): Promise<Awaited<T>>;
   click(selector: string): Promise<void>;
   type(selector: string, text: string): Promise<void>;
   $eval<T>(selector: string, fn: (element: Element) => T): Promise<Awaited<T>>;
@@ -114,4 +115,28 @@ export function pngSize(png: Uint8Array): { width: number; height: number } {
   if (png.length < 24 || signature.some((b, i) => png[i] !== b)) throw new Error('not a PNG');
   const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
   return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+/**
+ * The colour of pixels in a PNG (a screenshot), read back by Chromium itself: the image is drawn into a
+ * canvas on a blank page of its own (not the page under test, whose requests are blocked).
+ */
+export async function pixelsOf(browser: Browser, png: Uint8Array, points: { x: number; y: number }[]): Promise<[number, number, number][]> {
+  const page = await browser.newPage();
+  try {
+    const dataUrl = `data:image/png;base64,${Buffer.from(png).toString('base64')}`;
+    return await page.evaluate(async ({ dataUrl, points }) => {
+      const img = new Image();
+      img.src = dataUrl;
+      await img.decode();
+      const canvas = document.createElement('canvas');
+      canvas.width = img.width;
+      canvas.height = img.height;
+      const ctx = canvas.getContext('2d')!;
+      ctx.drawImage(img, 0, 0);
+      return points.map((p) => [...ctx.getImageData(p.x, p.y, 1, 1).data.slice(0, 3)] as [number, number, number]);
+    }, { dataUrl, points });
+  } finally {
+    await page.close();
+  }
 }
