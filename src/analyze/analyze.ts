@@ -278,19 +278,29 @@ async function mergeByTime(
   for (const h of heads) if (await ready(h)) live.push(h);
   try {
     while (live.length > 0) {
+      // The input with the earliest packet, and the time of the next one elsewhere: the earliest input's packets
+      // up to that time go in one run (captures of rotated files or distinct windows barely interleave).
       let earliest = live[0]!;
       let earliestTs = (earliest.batch[earliest.at] as PacketBlock).timestamp;
+      let nextTs: bigint | undefined;
       for (let i = 1; i < live.length; i++) {
         const ts = (live[i]!.batch[live[i]!.at] as PacketBlock).timestamp;
         if (ts < earliestTs) {
+          nextTs = earliestTs;
           earliest = live[i]!;
           earliestTs = ts;
+        } else if (nextTs === undefined || ts < nextTs) {
+          nextTs = ts;
         }
       }
-      visit(earliest.batch[earliest.at]!, earliest.input);
-      earliest.at += 1;
+      const { batch } = earliest;
+      let block: CaptureBlock | undefined = batch[earliest.at];
+      do {
+        visit(block!, earliest.input);
+        block = batch[++earliest.at];
+      } while (block?.kind === 'packet' && (nextTs === undefined || block.timestamp <= nextTs));
       // An await per packet would cost more than the merge itself: only at the end of a batch or a non-packet.
-      if (earliest.batch[earliest.at]?.kind !== 'packet' && !(await ready(earliest))) live = live.filter((h) => h !== earliest);
+      if (block?.kind !== 'packet' && !(await ready(earliest))) live = live.filter((h) => h !== earliest);
     }
   } finally {
     for (const h of heads) await h.batches.return(undefined);
