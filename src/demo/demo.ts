@@ -31,9 +31,7 @@ const STEP_TIMEOUT_MS = 60_000;
  * and prints it first, so the demo also shows how to use gokeylog.
  */
 export async function runDemo(opts: DemoOptions): Promise<void> {
-  if (process.getuid?.() !== 0) {
-    throw new GokeylogError('the demo attaches uprobes and runs tcpdump: run it as root.', 'GOKEYLOG_ERR_NEEDS_ROOT');
-  }
+  requireRoot();
   const programs = demoPrograms();
   const say = (text: string): void => void opts.out.write(`${text}\n`);
   const children: ChildProcess[] = [];
@@ -76,6 +74,11 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     say(`Files (0600, in a 0700 directory): ${capturePath} opens decrypted in Wireshark with no options; ${keyLogPath} is the NSS key log.`);
     if (opts.keep === undefined) say('They are removed now; run `gokeylog demo --keep DIR` to keep them.');
   });
+}
+
+/** Both demos attach uprobes and run tcpdump. */
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new GokeylogError('the demo attaches uprobes and runs tcpdump: run it as root.', 'GOKEYLOG_ERR_NEEDS_ROOT');
 }
 
 /**

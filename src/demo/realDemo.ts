@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GokeylogError } from '../util/errors.js';
-import { exited, firstLine, inDemoDir, spawnCli, step, stopAndWait, type DemoStop } from './demo.js';
+import { exited, firstLine, inDemoDir, requireRoot, spawnCli, step, stopAndWait, type DemoStop } from './demo.js';
 import {
   apiserverArgs,
   createKubePki,
@@ -43,9 +43,7 @@ const CRD = {
 };
 
 export async function runRealDemo(opts: RealDemoOptions): Promise<void> {
-  if (process.getuid?.() !== 0) {
-    throw new GokeylogError('the demo attaches uprobes and runs tcpdump: run it as root.', 'GOKEYLOG_ERR_NEEDS_ROOT');
-  }
+  requireRoot();
   const binaries = requireKubeControlPlane();
   const say = (text: string): void => void opts.out.write(`${text}\n`);
   const children: ChildProcess[] = [];
