@@ -3,7 +3,7 @@
 // exit-code paragraph, and shell completion that real bash and zsh load and answer from.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -117,11 +117,13 @@ test('zsh completion: the script registers with compinit and the server answers 
   }
   if (!requireOrSkip(t, zsh, 'zsh is not installed (scripts/setup.sh installs it)')) return;
   const bin = shimDir();
-  const registered = execFileSync('zsh', ['-fc', 'autoload -U compinit && compinit -u -d /dev/null && source <(gokeylog completion zsh) && print -r -- $_comps[gokeylog]'], {
+  // compinit -D: no dump file (compinit -d FILE replaces FILE by a new one: never point it at /dev/null).
+  const registered = execFileSync('zsh', ['-fc', 'autoload -U compinit && compinit -u -D && source <(gokeylog completion zsh) && print -r -- $_comps[gokeylog]'], {
     env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
     encoding: 'utf8',
   });
   assert.equal(registered.trim(), '_gokeylog_completion');
+  assert.ok(statSync('/dev/null').isCharacterDevice(), 'zsh left /dev/null as it was');
   const line = 'gokeylog ana';
   const r = await gokeylog(['completion-server', '--', ...line.split(' ')], { COMP_CWORD: '1', COMP_LINE: line, COMP_POINT: String(line.length), SHELL: 'zsh' });
   // zsh's _describe takes "name:description"; the colon inside a description is escaped.
