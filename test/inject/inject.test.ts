@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,7 +24,11 @@ async function inject(input: Buffer, opts: { discardSecrets?: boolean } = {}): P
   const inFile = path.join(dir, 'in');
   const outFile = path.join(dir, 'out.pcapng');
   await writeFile(inFile, input);
-  const summary = await injectSecrets(inFile, new PcapngWriter(createWriteStream(outFile)), { keyLogText: KEYS, ...opts });
+  const out = createWriteStream(outFile);
+  const writer = new PcapngWriter(out);
+  const summary = await injectSecrets(inFile, writer, { keyLogText: KEYS, ...opts });
+  await writer.end();
+  if (!out.closed) await once(out, 'close'); // the file is whole before anyone (tshark) reads it
   const blocks: CaptureBlock[] = [];
   for await (const b of readCapture(outFile)) blocks.push(b);
   return { blocks, packets: summary.packets };
@@ -70,9 +75,15 @@ test('a multi-chunk pcapng passes through block for block, with a big block, two
   const inBlocks = (await blocksOfBytes(input)).filter((b) => b.kind !== 'section');
   assert.ok(rawOut.equals(Buffer.concat(inBlocks.map(rawOf))));
 
+  // The referee that is not our reader: the bytes editcap --inject-secrets would write, built by hand — the
+  // input with one DSB after the first SHB (whose section length the builder already leaves at -1).
+  const newDsb = dsb(true, SECRETS_TYPE_TLS_KEY_LOG, Buffer.from(KEYS));
+  assert.ok(readFileSync(path.join(dir, 'out.pcapng')).equals(Buffer.concat([parts[0]!, newDsb, ...parts.slice(1)])));
+
   const discarded = await inject(input, { discardSecrets: true });
   assert.deepEqual(discarded.blocks.filter((b) => b.kind === 'secrets').length, 1);
   assert.deepEqual(packetsOf(discarded.blocks), expected);
+  assert.ok(readFileSync(path.join(dir, 'out.pcapng')).equals(Buffer.concat([parts[0]!, newDsb, ...parts.slice(1, 3), ...parts.slice(4)])));
 });
 
 for (const nano of [false, true]) {
