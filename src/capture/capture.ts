@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { PcapngWriter, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../pcap/index.js';
 import { appendLines, describeWriteError, startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
+import { sweepMidstreamLines } from '../conns/index.js';
 import { GokeylogError } from '../util/errors.js';
 import { setLongTimeout } from '../util/longTimeout.js';
 import { chooseNetns, netnsChoice, netnsOf, type NetnsChoice } from './netns.js';
@@ -29,6 +30,8 @@ export interface CaptureOptions {
   signal?: AbortSignal;
   /** Also append each key line here (an fd opened 0600). */
   keyLogFd?: number;
+  /** Sweep the targets' connections open at the start (as keylog --midstream) and write their mid-stream lines. */
+  midstream?: boolean;
   backend?: ProbeBackendName;
   follow?: boolean;
   onNotice: (message: string) => void;
@@ -75,6 +78,9 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
   const onAbort = (): void => (live ? live.stop('signal') : void (signalled = true));
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) signalled = true;
+  // The connections open now will show no handshake: the sweep (keylog --midstream's) reads their secrets.
+  const sweepAbort = new AbortController();
+  const swept = opts.midstream ? sweepMidstreamLines(session.targets.map((t) => t.pid), sweepAbort.signal, opts.onNotice) : undefined;
   try {
     if (session.targets.length === 0) opts.onNotice('no target process is running yet: capturing in the host network namespace');
     const traffic = opts.filter === undefined ? new TargetTraffic(() => session.targets.map((t) => t.pid)) : undefined;
@@ -85,7 +91,7 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
     for (const netns of chooseNetns(session.targets.map((t) => t.pid), opts.hostNetns)) {
       sources.push({ netns, tcpdump: await Tcpdump.start({ iface: opts.iface, filter, netnsPid: netns.pid }) });
     }
-    live = new LiveCapture(opts, session, sources, filter, traffic && { traffic, ports: bpf!.ports });
+    live = new LiveCapture(opts, session, sources, filter, traffic && { traffic, ports: bpf!.ports }, swept && { lines: swept, abort: sweepAbort });
     for (const e of earlyKeys) live.addKey(e);
     if (signalled) live.stop('signal');
     else opts.onReady?.(sources.map((s) => s.netns.description));
@@ -96,6 +102,8 @@ export async function runCapture(opts: CaptureOptions): Promise<CaptureSummary> 
     opts.signal?.removeEventListener('abort', onAbort);
     // Also on failure: a tcpdump still starting in a new namespace sees this and stops at once.
     live?.stop('tcpdump exited');
+    sweepAbort.abort();
+    await swept;
     await Promise.all(sources.map((s) => s.tcpdump.stop()));
     await session.stop().catch((err: unknown) => opts.onNotice(`removing the probes failed: ${err instanceof Error ? err.message : String(err)}`));
   }
@@ -166,7 +174,13 @@ class LiveCapture {
   readonly #filterPorts: ReadonlySet<number>;
   readonly #toldOutside = new Set<number>();
 
-  constructor(opts: CaptureOptions, session: KeyCaptureSession, sources: Source[], filter: string, own?: { traffic: TargetTraffic; ports: ReadonlySet<number> }) {
+  /** The start-up sweep's lines (--midstream), and how to end it early when the capture stops. */
+  readonly #sweep: { lines: Promise<void>; abort: AbortController } | undefined;
+
+  constructor(
+    opts: CaptureOptions, session: KeyCaptureSession, sources: Source[], filter: string, own?: { traffic: TargetTraffic; ports: ReadonlySet<number> },
+    sweep?: { lines: Promise<string[]>; abort: AbortController },
+  ) {
     this.#opts = opts;
     this.#session = session;
     this.#sources = sources;
@@ -179,11 +193,17 @@ class LiveCapture {
     this.#writer = new PcapngWriter(opts.output, { name: opts.outputName });
     // analyze names the node of a capture from this comment when several nodes' captures are merged.
     this.#writer.writeSectionHeader({ userAppl: 'gokeylog capture', comment: `node=${hostname()}` });
+    if (sweep) {
+      this.#orderer.awaitMidstream();
+      const lines = sweep.lines.then((l) => this.#addMidstream(l)).catch((err: unknown) => void (this.#writeError ??= err));
+      this.#sweep = { lines, abort: sweep.abort };
+    }
   }
 
   /** Ends the capture (each tcpdump's output then ends); the first reason given is the one reported. */
   stop(why: StopReason): void {
     this.#stopReason ??= why;
+    this.#sweep?.abort.abort();
     for (const s of this.#sources) void s.tcpdump.stop();
   }
 
@@ -268,6 +288,8 @@ class LiveCapture {
   async finish(): Promise<Omit<CaptureSummary, 'netns' | 'iface' | 'filter' | 'stoppedBy'>> {
     const tcpdumpStats = sumStats(await Promise.all(this.#sources.map((s) => s.tcpdump.stop())));
     const probe = await this.#session.stop();
+    // Its lines still go in ahead of the packets that waited for them.
+    await this.#sweep?.lines;
     clearImmediate(this.#keyFlush);
     clearTimeout(this.#releaseTimer);
     this.#flushKeys();
@@ -318,6 +340,13 @@ class LiveCapture {
       this.#flushKeys();
       void this.#drain();
     });
+  }
+
+  /** The sweep's mid-stream lines: to the key log file, and as one DSB ahead of the packets that waited for it. */
+  #addMidstream(lines: string[]): void {
+    for (const line of lines) this.#appendKeyLog(line);
+    this.#emit(this.#orderer.addMidstream(lines, this.#now()));
+    void this.#drain();
   }
 
   /** One write(2) per line, so a reader following the file never sees half a line. */

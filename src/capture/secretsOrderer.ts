@@ -11,6 +11,10 @@
  *   `maxHeldBytes`. A connection whose packet left without its keys is not held again (no stall per packet).
  * - Packets of connections with no ClientHello seen go out as they come (behind any held ones); a connection
  *   first seen without a SYN that carries TLS records was opened before the capture: counted, never dropped.
+ * - While a sweep of the connections opened before runs (`awaitMidstream`, capture --midstream), packets of
+ *   connections first seen without a SYN are held until its mid-stream lines come (`addMidstream`): analyze
+ *   picks a joined connection's keys at its first bytes, so their DSB must come first. The sweep bounds the
+ *   wait itself (it always ends with `addMidstream`, lines or none); only the memory cap lets them out sooner.
  */
 
 /** What the orderer needs to know about a packet; the packet itself is opaque to it. */
@@ -54,6 +58,8 @@ export interface OrdererStats {
   connectionsKeysMissing: number;
   /** TLS connections already open when the capture started (no SYN, no ClientHello seen). */
   connectionsOpenedBefore: number;
+  /** `# GOKEYLOG_MIDSTREAM` lines written (the secrets of connections opened before, from a sweep). */
+  midstreamLines: number;
 }
 
 const TLS13_LABELS = ['CLIENT_HANDSHAKE_TRAFFIC_SECRET', 'SERVER_HANDSHAKE_TRAFFIC_SECRET', 'CLIENT_TRAFFIC_SECRET_0', 'SERVER_TRAFFIC_SECRET_0'];
@@ -84,9 +90,11 @@ export class SecretsOrderer<P> {
   #queue: Held<P>[] = [];
   #queueHead = 0;
   #heldBytes = 0;
+  /** A sweep for the connections opened before runs: their packets wait for its lines. */
+  #awaitingMidstream = false;
   readonly #stats: OrdererStats = {
     packets: 0, packetsHeld: 0, packetsReleasedWithoutKeys: 0, keys: 0, secretsBlocks: 0,
-    connectionsDecryptable: 0, connectionsKeysMissing: 0, connectionsOpenedBefore: 0,
+    connectionsDecryptable: 0, connectionsKeysMissing: 0, connectionsOpenedBefore: 0, midstreamLines: 0,
   };
 
   constructor(opts: SecretsOrdererOptions) {
@@ -102,10 +110,25 @@ export class SecretsOrderer<P> {
     return this.#queue.length - this.#queueHead;
   }
 
-  /** When the head of the queue must leave at the latest (null when nothing waits for keys). */
+  /** When the head of the queue must leave at the latest (null when nothing waits for keys, or it waits for the sweep). */
   get deadline(): number | null {
     const head = this.#queue[this.#queueHead];
+    if (head && head.needsKeys && this.#waitsForSweep(head.conn)) return null;
     return head ? head.arrivedAt + this.#opts.holdMs : null;
+  }
+
+  /** From now until `addMidstream`, connections first seen without a SYN wait for the sweep's lines. */
+  awaitMidstream(): void {
+    this.#awaitingMidstream = true;
+  }
+
+  /** The sweep's mid-stream lines (maybe none) as one DSB, then the packets that waited for them. */
+  addMidstream(lines: string[], now: number): OrderedBlock<P>[] {
+    this.#awaitingMidstream = false;
+    if (lines.length === 0) return this.release(now);
+    this.#stats.midstreamLines += lines.length;
+    this.#stats.secretsBlocks++;
+    return [{ kind: 'secrets', keyLog: lines.map((l) => `${l}\n`).join('') }, ...this.release(now)];
   }
 
   addPacket(facts: PacketFacts, packet: P, now: number): OrderedBlock<P>[] {
@@ -138,8 +161,9 @@ export class SecretsOrderer<P> {
   release(now: number): OrderedBlock<P>[] {
     const out: OrderedBlock<P>[] = [];
     for (let head = this.#queue[this.#queueHead]; head; head = this.#queue[this.#queueHead]) {
-      const waiting = head.needsKeys && this.#stillWaiting(head.conn);
-      if (waiting && now < head.arrivedAt + this.#opts.holdMs && this.#heldBytes <= this.#opts.maxHeldBytes) break;
+      const forSweep = head.needsKeys && this.#waitsForSweep(head.conn);
+      const waiting = forSweep || (head.needsKeys && this.#stillWaiting(head.conn));
+      if (waiting && (forSweep || now < head.arrivedAt + this.#opts.holdMs) && this.#heldBytes <= this.#opts.maxHeldBytes) break;
       if (waiting) this.#giveUp(head.conn);
       if (head.needsKeys && this.#outcome(head.conn) === 'missing') this.#stats.packetsReleasedWithoutKeys++;
       this.#shift();
@@ -150,6 +174,7 @@ export class SecretsOrderer<P> {
 
   /** End of capture: everything still held goes out, in order. */
   finish(): OrderedBlock<P>[] {
+    this.#awaitingMidstream = false;
     return this.release(Number.POSITIVE_INFINITY);
   }
 
@@ -169,7 +194,15 @@ export class SecretsOrderer<P> {
       this.#conns.set(conn, { kind: 'openedBefore' });
       this.#stats.connectionsOpenedBefore++;
     }
+    if (this.#waitsForSweep(conn)) return true;
     return state.kind === 'tls' && state.outcome === 'pending' && !this.#complete(state.clientRandom);
+  }
+
+  /** A connection opened before the capture (first seen without a SYN) while the sweep for its lines runs. */
+  #waitsForSweep(conn: string | null): boolean {
+    if (!this.#awaitingMidstream || conn === null) return false;
+    const state = this.#conns.get(conn);
+    return state?.kind === 'openedBefore' || (state?.kind === 'open' && !state.sawSyn);
   }
 
   #stillWaiting(conn: string | null): boolean {

@@ -1,5 +1,6 @@
 import { closeSync, createWriteStream } from 'node:fs';
 import { Option, type Command } from 'commander';
+import { MIDSTREAM_SWEEP_SECONDS } from '../conns/index.js';
 import { describeFilter, runCapture, type CaptureSummary } from '../capture/index.js';
 import type { ProbeBackendName } from '../probe/index.js';
 import { exitCodesHelp, GokeylogError } from '../util/errors.js';
@@ -21,6 +22,7 @@ interface CaptureCliOptions extends TargetOptions {
   maxHeldMb: number;
   backend: ProbeBackendName;
   json?: boolean;
+  midstream?: boolean;
 }
 
 export function registerCapture(program: Command): void {
@@ -33,6 +35,7 @@ export function registerCapture(program: Command): void {
     .option('-f, --filter <expr>', 'pcap filter expression, e.g. "tcp port 6443" (default: only the targets\' own TCP traffic: their listening ports and connections)')
     .option('--keylog <file>', 'also append the plain NSS key log to FILE (created 0600; an existing FILE must be yours and 0600)')
     .option('--duration <seconds>', 'stop after SECONDS', parsePositive('--duration'))
+    .option('--midstream', 'also sweep the connections already open when the capture starts (as keylog --midstream) and write their TLS 1.3 secrets as # GOKEYLOG_MIDSTREAM lines: analyze decrypts them from there on')
     .option('--host-netns', 'capture in the host network namespace instead of the targets\'')
     .option('--hold-ms <ms>', 'how long a packet may wait for its connection\'s keys', parsePositive('--hold-ms'), 2000)
     .option('--max-held-mb <mb>', 'memory for packets waiting for keys; past it they are written without waiting', parsePositive('--max-held-mb'), 64)
@@ -45,9 +48,15 @@ Examples:
   gokeylog capture --process etcd -w - | wireshark -k -i -              # decrypted, live
   gokeylog capture --k8s apiserver -w apiserver.pcapng --duration 60     # process and ports from its command line
   gokeylog capture --exe /usr/local/bin/kubelet --follow -w kubelet.pcapng
+  gokeylog capture --process kube-apiserver --midstream -w apiserver.pcapng   # also the clients connected before (analyze)
 
 Each DSB (the keys) is written before the first packet that needs it; packets wait up to --hold-ms for
-their keys. Connections opened before the capture started cannot be decrypted and are counted as such.
+their keys. Connections opened before the capture started cannot be decrypted from their handshake and are
+counted as such. With --midstream, those of the targets running at the start are swept once (Read/Write
+probes for at most ${MIDSTREAM_SWEEP_SECONDS} s, until each is seen): their secrets go into a DSB and --keylog ahead of
+their packets, which wait for the sweep; gokeylog analyze decrypts them from there on (Wireshark ignores those
+lines). Not the default: the sweep probes every TLS Read and Write of the targets while it runs, and holds
+their packets back until it ends.
 ${exitCodesHelp(PROBE_ERRORS)}`)
     .action(async (opts: CaptureCliOptions) => withStopSignal((signal) => runCaptureCommand(opts, signal)));
 }
@@ -93,6 +102,7 @@ async function runCaptureCommand(opts: CaptureCliOptions, signal: AbortSignal): 
       maxHeldBytes: opts.maxHeldMb * 1024 * 1024,
       durationMs: opts.duration === undefined ? undefined : opts.duration * 1000,
       keyLogFd,
+      midstream: opts.midstream ?? false,
       backend: opts.backend,
       follow: opts.follow ?? false,
       signal,
@@ -131,7 +141,9 @@ function describeSummary(s: CaptureSummary): string[] {
     `filter: ${s.filter}${s.packetsOfOtherProcesses ? `; ${count(s.packetsOfOtherProcesses, 'packet', 'packets')} of other processes left out` : ''}.`,
     `${count(o.keys, 'key', 'keys')} written in ${count(o.secretsBlocks, 'secrets block', 'secrets blocks')} from ${count(s.probe.processes, 'process', 'processes')}; ${s.probe.rejects} rejected, ${s.probe.lost} lost.`,
     `TLS connections: ${o.connectionsDecryptable} with keys, ${o.connectionsKeysMissing} whose keys never came (${count(o.packetsReleasedWithoutKeys, 'packet', 'packets')} written without them), ` +
-      `${o.connectionsOpenedBefore} opened before the capture (cannot be decrypted).`,
+      (o.midstreamLines > 0
+        ? `${o.connectionsOpenedBefore} opened before the capture, ${count(o.midstreamLines, 'mid-stream secret line', 'mid-stream secret lines')} for those swept (gokeylog analyze decrypts them).`
+        : `${o.connectionsOpenedBefore} opened before the capture (cannot be decrypted).`),
   ];
 }
 

@@ -5,4 +5,5 @@
  */
 export { sweepConns, type SweepOptions, type SweepResult, type SweptConn, type SweptProcess } from './sweep.js';
 export { connRows, directions, midstreamKeyLines, type ConnRow, type RowCertificate } from './rows.js';
+export { MIDSTREAM_SWEEP_SECONDS, sweepMidstreamLines } from './midstream.js';
 export { builtinLayouts, readLayoutFile, type LayoutFile } from './layout.js';

@@ -3,15 +3,11 @@
  * log lines (to a 0600 file, or standard output) or as JSON records without the secret, until the stop
  * signal, the duration, a closed standard output or a failed write; the probes are removed on every way out.
  */
-import { midstreamKeyLines, sweepConns } from '../conns/index.js';
+import { sweepMidstreamLines } from '../conns/index.js';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { KeyLogWriter, startKeyCapture, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec, type TracePipeFormat } from '../probe/index.js';
 import { setLongTimeout, type LongTimeout } from '../util/longTimeout.js';
-import { count } from '../util/count.js';
 import { SecretOutput } from '../util/secretFile.js';
-
-/** How long the --midstream sweep may probe (Read/Write) for the connections opened before keylog. */
-const MIDSTREAM_SWEEP_SECONDS = 30;
 
 export interface RunKeylogOptions {
   targets: TargetSpec;
@@ -81,24 +77,11 @@ export async function runKeylog(opts: RunKeylogOptions, io: RunKeylogIo): Promis
   }
 }
 
-/**
- * The connections open at the start, swept once like `gokeylog conns` (its own Read/Write probes, removed when
- * done or when keylog stops): their mid-stream lines go where the NSS lines go. A sweep that fails is said,
- * and keylog goes on.
- */
+/** The mid-stream lines of the connections open at the start go where the NSS lines go. */
 async function sweepExisting(pids: number[], signal: AbortSignal, keyFile: KeyLogWriter | undefined, json: boolean, io: RunKeylogIo): Promise<void> {
-  const notice = io.onNotice;
-  try {
-    const result = await sweepConns(pids, { maxSeconds: MIDSTREAM_SWEEP_SECONDS, signal, onNotice: notice });
-    const lines = midstreamKeyLines(result, notice);
-    for (const line of lines) {
-      keyFile?.addLine(line);
-      if (keyFile === undefined && !json) io.stdout.write(`${line}\n`);
-    }
-    const connections = result.processes.reduce((n, p) => n + p.conns.length, 0);
-    notice(`swept the connections opened before: ${count(connections, 'TLS connection', 'TLS connections')}, ${count(lines.length, 'mid-stream line', 'mid-stream lines')} written`);
-  } catch (err) {
-    notice(`the sweep of the connections opened before failed: ${err instanceof Error ? err.message : String(err)}`);
+  for (const line of await sweepMidstreamLines(pids, signal, io.onNotice)) {
+    keyFile?.addLine(line);
+    if (keyFile === undefined && !json) io.stdout.write(`${line}\n`);
   }
 }
 

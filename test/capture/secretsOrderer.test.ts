@@ -42,7 +42,7 @@ test('a TLS 1.3 connection waits for all four secrets; everything behind it wait
   assert.deepEqual(out.at(-1), 'appdata', 'a keyed connection is not held again');
   assert.deepEqual({ ...o.stats }, {
     packets: 5, packetsHeld: 2, packetsReleasedWithoutKeys: 0, keys: 4, secretsBlocks: 2,
-    connectionsDecryptable: 1, connectionsKeysMissing: 0, connectionsOpenedBefore: 0,
+    connectionsDecryptable: 1, connectionsKeysMissing: 0, connectionsOpenedBefore: 0, midstreamLines: 0,
   });
 });
 
@@ -147,4 +147,37 @@ test('random interleavings: every packet out once, in order; none before its key
       assert.ok(complete || timedOut.has(p.conn), `seed ${seed}: packet ${p.id} of ${p.conn} left before its keys and before its hold time`);
     }
   }
+});
+
+test('while the sweep runs, a connection opened before waits (past holdMs) for its mid-stream DSB; new connections behind it keep their order', () => {
+  const o = orderer();
+  o.awaitMidstream();
+  const out: string[] = [];
+  out.push(...show(o.addPacket(facts('new', { syn: true }), 'new-syn', 0)));
+  out.push(...show(o.addPacket(facts('old', { tls: true }), 'old-1', 1)));
+  out.push(...show(o.addPacket(facts('new', {}), 'new-ack', 2)));
+  assert.deepEqual(out, ['new-syn'], 'the old connection waits; the new one behind it keeps the file in order');
+  assert.equal(o.deadline, null, 'no hold timer: the sweep ends the wait');
+  out.push(...show(o.release(HOLD_MS * 100)));
+  assert.deepEqual(out, ['new-syn'], 'holdMs does not let it out');
+  out.push(...show(o.addMidstream(['# GOKEYLOG_MIDSTREAM v=1 a', '# GOKEYLOG_MIDSTREAM v=1 b'], HOLD_MS * 100)));
+  assert.deepEqual(out, ['new-syn', 'DSB(2)', 'old-1', 'new-ack']);
+  out.push(...show(o.addPacket(facts('old', { tls: true }), 'old-2', HOLD_MS * 101)));
+  assert.deepEqual(out.at(-1), 'old-2', 'after the sweep it passes');
+  assert.deepEqual([o.stats.midstreamLines, o.stats.connectionsOpenedBefore, o.stats.packetsReleasedWithoutKeys], [2, 1, 0]);
+});
+
+test('a sweep that gives no lines, the memory cap, and the end of the capture all let the waiting packets out', () => {
+  const none = orderer();
+  none.awaitMidstream();
+  assert.deepEqual(show(none.addPacket(facts('old', { tls: true }), 'p', 0)), []);
+  assert.deepEqual(show(none.addMidstream([], 1)), ['p'], 'no DSB for no lines');
+  const capped = orderer(150);
+  capped.awaitMidstream();
+  assert.deepEqual(show(capped.addPacket(facts('old', { tls: true }), 'p1', 0)), []);
+  assert.deepEqual(show(capped.addPacket(facts('old', { tls: true }), 'p2', 1)), ['p1']);
+  const ended = orderer();
+  ended.awaitMidstream();
+  ended.addPacket(facts('old', { tls: true }), 'p', 0);
+  assert.deepEqual(show(ended.finish()), ['p']);
 });
