@@ -76,3 +76,29 @@ test('renderHtml: a capture analysed a month later marks "now" apart from the ca
   assert.match(html, /<g class="row valid"><title>server kube-apiserver: expires in 10 days \(2026-06-11 00:00:00 UTC\)<\/title>/);
   assert.match(html, /1<\/span> no keys for client random/);
 });
+
+test('renderHtml: the identities table says where each certificate was read (handshake in the capture, or the live process), as JSON identityFrom does', () => {
+  const start = Date.UTC(2026, 5, 1) / 1000;
+  const cert = (cn: string, sha256: string) => ({
+    subject: `CN=${cn}`, commonName: cn, organizations: ['system:nodes'], issuer: 'CN=ca', subjectAltNames: [],
+    notBefore: '2026-01-01T00:00:00.000Z', notAfter: '2026-09-01T00:00:00.000Z', serialNumber: sha256.slice(0, 2), sha256, authorityKeyId: null,
+  });
+  const connection = (id: number, cn: string, sha256: string, identitySource: 'handshake' | 'live process') => ({
+    id, client: { ip: '10.0.0.1', port: 40000 + id }, server: { ip: '10.0.0.2', port: 6443 }, startTime: start, sni: null, alpn: 'h2', tlsVersion: 'TLS 1.3',
+    cipherSuite: 'TLS_AES_128_GCM_SHA256', decrypted: true, reason: null, clientCertificate: cert(cn, sha256), serverCertificate: null, handshakeSeen: identitySource === 'handshake',
+    alert: null, rejected: null, protocol: 'h2' as const, httpError: null, bytesToServer: 1, bytesToClient: 1, plaintextBytesToServer: 0, plaintextBytesToClient: 0,
+    requestCount: 0, calls: {}, nodes: [], identitySource,
+  });
+  const report = buildReport([connection(1, 'system:node:handshaken', 'AA:01', 'handshake'), connection(2, 'system:node:before', 'BB:02', 'live process')], [],
+    { expiringWithinDays: 7, referenceTimeMs: start * 1000 });
+  const html = renderHtml(report, { nowMs: start * 1000 });
+  const table = /<table id="identities"[\s\S]*?<\/table>/.exec(html)![0];
+  const rows = [...table.matchAll(/<tr[^>]*>([\s\S]*?)<\/tr>/g)].map((m) => m[1]!).filter((r) => r.includes('system:'));
+  const fromOf = (cn: string): string[] => {
+    const row = rows.find((r) => r.replace(/<[^>]*>/g, '').includes(cn));
+    assert.ok(row, `a row for ${cn}`);
+    return [...row.matchAll(/data-from="([^"]+)">([^<]+)</g)].map((m) => `${m[1]}: ${m[2]}`);
+  };
+  assert.deepEqual(fromOf('system:node:handshaken'), ['handshake: handshake in the capture']);
+  assert.deepEqual(fromOf('system:node:before'), ['live process: live process (analyze --conns)']);
+});

@@ -67,12 +67,17 @@ export function attention(view: ReportView): string {
   return `<ol class="attention">${items.join('')}</ol>${more ? `<p class="muted">and ${more} more in the identities table</p>` : ''}`;
 }
 
+/** Where a certificate identity was read, as the text report's FROM column and JSON's identityFrom say it. */
+const IDENTITY_FROM = { handshake: 'handshake in the capture', 'live process': 'live process (analyze --conns)' } as const;
+const identityFrom = (i: Identity): string =>
+  i.sources.length ? `<span class="sub from">from ${i.sources.map((s) => `<span data-from="${esc(s)}">${esc(IDENTITY_FROM[s])}</span>`).join(', ')}</span>` : '';
+
 /** What the credential says about itself: kind, id, serial and issuer; a token's audience, pod and node. */
 function credentialCell(c: IdentityView): string {
   const i = c.identity;
   const t = i.token;
   const k8s = t?.kubernetes;
-  return `<span class="sub">${escWrap(i.description)}</span>${credentialId(c)}` + sub('serial', i.serialNumber) + sub('issuer', i.issuer, AFTER_COMMAS) +
+  return `<span class="sub">${escWrap(i.description)}</span>${credentialId(c)}` + identityFrom(i) + sub('serial', i.serialNumber) + sub('issuer', i.issuer, AFTER_COMMAS) +
     sub('audience', t?.aud.join(', ')) + sub('pod', k8s?.pod) + sub('node', k8s?.node) + sub('secret', k8s?.secret);
 }
 
