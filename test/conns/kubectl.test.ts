@@ -1,58 +1,94 @@
-// conns on the fixture API server with Debian's kubectl as the long-lived client: `kubectl proxy` keeps ONE
-// TLS connection to the server for every request it forwards, as kubelet and the controllers do.
+// conns on the real Kubernetes API server (test/support/kube.ts) with Debian sid's kubectl running
+// `kubectl get gadgets --watch` (a custom resource: this API server serves apiextensions): a long request, kept open on one HTTP/2 connection, as kubelet and the
+// controllers keep theirs. The watch was opened before conns started; events during the sweep make the server
+// write on it. Referees: openssl (CN, O, notAfter, SHA-256 fingerprint of the kubectl certificate) and
+// `ss -tnp` (kubectl's end of the connection). (It replaces a `kubectl proxy` case on the fixture server: this
+// one is the real server and a real long request.)
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireOrSkip } from '../support/env.js';
-import { loadFixtures, loadRealBinaries } from '../support/fixtures.js';
-import { testPki } from '../support/pki.js';
-import { kubectlSetup } from '../support/real.js';
-import { startProcess } from '../support/traffic.js';
-import { privateCopy, requireProbing } from '../probe/harness.js';
-import { opensslFacts, runConns, ssConnections, startApiServer } from './harness.js';
+import { kubeControlPlaneBinaries, kubectl, startKubeControlPlane } from '../support/kube.js';
+import { secretTempDir } from '../support/pki.js';
+import { commandExists, secretFileIn, spawnChecked, startProcess } from '../support/traffic.js';
+import { requireProbing } from '../probe/harness.js';
+import { opensslFacts, runConns, ssConnections } from './harness.js';
 
-const get = (url: string): Promise<number> =>
-  new Promise((resolve, reject) => http.get(url, (res) => res.resume().on('end', () => resolve(res.statusCode ?? 0))).on('error', reject));
+const CN = 'system:node:watcher-1';
+const ORGS = ['system:nodes', 'gokeylog:watchers'];
 
-test('Debian kubectl (proxy, one long-lived connection) against the fixture API server: conns names it, its certificate and its peer as openssl and ss do', async (t) => {
+test('Debian kubectl get --watch (one long request, opened before) on the real API server: conns names its certificate and its peer as openssl and ss do', { timeout: 400_000 }, async (t) => {
   if (!requireProbing(t)) return;
-  const [kubectl] = loadRealBinaries({ kind: 'kubectl', arch: 'amd64' });
-  const fixture = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true }).at(-1);
-  if (!requireOrSkip(t, kubectl !== undefined && fixture !== undefined, 'no Debian kubectl or tlsserver fixture (run npm run setup)')) return;
-  const pki = await testPki();
-  const server = await startApiServer(privateCopy(fixture!), pki);
-  t.after(() => server.stop());
-  const clientCert = await pki.makeClientCert({ cn: 'system:kube-controller-manager', orgs: ['system:controllers'], days: 4 });
-  const { args, env } = kubectlSetup({ pki, clientCert, server: `https://127.0.0.1:${server.port}` });
-  const { process: proxy, match } = await startProcess(kubectl!.path, [...args, 'proxy', '--port', '0'], { env, ready: /Starting to serve on 127\.0\.0\.1:(\d+)/ });
-  t.after(() => proxy.stop());
-  const base = `http://127.0.0.1:${match[1]}`;
-  // Requests through the proxy before and during the sweep: one connection carries them all.
-  assert.equal(await get(`${base}/healthz`), 200);
-  let polling = true;
-  const poller = (async () => {
-    while (polling) {
-      await get(`${base}/api/v1/namespaces/default/pods?limit=1`);
-      await sleep(200);
+  if (!requireOrSkip(t, ['openssl', 'ss'].every(commandExists), 'openssl and ss are needed')) return;
+  if (!requireOrSkip(t, kubeControlPlaneBinaries() !== null, 'the real control plane is not built (bash scripts/setup-kube.sh)')) return;
+  const cp = await startKubeControlPlane();
+  t.after(() => cp.stop());
+  // The watched resource: a CRD, and one object of it for the watch's first line.
+  const gadget = (name: string): string => {
+    const file = secretFileIn(cp.dir, `gadget-${name}.json`);
+    writeFileSync(file, JSON.stringify({ apiVersion: 'watch.gokeylog.test/v1', kind: 'Gadget', metadata: { name } }));
+    return file;
+  };
+  const crd = secretFileIn(cp.dir, 'gadget-crd.json');
+  writeFileSync(crd, JSON.stringify({
+    apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'gadgets.watch.gokeylog.test' },
+    spec: { group: 'watch.gokeylog.test', scope: 'Cluster', names: { plural: 'gadgets', kind: 'Gadget' }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object' } } }] },
+  }));
+  const admin = (args: string[]): ReturnType<typeof kubectl> => kubectl(cp, { cert: cp.pki.admin }, args);
+  assert.equal((await admin(['create', '-f', crd])).code, 0);
+  assert.equal((await admin(['wait', '--for=condition=Established', '--timeout=60s', 'crd/gadgets.watch.gokeylog.test'])).code, 0);
+  // Until the new resource is in discovery, creating one may be refused: bounded retries.
+  for (let i = 0; ; i++) {
+    const made = await admin(['create', '--validate=false', '-f', gadget('first')]);
+    if (made.code === 0) break;
+    assert.ok(i < 30, made.stderr);
+    await sleep(1000);
+  }
+  const cert = await cp.pki.makeClientCert({ cn: CN, orgs: ORGS, days: 5 });
+  const config = cp.kubeconfig({ cert }, 'watcher');
+  const home = secretTempDir('kubectl-watch');
+  const { process: watch } = await startProcess(cp.binaries.kubectl.path,
+    ['--kubeconfig', config, '--cache-dir', `${home}/cache`, 'get', 'gadgets', '--watch'],
+    { env: { ...process.env, HOME: home, KUBECONFIG: config }, ready: /^first\s/m, timeoutMs: 120_000 });
+  t.after(() => watch.stop());
+  // Events on the watched resource while conns sweeps: the server writes each one on the watch connection.
+  let writing = true;
+  let made = 0;
+  const writer = (async () => {
+    while (writing) {
+      const run = await admin(['create', '--validate=false', '-f', gadget(`during-sweep-${made++}`)]);
+      assert.equal(run.code, 0, run.stderr);
+      await sleep(300);
     }
   })();
+  let run: Awaited<ReturnType<typeof runConns>>;
   try {
-    const run = await runConns(['--pid', String(server.child.pid), '--sweep', '10']);
-    const row = run.json.connections.find((r) => r.certificate?.commonName === 'system:kube-controller-manager');
-    assert.ok(row, JSON.stringify(run.json.connections.map((r) => [r.status, r.peer])));
-    const referee = await opensslFacts(clientCert.cert);
-    const kubectlSide = (await ssConnections()).find((s) => s.pid === proxy.child.pid && s.peer === `127.0.0.1:${server.port}`);
-    assert.ok(kubectlSide, 'ss shows kubectl connected to the server');
-    assert.equal(row!.peer, kubectlSide!.local);
-    assert.equal(row!.peerProcess?.comm, 'kubectl');
-    assert.deepEqual(row!.certificate!.organizations, ['system:controllers']);
-    assert.equal(row!.certificate!.sha256, referee.sha256);
-    assert.equal(row!.certificate!.notAfter, referee.notAfter);
-    assert.equal(row!.expiring, true, 'four days left is within the default 30');
-    assert.equal(run.json.connections.filter((r) => r.status === 'tls').length, 1, 'kubectl keeps one connection');
+    run = await runConns(['--pid', String(cp.apiserver.pid), '--sweep', '20']);
   } finally {
-    polling = false;
-    await poller;
+    writing = false;
+    await writer;
+  }
+  assert.match(watch.stdout(), /^during-sweep-0\s/m, 'the watch delivered the events: it was open and carrying them');
+
+  const rows = run.json.connections.filter((r) => r.certificate?.commonName === CN);
+  assert.ok(rows.length >= 1, JSON.stringify(run.json.connections.map((r) => [r.status, r.peer, r.certificate?.commonName])));
+  // ss (the referee for addresses): every row of this identity is a socket kubectl holds to the server.
+  const kubectlSockets = (await ssConnections()).filter((s) => s.pid === watch.child.pid && s.peer === `127.0.0.1:${cp.apiserver.port}`);
+  assert.ok(kubectlSockets.length >= 1, 'ss shows kubectl connected to the API server');
+  const { stdout: subject } = await spawnChecked('openssl', ['x509', '-in', cert.cert, '-noout', '-subject', '-nameopt', 'RFC2253']);
+  const rdns = subject.trim().replace(/^subject=\s*/, '').split(',').map((rdn) => rdn.split('='));
+  const fromOpenssl = (type: string): string[] => rdns.filter(([k]) => k === type).map(([, v]) => v!);
+  const referee = await opensslFacts(cert.cert);
+  for (const row of rows) {
+    assert.ok(kubectlSockets.some((s) => s.local === row.peer), `${row.peer} is one of kubectl's sockets per ss: ${kubectlSockets.map((s) => s.local).join(' ')}`);
+    assert.deepEqual([row.peerProcess?.pid, row.peerProcess?.comm], [kubectlSockets[0]!.pid, 'kubectl'], 'the peer process as ss names it');
+    assert.equal(row.status, 'tls');
+    const c = row.certificate!;
+    assert.deepEqual([c.commonName, [...c.organizations].sort()], [fromOpenssl('CN')[0], fromOpenssl('O').sort()]);
+    assert.deepEqual([c.commonName, c.organizations], [CN, ORGS]);
+    assert.equal(c.sha256, referee.sha256);
+    assert.equal(c.notAfter, referee.notAfter);
+    assert.equal(row.expiring, true, 'five days left is within the default 30');
   }
 });
