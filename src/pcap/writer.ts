@@ -71,7 +71,8 @@ export class PcapngWriter {
     const options = [...(opts.options ?? [])];
     if (opts.comment !== undefined) options.push(textOption(OptionCode.COMMENT, opts.comment));
     if (opts.userAppl !== undefined) options.push(textOption(OptionCode.SHB_USERAPPL, opts.userAppl));
-    const length = 28 + encodedOptionsLength(options) + 4;
+    // Type, length, byte-order magic, versions and the 64-bit section length are 24 bytes; options start at 24.
+    const length = 24 + encodedOptionsLength(options) + 4;
     const { buf, pos } = this.#reserve(length, BlockType.SECTION_HEADER);
     this.#u32(buf, pos + 8, 0x1a2b3c4d);
     this.#u16(buf, pos + 12, 1);
