@@ -465,6 +465,11 @@ export async function tsharkFields(capture: string, options: TsharkOptions): Pro
   return stdout.split('\n').filter((line) => line !== '').map((line) => line.split('\t'));
 }
 
+/** capinfos' report of a capture (its interfaces, packet count, decryption secrets): a referee that is not ours. */
+export async function capinfos(capture: string): Promise<string> {
+  return (await spawnChecked('capinfos', [capture], { timeoutMs: 60_000 })).stdout;
+}
+
 /**
  * tshark's sum of TCP payload bytes (tcp.len) per direction, keyed "SRCIP:SRCPORT>DSTIP:DSTPORT"; segments
  * tshark marks as retransmissions count once, as the stream carries them once.
