@@ -5,65 +5,9 @@
  * are read from /proc/PID/fd (socket:[INODE]) and the namespace's /proc/PID/net/tcp and tcp6, again whenever
  * a packet of a connection not decided yet arrives, so the set stays current while the targets run.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connectionKey, type Endpoint } from '../net/index.js';
-
-export const TCP_LISTEN = 0x0a;
-
-/** One row of /proc/net/tcp or /proc/net/tcp6. */
-export interface ProcTcpSocket {
-  local: Endpoint;
-  remote: Endpoint;
-  /** The kernel's TCP state (0x0A = LISTEN). */
-  state: number;
-  inode: number;
-}
-
-/** Rows of /proc/net/tcp (v6 = false) or tcp6: addresses are hex words in host (little-endian) byte order. */
-export function parseProcNetTcp(text: string, v6: boolean): ProcTcpSocket[] {
-  const sockets: ProcTcpSocket[] = [];
-  for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 10) continue;
-    const local = parseEndpoint(f[1]!, v6);
-    const remote = parseEndpoint(f[2]!, v6);
-    const state = Number.parseInt(f[3]!, 16);
-    const inode = Number(f[9]);
-    if (!local || !remote || !Number.isFinite(state) || !Number.isSafeInteger(inode)) continue;
-    sockets.push({ local, remote, state, inode });
-  }
-  return sockets;
-}
-
-function parseEndpoint(text: string, v6: boolean): Endpoint | undefined {
-  const [hex, portHex] = text.split(':');
-  if (!hex || !portHex || hex.length !== (v6 ? 32 : 8) || !/^[0-9A-Fa-f]+$/.test(hex)) return undefined;
-  const bytes = Buffer.alloc(hex.length / 2);
-  // Each 32-bit word is printed as the host (little-endian) integer: reverse the bytes of each word.
-  for (let w = 0; w < bytes.length / 4; w++) {
-    for (let i = 0; i < 4; i++) bytes[w * 4 + i] = Number.parseInt(hex.slice(w * 8 + (3 - i) * 2, w * 8 + (3 - i) * 2 + 2), 16);
-  }
-  const port = Number.parseInt(portHex, 16);
-  if (!Number.isInteger(port) || port > 0xffff) return undefined;
-  return { ip: v6 ? ipv6Address(bytes) : [...bytes].join('.'), port };
-}
-
-/** An IPv6 address as packets name it: IPv4-mapped ones (a dual-stack socket's IPv4 peers) as IPv4. */
-function ipv6Address(b: Buffer): string {
-  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return [...b.subarray(12)].join('.');
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  // RFC 5952: the longest run (≥ 2) of zero groups becomes "::".
-  let best = { start: -1, length: 1 };
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > best.length) best = { start: i, length: j - i };
-    i = j === i ? i + 1 : j;
-  }
-  if (best.start < 0) return groups.join(':');
-  return `${groups.slice(0, best.start).join(':')}::${groups.slice(best.start + best.length).join(':')}`;
-}
+import { ipToString, socketFds, tcpSockets, TCP_LISTEN } from '../probe/sockets.js';
 
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 
@@ -81,7 +25,7 @@ export function parseLocalAddresses(fibTrie: string, ifInet6: string): Set<strin
   }
   for (const line of ifInet6.split('\n')) {
     const hex = line.trim().split(/\s+/)[0];
-    if (hex && /^[0-9a-fA-F]{32}$/.test(hex)) addresses.add(ipv6Address(Buffer.from(hex, 'hex')));
+    if (hex && /^[0-9a-fA-F]{32}$/.test(hex)) addresses.add(ipToString(Buffer.from(hex, 'hex')));
   }
   return addresses;
 }
@@ -98,34 +42,6 @@ function localAddresses(pid: number): Set<string> {
 }
 
 const isLocal = (ip: string, local: ReadonlySet<string>): boolean => local.has(ip) || ip.startsWith('127.') || ip === '::1';
-
-/** Socket inodes of a process's open file descriptors. */
-function socketInodes(pid: number): Set<number> {
-  const inodes = new Set<number>();
-  let fds: string[];
-  try {
-    fds = readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return inodes; // gone
-  }
-  for (const fd of fds) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(Number(m[1]));
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return inodes;
-}
-
-function readTable(pid: number, name: 'tcp' | 'tcp6'): ProcTcpSocket[] {
-  try {
-    return parseProcNetTcp(readFileSync(`/proc/${pid}/net/${name}`, 'latin1'), name === 'tcp6');
-  } catch {
-    return [];
-  }
-}
 
 /** Decisions remembered per connection at most; past it they are forgotten and made again. */
 const MAX_DECISIONS = 1 << 16;
@@ -162,10 +78,10 @@ export class TargetTraffic {
     const listening = new Set<number>();
     const outgoing = new Set<number>();
     for (const pid of this.#pids()) {
-      const inodes = socketInodes(pid);
+      const inodes = socketFds(pid);
       if (inodes.size === 0) continue;
       for (const ip of localAddresses(pid)) local.add(ip);
-      const sockets = [...readTable(pid, 'tcp'), ...readTable(pid, 'tcp6')].filter((s) => inodes.has(s.inode));
+      const sockets = tcpSockets(pid).filter((s) => inodes.has(s.inode));
       for (const s of sockets) {
         if (s.state !== TCP_LISTEN) continue;
         listeners.add(`${WILDCARDS.has(s.local.ip) ? '*' : s.local.ip} ${s.local.port}`);

@@ -2,7 +2,8 @@ import { describeCertificate, type CertificateInfo } from '../tls/index.js';
 import { findCipherSuite } from '../tls/suites.js';
 import type { ConnLayout } from './layout.js';
 import { readSliceBytes, readU16, readU64, type MemoryReader } from './memory.js';
-import { ipToString, type Endpoint } from './sockets.js';
+import type { Endpoint } from '../net/index.js';
+import { ipToString } from '../probe/sockets.js';
 
 /** What one live *tls.Conn holds, read from the process's memory with one layout. */
 export interface ConnFacts {

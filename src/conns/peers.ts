@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { socketFds, tcpSockets, type Endpoint, type TcpSocket } from './sockets.js';
+import type { Endpoint } from '../net/index.js';
+import { socketFds, tcpSockets, type TcpSocket } from '../probe/sockets.js';
 
 /** The process at the other end of a connection on the same node, as `ss -p` names it. */
 export interface PeerProcess {

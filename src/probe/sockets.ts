@@ -1,60 +1,42 @@
 /**
  * The TCP sockets of a process as the kernel lists them: /proc/PID/net/tcp and tcp6 (the process's own network
- * namespace), kept to the sockets whose inodes the process holds in /proc/PID/fd. What `ss -tnp` shows.
+ * namespace), and the socket inodes the process holds in /proc/PID/fd. What `ss -tnp` shows. The one reader of
+ * these tables: the presets, capture's own-traffic filter and conns build on it.
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
+import { ipText, type Endpoint } from '../net/index.js';
 
 /** TCP states as /proc/net/tcp numbers them (include/net/tcp_states.h). */
 export const TCP_ESTABLISHED = 0x01;
 export const TCP_LISTEN = 0x0a;
 
-export interface SocketAddress {
-  /** Dotted IPv4, or IPv6 in its compressed form (IPv4-mapped shown as ::ffff:a.b.c.d). */
-  ip: string;
-  port: number;
-}
-
+/** One row of /proc/PID/net/tcp or tcp6 (the network namespace of PID). */
 export interface TcpSocket {
-  local: SocketAddress;
-  remote: SocketAddress;
+  local: Endpoint;
+  remote: Endpoint;
+  /** The kernel's TCP state (1 = ESTABLISHED, 0x0A = LISTEN). */
   state: number;
   inode: number;
 }
 
+/** 4 or 16 address bytes as text; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) as IPv4, as Go's net.IP and packets name it. */
+export function ipToString(bytes: Uint8Array): string {
+  const mapped = bytes.length === 16 && bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
+  return ipText(mapped ? bytes.subarray(12) : bytes);
+}
+
 /** `0100007F:1F90` (IPv4, host byte order per 32-bit word) or the 32-hex-digit IPv6 form. */
-export function parseProcAddress(text: string): SocketAddress | undefined {
+export function parseProcAddress(text: string): Endpoint | undefined {
   const m = /^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})$/.exec(text);
   if (!m) return undefined;
   const hex = m[1]!;
-  const port = parseInt(m[2]!, 16);
+  const bytes = new Uint8Array(hex.length / 2);
   // The kernel prints each 32-bit word in host order: little-endian on the machines gokeylog supports.
-  const words: number[] = [];
-  for (let i = 0; i < hex.length; i += 8) {
-    const w = hex.slice(i, i + 8);
-    words.push(parseInt(w.slice(6, 8) + w.slice(4, 6) + w.slice(2, 4) + w.slice(0, 2), 16));
+  for (let w = 0; w < bytes.length / 4; w++) {
+    for (let b = 0; b < 4; b++) bytes[w * 4 + b] = parseInt(hex.slice(w * 8 + (3 - b) * 2, w * 8 + (3 - b) * 2 + 2), 16);
   }
-  if (words.length === 1) return { ip: ipv4(words[0]!), port };
-  if (words[0] === 0 && words[1] === 0 && words[2] === 0xffff) return { ip: `::ffff:${ipv4(words[3]!)}`, port };
-  return { ip: ipv6(words), port };
-}
-
-const ipv4 = (w: number): string => [w >>> 24, (w >>> 16) & 255, (w >>> 8) & 255, w & 255].join('.');
-
-function ipv6(words: number[]): string {
-  const groups = words.flatMap((w) => [(w >>> 16).toString(16), (w & 0xffff).toString(16)]);
-  // RFC 5952: the longest run of two or more zero groups becomes "::".
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+  return { ip: ipToString(bytes), port: parseInt(m[2]!, 16) };
 }
 
 /** The rows of one /proc/net/tcp-format table (the header line and malformed rows are skipped). */
@@ -72,40 +54,48 @@ export function parseProcTcp(text: string): TcpSocket[] {
   return sockets;
 }
 
-/** Socket inodes among a process's open files (`socket:[123]`); empty if it is gone or not ours to read. */
-export function socketInodes(pid: number): Set<number> {
-  const inodes = new Set<number>();
+/** Every TCP socket in PID's network namespace (IPv4 and IPv6 tables); empty tables for what cannot be read. */
+export function tcpSockets(pid: number): TcpSocket[] {
+  const read = (table: string): string => {
+    try {
+      return readFileSync(path.join('/proc', String(pid), 'net', table), 'latin1');
+    } catch {
+      return ''; // no IPv6 in that namespace, or the process is gone
+    }
+  };
+  return [...parseProcTcp(read('tcp')), ...parseProcTcp(read('tcp6'))];
+}
+
+/** Socket inode → file descriptor numbers of a process (from /proc/PID/fd); empty if it is gone or not ours to read. */
+export function socketFds(pid: number): Map<number, number[]> {
+  const result = new Map<number, number[]>();
   const dir = path.join('/proc', String(pid), 'fd');
   let fds: string[];
   try {
     fds = readdirSync(dir);
   } catch {
-    return inodes;
+    return result;
   }
   for (const fd of fds) {
+    let target: string;
     try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(path.join(dir, fd)));
-      if (m) inodes.add(Number(m[1]));
+      target = readlinkSync(path.join(dir, fd));
     } catch {
-      // closed meanwhile
+      continue; // closed meanwhile
     }
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (!m) continue;
+    const inode = Number(m[1]);
+    result.set(inode, [...(result.get(inode) ?? []), Number(fd)]);
   }
-  return inodes;
+  return result;
 }
 
 /** The TCP sockets (IPv4 and IPv6) the process holds, as seen in its own network namespace. */
 export function processTcpSockets(pid: number): TcpSocket[] {
-  const mine = socketInodes(pid);
+  const mine = socketFds(pid);
   if (mine.size === 0) return [];
-  const sockets: TcpSocket[] = [];
-  for (const table of ['tcp', 'tcp6']) {
-    try {
-      for (const s of parseProcTcp(readFileSync(path.join('/proc', String(pid), 'net', table), 'latin1'))) if (mine.has(s.inode)) sockets.push(s);
-    } catch {
-      // no IPv6 in that namespace, or the process is gone
-    }
-  }
-  return sockets;
+  return tcpSockets(pid).filter((s) => mine.has(s.inode));
 }
 
 /** The ports a process listens on. */

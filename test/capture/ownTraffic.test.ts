@@ -7,7 +7,8 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { readFileSync } from 'node:fs';
-import { parseProcNetTcp, TargetTraffic } from '../../src/capture/index.js';
+import { TargetTraffic } from '../../src/capture/index.js';
+import { parseProcTcp } from '../../src/probe/sockets.js';
 import { connectionKey } from '../../src/net/index.js';
 import { requireProbing } from '../probe/harness.js';
 import { requireOrSkip } from '../support/env.js';
@@ -38,7 +39,7 @@ test('/proc/net/tcp and tcp6 rows equal ss\'s view of the same sockets (addresse
   await once(mapped, 'connect');
   try {
     const ports = new Set([portOf(v4), portOf(v6), client.localPort!, mapped.localPort!]);
-    const ours = [...parseProcNetTcp(readFileSync('/proc/self/net/tcp', 'latin1'), false), ...parseProcNetTcp(readFileSync('/proc/self/net/tcp6', 'latin1'), true)]
+    const ours = [...parseProcTcp(readFileSync('/proc/self/net/tcp', 'latin1')), ...parseProcTcp(readFileSync('/proc/self/net/tcp6', 'latin1'))]
       .filter((s) => ports.has(s.local.port) && s.inode !== 0)
       .map((s) => `${wild(s.local.ip)} ${s.local.port} ${wild(s.remote.ip)} ${s.remote.port} ${s.inode}`)
       .sort();
