@@ -44,6 +44,11 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   process.exitCode = ExitCode.failure;
 });
 
+// Nor is a reader of stderr that went away (a parent that stopped reading, a closed terminal): its notices and
+// summary are dropped, and the command still stops and removes its probes as it would have. Unhandled, the
+// failed write ended the process with an uncaught error (exit 1) in the middle of whatever it was doing.
+process.stderr.on('error', () => {});
+
 /** commander's own errors ("error: unknown option '--x'") in our style: `gokeylog: unknown option '--x'.` */
 const outputError = (text: string, write: (s: string) => void): void => {
   const sentence = text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
