@@ -57,3 +57,46 @@ test('inspect on a FIFO says it is not a regular file (exit 3) instead of waitin
   assert.equal(r.code, 3, r.stderr);
   assert.equal(r.stderr, `gokeylog: ${fifo} is not a regular file.\n`);
 });
+
+// A second signal while a command removes its probes (a Ctrl-C to the process group just as the parent, the
+// demo, stops its capture with SIGINT) met Node's default action once the session had dropped its listener:
+// the capture died in the middle of the removal and left its probe and trace instance (issue 12 note).
+test('capture given a second SIGINT while it stops still removes its probe and trace instance and prints its summary', async (t) => {
+  const f = probingFixtures(t);
+  if (!f) return;
+  const pki = await testPki();
+  const server = await startServer(f.server.path, ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey]);
+  const dir = secretTempDir('twice');
+  const tool = await startCli(['capture', '--pid', String(server.child.pid), '-f', `tcp port ${server.port}`, '-w', path.join(dir, 'c.pcapng')], /gokeylog: capturing on/);
+  try {
+    tool.child.kill('SIGINT');
+    // The removal takes ~100 ms of tracefs writes: the second signal lands in it (or in the stop after it).
+    await sleep(20);
+    tool.child.kill('SIGINT');
+    const code = await tool.exit;
+    assert.equal(tool.child.signalCode, null, `not killed by the second SIGINT: ${tool.stderr()}`);
+    assert.equal(code, 0, tool.stderr());
+    assert.match(tool.stderr(), /gokeylog: captured \d+ packets? .*stopped by signal\./);
+    assert.deepEqual(leftovers(tool.child.pid!), []);
+  } finally {
+    tool.child.kill('SIGKILL');
+    await server.stop();
+  }
+});
+
+// A parent that goes away closes the pipe of the command's stderr: the next notice or summary fails with EPIPE.
+test('keylog whose stderr reader has gone still stops on SIGINT, removes its probe and exits 0', async (t) => {
+  const f = probingFixtures(t);
+  if (!f) return;
+  const pki = await testPki();
+  const server = await startServer(f.server.path, ['-addr', '127.0.0.1:0', '-cert', pki.serverCert, '-key', pki.serverKey]);
+  const tool = await startCli(['keylog', '--pid', String(server.child.pid)], /gokeylog: hooked/);
+  try {
+    tool.child.stderr!.destroy();
+    assert.equal(await tool.stop('SIGINT'), 0);
+    assert.deepEqual(leftovers(tool.child.pid!), []);
+  } finally {
+    tool.child.kill('SIGKILL');
+    await server.stop();
+  }
+});
