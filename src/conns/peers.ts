@@ -1,12 +1,13 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import type { Endpoint } from '../net/index.js';
+import { containerOf } from '../probe/container.js';
 import { socketFds, tcpSockets, type TcpSocket } from '../probe/sockets.js';
 
 /** The process at the other end of a connection on the same node, as `ss -p` names it. */
 export interface PeerProcess {
   pid: number;
   comm: string;
-  /** The container id from its cgroup path (64 hex digits), when it runs in one. */
+  /** The container id from its cgroup path (64 hex digits), when it runs in one (probe/container.ts reads it). */
   containerId: string | null;
 }
 
@@ -59,14 +60,8 @@ function netnsOf(pid: number): string | undefined {
 function describe(pid: number): PeerProcess | null {
   try {
     const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    return { pid, comm, containerId: containerIdOf(readFileSync(`/proc/${pid}/cgroup`, 'utf8')) };
+    return { pid, comm, containerId: containerOf(pid)?.id ?? null };
   } catch {
     return null;
   }
-}
-
-/** The last 64-hex-digit id in a cgroup path (docker-ID.scope, cri-containerd-ID.scope, …/kubepods/…/ID). */
-export function containerIdOf(cgroup: string): string | null {
-  const ids = cgroup.match(/[0-9a-f]{64}/g);
-  return ids ? ids.at(-1)! : null;
 }
