@@ -7,6 +7,7 @@
  * Every captured string is escaped (html/escape.ts); no secret is ever part of the model.
  */
 import { createHash } from 'node:crypto';
+import { count } from '../util/count.js';
 import type { Report } from './model.js';
 import { activityLanes, heatMap } from './html/activity.js';
 import { esc } from './html/escape.js';
@@ -25,21 +26,20 @@ export interface HtmlOptions {
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('base64');
 const CSP = `default-src 'none'; style-src 'sha256-${sha256(STYLE)}'; script-src 'sha256-${sha256(SCRIPT)}'; base-uri 'none'; form-action 'none'`;
 
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function header(view: ReportView): string {
   const r = view.report;
   const unread = r.connections.filter((c) => !c.decrypted).length;
-  const count = (state: string): number => view.identities.filter((c) => c.state === state).length;
+  const inState = (state: string): number => view.identities.filter((c) => c.state === state).length;
   const chips = [
-    `<span class="chip">${plural(view.identities.length, 'identity').replace('identitys', 'identities')}</span>`,
-    count('expired') ? `<span class="chip bad">${count('expired')} expired</span>` : '',
-    count('rejected') ? `<span class="chip bad">${count('rejected')} rejected</span>` : '',
-    count('legacy') ? `<span class="chip warn">${count('legacy')} legacy</span>` : '',
-    count('expiring') ? `<span class="chip warn">${count('expiring')} expiring within ${r.expiringWithinDays} days</span>` : '',
-    `<span class="chip">${plural(r.connections.length, 'connection')}</span>`,
+    `<span class="chip">${count(view.identities.length, 'identity', 'identities')}</span>`,
+    inState('expired') ? `<span class="chip bad">${inState('expired')} expired</span>` : '',
+    inState('rejected') ? `<span class="chip bad">${inState('rejected')} rejected</span>` : '',
+    inState('legacy') ? `<span class="chip warn">${inState('legacy')} legacy</span>` : '',
+    inState('expiring') ? `<span class="chip warn">${inState('expiring')} expiring within ${r.expiringWithinDays} days</span>` : '',
+    `<span class="chip">${count(r.connections.length, 'connection')}</span>`,
     unread ? `<a class="chip bad" href="#unread">${unread} not decrypted</a>` : '',
-    `<span class="chip">${plural(r.requests.length, 'request')}</span>`,
+    `<span class="chip">${count(r.requests.length, 'request')}</span>`,
   ];
   const from = { capture: 'the start of the capture', given: 'the time given (--now)', now: 'the time of the analysis' }[r.referenceTimeSource];
   return `<header><h1>gokeylog: credentials, who uses them, from where</h1><div class="facts">` +
@@ -62,7 +62,7 @@ export function renderHtml(report: Report, options: HtmlOptions = {}): string {
     '<!DOCTYPE html>',
     `<html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${CSP}">`,
     '<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer">',
-    `<title>gokeylog: ${view.attention.length ? `${plural(view.attention.length, 'credential')} to act on` : 'no credential to act on'}</title>`,
+    `<title>gokeylog: ${view.attention.length ? `${count(view.attention.length, 'credential')} to act on` : 'no credential to act on'}</title>`,
     `<style>${STYLE}</style></head><body>`,
     header(view),
     `<section id="attention"><h2>Needs attention<span class="muted">expired, rejected, legacy or expiring within ${report.expiringWithinDays} days; most urgent first</span></h2>${attention(view)}</section>`,
@@ -70,7 +70,7 @@ export function renderHtml(report: Report, options: HtmlOptions = {}): string {
     `<section id="activity" class="charts"><div><h2>Requests over the capture, per identity</h2>${activityLanes(view)}</div>` +
       `<div><h2>Verb × resource</h2>${heatMap(view)}</div></section>`,
     `<section><h2 id="identities-title">Identities<span class="muted">sorted by time left; click a column to sort, type to filter</span></h2>${identitiesTable(view)}</section>`,
-    `<section id="unread"><h2>Connections not read${unread ? `<span class="muted">${plural(unread, 'connection')}</span>` : ''}</h2>${problems(view)}</section>`,
+    `<section id="unread"><h2>Connections not read${unread ? `<span class="muted">${count(unread, 'connection')}</span>` : ''}</h2>${problems(view)}</section>`,
     `<section><h2>Connections</h2>${connectionsTable(view)}</section>`,
     `<section><h2>Requests</h2>${requestsTable(view)}</section>`,
     `<script>${SCRIPT}</script>`,

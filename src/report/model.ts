@@ -3,6 +3,7 @@
  * Kubernetes request info) and identities (every credential: client certificates, tokens, Basic auth,
  * anonymous; see identities.ts) with expiry. Pure data; the renderers beside it (text, json, html) print it.
  */
+import { count } from '../util/count.js';
 import type { Endpoint } from '../net/index.js';
 import type { CertificateInfo, MidstreamAlignment, TlsAlert } from '../tls/index.js';
 import { headerValue, type HttpExchange, type HttpProtocol } from '../http/index.js';
@@ -70,8 +71,7 @@ export interface MidstreamConnection {
 export function midstreamNote(m: MidstreamConnection): string {
   const failures = [m.toServer.failure, m.toClient.failure].filter((f) => f !== null);
   if (m.joinedAt === null) return `mid-stream keys: ${failures[0] ?? 'nothing decrypted'}`;
-  const n = m.unrecoverableHeaderFields;
-  return `joined mid-stream at ${m.joinedAt}; ${n} header field${n === 1 ? '' : 's'} not recoverable`;
+  return `joined mid-stream at ${m.joinedAt}; ${count(m.unrecoverableHeaderFields, 'header field')} not recoverable`;
 }
 
 export interface AnalyzedRequest {

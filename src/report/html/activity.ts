@@ -3,6 +3,7 @@
  * ≥ 400 or reset, stacked in red), on one shared scale so that lanes compare; and the verb × resource heat
  * map of every request.
  */
+import { count } from '../../util/count.js';
 import type { AnalyzedRequest } from '../model.js';
 import { esc } from './escape.js';
 import { clock, span } from './format.js';
@@ -76,7 +77,7 @@ export function activityLanes(view: ReportView): string {
       // One request among thousands still shows: at least 2 px, and 2 px of red for any failure.
       const he = b.errors ? Math.max(2, ((LANE_H - 8) * b.errors) / max) : 0;
       const h = Math.max(he + (b.ok ? 2 : 0), ((LANE_H - 8) * n) / max);
-      const when = `${clock(from + j * binMs)}: ${n} request${n === 1 ? '' : 's'}${b.errors ? `, ${b.errors} failed` : ''}`;
+      const when = `${clock(from + j * binMs)}: ${count(n, 'request')}${b.errors ? `, ${b.errors} failed` : ''}`;
       out.push(`<g><title>${esc(when)}</title>`);
       if (b.ok) out.push(`<rect class="bar" x="${pct(bx)}" y="${px(base - h)}" width="${pct(binW * 0.85)}" height="${px(h - he)}"/>`);
       if (b.errors) out.push(`<rect class="bar error" x="${pct(bx)}" y="${px(base - he)}" width="${pct(binW * 0.85)}" height="${px(he)}"/>`);

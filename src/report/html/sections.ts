@@ -2,6 +2,7 @@
  * The report's sections other than the charts: the "needs attention" answer at the top, the identities,
  * connections and requests tables, and the connections that could not be read with what to do about them.
  */
+import { count } from '../../util/count.js';
 import type { AnalyzedConnection, Identity } from '../model.js';
 import { callName, midstreamNote } from '../model.js';
 import { AFTER_COMMAS, esc, escWrap } from './escape.js';
@@ -37,15 +38,13 @@ const seen = (i: Identity): string =>
 
 const requestsLink = (c: IdentityView): string => {
   const n = c.identity.requests;
-  return `<span class="line">${n ? `<a href="#requests" data-show="requests" data-term="${esc(c.filterTerm)}" class="count">${plural(n, 'request')}</a>` : 'no requests'}</span>`;
+  return `<span class="line">${n ? `<a href="#requests" data-show="requests" data-term="${esc(c.filterTerm)}" class="count">${count(n, 'request')}</a>` : 'no requests'}</span>`;
 };
 
 /** Links to connections, the first few: an identity may hold thousands. */
 const MAX_LINKS = 40;
 const connectionLinks = (ids: number[]): string =>
   ids.slice(0, MAX_LINKS).map((id) => `<a href="#conn-${id}">${id}</a>`).join(' ') + (ids.length > MAX_LINKS ? ` and ${ids.length - MAX_LINKS} more` : '');
-
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** One line per credential to act on, most urgent first: the answer before any table. */
 export function attention(view: ReportView): string {
@@ -58,7 +57,7 @@ export function attention(view: ReportView): string {
     const what = [
       i.groups.length ? `groups ${escWrap(i.groups.join(', '))}` : escWrap(i.description),
       `from <b>${i.clients.length ? escWrap(i.clients.join(', ')) : 'no client seen'}</b>`,
-      `${plural(i.requests, 'request')} on ${plural(i.connectionIds.length, 'connection')}${calls ? `: ${calls}` : ''}`,
+      `${count(i.requests, 'request')} on ${count(i.connectionIds.length, 'connection')}${calls ? `: ${calls}` : ''}`,
     ];
     return `<li class="${c.state}" data-cred="${esc(c.anchor)}"><div class="l1"><a class="who" href="#${esc(c.anchor)}">${badgeHtml(c)}<strong>${escWrap(c.name)}</strong></a>` +
       `${credentialId(c)}</div><div class="l2">${what.map((w) => `<span>${w}</span>`).join('')}</div></li>`;

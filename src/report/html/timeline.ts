@@ -5,6 +5,7 @@
  * long after (or having expired long before) sit at the edge with an arrow and their date.
  * x is in percent of the chart's width (see svg.ts), y in pixels.
  */
+import { count } from '../../util/count.js';
 import { esc } from './escape.js';
 import { durationText } from '../timeLeft.js';
 import { DAY_MS, day, utc } from './format.js';
@@ -107,6 +108,6 @@ export function expiryTimeline(view: ReportView): string {
   const captureText = together ? 'capture · now' : `capture (${durationText((view.nowMs - view.captureEndMs) / 1000)} ago)`;
   out.push(`<text class="marker-label capture" x="${pct(cx1)}" y="12" text-anchor="middle">${esc(captureText)}</text>`);
   out.push('</svg>');
-  if (more) out.push(`<p class="muted">${more} more credential${more === 1 ? '' : 's'}, expiring later: see the identities table.</p>`);
+  if (more) out.push(`<p class="muted">${count(more, 'more credential')}, expiring later: see the identities table.</p>`);
   return out.join('');
 }
