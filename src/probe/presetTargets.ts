@@ -4,7 +4,7 @@ import path from 'node:path';
 import { isGoProgram } from '../golang/index.js';
 import { PRESETS, choosePresetProcesses, kubeconfigPath, kubeconfigServerPort, namedLike, servedPorts, APISERVER_DEFAULT_PORT, type K8sComponent, type PresetCandidate, type PresetChoice } from './presets.js';
 import { listeningPorts } from './sockets.js';
-import { processInfo } from './targets.js';
+import { processInfo, startTime } from './targets.js';
 
 const PROC = '/proc';
 
@@ -18,17 +18,8 @@ function commandLine(pid: number): string[] | undefined {
   }
 }
 
-/** Start time in seconds since boot (/proc/PID/stat field 22, in clock ticks of 100 Hz, as on every Linux build gokeylog runs on). */
-function startedAt(pid: number): number {
-  try {
-    const stat = readFileSync(path.join(PROC, String(pid), 'stat'), 'latin1');
-    // comm may contain spaces and parentheses: fields are counted after its closing ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[19]) / 100;
-  } catch {
-    return 0;
-  }
-}
+/** Start time in seconds since boot (clock ticks of 100 Hz, as on every Linux build gokeylog runs on); 0 when it is gone. */
+const startedAt = (pid: number): number => Number(startTime(pid) ?? 0) / 100;
 
 async function candidatesFor(component: K8sComponent): Promise<PresetCandidate[]> {
   const preset = PRESETS[component];

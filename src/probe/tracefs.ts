@@ -4,6 +4,7 @@ import path from 'node:path';
 import { GokeylogError } from '../util/errors.js';
 import type { ProbeRecord } from './events.js';
 import { tracefsFetchArgs, uprobeLine, type ProbeArgs } from './fetchArgs.js';
+import { startTime } from './targets.js';
 import { openTracePipe, type RecordDecoder, type TracePipe, type TracePipeFormat } from './tracePipe.js';
 
 export const TRACEFS = '/sys/kernel/tracing';
@@ -232,17 +233,6 @@ function ringBufferLosses(instance: string): number {
 /** This process's PID namespace, as the inode number the kernel names it by (`pid:[4026531836]`). */
 function ownPidNamespace(): string {
   return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
-}
-
-/** A process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or undefined when it is gone. */
-function startTime(pid: number | 'self'): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
 }
 
 /**
