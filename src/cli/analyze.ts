@@ -4,7 +4,7 @@ import { Option, type Command } from 'commander';
 import { runAnalyze, type AnalyzeFormat, type AnalyzeStatus } from '../analyze/index.js';
 import { clientList, type ReportFilter } from '../report/filters.js';
 import { ExitCode, exitCodesHelp, fileErrorCode, GokeylogError } from '../util/errors.js';
-import { CAPTURE_FILE_ERRORS, collect } from './options.js';
+import { CAPTURE_FILE_ERRORS, collect, parseDays } from './options.js';
 import { bytesProgress, notice, StatusLine, warn } from './output.js';
 
 interface AnalyzeCliOptions {
@@ -107,12 +107,6 @@ export function registerAnalyze(program: Command): void {
     .option('--client <ip[/bits]>', 'only connections from this address or CIDR (repeatable)', collect, [])
     .addHelpText('after', EXAMPLES)
     .action(async (captures: string[], opts: AnalyzeCliOptions) => analyze([...opts.read, ...captures], opts));
-}
-
-function parseDays(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new GokeylogError(`--expiring-within needs a whole number of days, not "${value}".`, 'GOKEYLOG_ERR_USAGE');
-  return n;
 }
 
 function parseTime(value: string): number {

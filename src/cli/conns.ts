@@ -7,7 +7,7 @@ import { resolveTargets } from '../probe/targets.js';
 import { ExitCode, exitCodesHelp, GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { count } from '../util/count.js';
-import { addK8sOption, collect, collectPid, hasTargets, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
+import { addK8sOption, collect, collectPid, hasTargets, parseDays, parsePositive, resolveTargetSpec, type TargetOptions } from './options.js';
 import { notice } from './output.js';
 import { escapeControl } from '../util/terminal.js';
 import { withStopSignal } from './signals.js';
@@ -21,8 +21,6 @@ interface ConnsOptions extends Omit<TargetOptions, 'follow'> {
   layout?: string;
 }
 
-/** The exit code of --fail-on-expiry when an identity expires within --expiring-within days. */
-const EXIT_EXPIRING = ExitCode.expiring;
 const DEFAULT_SWEEP_SECONDS = 30;
 
 export function registerConns(program: Command): void {
@@ -35,14 +33,14 @@ export function registerConns(program: Command): void {
     .option('--json', 'print the connections as JSON')
     .option('--sweep <seconds>', 'probe for at most SECONDS (the sweep ends as soon as every established socket is matched)', parsePositive('--sweep'), DEFAULT_SWEEP_SECONDS)
     .option('--expiring-within <days>', 'mark (and list first) client certificates that expire within DAYS', parseDays, 30)
-    .option('--fail-on-expiry', `exit with ${EXIT_EXPIRING} when a listed certificate expires within --expiring-within days`)
+    .option('--fail-on-expiry', `exit with ${ExitCode.expiring} when a listed certificate expires within --expiring-within days`)
     .option('--keylog <file>', 'append the TLS 1.3 traffic secrets read, with their sequence numbers, as mid-stream key lines (created 0600)')
     .option('--layout <file>', 'use this struct layout table (scripts/layouts output) instead of the built-in ones')
     .addHelpText('after', `
 Examples:
   gokeylog conns --process kube-apiserver                       # who is connected, with which certificate
   gokeylog conns --k8s apiserver                                # the API server of this node, not a look-alike
-  gokeylog conns --pid 1234 --expiring-within 7 --fail-on-expiry # for cron: exit ${EXIT_EXPIRING} when one expires within a week
+  gokeylog conns --pid 1234 --expiring-within 7 --fail-on-expiry # for cron: exit ${ExitCode.expiring} when one expires within a week
   gokeylog conns --pid 1234 --json | jq '.connections[] | select(.certificate) | .certificate.credentialId'
   gokeylog conns --pid 1234 --keylog midstream.keys             # then: gokeylog analyze capture.pcapng --keylog midstream.keys
 
@@ -56,12 +54,6 @@ ${exitCodesHelp(
   { [ExitCode.expiring]: 'an identity expires soon (--fail-on-expiry)' },
 )}`)
     .action(async (opts: ConnsOptions) => withStopSignal((signal) => runConns(opts, signal)));
-}
-
-function parseDays(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new GokeylogError(`--expiring-within needs a whole number of days, not "${value}".`, 'GOKEYLOG_ERR_USAGE');
-  return n;
 }
 
 async function runConns(opts: ConnsOptions, signal: AbortSignal): Promise<void> {
@@ -79,7 +71,7 @@ async function runConns(opts: ConnsOptions, signal: AbortSignal): Promise<void> 
     const rows = connRows(result, { expiringWithinDays: opts.expiringWithin, nowMs: Date.now() });
     if (keylogFd !== undefined) writeKeys(keylogFd, result, notice);
     process.stdout.write(opts.json ? `${JSON.stringify(toJson(result, rows), null, 2)}\n` : text(result, rows, opts.expiringWithin));
-    if (opts.failOnExpiry && rows.some((r) => r.expiring)) process.exitCode = EXIT_EXPIRING;
+    if (opts.failOnExpiry && rows.some((r) => r.expiring)) process.exitCode = ExitCode.expiring;
   } finally {
     if (keylogFd !== undefined) closeSync(keylogFd);
   }

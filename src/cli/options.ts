@@ -39,6 +39,13 @@ function collectK8s(value: string, previous: K8sComponent[]): K8sComponent[] {
   return [...previous, value];
 }
 
+/** --expiring-within's value (analyze and conns): a whole number of days, 0 or more. */
+export function parseDays(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new GokeylogError(`--expiring-within needs a whole number of days, not "${value}".`, 'GOKEYLOG_ERR_USAGE');
+  return n;
+}
+
 export function parsePositive(option: string): (value: string) => number {
   return (value) => {
     const n = Number(value);
