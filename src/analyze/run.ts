@@ -10,6 +10,7 @@ import {
   buildReport, connectionJson, delimitedReportLines, Filter, identityJson, renderHtml, reportJsonWithoutRequests, requestJson, textLines,
   type Report, type ReportFilter,
 } from '../report/index.js';
+import { DAY_MS } from '../report/timeLeft.js';
 import { GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { analyzeCaptures } from './analyze.js';
@@ -76,8 +77,6 @@ export interface RunAnalyzeResult {
   /** Reading was stopped before the end of the input. */
   stopped: boolean;
 }
-
-const DAY_MS = 86_400_000;
 
 export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): Promise<RunAnalyzeResult> {
   const warn = io.onWarning;

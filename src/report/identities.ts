@@ -11,6 +11,7 @@
 import type { CertificateInfo, TlsAlert } from '../tls/index.js';
 import type { HttpExchange } from '../http/index.js';
 import { headerValue } from '../http/index.js';
+import { DAY_MS } from './timeLeft.js';
 import { parseAuthorization, queryToken, type JwtClaims, type RequestCredential } from '../kube/credentials.js';
 
 export type CredentialKind = 'x509' | 'jwt' | 'bearer' | 'basic' | 'anonymous';
@@ -269,8 +270,6 @@ export interface Identity extends Credential, IdentityActivity {
   /** Why it is in the report's answers (expired, expiring, rejected, legacy), most urgent first; empty when nothing is wrong. */
   attention: string[];
 }
-
-const DAY_MS = 86_400_000;
 
 export function finishIdentities(tally: IdentityTally, referenceMs: number, windowDays: number): Identity[] {
   const out: Identity[] = [];

@@ -11,7 +11,7 @@ import { kubeRequestInfo, type KubeRequestInfo } from '../kube/index.js';
 import { redactPath } from '../kube/credentials.js';
 import type { Filter } from './filters.js';
 import { certificateCredential, finishIdentities, IdentityTally, rejectingAlert, requestCredential, type Credential, type Identity } from './identities.js';
-import { expiryText } from './timeLeft.js';
+import { DAY_MS, expiryText } from './timeLeft.js';
 
 export interface AnalyzedConnection {
   id: number;
@@ -118,8 +118,6 @@ export interface ReportOptions {
   /** Narrow the report (requests were filtered as they completed with the same filter). */
   filter?: Filter;
 }
-
-const DAY_MS = 86_400_000;
 
 export function daysLeft(notAfter: string, referenceMs: number): number {
   return Math.floor((Date.parse(notAfter) - referenceMs) / DAY_MS);

@@ -6,6 +6,8 @@
 const MINUTE = 60;
 const HOUR = 3600;
 const DAY = 86_400;
+/** One day in milliseconds: the unit of --expiring-within windows and of days left. */
+export const DAY_MS = DAY * 1000;
 
 export function durationText(seconds: number): string {
   const s = Math.abs(seconds);

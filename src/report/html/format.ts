@@ -1,8 +1,6 @@
 /** Times as the HTML report prints them: UTC, and capture lengths (time left is timeLeft.ts's). */
 import { durationText } from '../timeLeft.js';
 
-export const DAY_MS = 86_400_000;
-
 /** 2026-12-01 20:50:03 UTC */
 export function utc(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;

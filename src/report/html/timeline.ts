@@ -7,8 +7,8 @@
  */
 import { count } from '../../util/count.js';
 import { esc } from './escape.js';
-import { durationText } from '../timeLeft.js';
-import { DAY_MS, day, utc } from './format.js';
+import { DAY_MS, durationText } from '../timeLeft.js';
+import { day, utc } from './format.js';
 import { label, pct, px, ticks, timeScale } from './svg.js';
 import type { ReportView, TimelineMark } from './view.js';
 

@@ -4,7 +4,7 @@
  * time span, and which identity each connection and request belongs to. Pure.
  */
 import type { AnalyzedConnection, AnalyzedRequest, Identity, Report } from '../model.js';
-import { expiryText } from '../timeLeft.js';
+import { DAY_MS, expiryText } from '../timeLeft.js';
 
 /** The colour a credential is drawn in: the most urgent thing about it. */
 export type CredentialState = 'rejected' | 'expired' | 'legacy' | 'expiring' | 'valid' | 'unknown';
@@ -54,7 +54,6 @@ export interface ReportView {
   identityOfRequest(r: AnalyzedRequest): IdentityView | null;
 }
 
-const DAY_MS = 86_400_000;
 const ms = (iso: string | null): number | null => (iso === null ? null : Date.parse(iso));
 
 function badges(i: Identity): TimelineMark['badges'] {
