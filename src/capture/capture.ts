@@ -3,6 +3,7 @@ import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { PcapngWriter, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../pcap/index.js';
 import { appendLines, describeWriteError, startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
 import { sweepMidstreamLines } from '../conns/index.js';
+import { count } from '../util/count.js';
 import { GokeylogError } from '../util/errors.js';
 import { setLongTimeout } from '../util/longTimeout.js';
 import { chooseNetns, netnsChoice, netnsOf, type NetnsChoice } from './netns.js';
@@ -232,7 +233,7 @@ class LiveCapture {
     for (const { netns, tcpdump } of this.#sources) {
       tcpdump.watchDrops((newly, total) => {
         const where = this.#sources.length > 1 ? ` in ${netns.description}` : '';
-        this.#opts.onNotice(`the kernel dropped ${newly} packet${newly === 1 ? '' : 's'}${where} before tcpdump read ${newly === 1 ? 'it' : 'them'} (${total} so far): the capture misses traffic; narrow it with -f, or capture less at once`);
+        this.#opts.onNotice(`the kernel dropped ${count(newly, 'packet')}${where} before tcpdump read ${newly === 1 ? 'it' : 'them'} (${total} so far): the capture misses traffic; narrow it with -f, or capture less at once`);
       });
     }
   }
