@@ -16,5 +16,5 @@ export type { OrderedBlock, OrderedKey, OrdererStats, PacketFacts, SecretsOrdere
 export { packetFacts } from './packetFacts.js';
 export { Tcpdump, parseTcpdumpStats, tcpdumpCommand } from './tcpdump.js';
 export type { TcpdumpOptions, TcpdumpStats } from './tcpdump.js';
-export { chooseNetns, netnsOf } from './netns.js';
+export { chooseNetns } from './netns.js';
 export type { NetnsChoice } from './netns.js';

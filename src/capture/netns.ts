@@ -1,4 +1,4 @@
-import { readlinkSync } from 'node:fs';
+import { netnsOf } from '../probe/targets.js';
 import { GokeylogError } from '../util/errors.js';
 
 /** Where tcpdump runs: our own network namespace, or the one of `pid`. */
@@ -9,15 +9,6 @@ export interface NetnsChoice {
   pid: number | undefined;
   /** e.g. "net:[4026532301] of pid 1234", or "host". */
   description: string;
-}
-
-/** The id of a process's network namespace ("net:[4026531992]"), or undefined if it is gone. */
-export function netnsOf(pid: number | 'self'): string | undefined {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/net`);
-  } catch {
-    return undefined;
-  }
 }
 
 /**

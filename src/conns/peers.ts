@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Endpoint } from '../net/index.js';
 import { containerOf } from '../probe/container.js';
+import { netnsOf } from '../probe/targets.js';
 import { socketFds, tcpSockets, type TcpSocket } from '../probe/sockets.js';
 
 /** The process at the other end of a connection on the same node, as `ss -p` names it. */
@@ -45,15 +46,6 @@ export class PeerFinder {
       for (const inode of socketFds(pid).keys()) if (!this.#owners.has(inode)) this.#owners.set(inode, pid);
     }
     return this.#owners;
-  }
-}
-
-function netnsOf(pid: number): string | undefined {
-  try {
-    const st = statSync(`/proc/${pid}/ns/net`);
-    return `${st.dev}:${st.ino}`;
-  } catch {
-    return undefined;
   }
 }
 

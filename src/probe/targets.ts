@@ -156,3 +156,12 @@ export function startTime(pid: number | 'self'): string | undefined {
     return undefined;
   }
 }
+
+/** The id of a process's network namespace ("net:[4026531992]"), or undefined if it is gone. */
+export function netnsOf(pid: number | 'self'): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
+  }
+}
