@@ -224,11 +224,11 @@ export function buildReport(
 function expiryWarnings(identities: Identity[], connections: AnalyzedConnection[], referenceMs: number, withinDays: number): ExpiryWarning[] {
   const warnings: ExpiryWarning[] = [];
   for (const id of identities) {
-    if (id.expiringSoon && id.notAfter) {
-      const left = (Date.parse(id.notAfter) - referenceMs) / 1000;
+    // Its time left was measured from the same reference when the identities were finished.
+    if (id.expiringSoon && id.notAfter && id.secondsLeft !== null && id.daysLeft !== null) {
       warnings.push({
-        kind: 'client', subject: id.certificate?.subject ?? id.user ?? id.description, notAfter: id.notAfter, daysLeft: Math.floor(left / 86_400),
-        message: `${id.description} of ${id.user ?? id.fingerprint} ${expiryText(left)} (${id.notAfter})`,
+        kind: 'client', subject: id.certificate?.subject ?? id.user ?? id.description, notAfter: id.notAfter, daysLeft: id.daysLeft,
+        message: `${id.description} of ${id.user ?? id.fingerprint} ${expiryText(id.secondsLeft)} (${id.notAfter})`,
       });
     }
   }
