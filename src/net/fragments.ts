@@ -21,7 +21,7 @@ interface PartialDatagram {
  * packet unfragmented. Bounded: at most MAX_DATAGRAMS incomplete datagrams are kept.
  */
 export class IpFragments {
-  private readonly datagrams = new Map<string, PartialDatagram>();
+  readonly #datagrams = new Map<string, PartialDatagram>();
 
   /** Adds the fragment `ip` (its header at `ipStart` in `frame`); returns the whole datagram once complete. */
   add(frame: Uint8Array, ipStart: number, ip: IpPacket): Uint8Array | null {
@@ -29,18 +29,18 @@ export class IpFragments {
     const key = `${ip.src}>${ip.dst}/${fragment.nextHeaderAt < 0 ? ip.protocol : 'v6'}/${fragment.id}`;
     // A fragment cut by the snap length cannot complete its datagram.
     if (ip.capturedEnd < ip.declaredEnd) {
-      this.datagrams.delete(key);
+      this.#datagrams.delete(key);
       return null;
     }
-    let datagram = this.datagrams.get(key);
+    let datagram = this.#datagrams.get(key);
     if (!datagram) {
-      if (this.datagrams.size >= MAX_DATAGRAMS) this.datagrams.delete(this.datagrams.keys().next().value!);
+      if (this.#datagrams.size >= MAX_DATAGRAMS) this.#datagrams.delete(this.#datagrams.keys().next().value!);
       datagram = { header: null, protocol: ip.protocol, nextHeaderAt: -1, parts: [], total: -1 };
-      this.datagrams.set(key, datagram);
+      this.#datagrams.set(key, datagram);
     }
     const bytes = frame.slice(ip.offset, ip.capturedEnd);
     if (fragment.offset + bytes.length > MAX_DATAGRAM_BYTES) {
-      this.datagrams.delete(key);
+      this.#datagrams.delete(key);
       return null;
     }
     datagram.parts.push({ offset: fragment.offset, bytes });
@@ -51,7 +51,7 @@ export class IpFragments {
     }
     if (!fragment.more) datagram.total = fragment.offset + bytes.length;
     const whole = assemble(datagram);
-    if (whole) this.datagrams.delete(key);
+    if (whole) this.#datagrams.delete(key);
     return whole;
   }
 }

@@ -88,16 +88,23 @@ class HalfStream {
   /** Highest stream offset the peer acknowledged, or -1. */
   ackedOffset = -1;
   /** Segments with payload received so far. */
-  private received = 0;
+  #received = 0;
   /** `received` when the peer acknowledged bytes we have not seen, or -1. */
-  private holeAckedAt = -1;
+  #holeAckedAt = -1;
+  readonly #consumer: StreamConsumer;
+  readonly #maxBufferedBytes: number;
+  readonly #budget: BufferBudget;
 
   constructor(
     readonly direction: Direction,
-    private readonly consumer: StreamConsumer,
-    private readonly maxBufferedBytes: number,
-    private readonly budget: BufferBudget,
-  ) {}
+    consumer: StreamConsumer,
+    maxBufferedBytes: number,
+    budget: BufferBudget,
+  ) {
+    this.#consumer = consumer;
+    this.#maxBufferedBytes = maxBufferedBytes;
+    this.#budget = budget;
+  }
 
   /** Maps a 32-bit sequence number to a stream offset near `next` (handles wraparound). */
   offsetOf(seq: number): number {
@@ -111,11 +118,11 @@ class HalfStream {
 
   /** No payload received in this direction (a SYN alone carries none). */
   isEmpty(): boolean {
-    return this.received === 0;
+    return this.#received === 0;
   }
 
   receive(offset: number, bytes: Uint8Array, length: number, timeNs: bigint): void {
-    this.received++;
+    this.#received++;
     const end = offset + length;
     if (end <= this.next) return; // retransmission of delivered bytes
     if (offset < this.next) {
@@ -125,13 +132,13 @@ class HalfStream {
       offset = this.next;
     }
     if (offset === this.next) {
-      this.deliver(bytes, length, timeNs);
-      this.drain();
+      this.#deliver(bytes, length, timeNs);
+      this.#drain();
       return;
     }
-    this.buffer({ offset, bytes: Uint8Array.prototype.slice.call(bytes), length, timeNs });
-    const holeLost = this.holeAckedAt >= 0 && this.received - this.holeAckedAt > REORDER_WINDOW;
-    if (holeLost || this.pendingBytes > this.maxBufferedBytes || this.budget.used > this.budget.max) this.skipToPending();
+    this.#buffer({ offset, bytes: Uint8Array.prototype.slice.call(bytes), length, timeNs });
+    const holeLost = this.#holeAckedAt >= 0 && this.#received - this.#holeAckedAt > REORDER_WINDOW;
+    if (holeLost || this.pendingBytes > this.#maxBufferedBytes || this.#budget.used > this.#budget.max) this.#skipToPending();
   }
 
   /**
@@ -140,56 +147,56 @@ class HalfStream {
    */
   acknowledged(offset: number): void {
     if (offset > this.ackedOffset) this.ackedOffset = offset;
-    if (offset > this.next && this.holeAckedAt < 0) this.holeAckedAt = this.received;
+    if (offset > this.next && this.#holeAckedAt < 0) this.#holeAckedAt = this.#received;
   }
 
   /** Delivers everything left, reporting every hole, including lost bytes at the end. */
   close(timeNs: bigint): void {
-    while (this.pending.length > 0) this.skipToPending();
+    while (this.pending.length > 0) this.#skipToPending();
     // The FIN takes one sequence number: an ACK of it is one past the last byte.
     const knownEnd = this.finOffset >= 0 ? this.finOffset : this.ackedOffset;
     if (this.base !== null && knownEnd > this.next) {
-      this.consumer.onGap(this.direction, knownEnd - this.next, timeNs);
+      this.#consumer.onGap(this.direction, knownEnd - this.next, timeNs);
       this.next = knownEnd;
     }
   }
 
-  private deliver(bytes: Uint8Array, length: number, timeNs: bigint): void {
-    if (bytes.length > 0) this.consumer.onData(this.direction, bytes, timeNs);
-    if (length > bytes.length) this.consumer.onGap(this.direction, length - bytes.length, timeNs);
+  #deliver(bytes: Uint8Array, length: number, timeNs: bigint): void {
+    if (bytes.length > 0) this.#consumer.onData(this.direction, bytes, timeNs);
+    if (length > bytes.length) this.#consumer.onGap(this.direction, length - bytes.length, timeNs);
     this.next += length;
-    if (this.holeAckedAt >= 0 && this.next >= this.ackedOffset) this.holeAckedAt = -1;
+    if (this.#holeAckedAt >= 0 && this.next >= this.ackedOffset) this.#holeAckedAt = -1;
   }
 
-  private drain(): void {
+  #drain(): void {
     while (this.pending.length > 0 && this.pending[0]!.offset <= this.next) {
       const segment = this.pending.shift()!;
       this.pendingBytes -= segment.bytes.length;
-      this.budget.used -= segment.bytes.length;
+      this.#budget.used -= segment.bytes.length;
       const end = segment.offset + segment.length;
       if (end <= this.next) continue;
       const skip = this.next - segment.offset;
-      this.deliver(segment.bytes.subarray(Math.min(skip, segment.bytes.length)), segment.length - skip, segment.timeNs);
+      this.#deliver(segment.bytes.subarray(Math.min(skip, segment.bytes.length)), segment.length - skip, segment.timeNs);
     }
   }
 
-  private skipToPending(): void {
+  #skipToPending(): void {
     const first = this.pending[0];
     if (!first) return;
     if (first.offset > this.next) {
-      this.consumer.onGap(this.direction, first.offset - this.next, first.timeNs);
+      this.#consumer.onGap(this.direction, first.offset - this.next, first.timeNs);
       this.next = first.offset;
     }
-    this.drain();
+    this.#drain();
   }
 
-  private buffer(segment: PendingSegment): void {
+  #buffer(segment: PendingSegment): void {
     // Usually appended at the end: find the place from the back.
     let i = this.pending.length;
     while (i > 0 && this.pending[i - 1]!.offset > segment.offset) i--;
     this.pending.splice(i, 0, segment);
     this.pendingBytes += segment.bytes.length;
-    this.budget.used += segment.bytes.length;
+    this.#budget.used += segment.bytes.length;
   }
 }
 
@@ -230,46 +237,48 @@ class Connection {
 
 /** TCP reassembly over a whole capture; see index.ts for the contract. */
 export class TcpReassembler {
-  private readonly connections = new Map<string, Connection>();
-  private nextId = 1;
-  private pushes = 0;
-  private readonly maxBufferedBytes: number;
-  private readonly idleTimeoutNs: bigint;
-  private readonly maxConnections: number;
-  private readonly budget: BufferBudget;
-  private readonly roles: RoleClassifier;
+  readonly #connections = new Map<string, Connection>();
+  #nextId = 1;
+  #pushes = 0;
+  readonly #maxBufferedBytes: number;
+  readonly #idleTimeoutNs: bigint;
+  readonly #maxConnections: number;
+  readonly #budget: BufferBudget;
+  readonly #roles: RoleClassifier;
+  readonly #listener: ConnectionListener;
 
   constructor(
-    private readonly listener: ConnectionListener,
+    listener: ConnectionListener,
     options: ReassemblerOptions = {},
   ) {
-    this.maxBufferedBytes = options.maxBufferedBytes ?? 4 << 20;
-    this.idleTimeoutNs = options.idleTimeoutNs ?? 3_600_000_000_000n;
-    this.maxConnections = options.maxConnections ?? 200_000;
-    this.budget = { used: 0, max: options.maxTotalBufferedBytes ?? 256 << 20 };
-    this.roles = new RoleClassifier(options.senderHeuristics);
+    this.#listener = listener;
+    this.#maxBufferedBytes = options.maxBufferedBytes ?? 4 << 20;
+    this.#idleTimeoutNs = options.idleTimeoutNs ?? 3_600_000_000_000n;
+    this.#maxConnections = options.maxConnections ?? 200_000;
+    this.#budget = { used: 0, max: options.maxTotalBufferedBytes ?? 256 << 20 };
+    this.#roles = new RoleClassifier(options.senderHeuristics);
   }
 
   /** Feeds one segment; returns the consumer of its connection (undefined when the segment starts nothing). */
   push(segment: TcpSegment, timeNs: bigint): StreamConsumer | undefined {
     const key = connectionKey(segment.src, segment.dst);
-    let connection = this.connections.get(key);
+    let connection = this.#connections.get(key);
     const flags = segment.flags;
     const syn = (flags & TcpFlag.SYN) !== 0;
     const ack = (flags & TcpFlag.ACK) !== 0;
-    if (connection && syn && !ack && this.isNewConnection(connection, segment)) {
-      this.end(key, connection, 'evicted', timeNs);
+    if (connection && syn && !ack && this.#isNewConnection(connection, segment)) {
+      this.#end(key, connection, 'evicted', timeNs);
       connection = undefined;
     }
     if (!connection) {
       // Segments without SYN or payload (late ACKs, FINs after close) start nothing.
       if (!syn && segment.payloadLength === 0) return undefined;
       if (flags & TcpFlag.RST) return undefined;
-      connection = this.open(key, segment, timeNs);
+      connection = this.#open(key, segment, timeNs);
     } else if (timeNs > connection.reorderAfterNs) {
       // Re-insert so the Map stays sorted by last activity (to the second: cheap enough per packet).
-      this.connections.delete(key);
-      this.connections.set(key, connection);
+      this.#connections.delete(key);
+      this.#connections.set(key, connection);
       connection.reorderAfterNs = timeNs + LRU_RESOLUTION_NS;
     }
     connection.lastNs = timeNs;
@@ -286,57 +295,57 @@ export class TcpReassembler {
     if (ack && peer.base !== null) peer.acknowledged(peer.offsetOf(segment.ack));
 
     if (flags & TcpFlag.RST) {
-      this.end(key, connection, refused ? 'refused' : 'rst', timeNs);
-    } else if (this.bothFinished(connection)) {
-      this.end(key, connection, 'fin', timeNs);
+      this.#end(key, connection, refused ? 'refused' : 'rst', timeNs);
+    } else if (this.#bothFinished(connection)) {
+      this.#end(key, connection, 'fin', timeNs);
     }
-    if ((++this.pushes & 0xfff) === 0 || this.connections.size > this.maxConnections) this.evictIdle(timeNs);
+    if ((++this.#pushes & 0xfff) === 0 || this.#connections.size > this.#maxConnections) this.#evictIdle(timeNs);
     return connection.consumer;
   }
 
   /** End of capture: every open connection ends now. */
   finish(endNs?: bigint): void {
-    for (const [key, connection] of this.connections) {
-      this.end(key, connection, 'capture end', endNs ?? connection.lastNs);
+    for (const [key, connection] of this.#connections) {
+      this.#end(key, connection, 'capture end', endNs ?? connection.lastNs);
     }
   }
 
-  private open(key: string, segment: TcpSegment, timeNs: bigint): Connection {
-    const { flow, rolesFrom } = this.roles.classify(segment);
+  #open(key: string, segment: TcpSegment, timeNs: bigint): Connection {
+    const { flow, rolesFrom } = this.#roles.classify(segment);
     const info: ConnectionInfo = {
-      id: this.nextId++,
+      id: this.#nextId++,
       client: flow.src,
       server: flow.dst,
       startNs: timeNs,
       synSeen: (segment.flags & TcpFlag.SYN) !== 0,
       rolesFrom,
     };
-    const connection = new Connection(info, this.listener.onConnection(info), this.maxBufferedBytes, this.budget);
-    this.connections.set(key, connection);
+    const connection = new Connection(info, this.#listener.onConnection(info), this.#maxBufferedBytes, this.#budget);
+    this.#connections.set(key, connection);
     return connection;
   }
 
   /** A SYN on a known 4-tuple that does not repeat the first SYN: the port was reused. */
-  private isNewConnection(connection: Connection, segment: TcpSegment): boolean {
+  #isNewConnection(connection: Connection, segment: TcpSegment): boolean {
     const flow = connection.isFromClient(segment) ? connection.toServer : connection.toClient;
     return flow.base === null || flow.base !== ((segment.seq + 1) >>> 0) || !connection.info.synSeen;
   }
 
-  private bothFinished(connection: Connection): boolean {
+  #bothFinished(connection: Connection): boolean {
     return finished(connection.toServer) && finished(connection.toClient);
   }
 
-  private end(key: string, connection: Connection, reason: ConnectionEnd, timeNs: bigint): void {
-    this.connections.delete(key);
+  #end(key: string, connection: Connection, reason: ConnectionEnd, timeNs: bigint): void {
+    this.#connections.delete(key);
     connection.end(reason, timeNs);
   }
 
-  private evictIdle(nowNs: bigint): void {
+  #evictIdle(nowNs: bigint): void {
     // The Map is ordered by last activity (to the second): stop at the first connection still alive.
-    for (const [key, connection] of this.connections) {
-      const idle = nowNs - connection.lastNs > this.idleTimeoutNs;
-      if (!idle && this.connections.size <= this.maxConnections) break;
-      this.end(key, connection, 'evicted', nowNs);
+    for (const [key, connection] of this.#connections) {
+      const idle = nowNs - connection.lastNs > this.#idleTimeoutNs;
+      if (!idle && this.#connections.size <= this.#maxConnections) break;
+      this.#end(key, connection, 'evicted', nowNs);
     }
   }
 }

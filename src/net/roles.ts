@@ -23,31 +23,34 @@ const MAX_KNOWN_SERVERS = 10_000;
 
 export class RoleClassifier {
   /** Endpoints seen answering a SYN: servers, which tells roles of connections joined in the middle. */
-  private readonly knownServers = new Set<string>();
+  readonly #knownServers = new Set<string>();
+  readonly #heuristics: readonly SenderHeuristic[];
 
-  constructor(private readonly heuristics: readonly SenderHeuristic[] = []) {}
+  constructor(heuristics: readonly SenderHeuristic[] = []) {
+    this.#heuristics = heuristics;
+  }
 
   /** The first segment seen of a connection → its client-to-server flow, and how that was decided. */
   classify(segment: TcpSegment): { flow: TcpFlow; rolesFrom: RolesFrom } {
-    const { fromClient, rolesFrom } = this.decide(segment);
+    const { fromClient, rolesFrom } = this.#decide(segment);
     const flow = new TcpFlow(segment.src, segment.dst);
     const toServer = fromClient ? flow : flow.reverse();
     if (rolesFrom === 'syn') {
-      if (this.knownServers.size >= MAX_KNOWN_SERVERS) this.knownServers.clear();
-      this.knownServers.add(endpointKey(toServer.dst));
+      if (this.#knownServers.size >= MAX_KNOWN_SERVERS) this.#knownServers.clear();
+      this.#knownServers.add(endpointKey(toServer.dst));
     }
     return { flow: toServer, rolesFrom };
   }
 
-  private decide(segment: TcpSegment): { fromClient: boolean; rolesFrom: RolesFrom } {
+  #decide(segment: TcpSegment): { fromClient: boolean; rolesFrom: RolesFrom } {
     const flags = segment.flags;
     if (flags & TcpFlag.SYN) return { fromClient: (flags & TcpFlag.ACK) === 0, rolesFrom: 'syn' };
-    for (const heuristic of this.heuristics) {
+    for (const heuristic of this.#heuristics) {
       const fromClient = heuristic.isFromClient(segment.payload);
       if (fromClient !== undefined) return { fromClient, rolesFrom: heuristic.name };
     }
-    const srcServes = this.knownServers.has(endpointKey(segment.src));
-    if (srcServes !== this.knownServers.has(endpointKey(segment.dst))) return { fromClient: !srcServes, rolesFrom: 'known server' };
+    const srcServes = this.#knownServers.has(endpointKey(segment.src));
+    if (srcServes !== this.#knownServers.has(endpointKey(segment.dst))) return { fromClient: !srcServes, rolesFrom: 'known server' };
     // Servers listen on the lower port (well-known or registered), clients use ephemeral ones.
     return { fromClient: segment.src.port > segment.dst.port, rolesFrom: 'port' };
   }
