@@ -40,7 +40,7 @@ export interface TlsConnectionOptions {
 
 /** Decrypts one TCP connection's TLS; see index.ts for the contract. */
 export class TlsConnection implements StreamConsumer {
-  private readonly info: HandshakeInfo = {
+  readonly #info: HandshakeInfo = {
     clientRandom: null,
     sni: null,
     alpnOffered: [],
@@ -52,154 +52,158 @@ export class TlsConnection implements StreamConsumer {
     serverCertificates: [],
     alert: null,
   };
-  private readonly toServer = new HalfConn('toServer');
-  private readonly toClient = new HalfConn('toClient');
+  readonly #toServer = new HalfConn('toServer');
+  readonly #toClient = new HalfConn('toClient');
   /** The record visitors of the two directions, made once (not a closure per segment); they read the time of the bytes being split. */
-  private readonly visitToServer = (record: TlsRecord): boolean => this.onRecord(this.toServer, record, this.toServer.splitTimeNs);
-  private readonly visitToClient = (record: TlsRecord): boolean => this.onRecord(this.toClient, record, this.toClient.splitTimeNs);
+  readonly #visitToServer = (record: TlsRecord): boolean => this.#onRecord(this.#toServer, record, this.#toServer.splitTimeNs);
+  readonly #visitToClient = (record: TlsRecord): boolean => this.#onRecord(this.#toClient, record, this.#toClient.splitTimeNs);
   /** The first ClientHello, copied: its random names the keys, its offers resume TLS 1.2 sessions. */
-  private clientHello: ClientHello | null = null;
+  #clientHello: ClientHello | null = null;
   /**
    * Keys and protection of the negotiated version. Until the ServerHello says otherwise records read as
    * TLS 1.2 without keys: everything in the clear, a ChangeCipherSpec ends what can be read.
    */
-  private handshake: VersionHandshake;
-  private serverHelloSeen = false;
-  private decrypted = false;
-  private reason: TlsFailureReason | null = null;
-  private stopped = false;
-  private handshakeReported = false;
-  private ended = false;
+  #handshake: VersionHandshake;
+  #serverHelloSeen = false;
+  #decrypted = false;
+  #reason: TlsFailureReason | null = null;
+  #stopped = false;
+  #handshakeReported = false;
+  #ended = false;
 
-  private readonly context: HandshakeContext;
+  readonly #context: HandshakeContext;
+  readonly #sink: TlsSink;
+  readonly #options: TlsConnectionOptions;
 
   constructor(
     keys: KeySource,
-    private readonly sink: TlsSink,
-    private readonly options: TlsConnectionOptions = {},
+    sink: TlsSink,
+    options: TlsConnectionOptions = {},
   ) {
-    this.context = {
+    this.#sink = sink;
+    this.#options = options;
+    this.#context = {
       keys,
-      toServer: this.toServer,
-      toClient: this.toClient,
-      clientHello: () => this.clientHello!,
-      fail: (reason) => this.fail(reason),
-      note: (reason) => void (this.reason ??= reason),
+      toServer: this.#toServer,
+      toClient: this.#toClient,
+      clientHello: () => this.#clientHello!,
+      fail: (reason) => this.#fail(reason),
+      note: (reason) => void (this.#reason ??= reason),
     };
-    this.handshake = new Tls12Handshake(this.context, options.sessions);
+    this.#handshake = new Tls12Handshake(this.#context, options.sessions);
   }
 
   result(): TlsResult {
     return {
-      handshake: this.info,
-      decrypted: this.decrypted,
-      reason: this.reason,
-      bytesToServer: this.toServer.bytes,
-      bytesToClient: this.toClient.bytes,
+      handshake: this.#info,
+      decrypted: this.#decrypted,
+      reason: this.#reason,
+      bytesToServer: this.#toServer.bytes,
+      bytesToClient: this.#toClient.bytes,
     };
   }
 
   onData(direction: Direction, bytes: Uint8Array, timeNs: bigint): void {
-    const half = this.half(direction);
-    if (this.stopped || half.stopped || bytes.length === 0) return;
+    const half = this.#half(direction);
+    if (this.#stopped || half.stopped || bytes.length === 0) return;
     if (!half.started) {
       half.started = true;
       if (!startsLikeRecord(bytes)) {
-        this.fail(this.clientHello ? 'malformed TLS record' : this.options.joinedMidStream ? 'handshake not captured' : 'not TLS');
+        this.#fail(this.#clientHello ? 'malformed TLS record' : this.#options.joinedMidStream ? 'handshake not captured' : 'not TLS');
         return;
       }
     }
     half.splitTimeNs = timeNs;
-    const wellFormed = half.records.push(bytes, half === this.toServer ? this.visitToServer : this.visitToClient);
-    if (!wellFormed && !this.stopped && !half.stopped) this.fail('malformed TLS record');
+    const wellFormed = half.records.push(bytes, half === this.#toServer ? this.#visitToServer : this.#visitToClient);
+    if (!wellFormed && !this.#stopped && !half.stopped) this.#fail('malformed TLS record');
   }
 
   onGap(direction: Direction, _missingBytes?: number, _timeNs?: bigint): void {
-    const half = this.half(direction);
-    if (this.stopped || half.stopped) return;
+    const half = this.#half(direction);
+    if (this.#stopped || half.stopped) return;
     half.stopped = true;
-    this.reason ??= 'stream incomplete (lost segments)';
+    this.#reason ??= 'stream incomplete (lost segments)';
   }
 
   onEnd(end: ConnectionEnd, _endNs: bigint): void {
-    if (this.ended) return;
-    this.ended = true;
-    if (end === 'refused') this.reason ??= 'refused (RST)';
-    for (const half of [this.toServer, this.toClient]) {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (end === 'refused') this.#reason ??= 'refused (RST)';
+    for (const half of [this.#toServer, this.#toClient]) {
       // A record cut off by the end of the capture or connection.
-      if (!this.stopped && !half.stopped && half.records.buffered > 0) this.reason ??= 'stream incomplete (lost segments)';
+      if (!this.#stopped && !half.stopped && half.records.buffered > 0) this.#reason ??= 'stream incomplete (lost segments)';
     }
-    if (!this.clientHello && !this.reason) {
-      this.reason = this.options.joinedMidStream ? 'handshake not captured' : 'not TLS';
+    if (!this.#clientHello && !this.#reason) {
+      this.#reason = this.#options.joinedMidStream ? 'handshake not captured' : 'not TLS';
     }
     // Nothing decrypted and no failure: the handshake did not complete within the capture.
-    if (!this.decrypted && !this.reason) this.reason = 'handshake not captured';
-    this.reportHandshake();
-    this.sink.onEnd?.(this.result());
+    if (!this.#decrypted && !this.#reason) this.#reason = 'handshake not captured';
+    this.#reportHandshake();
+    this.#sink.onEnd?.(this.result());
   }
 
-  private half(direction: Direction): HalfConn {
-    return direction === 'toServer' ? this.toServer : this.toClient;
+  #half(direction: Direction): HalfConn {
+    return direction === 'toServer' ? this.#toServer : this.#toClient;
   }
 
   /** Handles one record; false stops the splitter. */
-  private onRecord(half: HalfConn, record: TlsRecord, timeNs: bigint): boolean {
-    if (this.stopped || half.stopped) return false;
-    if (!this.clientHello) {
-      const isClientHello = half === this.toServer && record.type === ContentType.HANDSHAKE && record.body[0] === HandshakeType.CLIENT_HELLO;
+  #onRecord(half: HalfConn, record: TlsRecord, timeNs: bigint): boolean {
+    if (this.#stopped || half.stopped) return false;
+    if (!this.#clientHello) {
+      const isClientHello = half === this.#toServer && record.type === ContentType.HANDSHAKE && record.body[0] === HandshakeType.CLIENT_HELLO;
       // The server's answer before the ClientHello: the capture reordered the directions; wait for the hello.
-      if (half === this.toClient) return this.hold(half, record, timeNs);
+      if (half === this.#toClient) return this.#hold(half, record, timeNs);
       if (!isClientHello) {
-        this.fail('handshake not captured');
+        this.#fail('handshake not captured');
         return false;
       }
     }
-    const beforeServerHello = half === this.toServer ? this.clientHello !== null : record.type !== ContentType.HANDSHAKE;
+    const beforeServerHello = half === this.#toServer ? this.#clientHello !== null : record.type !== ContentType.HANDSHAKE;
     // Which keys apply is known only from the ServerHello: hold what follows the ClientHello until then
     // (it arrives first only when the capture reordered the two directions).
-    if (!this.serverHelloSeen && beforeServerHello) return this.hold(half, record, timeNs);
-    if (half.encrypted && this.handshake.isProtected(record.type)) {
+    if (!this.#serverHelloSeen && beforeServerHello) return this.#hold(half, record, timeNs);
+    if (half.encrypted && this.#handshake.isProtected(record.type)) {
       const opened = half.decryptor?.open(record.type, record.version, record.header, record.body);
       if (!opened) {
-        this.fail(half.decryptor ? 'decryption failed (wrong keys)' : 'no keys for client random');
+        this.#fail(half.decryptor ? 'decryption failed (wrong keys)' : 'no keys for client random');
         return false;
       }
-      this.decrypted = true;
-      return this.onPlaintext(half, opened.type, opened.plaintext, timeNs, true);
+      this.#decrypted = true;
+      return this.#onPlaintext(half, opened.type, opened.plaintext, timeNs, true);
     }
-    return this.onPlaintext(half, record.type, record.body, timeNs, false);
+    return this.#onPlaintext(half, record.type, record.body, timeNs, false);
   }
 
-  private onPlaintext(half: HalfConn, type: number, data: Uint8Array, timeNs: bigint, wasProtected: boolean): boolean {
+  #onPlaintext(half: HalfConn, type: number, data: Uint8Array, timeNs: bigint, wasProtected: boolean): boolean {
     switch (type) {
       case ContentType.HANDSHAKE: {
         const messages = half.messages.push(data);
         if (!messages) {
-          this.fail('malformed TLS record');
+          this.#fail('malformed TLS record');
           return false;
         }
         for (const message of messages) {
-          this.onHandshakeMessage(half, message.type, message.body, wasProtected);
-          if (this.stopped || half.stopped) return false;
+          this.#onHandshakeMessage(half, message.type, message.body, wasProtected);
+          if (this.#stopped || half.stopped) return false;
         }
         return true;
       }
       case ContentType.CHANGE_CIPHER_SPEC:
-        return this.handshake.onChangeCipherSpec(half);
+        return this.#handshake.onChangeCipherSpec(half);
       case ContentType.APPLICATION_DATA:
         if (!wasProtected) {
-          this.fail('handshake not captured');
+          this.#fail('handshake not captured');
           return false;
         }
-        this.reportHandshake();
+        this.#reportHandshake();
         half.bytes += data.length;
-        this.sink.onApplicationData(half.direction, data, timeNs);
+        this.#sink.onApplicationData(half.direction, data, timeNs);
         return true;
       case ContentType.ALERT: {
         // A server refusing a client certificate says why here (TLS 1.3: under the keys we hold).
         const alert = parseAlert(data);
-        if (alert && alert.code !== CLOSE_NOTIFY && !this.info.alert) {
-          this.info.alert = {
+        if (alert && alert.code !== CLOSE_NOTIFY && !this.#info.alert) {
+          this.#info.alert = {
             from: half.direction === 'toServer' ? 'client' : 'server',
             fatal: alert.fatal,
             description: alertName(alert.code),
@@ -214,88 +218,88 @@ export class TlsConnection implements StreamConsumer {
   }
 
   /** Reads what the handshake says; the version's handshake takes what concerns keys. */
-  private onHandshakeMessage(half: HalfConn, type: number, body: Uint8Array, wasProtected: boolean): void {
+  #onHandshakeMessage(half: HalfConn, type: number, body: Uint8Array, wasProtected: boolean): void {
     switch (type) {
       case HandshakeType.CLIENT_HELLO: {
-        if (half !== this.toServer || this.clientHello) return; // the second ClientHello after a retry
+        if (half !== this.#toServer || this.#clientHello) return; // the second ClientHello after a retry
         const hello = parseClientHello(body);
-        if (!hello) return this.fail('malformed TLS record');
-        this.clientHello = {
+        if (!hello) return this.#fail('malformed TLS record');
+        this.#clientHello = {
           ...hello,
           random: Buffer.from(hello.random),
           sessionId: Buffer.from(hello.sessionId),
           sessionTicket: Buffer.from(hello.sessionTicket),
         };
-        this.info.clientRandom = Buffer.from(hello.random).toString('hex');
-        this.info.sni = hello.sni;
-        this.info.alpnOffered = hello.alpn;
-        this.replayWaiting();
+        this.#info.clientRandom = Buffer.from(hello.random).toString('hex');
+        this.#info.sni = hello.sni;
+        this.#info.alpnOffered = hello.alpn;
+        this.#replayWaiting();
         return;
       }
       case HandshakeType.SERVER_HELLO: {
-        if (half !== this.toClient || this.serverHelloSeen) return;
+        if (half !== this.#toClient || this.#serverHelloSeen) return;
         const hello = parseServerHello(body);
-        if (!hello) return this.fail('malformed TLS record');
+        if (!hello) return this.#fail('malformed TLS record');
         if (hello.helloRetryRequest) {
-          this.info.helloRetryRequest = true;
+          this.#info.helloRetryRequest = true;
           return;
         }
-        this.serverHelloSeen = true;
-        this.info.version = VERSION_NAMES[hello.version] ?? `0x${hello.version.toString(16)}`;
-        this.info.cipherSuite = cipherSuiteName(hello.cipherSuite);
-        if (hello.alpn) this.info.alpn = hello.alpn;
-        if (hello.version === TLS13) this.handshake = new Tls13Handshake(this.context);
-        this.handshake.start(hello, decryptableSuite(hello));
-        this.replayWaiting();
+        this.#serverHelloSeen = true;
+        this.#info.version = VERSION_NAMES[hello.version] ?? `0x${hello.version.toString(16)}`;
+        this.#info.cipherSuite = cipherSuiteName(hello.cipherSuite);
+        if (hello.alpn) this.#info.alpn = hello.alpn;
+        if (hello.version === TLS13) this.#handshake = new Tls13Handshake(this.#context);
+        this.#handshake.start(hello, decryptableSuite(hello));
+        this.#replayWaiting();
         return;
       }
       case HandshakeType.ENCRYPTED_EXTENSIONS:
-        if (half === this.toClient) this.info.alpn = parseEncryptedExtensionsAlpn(body);
+        if (half === this.#toClient) this.#info.alpn = parseEncryptedExtensionsAlpn(body);
         return;
       case HandshakeType.CERTIFICATE: {
-        const ders = parseCertificateList(body, this.handshake.tls13);
-        if (!ders) return this.fail('malformed TLS record');
+        const ders = parseCertificateList(body, this.#handshake.tls13);
+        if (!ders) return this.#fail('malformed TLS record');
         const certificates = ders.map(describeCertificate).filter((c) => c !== null);
-        if (half === this.toClient) this.info.serverCertificates = certificates;
-        else this.info.clientCertificate = certificates[0] ?? null;
+        if (half === this.#toClient) this.#info.serverCertificates = certificates;
+        else this.#info.clientCertificate = certificates[0] ?? null;
         return;
       }
       default:
-        this.handshake.onMessage(half, type, body, wasProtected);
+        this.#handshake.onMessage(half, type, body, wasProtected);
     }
   }
 
   /** Keeps a record (copied) until the handshake tells how to read it; too many means it never will. */
-  private hold(half: HalfConn, record: TlsRecord, timeNs: bigint): boolean {
+  #hold(half: HalfConn, record: TlsRecord, timeNs: bigint): boolean {
     if (half.waiting.length >= MAX_WAITING_RECORDS) {
-      this.fail('handshake not captured');
+      this.#fail('handshake not captured');
       return false;
     }
     half.waiting.push({ record: copyRecord(record), timeNs });
     return true;
   }
 
-  private replayWaiting(): void {
-    for (const half of [this.toServer, this.toClient]) {
+  #replayWaiting(): void {
+    for (const half of [this.#toServer, this.#toClient]) {
       const waiting = half.waiting;
       half.waiting = [];
       for (const { record, timeNs } of waiting) {
-        if (!this.onRecord(half, record, timeNs)) break;
+        if (!this.#onRecord(half, record, timeNs)) break;
       }
     }
   }
 
-  private reportHandshake(): void {
-    if (this.handshakeReported) return;
-    this.handshakeReported = true;
-    this.sink.onHandshake?.(this.info);
+  #reportHandshake(): void {
+    if (this.#handshakeReported) return;
+    this.#handshakeReported = true;
+    this.#sink.onHandshake?.(this.#info);
   }
 
-  private fail(reason: TlsFailureReason): void {
-    this.reason ??= reason;
-    this.stopped = true;
-    this.toServer.waiting = [];
-    this.toClient.waiting = [];
+  #fail(reason: TlsFailureReason): void {
+    this.#reason ??= reason;
+    this.#stopped = true;
+    this.#toServer.waiting = [];
+    this.#toClient.waiting = [];
   }
 }
 

@@ -80,29 +80,31 @@ class Side {
 }
 
 export class MidstreamTlsConnection implements StreamConsumer {
-  private readonly info: HandshakeInfo;
-  private readonly toServer: Side;
-  private readonly toClient: Side;
-  private decrypted = false;
-  private reason: TlsFailureReason | null = null;
-  private joinedAtNs: bigint | null = null;
-  private handshakeReported = false;
-  private ended = false;
+  readonly #info: HandshakeInfo;
+  readonly #toServer: Side;
+  readonly #toClient: Side;
+  #decrypted = false;
+  #reason: TlsFailureReason | null = null;
+  #joinedAtNs: bigint | null = null;
+  #handshakeReported = false;
+  #ended = false;
   /**
    * Decrypted application data waiting for the other direction: a direction still looking for its boundary
    * or alignment may yet produce older records, and the HTTP layer needs both in capture order.
    */
-  private out: Array<{ direction: Direction; data: Buffer; timeNs: bigint }> = [];
-  private outBytes = 0;
+  #out: Array<{ direction: Direction; data: Buffer; timeNs: bigint }> = [];
+  #outBytes = 0;
+  readonly #sink: TlsSink;
 
   constructor(
     keys: MidstreamKeys,
-    private readonly sink: TlsSink,
+    sink: TlsSink,
   ) {
-    this.toServer = new Side('toServer', keys.toServer);
-    this.toClient = new Side('toClient', keys.toClient);
+    this.#sink = sink;
+    this.#toServer = new Side('toServer', keys.toServer);
+    this.#toClient = new Side('toClient', keys.toClient);
     const suite = keys.toServer[0]?.suite ?? keys.toClient[0]?.suite;
-    this.info = {
+    this.#info = {
       clientRandom: null,
       sni: null,
       alpnOffered: [],
@@ -117,71 +119,70 @@ export class MidstreamTlsConnection implements StreamConsumer {
   }
 
   result(): TlsResult {
-    const midstream = { joinedAtNs: this.joinedAtNs, toServer: this.toServer.alignment, toClient: this.toClient.alignment };
-    const { toServer, toClient } = this;
-    return { handshake: this.info, decrypted: this.decrypted, reason: this.reason, bytesToServer: toServer.bytes, bytesToClient: toClient.bytes, midstream };
+    const midstream = { joinedAtNs: this.#joinedAtNs, toServer: this.#toServer.alignment, toClient: this.#toClient.alignment };
+    return { handshake: this.#info, decrypted: this.#decrypted, reason: this.#reason, bytesToServer: this.#toServer.bytes, bytesToClient: this.#toClient.bytes, midstream };
   }
 
   onData(direction: Direction, bytes: Uint8Array, timeNs: bigint): void {
-    const side = this.side(direction);
+    const side = this.#side(direction);
     if (side.state === 'stopped' || bytes.length === 0) return;
     if (side.keys.length === 0 && side.state !== 'aligned') {
-      return this.stop(side, 'no mid-stream key for this direction', 'the key log has no mid-stream secret for this direction');
+      return this.#stop(side, 'no mid-stream key for this direction', 'the key log has no mid-stream secret for this direction');
     }
     if (side.state === 'boundary') {
       side.head.push({ bytes: Buffer.from(bytes), timeNs });
-      this.findBoundary(side, false);
+      this.#findBoundary(side, false);
     } else {
-      this.push(side, bytes, timeNs);
+      this.#push(side, bytes, timeNs);
     }
-    this.release(false);
+    this.#release(false);
   }
 
   onGap(direction: Direction): void {
-    const side = this.side(direction);
+    const side = this.#side(direction);
     if (side.state === 'stopped') return;
-    this.flush(side);
+    this.#flush(side);
     // Bytes are missing: record boundaries (and sequence numbers) cannot be followed past them.
-    if (stateOf(side) !== 'stopped') this.stop(side, 'stream incomplete (lost segments)', null);
-    this.release(false);
+    if (stateOf(side) !== 'stopped') this.#stop(side, 'stream incomplete (lost segments)', null);
+    this.#release(false);
   }
 
   onEnd(_end: ConnectionEnd, _endNs: bigint): void {
-    if (this.ended) return;
-    this.ended = true;
-    for (const side of [this.toServer, this.toClient]) {
+    if (this.#ended) return;
+    this.#ended = true;
+    for (const side of [this.#toServer, this.#toClient]) {
       if (side.state === 'stopped') continue;
-      this.flush(side);
-      if (stateOf(side) !== 'stopped' && side.records.buffered > 0) this.reason ??= 'stream incomplete (lost segments)';
+      this.#flush(side);
+      if (stateOf(side) !== 'stopped' && side.records.buffered > 0) this.#reason ??= 'stream incomplete (lost segments)';
     }
-    if (!this.decrypted) this.reason ??= 'mid-stream key did not verify';
-    this.release(true);
-    this.reportHandshake();
-    this.sink.onEnd?.(this.result());
+    if (!this.#decrypted) this.#reason ??= 'mid-stream key did not verify';
+    this.#release(true);
+    this.#reportHandshake();
+    this.#sink.onEnd?.(this.result());
   }
 
-  private side(direction: Direction): Side {
-    return direction === 'toServer' ? this.toServer : this.toClient;
+  #side(direction: Direction): Side {
+    return direction === 'toServer' ? this.#toServer : this.#toClient;
   }
 
   /** The stream of this side ended (or broke): decide with what is there. */
-  private flush(side: Side): void {
-    if (side.state === 'boundary' && side.head.length > 0) this.findBoundary(side, true);
+  #flush(side: Side): void {
+    if (side.state === 'boundary' && side.head.length > 0) this.#findBoundary(side, true);
     if (side.state === 'aligning') {
-      while (stateOf(side) === 'aligning' && side.keys.length > 0 && side.held.length > 0) this.align(side, side.held.length - 1);
-      if (stateOf(side) === 'aligning') this.failAlignment(side);
+      while (stateOf(side) === 'aligning' && side.keys.length > 0 && side.held.length > 0) this.#align(side, side.held.length - 1);
+      if (stateOf(side) === 'aligning') this.#failAlignment(side);
     }
   }
 
   /** Once the boundary is known, feeds the chunks from it on, each with its capture time. */
-  private findBoundary(side: Side, final: boolean): void {
+  #findBoundary(side: Side, final: boolean): void {
     const bytes = Buffer.concat(side.head.map((c) => c.bytes));
     const found = findRecordBoundary(bytes, final);
     if (found.kind === 'more') return;
     if (found.kind === 'none') {
       // At the end, fewer bytes than a record and no whole one: the tail of a record, not a broken stream.
-      if (final && bytes.length < MAX_BOUNDARY_SCAN) return this.stop(side, 'stream incomplete (lost segments)', 'no whole record was captured after the join');
-      return this.stop(side, 'malformed TLS record', `no TLS 1.3 record starts within the first ${MAX_BOUNDARY_SCAN} bytes`);
+      if (final && bytes.length < MAX_BOUNDARY_SCAN) return this.#stop(side, 'stream incomplete (lost segments)', 'no whole record was captured after the join');
+      return this.#stop(side, 'malformed TLS record', `no TLS 1.3 record starts within the first ${MAX_BOUNDARY_SCAN} bytes`);
     }
     side.alignment.skippedBytes = found.offset;
     const chunks = side.head;
@@ -191,17 +192,17 @@ export class MidstreamTlsConnection implements StreamConsumer {
     for (const c of chunks) {
       const n = Math.min(skip, c.bytes.length);
       skip -= n;
-      if (c.bytes.length > n && stateOf(side) !== 'stopped') this.push(side, c.bytes.subarray(n), c.timeNs);
+      if (c.bytes.length > n && stateOf(side) !== 'stopped') this.#push(side, c.bytes.subarray(n), c.timeNs);
     }
   }
 
-  private push(side: Side, bytes: Uint8Array, timeNs: bigint): void {
-    const wellFormed = side.records.push(bytes, (record) => this.onRecord(side, record, timeNs));
-    if (!wellFormed && side.state !== 'stopped') this.stop(side, 'malformed TLS record', 'a record header is not TLS');
+  #push(side: Side, bytes: Uint8Array, timeNs: bigint): void {
+    const wellFormed = side.records.push(bytes, (record) => this.#onRecord(side, record, timeNs));
+    if (!wellFormed && side.state !== 'stopped') this.#stop(side, 'malformed TLS record', 'a record header is not TLS');
   }
 
-  private onRecord(side: Side, record: TlsRecord, timeNs: bigint): boolean {
-    if (side.state === 'aligned') return this.open(side, record.header, record.body, timeNs);
+  #onRecord(side: Side, record: TlsRecord, timeNs: bigint): boolean {
+    if (side.state === 'aligned') return this.#open(side, record.header, record.body, timeNs);
     if (side.state !== 'aligning') return false;
     side.held.push({ bytes: Buffer.concat([record.header, record.body]), timeNs });
     side.heldBytes += 5 + record.body.length;
@@ -211,7 +212,7 @@ export class MidstreamTlsConnection implements StreamConsumer {
       side.alignment.skippedRecords += 1;
     }
     // The first record captured after the key was read is (about) the one with the key's sequence number.
-    while (stateOf(side) === 'aligning' && side.keys.length > 0 && timeNs >= side.keys[0]!.timeNs) this.align(side, side.held.length - 1);
+    while (stateOf(side) === 'aligning' && side.keys.length > 0 && timeNs >= side.keys[0]!.timeNs) this.#align(side, side.held.length - 1);
     return stateOf(side) !== 'stopped';
   }
 
@@ -219,13 +220,13 @@ export class MidstreamTlsConnection implements StreamConsumer {
    * Tries the oldest untried key on held record `at`: the logged sequence number, then outwards. Success
    * decrypts the held records from the earliest one the key opens; failure moves to the next key.
    */
-  private align(side: Side, at: number): void {
+  #align(side: Side, at: number): void {
     const key = side.keys.shift()!;
     side.alignment.keySeq = key.seq;
     const suite = findCipherSuite(key.suite);
-    if (!suite?.tls13 || !suite.cipher) return this.stop(side, 'unsupported cipher suite', `cipher suite ${cipherSuiteName(key.suite)} cannot be decrypted`);
+    if (!suite?.tls13 || !suite.cipher) return this.#stop(side, 'unsupported cipher suite', `cipher suite ${cipherSuiteName(key.suite)} cannot be decrypted`);
     if (key.secret.length !== HASH_LENGTH[suite.hash]) {
-      return this.nextKey(side, `the secret is ${key.secret.length} bytes, but ${suite.name} uses ${HASH_LENGTH[suite.hash]}-byte secrets`);
+      return this.#nextKey(side, `the secret is ${key.secret.length} bytes, but ${suite.name} uses ${HASH_LENGTH[suite.hash]}-byte secrets`);
     }
     const { key: aeadKey, iv } = trafficKeys(suite.hash, key.secret, KEY_LENGTH[suite.cipher]);
     const decryptor = new Tls13Decryptor(suite.cipher, aeadKey, iv);
@@ -233,7 +234,7 @@ export class MidstreamTlsConnection implements StreamConsumer {
     // Records captured before the key was read have smaller sequence numbers: the last one of them is seq-1.
     const expected = Number(key.seq) - (target.timeNs >= key.timeNs ? 0 : 1);
     const found = key.seq > BigInt(Number.MAX_SAFE_INTEGER) ? null : searchSequence(decryptor, target, expected);
-    if (found === null) return this.nextKey(side);
+    if (found === null) return this.#nextKey(side);
 
     // Walk back: earlier held records open at the sequence numbers before, until one does not.
     let first = at;
@@ -253,19 +254,19 @@ export class MidstreamTlsConnection implements StreamConsumer {
     side.held = [];
     side.heldBytes = 0;
     for (let i = first; i <= at; i++) {
-      if (!this.onOpened(side, opened[i - first]!, held[i]!.timeNs)) return;
+      if (!this.#onOpened(side, opened[i - first]!, held[i]!.timeNs)) return;
     }
     for (let i = at + 1; i < held.length; i++) {
-      if (!this.open(side, header(held[i]!), body(held[i]!), held[i]!.timeNs)) return;
+      if (!this.#open(side, header(held[i]!), body(held[i]!), held[i]!.timeNs)) return;
     }
   }
 
   /** The key tried last did not verify (`why`, when it could not even be tried): the next one, if any. */
-  private nextKey(side: Side, why?: string): void {
-    if (side.keys.length === 0) this.failAlignment(side, why);
+  #nextKey(side: Side, why?: string): void {
+    if (side.keys.length === 0) this.#failAlignment(side, why);
   }
 
-  private failAlignment(side: Side, why?: string): void {
+  #failAlignment(side: Side, why?: string): void {
     const seq = side.alignment.keySeq;
     const lo = seq === null ? 0n : seq > BigInt(MAX_SEQ_DISTANCE) ? seq - BigInt(MAX_SEQ_DISTANCE) : 0n;
     why ??=
@@ -273,26 +274,26 @@ export class MidstreamTlsConnection implements StreamConsumer {
         ? 'no whole record was captured after the join'
         : `no record authenticates with the logged secret at sequence numbers ${lo}…${(seq ?? 0n) + BigInt(MAX_SEQ_DISTANCE)}: ` +
           'the secret is wrong, or its sequence number does not belong to this capture';
-    this.stop(side, 'mid-stream key did not verify', why);
+    this.#stop(side, 'mid-stream key did not verify', why);
   }
 
-  private open(side: Side, header: Uint8Array, body: Uint8Array, timeNs: bigint): boolean {
+  #open(side: Side, header: Uint8Array, body: Uint8Array, timeNs: bigint): boolean {
     const opened = side.aligned!.decryptor.open(0, 0, header, body);
     if (!opened) {
-      this.stop(side, 'decryption failed (wrong keys)', 'a record after the aligned ones does not authenticate (corrupted, or a KeyUpdate was lost)');
+      this.#stop(side, 'decryption failed (wrong keys)', 'a record after the aligned ones does not authenticate (corrupted, or a KeyUpdate was lost)');
       return false;
     }
-    return this.onOpened(side, opened, timeNs);
+    return this.#onOpened(side, opened, timeNs);
   }
 
-  private onOpened(side: Side, opened: OpenedRecord, timeNs: bigint): boolean {
-    this.decrypted = true;
-    if (this.joinedAtNs === null || timeNs < this.joinedAtNs) this.joinedAtNs = timeNs;
+  #onOpened(side: Side, opened: OpenedRecord, timeNs: bigint): boolean {
+    this.#decrypted = true;
+    if (this.#joinedAtNs === null || timeNs < this.#joinedAtNs) this.#joinedAtNs = timeNs;
     switch (opened.type) {
       case ContentType.APPLICATION_DATA:
         side.bytes += opened.plaintext.length;
-        this.out.push({ direction: side.direction, data: opened.plaintext, timeNs });
-        this.outBytes += opened.plaintext.length;
+        this.#out.push({ direction: side.direction, data: opened.plaintext, timeNs });
+        this.#outBytes += opened.plaintext.length;
         return true;
       case ContentType.HANDSHAKE: {
         // Post-handshake messages (NewSessionTicket, KeyUpdate) start at a record boundary when the
@@ -300,7 +301,7 @@ export class MidstreamTlsConnection implements StreamConsumer {
         // as malformed by its length.
         const messages = side.messages.push(opened.plaintext);
         if (!messages) {
-          this.stop(side, 'malformed TLS record', 'a post-handshake message has an impossible length');
+          this.#stop(side, 'malformed TLS record', 'a post-handshake message has an impossible length');
           return false;
         }
         for (const m of messages) {
@@ -313,7 +314,7 @@ export class MidstreamTlsConnection implements StreamConsumer {
         return true;
       }
       case ContentType.ALERT:
-        this.info.alert ??= describeAlert(opened.plaintext, side.direction === 'toServer' ? 'client' : 'server', false);
+        this.#info.alert ??= describeAlert(opened.plaintext, side.direction === 'toServer' ? 'client' : 'server', false);
         return true;
       default:
         return true;
@@ -321,36 +322,36 @@ export class MidstreamTlsConnection implements StreamConsumer {
   }
 
   /** Passes on the decrypted data no direction can precede any more, in capture order (all of it: `all`). */
-  private release(all: boolean): void {
-    if (this.out.length === 0) return;
-    const since = [pendingSince(this.toServer), pendingSince(this.toClient)].filter((t) => t !== null);
-    const bound = all || this.outBytes > MAX_HELD_BYTES || since.length === 0 ? null : since.reduce((a, b) => (a < b ? a : b));
+  #release(all: boolean): void {
+    if (this.#out.length === 0) return;
+    const since = [pendingSince(this.#toServer), pendingSince(this.#toClient)].filter((t) => t !== null);
+    const bound = all || this.#outBytes > MAX_HELD_BYTES || since.length === 0 ? null : since.reduce((a, b) => (a < b ? a : b));
     // Each direction's entries are in time order already: a stable sort merges the two.
-    this.out.sort((a, b) => (a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : 0));
+    this.#out.sort((a, b) => (a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : 0));
     let n = 0;
-    while (n < this.out.length && (bound === null || this.out[n]!.timeNs < bound)) n++;
+    while (n < this.#out.length && (bound === null || this.#out[n]!.timeNs < bound)) n++;
     if (n === 0) return;
-    const ready = this.out.splice(0, n);
-    this.reportHandshake();
+    const ready = this.#out.splice(0, n);
+    this.#reportHandshake();
     for (const o of ready) {
-      this.outBytes -= o.data.length;
-      this.sink.onApplicationData(o.direction, o.data, o.timeNs);
+      this.#outBytes -= o.data.length;
+      this.#sink.onApplicationData(o.direction, o.data, o.timeNs);
     }
   }
 
-  private stop(side: Side, reason: TlsFailureReason, why: string | null): void {
+  #stop(side: Side, reason: TlsFailureReason, why: string | null): void {
     side.state = 'stopped';
     side.held = [];
     side.heldBytes = 0;
     side.head = [];
-    this.reason ??= reason;
+    this.#reason ??= reason;
     side.alignment.failure ??= why;
   }
 
-  private reportHandshake(): void {
-    if (this.handshakeReported) return;
-    this.handshakeReported = true;
-    this.sink.onHandshake?.(this.info);
+  #reportHandshake(): void {
+    if (this.#handshakeReported) return;
+    this.#handshakeReported = true;
+    this.#sink.onHandshake?.(this.#info);
   }
 }
 

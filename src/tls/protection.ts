@@ -23,26 +23,35 @@ const AEAD_OPTIONS = { authTagLength: TAG_LENGTH } as const;
  */
 export class Tls13Decryptor implements RecordDecryptor {
   /** Rewritten for each record: the cipher copies its nonce when it is created. */
-  private readonly nonce = Buffer.allocUnsafe(12);
+  readonly #nonce = Buffer.allocUnsafe(12);
+  readonly #cipher: BulkCipher;
+  readonly #key: Buffer;
+  readonly #iv: Buffer;
+  #seq: number;
   constructor(
-    private readonly cipher: BulkCipher,
-    private readonly key: Buffer,
-    private readonly iv: Buffer,
-    private seq = 0,
-  ) {}
+    cipher: BulkCipher,
+    key: Buffer,
+    iv: Buffer,
+    seq = 0,
+  ) {
+    this.#cipher = cipher;
+    this.#key = key;
+    this.#iv = iv;
+    this.#seq = seq;
+  }
 
   /** The sequence number the next record is opened with. */
   get nextSeq(): number {
-    return this.seq;
+    return this.#seq;
   }
 
   open(_type: number, _version: number, header: Uint8Array, body: Uint8Array): OpenedRecord | null {
-    return this.openAt(this.seq++, header, body);
+    return this.openAt(this.#seq++, header, body);
   }
 
   /** Opens a record at an explicit sequence number, leaving the running one alone (mid-stream alignment). */
   openAt(seq: number, header: Uint8Array, body: Uint8Array): OpenedRecord | null {
-    const plaintext = aeadOpen(this.cipher, this.key, xorSequence(this.iv, seq, this.nonce), header, body);
+    const plaintext = aeadOpen(this.#cipher, this.#key, xorSequence(this.#iv, seq, this.#nonce), header, body);
     if (!plaintext) return null;
     let end = plaintext.length - 1;
     while (end >= 0 && plaintext[end] === 0) end--; // zero padding
@@ -56,25 +65,32 @@ export class Tls13Decryptor implements RecordDecryptor {
  * with nonce = iv XOR seq (RFC 7905). AAD = seq, type, version, plaintext length.
  */
 export class Tls12AeadDecryptor implements RecordDecryptor {
-  private seq = 0;
+  #seq = 0;
+  readonly #cipher: BulkCipher;
+  readonly #key: Buffer;
+  readonly #iv: Buffer;
   constructor(
-    private readonly cipher: BulkCipher,
-    private readonly key: Buffer,
-    private readonly iv: Buffer,
-  ) {}
+    cipher: BulkCipher,
+    key: Buffer,
+    iv: Buffer,
+  ) {
+    this.#cipher = cipher;
+    this.#key = key;
+    this.#iv = iv;
+  }
 
   open(type: number, version: number, _header: Uint8Array, body: Uint8Array): OpenedRecord | null {
-    const seq = this.seq++;
+    const seq = this.#seq++;
     let nonce: Buffer;
-    if (this.cipher === 'chacha20-poly1305') {
-      nonce = xorSequence(this.iv, seq);
+    if (this.#cipher === 'chacha20-poly1305') {
+      nonce = xorSequence(this.#iv, seq);
     } else {
       if (body.length < 8) return null;
-      nonce = Buffer.concat([this.iv, body.subarray(0, 8)]);
+      nonce = Buffer.concat([this.#iv, body.subarray(0, 8)]);
       body = body.subarray(8);
     }
     const aad = additionalData(seq, type, version, body.length - TAG_LENGTH);
-    const plaintext = aeadOpen(this.cipher, this.key, nonce, aad, body);
+    const plaintext = aeadOpen(this.#cipher, this.#key, nonce, aad, body);
     return plaintext ? { type, plaintext } : null;
   }
 }
@@ -84,54 +100,64 @@ export class Tls12AeadDecryptor implements RecordDecryptor {
  * the extension was negotiated (RFC 7366; OpenSSL peers do, Go does not).
  */
 export class Tls12CbcDecryptor implements RecordDecryptor {
-  private seq = 0;
-  private readonly macLength: number;
-  private readonly blockSize: number;
+  #seq = 0;
+  readonly #macLength: number;
+  readonly #blockSize: number;
+  readonly #cipher: BulkCipher;
+  readonly #key: Buffer;
+  readonly #mac: MacHash;
+  readonly #macKey: Buffer;
+  readonly #encryptThenMac: boolean;
   constructor(
-    private readonly cipher: BulkCipher,
-    private readonly key: Buffer,
-    private readonly mac: MacHash,
-    private readonly macKey: Buffer,
-    private readonly encryptThenMac: boolean,
+    cipher: BulkCipher,
+    key: Buffer,
+    mac: MacHash,
+    macKey: Buffer,
+    encryptThenMac: boolean,
   ) {
-    this.macLength = MAC_LENGTH[mac];
-    this.blockSize = cipher === 'des-ede3-cbc' ? 8 : 16;
+    this.#cipher = cipher;
+    this.#key = key;
+    this.#mac = mac;
+    this.#macKey = macKey;
+    this.#encryptThenMac = encryptThenMac;
+    this.#macLength = MAC_LENGTH[mac];
+    this.#blockSize = cipher === 'des-ede3-cbc' ? 8 : 16;
   }
 
   open(type: number, version: number, _header: Uint8Array, body: Uint8Array): OpenedRecord | null {
-    const seq = this.seq++;
-    if (this.encryptThenMac) {
-      if (body.length < this.macLength) return null;
-      const protectedLength = body.length - this.macLength;
+    const seq = this.#seq++;
+    if (this.#encryptThenMac) {
+      if (body.length < this.#macLength) return null;
+      const protectedLength = body.length - this.#macLength;
       const ciphertext = body.subarray(0, protectedLength);
-      if (!this.macMatches(seq, type, version, ciphertext, body.subarray(protectedLength))) return null;
-      const padded = this.decrypt(ciphertext);
+      if (!this.#macMatches(seq, type, version, ciphertext, body.subarray(protectedLength))) return null;
+      const padded = this.#decrypt(ciphertext);
       const contentLength = padded ? unpaddedLength(padded) : -1;
       return padded && contentLength >= 0 ? { type, plaintext: padded.subarray(0, contentLength) } : null;
     }
-    const padded = this.decrypt(body);
+    const padded = this.#decrypt(body);
     if (!padded) return null;
-    const contentLength = unpaddedLength(padded) - this.macLength;
+    const contentLength = unpaddedLength(padded) - this.#macLength;
     if (contentLength < 0) return null;
     const content = padded.subarray(0, contentLength);
-    const mac = padded.subarray(contentLength, contentLength + this.macLength);
-    return this.macMatches(seq, type, version, content, mac) ? { type, plaintext: content } : null;
+    const mac = padded.subarray(contentLength, contentLength + this.#macLength);
+    return this.#macMatches(seq, type, version, content, mac) ? { type, plaintext: content } : null;
   }
 
   /** IV (one block) then ciphertext, decrypted with the padding left in place; null when malformed. */
-  private decrypt(body: Uint8Array): Buffer | null {
-    const block = this.blockSize;
+  #decrypt(body: Uint8Array): Buffer | null {
+    const block = this.#blockSize;
     if (body.length < 2 * block || body.length % block !== 0) return null;
     try {
-      const decipher = createDecipheriv(this.cipher, this.key, body.subarray(0, block)).setAutoPadding(false);
+      const decipher = createDecipheriv(this.#cipher, this.#key, body.subarray(0, block)).setAutoPadding(false);
       return Buffer.concat([decipher.update(body.subarray(block)), decipher.final()]);
     } catch {
       return null;
     }
   }
 
-  private macMatches(seq: number, type: number, version: number, data: Uint8Array, mac: Uint8Array): boolean {
-    const expected = createHmac(this.mac, this.macKey).update(additionalData(seq, type, version, data.length)).update(data).digest();
+  #macMatches(seq: number, type: number, version: number, data: Uint8Array, mac: Uint8Array): boolean {
+    const expected = createHmac(this.#mac, this.#macKey).update(additionalData(seq, type, version, data.length)).update(data).digest();
     return mac.length === expected.length && timingSafeEqual(expected, mac);
   }
 }

@@ -62,12 +62,12 @@ const MAX_SPARE_GATHER_BUFFERS = 16;
  */
 export class RecordSplitter {
   /** The record being gathered: its first 5 bytes, then (header known) a buffer of its whole length. */
-  private partial: Buffer | null = null;
-  private filled = 0;
+  #partial: Buffer | null = null;
+  #filled = 0;
 
   /** Bytes held back waiting for the rest of a record. */
   get buffered(): number {
-    return this.filled;
+    return this.#filled;
   }
 
   /**
@@ -76,35 +76,35 @@ export class RecordSplitter {
    */
   push(bytes: Uint8Array, visit: (record: TlsRecord) => boolean): boolean {
     let at = 0;
-    if (this.partial) {
-      if (this.filled < HEADER) {
-        const n = Math.min(HEADER - this.filled, bytes.length);
-        this.partial.set(bytes.subarray(0, n), this.filled);
-        this.filled += n;
+    if (this.#partial) {
+      if (this.#filled < HEADER) {
+        const n = Math.min(HEADER - this.#filled, bytes.length);
+        this.#partial.set(bytes.subarray(0, n), this.#filled);
+        this.#filled += n;
         at = n;
-        if (this.filled < HEADER) return true;
-        if (!isRecordHeader(this.partial)) return false;
-        const whole = gatherBuffer(HEADER + bodyLength(this.partial));
-        this.partial.copy(whole, 0, 0, HEADER);
-        this.partial = whole;
+        if (this.#filled < HEADER) return true;
+        if (!isRecordHeader(this.#partial)) return false;
+        const whole = gatherBuffer(HEADER + bodyLength(this.#partial));
+        this.#partial.copy(whole, 0, 0, HEADER);
+        this.#partial = whole;
       }
-      const n = Math.min(this.partial.length - this.filled, bytes.length - at);
+      const n = Math.min(this.#partial.length - this.#filled, bytes.length - at);
       // A segment in the middle of a record is taken whole: no view to make.
-      this.partial.set(at === 0 && n === bytes.length ? bytes : bytes.subarray(at, at + n), this.filled);
-      this.filled += n;
+      this.#partial.set(at === 0 && n === bytes.length ? bytes : bytes.subarray(at, at + n), this.#filled);
+      this.#filled += n;
       at += n;
-      if (this.filled < this.partial.length) return true;
-      const record = this.partial;
-      this.partial = null;
-      this.filled = 0;
+      if (this.#filled < this.#partial.length) return true;
+      const record = this.#partial;
+      this.#partial = null;
+      this.#filled = 0;
       const more = visit(recordAt(record, 0, record.length));
       releaseGatherBuffer(record);
       if (!more) return true;
     }
-    return this.split(bytes, at, visit);
+    return this.#split(bytes, at, visit);
   }
 
-  private split(bytes: Uint8Array, at: number, visit: (record: TlsRecord) => boolean): boolean {
+  #split(bytes: Uint8Array, at: number, visit: (record: TlsRecord) => boolean): boolean {
     while (bytes.length - at >= HEADER) {
       if (!isRecordHeader(bytes, at)) return false;
       const end = at + HEADER + bodyLength(bytes, at);
@@ -117,9 +117,9 @@ export class RecordSplitter {
       const rest = bytes.subarray(at);
       // With the header known, the buffer gets the record's full size at once.
       const size = rest.length >= HEADER ? HEADER + bodyLength(rest) : HEADER;
-      this.partial = gatherBuffer(size);
-      this.partial.set(rest);
-      this.filled = rest.length;
+      this.#partial = gatherBuffer(size);
+      this.#partial.set(rest);
+      this.#filled = rest.length;
     }
     return true;
   }
@@ -154,14 +154,14 @@ function recordAt(bytes: Uint8Array, at: number, end: number): TlsRecord {
 
 /** Reassembles handshake messages (4-byte header: type, 24-bit length) that may span records. */
 export class HandshakeAssembler {
-  private pending: Buffer = Buffer.alloc(0);
+  #pending: Buffer = Buffer.alloc(0);
 
   /** Largest handshake message accepted (a certificate chain fits with room to spare). */
   static readonly MAX_MESSAGE = 1 << 20;
 
   /** Feeds handshake-record plaintext; returns the complete messages, or null when a length is absurd. */
   push(fragment: Uint8Array): { type: number; body: Uint8Array }[] | null {
-    const data = this.pending.length === 0 ? fragment : Buffer.concat([this.pending, fragment]);
+    const data = this.#pending.length === 0 ? fragment : Buffer.concat([this.#pending, fragment]);
     const messages: { type: number; body: Uint8Array }[] = [];
     let at = 0;
     while (data.length - at >= 4) {
@@ -171,7 +171,7 @@ export class HandshakeAssembler {
       messages.push({ type: data[at]!, body: data.subarray(at + 4, at + 4 + length) });
       at += 4 + length;
     }
-    this.pending = Buffer.from(data.subarray(at));
+    this.#pending = Buffer.from(data.subarray(at));
     return messages;
   }
 }

@@ -4,19 +4,22 @@
  * lets such connections decrypt when the full handshake is in the same capture or run.
  */
 export class Tls12SessionCache {
-  private readonly secrets = new Map<string, Uint8Array>();
+  readonly #secrets = new Map<string, Uint8Array>();
+  readonly #maxEntries: number;
 
-  constructor(private readonly maxEntries = 100_000) {}
+  constructor(maxEntries: number = 100_000) {
+    this.#maxEntries = maxEntries;
+  }
 
   /** Remembers `masterSecret` under a session ID or ticket (ignored when empty). */
   remember(id: Uint8Array, masterSecret: Uint8Array): void {
     if (id.length === 0) return;
     const key = Buffer.from(id).toString('latin1');
-    if (this.secrets.size >= this.maxEntries && !this.secrets.has(key)) this.secrets.delete(this.secrets.keys().next().value!);
-    this.secrets.set(key, masterSecret);
+    if (this.#secrets.size >= this.#maxEntries && !this.#secrets.has(key)) this.#secrets.delete(this.#secrets.keys().next().value!);
+    this.#secrets.set(key, masterSecret);
   }
 
   find(id: Uint8Array): Uint8Array | undefined {
-    return id.length === 0 ? undefined : this.secrets.get(Buffer.from(id).toString('latin1'));
+    return id.length === 0 ? undefined : this.#secrets.get(Buffer.from(id).toString('latin1'));
   }
 }

@@ -12,19 +12,22 @@ import type { HandshakeContext, VersionHandshake } from './versionHandshake.js';
 
 export class Tls13Handshake implements VersionHandshake {
   readonly tls13 = true;
-  private suite: CipherSuite | null = null;
+  #suite: CipherSuite | null = null;
+  readonly #context: HandshakeContext;
 
-  constructor(private readonly context: HandshakeContext) {}
+  constructor(context: HandshakeContext) {
+    this.#context = context;
+  }
 
   start(_hello: unknown, suite: CipherSuite | null): void {
-    if (!suite) return this.context.fail('unsupported cipher suite');
-    this.suite = suite;
-    const clientRandom = this.context.clientHello().random;
-    const clientSecret = this.context.keys.get(clientRandom, 'CLIENT_HANDSHAKE_TRAFFIC_SECRET');
-    const serverSecret = this.context.keys.get(clientRandom, 'SERVER_HANDSHAKE_TRAFFIC_SECRET');
-    if (!clientSecret || !serverSecret) return this.context.fail('no keys for client random');
-    this.install(this.context.toServer, clientSecret);
-    this.install(this.context.toClient, serverSecret);
+    if (!suite) return this.#context.fail('unsupported cipher suite');
+    this.#suite = suite;
+    const clientRandom = this.#context.clientHello().random;
+    const clientSecret = this.#context.keys.get(clientRandom, 'CLIENT_HANDSHAKE_TRAFFIC_SECRET');
+    const serverSecret = this.#context.keys.get(clientRandom, 'SERVER_HANDSHAKE_TRAFFIC_SECRET');
+    if (!clientSecret || !serverSecret) return this.#context.fail('no keys for client random');
+    this.#install(this.#context.toServer, clientSecret);
+    this.#install(this.#context.toClient, serverSecret);
   }
 
   /**
@@ -38,12 +41,12 @@ export class Tls13Handshake implements VersionHandshake {
   onMessage(half: HalfConn, type: number, _body: Uint8Array, wasProtected: boolean): void {
     if (!wasProtected) return;
     if (type === HandshakeType.FINISHED) {
-      const label = half === this.context.toClient ? 'SERVER_TRAFFIC_SECRET_0' : 'CLIENT_TRAFFIC_SECRET_0';
-      const secret = this.context.keys.get(this.context.clientHello().random, label);
-      if (!secret) return this.context.fail('no keys for client random');
-      this.install(half, secret);
-    } else if (type === HandshakeType.KEY_UPDATE && half.trafficSecret && this.suite) {
-      this.install(half, nextTrafficSecret(this.suite.hash, half.trafficSecret));
+      const label = half === this.#context.toClient ? 'SERVER_TRAFFIC_SECRET_0' : 'CLIENT_TRAFFIC_SECRET_0';
+      const secret = this.#context.keys.get(this.#context.clientHello().random, label);
+      if (!secret) return this.#context.fail('no keys for client random');
+      this.#install(half, secret);
+    } else if (type === HandshakeType.KEY_UPDATE && half.trafficSecret && this.#suite) {
+      this.#install(half, nextTrafficSecret(this.#suite.hash, half.trafficSecret));
     }
   }
 
@@ -52,9 +55,9 @@ export class Tls13Handshake implements VersionHandshake {
     return true;
   }
 
-  private install(half: HalfConn, secret: Uint8Array): void {
-    const suite = this.suite!;
-    if (secret.length !== HASH_LENGTH[suite.hash]) return this.context.fail('decryption failed (wrong keys)');
+  #install(half: HalfConn, secret: Uint8Array): void {
+    const suite = this.#suite!;
+    if (secret.length !== HASH_LENGTH[suite.hash]) return this.#context.fail('decryption failed (wrong keys)');
     const { key, iv } = trafficKeys(suite.hash, secret, KEY_LENGTH[suite.cipher!]);
     half.trafficSecret = Buffer.from(secret);
     half.decryptor = new Tls13Decryptor(suite.cipher!, key, iv);
