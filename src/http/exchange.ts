@@ -157,34 +157,39 @@ export class BodyBudget {
 
 /** Collects body pieces when bodies were requested; otherwise only counts. */
 export class BodyCollector {
-  private pieces: Buffer[] = [];
-  private size = 0;
-  private truncated = false;
+  #pieces: Buffer[] = [];
+  #size = 0;
+  #truncated = false;
+  readonly #limit: number;
+  readonly #budget: BodyBudget;
   constructor(
-    private readonly limit = MAX_KEPT_BODY_BYTES,
-    private readonly budget = new BodyBudget(limit),
-  ) {}
+    limit = MAX_KEPT_BODY_BYTES,
+    budget = new BodyBudget(limit),
+  ) {
+    this.#limit = limit;
+    this.#budget = budget;
+  }
   add(piece: Uint8Array): void {
-    if (this.truncated || this.size + piece.length > Math.min(this.limit, this.size + this.budget.remaining)) {
-      this.truncated = true;
+    if (this.#truncated || this.#size + piece.length > Math.min(this.#limit, this.#size + this.#budget.remaining)) {
+      this.#truncated = true;
       return;
     }
-    this.pieces.push(Buffer.from(piece));
-    this.size += piece.length;
-    this.budget.remaining -= piece.length;
+    this.#pieces.push(Buffer.from(piece));
+    this.#size += piece.length;
+    this.#budget.remaining -= piece.length;
   }
   /**
    * The body, gunzipped when `contentEncoding` is gzip and it inflates within the limit and the budget (else as
    * sent, or cut at the limit). What it takes stays spent: the budget bounds what a run decodes in all.
    */
   take(contentEncoding: string | undefined): Buffer {
-    const raw = Buffer.concat(this.pieces);
-    this.pieces = [];
-    if (this.truncated || contentEncoding?.toLowerCase() !== 'gzip') return raw;
-    const room = Math.min(this.limit, this.budget.remaining + raw.length);
+    const raw = Buffer.concat(this.#pieces);
+    this.#pieces = [];
+    if (this.#truncated || contentEncoding?.toLowerCase() !== 'gzip') return raw;
+    const room = Math.min(this.#limit, this.#budget.remaining + raw.length);
     try {
       const body = gunzipSync(raw, { maxOutputLength: Math.max(room, 1) });
-      this.budget.remaining += raw.length - body.length;
+      this.#budget.remaining += raw.length - body.length;
       return body;
     } catch {
       return raw;

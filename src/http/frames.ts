@@ -169,97 +169,100 @@ export interface FrameSink {
  * `maxFrameLength` are a connection error (they would make us buffer without bound).
  */
 export class FrameReader {
-  private headerBuf = new Uint8Array(FRAME_HEADER_LENGTH);
-  private headerFill = 0;
-  private current: FrameHeader | null = null;
-  private payload: Uint8Array | null = null;
-  private payloadFill = 0;
+  #headerBuf = new Uint8Array(FRAME_HEADER_LENGTH);
+  #headerFill = 0;
+  #current: FrameHeader | null = null;
+  #payload: Uint8Array | null = null;
+  #payloadFill = 0;
   /** DATA frame progress: bytes of the frame consumed so far, and the content bounds once known. */
-  private dataPos = 0;
-  private dataStart = 0;
-  private dataEnd = 0;
+  #dataPos = 0;
+  #dataStart = 0;
+  #dataEnd = 0;
+  readonly #sink: FrameSink;
 
   constructor(
-    private readonly sink: FrameSink,
+    sink: FrameSink,
     public maxFrameLength = MAX_FRAME_LENGTH,
-  ) {}
+  ) {
+    this.#sink = sink;
+  }
 
   push(chunk: Uint8Array): void {
     let off = 0;
     while (off < chunk.length) {
-      if (!this.current) {
-        const take = Math.min(FRAME_HEADER_LENGTH - this.headerFill, chunk.length - off);
-        this.headerBuf.set(chunk.subarray(off, off + take), this.headerFill);
-        this.headerFill += take;
+      if (!this.#current) {
+        const take = Math.min(FRAME_HEADER_LENGTH - this.#headerFill, chunk.length - off);
+        this.#headerBuf.set(chunk.subarray(off, off + take), this.#headerFill);
+        this.#headerFill += take;
         off += take;
-        if (this.headerFill < FRAME_HEADER_LENGTH) return;
-        this.headerFill = 0;
-        this.startFrame(parseFrameHeader(this.headerBuf, 0));
+        if (this.#headerFill < FRAME_HEADER_LENGTH) return;
+        this.#headerFill = 0;
+        this.#startFrame(parseFrameHeader(this.#headerBuf, 0));
         continue;
       }
-      off = this.current.type === FrameType.DATA ? this.consumeData(chunk, off) : this.consumeOther(chunk, off);
+      off = this.#current.type === FrameType.DATA ? this.#consumeData(chunk, off) : this.#consumeOther(chunk, off);
     }
   }
 
-  private startFrame(header: FrameHeader): void {
+  #startFrame(header: FrameHeader): void {
     if (header.length > this.maxFrameLength) {
       throw new Http2Error(`frame of ${header.length} bytes exceeds the maximum frame size ${this.maxFrameLength}`);
     }
-    this.current = header;
+    this.#current = header;
     if (header.type === FrameType.DATA) {
-      this.dataPos = 0;
-      this.dataStart = header.flags & Flag.PADDED ? 1 : 0;
-      this.dataEnd = header.length;
+      this.#dataPos = 0;
+      this.#dataStart = header.flags & Flag.PADDED ? 1 : 0;
+      this.#dataEnd = header.length;
       if (header.length === 0) {
         if (header.flags & Flag.PADDED) throw new Http2Error('padded frame too short');
-        this.finishData(new Uint8Array(0));
+        this.#finishData(new Uint8Array(0));
       }
       return;
     }
-    this.payload = new Uint8Array(header.length);
-    this.payloadFill = 0;
-    if (header.length === 0) this.finishOther();
+    this.#payload = new Uint8Array(header.length);
+    this.#payloadFill = 0;
+    if (header.length === 0) this.#finishOther();
   }
 
-  private consumeData(chunk: Uint8Array, off: number): number {
-    const header = this.current!;
-    const take = Math.min(header.length - this.dataPos, chunk.length - off);
-    const from = this.dataPos;
+  #consumeData(chunk: Uint8Array, off: number): number {
+    const header = this.#current!;
+    const take = Math.min(header.length - this.#dataPos, chunk.length - off);
+    const from = this.#dataPos;
     const to = from + take;
     if (from === 0 && header.flags & Flag.PADDED) {
-      this.dataEnd = header.length - chunk[off]!;
-      if (this.dataEnd < 1) throw new Http2Error('padding exceeds the frame payload');
+      this.#dataEnd = header.length - chunk[off]!;
+      if (this.#dataEnd < 1) throw new Http2Error('padding exceeds the frame payload');
     }
-    this.dataPos = to;
-    const lo = Math.max(from, this.dataStart);
-    const hi = Math.min(to, this.dataEnd);
+    this.#dataPos = to;
+    const lo = Math.max(from, this.#dataStart);
+    const hi = Math.min(to, this.#dataEnd);
     const piece = hi > lo ? chunk.subarray(off + lo - from, off + hi - from) : EMPTY;
-    if (to === header.length) this.finishData(piece);
-    else if (piece.length > 0) this.sink.data(header, piece, false);
+    if (to === header.length) this.#finishData(piece);
+    else if (piece.length > 0) this.#sink.data(header, piece, false);
     return off + take;
   }
 
-  private finishData(piece: Uint8Array): void {
-    const header = this.current!;
-    this.current = null;
-    this.sink.data(header, piece, true);
+  #finishData(piece: Uint8Array): void {
+    const header = this.#current!;
+    this.#current = null;
+    this.#sink.data(header, piece, true);
   }
 
-  private consumeOther(chunk: Uint8Array, off: number): number {
-    const payload = this.payload!;
-    const take = Math.min(payload.length - this.payloadFill, chunk.length - off);
-    payload.set(chunk.subarray(off, off + take), this.payloadFill);
-    this.payloadFill += take;
-    if (this.payloadFill === payload.length) this.finishOther();
+  #consumeOther(chunk: Uint8Array, off: number): number {
+    const payload = this.#payload!;
+    const take = Math.min(payload.length - this.#payloadFill, chunk.length - off);
+    payload.set(chunk.subarray(off, off + take), this.#payloadFill);
+    this.#payloadFill += take;
+    if (this.#payloadFill === payload.length) this.#finishOther();
     return off + take;
   }
 
-  private finishOther(): void {
-    const header = this.current!;
-    const payload = this.payload!;
-    this.current = null;
-    this.payload = null;
-    this.sink.frame(header, payload);
+  #finishOther(): void {
+    const header = this.#current!;
+    const payload = this.#payload!;
+    this.#current = null;
+    this.#payload = null;
+    this.#sink.frame(header, payload);
   }
 }
 

@@ -66,11 +66,13 @@ class Direction implements FrameSink {
   queuedBytes = 0;
   /** Joined mid-stream: a HEADERS or PUSH_PROMISE was seen since the join (a CONTINUATION before it is a leftover). */
   blockStarted = false;
+  readonly #conn: Http2Decoder;
   constructor(
     readonly side: Side,
-    private readonly conn: Http2Decoder,
+    conn: Http2Decoder,
     joinedMidStream: boolean,
   ) {
+    this.#conn = conn;
     this.reader = new FrameReader(this);
     if (joinedMidStream) {
       this.synced = false;
@@ -78,10 +80,10 @@ class Direction implements FrameSink {
     }
   }
   frame(header: FrameHeader, payload: Uint8Array): void {
-    this.conn.onFrame(this, header, payload);
+    this.#conn.onFrame(this, header, payload);
   }
   data(header: FrameHeader, piece: Uint8Array, last: boolean): void {
-    this.conn.onData(this, header, piece, last);
+    this.#conn.onData(this, header, piece, last);
   }
 }
 
@@ -89,60 +91,62 @@ export class Http2Decoder implements HttpConnectionDecoder {
   readonly protocol = 'h2' as const;
   error: string | undefined;
   unrecoverableHeaderFields = 0;
-  private readonly streams = new Map<number, StreamState>();
-  private readonly clientSide: Direction;
-  private readonly serverSide: Direction;
-  private prefaceSeen = 0;
+  readonly #streams = new Map<number, StreamState>();
+  readonly #clientSide: Direction;
+  readonly #serverSide: Direction;
+  #prefaceSeen = 0;
   /** Joined mid-stream: chunks of both directions, in capture order, until their directions are in sync. */
-  private joinQueue: Array<{ dir: Direction; chunk: Buffer; time: number }> = [];
-  private joinQueueBytes = 0;
-  private readonly bodyBudget: BodyBudget;
+  #joinQueue: Array<{ dir: Direction; chunk: Buffer; time: number }> = [];
+  #joinQueueBytes = 0;
+  readonly #bodyBudget: BodyBudget;
+  readonly #options: HttpDecoderOptions;
 
-  constructor(private readonly options: HttpDecoderOptions) {
-    this.bodyBudget = options.bodyBudget ?? new BodyBudget();
+  constructor(options: HttpDecoderOptions) {
+    this.#options = options;
+    this.#bodyBudget = options.bodyBudget ?? new BodyBudget();
     const joined = options.joinedMidStream === true;
-    this.clientSide = new Direction('client', this, joined);
-    this.serverSide = new Direction('server', this, joined);
-    if (joined) this.prefaceSeen = CLIENT_PREFACE.length;
+    this.#clientSide = new Direction('client', this, joined);
+    this.#serverSide = new Direction('server', this, joined);
+    if (joined) this.#prefaceSeen = CLIENT_PREFACE.length;
   }
 
   client(chunk: Uint8Array, time: number): void {
     if (this.error) return;
     let off = 0;
-    if (this.prefaceSeen < CLIENT_PREFACE.length) {
-      const take = Math.min(CLIENT_PREFACE.length - this.prefaceSeen, chunk.length);
+    if (this.#prefaceSeen < CLIENT_PREFACE.length) {
+      const take = Math.min(CLIENT_PREFACE.length - this.#prefaceSeen, chunk.length);
       for (let i = 0; i < take; i++) {
-        if (chunk[i] !== CLIENT_PREFACE[this.prefaceSeen + i]) {
+        if (chunk[i] !== CLIENT_PREFACE[this.#prefaceSeen + i]) {
           this.error = 'the client did not send the HTTP/2 connection preface';
           return;
         }
       }
-      this.prefaceSeen += take;
+      this.#prefaceSeen += take;
       off = take;
     }
-    this.feed(this.clientSide, chunk.subarray(off), time);
+    this.#feed(this.#clientSide, chunk.subarray(off), time);
   }
 
   server(chunk: Uint8Array, time: number): void {
     if (this.error) return;
-    this.feed(this.serverSide, chunk, time);
+    this.#feed(this.#serverSide, chunk, time);
   }
 
   end(): void {
-    this.release(true);
-    for (const [id, stream] of [...this.streams].sort((a, b) => a[0] - b[0])) {
+    this.#release(true);
+    for (const [id, stream] of [...this.#streams].sort((a, b) => a[0] - b[0])) {
       stream.exchange.reset ??= 'connection ended';
-      this.finish(id, stream);
+      this.#finish(id, stream);
     }
   }
 
-  private feed(dir: Direction, chunk: Uint8Array, time: number): void {
+  #feed(dir: Direction, chunk: Uint8Array, time: number): void {
     if (chunk.length === 0) return;
-    if (!dir.synced || this.joinQueue.length > 0) return this.enqueue(dir, chunk, time);
-    this.feedSynced(dir, chunk, time);
+    if (!dir.synced || this.#joinQueue.length > 0) return this.#enqueue(dir, chunk, time);
+    this.#feedSynced(dir, chunk, time);
   }
 
-  private feedSynced(dir: Direction, chunk: Uint8Array, time: number): void {
+  #feedSynced(dir: Direction, chunk: Uint8Array, time: number): void {
     dir.time = time;
     try {
       dir.reader.push(chunk);
@@ -157,25 +161,25 @@ export class Http2Decoder implements HttpConnectionDecoder {
    * bytes wait, and so do the other direction's that came after them, so that frames are decoded in the
    * order they were captured (a request's HEADERS before its response).
    */
-  private enqueue(dir: Direction, chunk: Uint8Array, time: number): void {
-    this.joinQueue.push({ dir, chunk: Buffer.from(chunk), time });
-    this.joinQueueBytes += chunk.length;
+  #enqueue(dir: Direction, chunk: Uint8Array, time: number): void {
+    this.#joinQueue.push({ dir, chunk: Buffer.from(chunk), time });
+    this.#joinQueueBytes += chunk.length;
     if (!dir.synced) dir.queuedBytes += chunk.length;
-    this.release(this.joinQueueBytes > MAX_JOIN_QUEUE_BYTES);
+    this.#release(this.#joinQueueBytes > MAX_JOIN_QUEUE_BYTES);
   }
 
   /** Syncs what can be synced, then feeds queued chunks in order up to the first of a direction still unsynced. */
-  private release(final: boolean): void {
-    for (const dir of [this.clientSide, this.serverSide]) {
+  #release(final: boolean): void {
+    for (const dir of [this.#clientSide, this.#serverSide]) {
       if (dir.synced || dir.queuedBytes === 0 || this.error) continue;
-      const bytes = Buffer.concat(this.joinQueue.filter((q) => q.dir === dir).map((q) => q.chunk));
+      const bytes = Buffer.concat(this.#joinQueue.filter((q) => q.dir === dir).map((q) => q.chunk));
       const found = findFrameBoundary(bytes, final);
       if (found.kind === 'more') continue;
       if (found.kind === 'none') {
         // At the end, bytes without a whole frame are just the tail of one; earlier they are not HTTP/2.
         if (final && bytes.length < MAX_JOIN_QUEUE_BYTES) {
-          this.joinQueue = this.joinQueue.filter((q) => q.dir !== dir);
-          this.joinQueueBytes -= bytes.length;
+          this.#joinQueue = this.#joinQueue.filter((q) => q.dir !== dir);
+          this.#joinQueueBytes -= bytes.length;
           dir.queuedBytes = 0;
           dir.synced = true;
           continue;
@@ -185,7 +189,7 @@ export class Http2Decoder implements HttpConnectionDecoder {
       }
       // Drop the bytes before the boundary from this direction's first queued chunks.
       let skip = found.offset;
-      for (const q of this.joinQueue) {
+      for (const q of this.#joinQueue) {
         if (q.dir !== dir || skip === 0) continue;
         const n = Math.min(skip, q.chunk.length);
         q.chunk = q.chunk.subarray(n);
@@ -194,15 +198,15 @@ export class Http2Decoder implements HttpConnectionDecoder {
       dir.synced = true;
       dir.queuedBytes = 0;
     }
-    while (this.joinQueue.length > 0 && this.joinQueue[0]!.dir.synced && !this.error) {
-      const q = this.joinQueue.shift()!;
-      this.joinQueueBytes -= q.chunk.length;
-      if (q.chunk.length > 0) this.feedSynced(q.dir, q.chunk, q.time);
+    while (this.#joinQueue.length > 0 && this.#joinQueue[0]!.dir.synced && !this.error) {
+      const q = this.#joinQueue.shift()!;
+      this.#joinQueueBytes -= q.chunk.length;
+      if (q.chunk.length > 0) this.#feedSynced(q.dir, q.chunk, q.time);
     }
   }
 
   onFrame(dir: Direction, header: FrameHeader, payload: Uint8Array): void {
-    if (header.type === FrameType.CONTINUATION && !dir.pending && this.options.joinedMidStream && !dir.blockStarted) {
+    if (header.type === FrameType.CONTINUATION && !dir.pending && this.#options.joinedMidStream && !dir.blockStarted) {
       // The rest of a header block that began before the join: undecodable, and what it inserted into the
       // dynamic table is unknown, so everything inserted so far is.
       dir.hpack.joinMidStream();
@@ -216,12 +220,12 @@ export class Http2Decoder implements HttpConnectionDecoder {
       case FrameType.HEADERS: {
         if (header.streamId === 0) throw new Http2Error('HEADERS on stream 0');
         const { fragment } = parseHeadersPayload(payload, header.flags);
-        this.startBlock(dir, { streamId: header.streamId, endStream: (header.flags & Flag.END_STREAM) !== 0, fragments: [fragment], size: fragment.length, time: dir.time }, header.flags);
+        this.#startBlock(dir, { streamId: header.streamId, endStream: (header.flags & Flag.END_STREAM) !== 0, fragments: [fragment], size: fragment.length, time: dir.time }, header.flags);
         break;
       }
       case FrameType.PUSH_PROMISE: {
         const { promisedStreamId, fragment } = parsePushPromise(payload, header.flags);
-        this.startBlock(dir, { streamId: header.streamId, promisedStreamId, endStream: false, fragments: [fragment], size: fragment.length, time: dir.time }, header.flags);
+        this.#startBlock(dir, { streamId: header.streamId, promisedStreamId, endStream: false, fragments: [fragment], size: fragment.length, time: dir.time }, header.flags);
         break;
       }
       case FrameType.CONTINUATION: {
@@ -231,11 +235,11 @@ export class Http2Decoder implements HttpConnectionDecoder {
         pending.size += payload.length;
         if (pending.size > MAX_HEADER_BLOCK_BYTES) {
           dir.pending = null;
-          this.oversized(pending, `header block of stream ${pending.streamId} over ${MAX_HEADER_BLOCK_BYTES >> 20} MiB (HEADERS and ${pending.fragments.length - 1} CONTINUATION frames)`);
+          this.#oversized(pending, `header block of stream ${pending.streamId} over ${MAX_HEADER_BLOCK_BYTES >> 20} MiB (HEADERS and ${pending.fragments.length - 1} CONTINUATION frames)`);
         }
         if (header.flags & Flag.END_HEADERS) {
           dir.pending = null;
-          this.headerBlock(dir, pending);
+          this.#headerBlock(dir, pending);
         }
         break;
       }
@@ -244,7 +248,7 @@ export class Http2Decoder implements HttpConnectionDecoder {
         for (const [id, value] of parseSettings(payload, header.flags)) {
           if (id === SettingId.HEADER_TABLE_SIZE) {
             // The sender bounds the table of the header blocks it receives: the other side's encoder.
-            const peer = dir === this.clientSide ? this.serverSide : this.clientSide;
+            const peer = dir === this.#clientSide ? this.#serverSide : this.#clientSide;
             peer.hpack.maxAllowedTableSize = Math.max(peer.hpack.maxAllowedTableSize, value);
           }
         }
@@ -252,11 +256,11 @@ export class Http2Decoder implements HttpConnectionDecoder {
       }
       case FrameType.RST_STREAM: {
         const code = parseRstStream(payload);
-        const stream = this.streams.get(header.streamId);
+        const stream = this.#streams.get(header.streamId);
         if (stream) {
           stream.exchange.reset = errorCodeName(code);
-          this.touch(stream, dir.time);
-          this.finish(header.streamId, stream);
+          this.#touch(stream, dir.time);
+          this.#finish(header.streamId, stream);
         }
         break;
       }
@@ -271,7 +275,7 @@ export class Http2Decoder implements HttpConnectionDecoder {
   onData(dir: Direction, header: FrameHeader, piece: Uint8Array, last: boolean): void {
     if (dir.pending) throw new Http2Error('header block interrupted by a DATA frame');
     if (header.streamId === 0) throw new Http2Error('DATA on stream 0');
-    const stream = this.streams.get(header.streamId);
+    const stream = this.#streams.get(header.streamId);
     if (!stream) return; // A stream already reset or never opened in what we saw.
     const ex = stream.exchange;
     if (dir.side === 'client') {
@@ -281,12 +285,12 @@ export class Http2Decoder implements HttpConnectionDecoder {
       ex.responseBodyBytes += piece.length;
       if (piece.length) stream.responseBody?.add(piece);
     }
-    this.touch(stream, dir.time);
-    if (last && header.flags & Flag.END_STREAM) this.endSide(header.streamId, stream, dir.side);
+    this.#touch(stream, dir.time);
+    if (last && header.flags & Flag.END_STREAM) this.#endSide(header.streamId, stream, dir.side);
   }
 
-  private startBlock(dir: Direction, block: PendingBlock, flags: number): void {
-    if (flags & Flag.END_HEADERS) this.headerBlock(dir, block);
+  #startBlock(dir: Direction, block: PendingBlock, flags: number): void {
+    if (flags & Flag.END_HEADERS) this.#headerBlock(dir, block);
     else dir.pending = block;
   }
 
@@ -294,13 +298,13 @@ export class Http2Decoder implements HttpConnectionDecoder {
    * A header block past the bounds: its stream is marked (reset: what it was) and the connection's decoding
    * stops there, as for any HPACK failure (the dynamic table is unknown from then on).
    */
-  private oversized(block: PendingBlock, why: string): never {
-    const stream = this.streams.get(block.promisedStreamId ?? block.streamId) ?? this.open(block.promisedStreamId ?? block.streamId, block.time);
+  #oversized(block: PendingBlock, why: string): never {
+    const stream = this.#streams.get(block.promisedStreamId ?? block.streamId) ?? this.#open(block.promisedStreamId ?? block.streamId, block.time);
     stream.exchange.reset = `${why}, not decoded`;
     throw new Http2Error(why);
   }
 
-  private headerBlock(dir: Direction, block: PendingBlock): void {
+  #headerBlock(dir: Direction, block: PendingBlock): void {
     const bytes = block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments);
     block.fragments = [];
     // Decode even for streams we ignore: the dynamic table must see every block.
@@ -308,7 +312,7 @@ export class Http2Decoder implements HttpConnectionDecoder {
     try {
       decoded = dir.hpack.decodeBlock(bytes);
     } catch (err) {
-      if (err instanceof HeaderListTooLarge) this.oversized(block, `${err.message} on stream ${block.streamId}`);
+      if (err instanceof HeaderListTooLarge) this.#oversized(block, `${err.message} on stream ${block.streamId}`);
       throw err;
     }
     const { fields, unknown } = decoded;
@@ -317,7 +321,7 @@ export class Http2Decoder implements HttpConnectionDecoder {
       if (unknown > 0) stream.exchange.unrecoverableHeaderFields = (stream.exchange.unrecoverableHeaderFields ?? 0) + unknown;
     };
     if (block.promisedStreamId !== undefined) {
-      const stream = this.open(block.promisedStreamId, block.time);
+      const stream = this.#open(block.promisedStreamId, block.time);
       countUnknown(stream);
       applyRequestHeaders(stream.exchange, fields);
       stream.requestHeadersSeen = true;
@@ -325,7 +329,7 @@ export class Http2Decoder implements HttpConnectionDecoder {
       return;
     }
     if (dir.side === 'client') {
-      const stream = this.streams.get(block.streamId) ?? this.open(block.streamId, block.time);
+      const stream = this.#streams.get(block.streamId) ?? this.#open(block.streamId, block.time);
       countUnknown(stream);
       if (stream.requestHeadersSeen) applyTrailers(stream.exchange, fields);
       else {
@@ -333,21 +337,21 @@ export class Http2Decoder implements HttpConnectionDecoder {
         stream.requestHeadersSeen = true;
         stream.requestBody ??= createBodyCollector(stream.exchange.method);
       }
-      this.touch(stream, block.time);
-      if (block.endStream) this.endSide(block.streamId, stream, 'client');
+      this.#touch(stream, block.time);
+      if (block.endStream) this.#endSide(block.streamId, stream, 'client');
       return;
     }
-    let stream = this.streams.get(block.streamId);
-    if (!stream && this.options.joinedMidStream) {
+    let stream = this.#streams.get(block.streamId);
+    if (!stream && this.#options.joinedMidStream) {
       // A response (or trailers: gRPC status) on a stream whose request came before the join.
-      stream = this.open(block.streamId, block.time);
+      stream = this.#open(block.streamId, block.time);
       stream.exchange.openedBeforeJoin = true;
       stream.requestHeadersSeen = true;
       stream.clientEnded = true;
     }
     if (!stream) return;
     countUnknown(stream);
-    this.touch(stream, block.time);
+    this.#touch(stream, block.time);
     const status = fields.find((f) => f[0] === ':status')?.[1];
     // On a stream opened before the join, a block without :status is the trailers of a response not seen.
     if (stream.responseHeadersSeen || (stream.exchange.openedBeforeJoin && status === undefined)) applyTrailers(stream.exchange, fields);
@@ -356,10 +360,10 @@ export class Http2Decoder implements HttpConnectionDecoder {
       applyResponseHeaders(stream.exchange, fields);
       stream.responseHeadersSeen = true;
     }
-    if (block.endStream) this.endSide(block.streamId, stream, 'server');
+    if (block.endStream) this.#endSide(block.streamId, stream, 'server');
   }
 
-  private open(streamId: number, time: number): StreamState {
+  #open(streamId: number, time: number): StreamState {
     const stream: StreamState = {
       exchange: newExchange('h2', streamId, time),
       clientEnded: false,
@@ -367,34 +371,34 @@ export class Http2Decoder implements HttpConnectionDecoder {
       requestHeadersSeen: false,
       responseHeadersSeen: false,
     };
-    if (this.options.bodies) {
-      stream.requestBody = new BodyCollector(MAX_KEPT_BODY_BYTES, this.bodyBudget);
-      stream.responseBody = new BodyCollector(MAX_KEPT_BODY_BYTES, this.bodyBudget);
+    if (this.#options.bodies) {
+      stream.requestBody = new BodyCollector(MAX_KEPT_BODY_BYTES, this.#bodyBudget);
+      stream.responseBody = new BodyCollector(MAX_KEPT_BODY_BYTES, this.#bodyBudget);
     }
-    this.streams.set(streamId, stream);
+    this.#streams.set(streamId, stream);
     return stream;
   }
 
-  private touch(stream: StreamState, time: number): void {
+  #touch(stream: StreamState, time: number): void {
     const ex = stream.exchange;
     if (time > ex.lastTime) ex.lastTime = time;
     if (time < ex.firstTime) ex.firstTime = time;
   }
 
-  private endSide(streamId: number, stream: StreamState, side: Side): void {
+  #endSide(streamId: number, stream: StreamState, side: Side): void {
     if (side === 'client') stream.clientEnded = true;
     else stream.serverEnded = true;
     if (stream.clientEnded && stream.serverEnded) {
       stream.exchange.complete = true;
-      this.finish(streamId, stream);
+      this.#finish(streamId, stream);
     }
   }
 
-  private finish(streamId: number, stream: StreamState): void {
-    this.streams.delete(streamId);
+  #finish(streamId: number, stream: StreamState): void {
+    this.#streams.delete(streamId);
     const ex = stream.exchange;
     if (stream.requestBody) ex.requestBody = stream.requestBody.take(headerValue(ex.requestHeaders, 'content-encoding'));
     if (stream.responseBody) ex.responseBody = stream.responseBody.take(ex.contentEncoding);
-    this.options.onExchange(ex);
+    this.#options.onExchange(ex);
   }
 }

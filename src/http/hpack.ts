@@ -45,38 +45,41 @@ const entrySize = (f: HeaderField): number => f[0].length + f[1].length + 32;
 
 /** The dynamic table, newest entry first (index 0 = HPACK index 62). */
 export class DynamicTable {
-  private entries: HeaderField[] = [];
-  private size = 0;
-  constructor(private maxSize: number) {}
+  #entries: HeaderField[] = [];
+  #size = 0;
+  #maxSize: number;
+  constructor(maxSize: number) {
+    this.#maxSize = maxSize;
+  }
 
   get length(): number {
-    return this.entries.length;
+    return this.#entries.length;
   }
   get currentSize(): number {
-    return this.size;
+    return this.#size;
   }
   get capacity(): number {
-    return this.maxSize;
+    return this.#maxSize;
   }
   at(i: number): HeaderField | undefined {
-    return this.entries[i];
+    return this.#entries[i];
   }
   setMaxSize(max: number): void {
-    this.maxSize = max;
-    this.evict(0);
+    this.#maxSize = max;
+    this.#evict(0);
   }
   add(field: HeaderField): void {
     const size = entrySize(field);
     // An entry larger than the table empties it and is not added (§4.4).
-    this.evict(size);
-    if (size <= this.maxSize) {
-      this.entries.unshift(field);
-      this.size += size;
+    this.#evict(size);
+    if (size <= this.#maxSize) {
+      this.#entries.unshift(field);
+      this.#size += size;
     }
   }
-  private evict(room: number): void {
-    while (this.entries.length > 0 && this.size + room > this.maxSize) {
-      this.size -= entrySize(this.entries.pop()!);
+  #evict(room: number): void {
+    while (this.#entries.length > 0 && this.#size + room > this.#maxSize) {
+      this.#size -= entrySize(this.#entries.pop()!);
     }
   }
 }
@@ -89,17 +92,17 @@ const MAX_JOINED_TABLE_OCTETS = 1 << 16;
 
 /** The entries inserted since a mid-stream join, newest first: HPACK index 62 + i is `at(i)` if i < length. */
 class JoinedTable {
-  private entries: PartialField[] = [];
-  private octets = 0;
+  #entries: PartialField[] = [];
+  #octets = 0;
   at(i: number): PartialField | undefined {
-    return this.entries[i];
+    return this.#entries[i];
   }
   add(field: PartialField): void {
-    this.entries.unshift(field);
-    this.octets += partialSize(field);
+    this.#entries.unshift(field);
+    this.#octets += partialSize(field);
     // Older entries than this many octets cannot be in any table a peer allows: dropping them only makes
     // later references to them unknown.
-    while (this.octets > MAX_JOINED_TABLE_OCTETS) this.octets -= partialSize(this.entries.pop()!);
+    while (this.#octets > MAX_JOINED_TABLE_OCTETS) this.#octets -= partialSize(this.#entries.pop()!);
   }
 }
 
@@ -116,7 +119,7 @@ export class HpackDecoder {
   /** Upper bound for table size updates: the SETTINGS_HEADER_TABLE_SIZE the receiving side advertised. */
   maxAllowedTableSize: number;
   /** Set while the table holds entries from before a mid-stream join. */
-  private joined: JoinedTable | null = null;
+  #joined: JoinedTable | null = null;
 
   constructor(maxTableSize = 4096) {
     this.table = new DynamicTable(maxTableSize);
@@ -128,7 +131,7 @@ export class HpackDecoder {
    * skipped): every dynamic table entry inserted so far is unknown from now on.
    */
   joinMidStream(): void {
-    this.joined = new JoinedTable();
+    this.#joined = new JoinedTable();
     // The SETTINGS that bound the table were not seen either.
     this.maxAllowedTableSize = Math.max(this.maxAllowedTableSize, MAX_JOINED_TABLE_OCTETS);
   }
@@ -157,10 +160,10 @@ export class HpackDecoder {
       while (cursor.pos < block.length) {
         const b = block[cursor.pos]!;
         if (b & 0x80) {
-          emit(this.lookup(readInteger(block, cursor, 7)));
+          emit(this.#lookup(readInteger(block, cursor, 7)));
         } else if (b & 0x40) {
-          const field = this.readLiteral(block, cursor, 6);
-          if (this.joined) this.joined.add(field);
+          const field = this.#readLiteral(block, cursor, 6);
+          if (this.#joined) this.#joined.add(field);
           else this.table.add(field as HeaderField);
           emit(field);
         } else if (b & 0x20) {
@@ -170,12 +173,12 @@ export class HpackDecoder {
           if (size > this.maxAllowedTableSize) throw new HpackError(`dynamic table size update ${size} above the limit ${this.maxAllowedTableSize}`);
           // Below one entry's overhead the table is certainly empty: known again from here on. Otherwise a
           // joined table stays as it is (positions of the entries seen do not change).
-          if (this.joined && size < 32) this.joined = null;
-          if (!this.joined) this.table.setMaxSize(size);
+          if (this.#joined && size < 32) this.#joined = null;
+          if (!this.#joined) this.table.setMaxSize(size);
           continue;
         } else {
           // Literal without indexing (0000) or never indexed (0001): same layout, 4-bit prefix.
-          emit(this.readLiteral(block, cursor, 4));
+          emit(this.#readLiteral(block, cursor, 4));
         }
         fieldSeen = true;
       }
@@ -186,19 +189,19 @@ export class HpackDecoder {
     return { fields, unknown };
   }
 
-  private lookup(index: number): PartialField {
+  #lookup(index: number): PartialField {
     if (index === 0) throw new HpackError('header index 0');
     if (index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1]!;
     const i = index - STATIC_TABLE.length - 1;
-    if (this.joined) return this.joined.at(i) ?? [null, null];
+    if (this.#joined) return this.#joined.at(i) ?? [null, null];
     const field = this.table.at(i);
     if (!field) throw new HpackError(`header index ${index} beyond the dynamic table`);
     return field;
   }
 
-  private readLiteral(block: Uint8Array, cursor: { pos: number }, prefixBits: number): PartialField {
+  #readLiteral(block: Uint8Array, cursor: { pos: number }, prefixBits: number): PartialField {
     const nameIndex = readInteger(block, cursor, prefixBits);
-    const name = nameIndex === 0 ? readString(block, cursor) : this.lookup(nameIndex)[0];
+    const name = nameIndex === 0 ? readString(block, cursor) : this.#lookup(nameIndex)[0];
     return [name, readString(block, cursor)];
   }
 }
