@@ -12,6 +12,10 @@ export class PacketRecord implements PacketBlock {
   readonly interfaceId: number;
   readonly linkType: number;
   readonly interface: InterfaceBlock;
+  readonly #ts1: number;
+  readonly #ts2: number;
+  readonly #optionsStart: number;
+  readonly #littleEndian: boolean;
 
   /** Positional, not an options object: one of these is made per packet, so nothing else should be. */
   constructor(
@@ -25,11 +29,15 @@ export class PacketRecord implements PacketBlock {
     readonly capturedLength: number,
     readonly originalLength: number,
     /** pcapng: the high and low 32 bits of the timestamp; pcap: seconds and fraction. */
-    private readonly ts1: number,
-    private readonly ts2: number,
-    private readonly optionsStart: number,
-    private readonly littleEndian: boolean,
+    ts1: number,
+    ts2: number,
+    optionsStart: number,
+    littleEndian: boolean,
   ) {
+    this.#ts1 = ts1;
+    this.#ts2 = ts2;
+    this.#optionsStart = optionsStart;
+    this.#littleEndian = littleEndian;
     this.interface = iface;
     this.interfaceId = iface.interfaceId;
     this.linkType = iface.linkType;
@@ -52,11 +60,11 @@ export class PacketRecord implements PacketBlock {
   }
 
   get timestampHigh(): number {
-    return this.interface.format === 'pcap' ? pcapUnits(this.ts1, this.ts2, this.interface.tsResolution.exponent, 'high') : this.ts1;
+    return this.interface.format === 'pcap' ? pcapUnits(this.#ts1, this.#ts2, this.interface.tsResolution.exponent, 'high') : this.#ts1;
   }
 
   get timestampLow(): number {
-    return this.interface.format === 'pcap' ? pcapUnits(this.ts1, this.ts2, this.interface.tsResolution.exponent, 'low') : this.ts2;
+    return this.interface.format === 'pcap' ? pcapUnits(this.#ts1, this.#ts2, this.interface.tsResolution.exponent, 'low') : this.#ts2;
   }
 
   get timestamp(): bigint {
@@ -64,10 +72,10 @@ export class PacketRecord implements PacketBlock {
     const res = iface.tsResolution;
     // Per packet this is the common case: whole seconds (one BigInt per second of capture) plus the fraction.
     if (res.base === 10 && res.exponent <= 9) {
-      if (iface.format === 'pcap') return wholeSecondsNs(this.ts1, iface.tsOffsetSeconds) + BigInt(this.ts2 * POW10[9 - res.exponent]!);
-      if (this.ts1 < TWO_21) {
+      if (iface.format === 'pcap') return wholeSecondsNs(this.#ts1, iface.tsOffsetSeconds) + BigInt(this.#ts2 * POW10[9 - res.exponent]!);
+      if (this.#ts1 < TWO_21) {
         // units < 2^53 (microseconds until the year 2255): exact in a double.
-        const units = this.ts1 * TWO_32 + this.ts2;
+        const units = this.#ts1 * TWO_32 + this.#ts2;
         const unit = POW10[res.exponent]!;
         let seconds = Math.floor(units / unit);
         let fraction = units - seconds * unit;
@@ -80,8 +88,8 @@ export class PacketRecord implements PacketBlock {
 
   get options(): PcapngOption[] {
     const optionsEnd = this.rawOffset + this.rawLength - 4;
-    if (this.interface.format === 'pcap' || this.optionsStart >= optionsEnd) return [];
-    return parseOptions(this.buffer, this.optionsStart, optionsEnd, this.littleEndian);
+    if (this.interface.format === 'pcap' || this.#optionsStart >= optionsEnd) return [];
+    return parseOptions(this.buffer, this.#optionsStart, optionsEnd, this.#littleEndian);
   }
 
   get comments(): string[] | undefined {
