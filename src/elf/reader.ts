@@ -18,13 +18,16 @@ export const MAX_READ = 256 * 1024 * 1024;
  * Small reads go through an LRU of 64 KiB blocks (headers, pointers, strings are read many times).
  */
 export class FileReader {
-  private readonly blocks = new Map<number, Buffer>();
+  readonly #blocks = new Map<number, Buffer>();
+  readonly #handle: FileHandle;
 
   private constructor(
     readonly path: string,
-    private readonly handle: FileHandle,
+    handle: FileHandle,
     readonly size: number,
-  ) {}
+  ) {
+    this.#handle = handle;
+  }
 
   static async open(path: string): Promise<FileReader> {
     let handle: FileHandle;
@@ -45,8 +48,8 @@ export class FileReader {
   }
 
   async close(): Promise<void> {
-    this.blocks.clear();
-    await this.handle.close();
+    this.#blocks.clear();
+    await this.#handle.close();
   }
 
   /** Exactly `length` bytes at `offset`, or a GokeylogError saying the file is truncated. */
@@ -64,44 +67,44 @@ export class FileReader {
       );
     }
     if (length === 0) return Buffer.alloc(0);
-    if (length > DIRECT_READ_THRESHOLD) return this.readDirect(offset, length);
+    if (length > DIRECT_READ_THRESHOLD) return this.#readDirect(offset, length);
     const first = Math.floor(offset / BLOCK_SIZE);
     const last = Math.floor((offset + length - 1) / BLOCK_SIZE);
     if (first === last) {
-      const block = await this.block(first);
+      const block = await this.#block(first);
       const start = offset - first * BLOCK_SIZE;
       return block.subarray(start, start + length);
     }
     const parts: Buffer[] = [];
-    for (let i = first; i <= last; i++) parts.push(await this.block(i));
+    for (let i = first; i <= last; i++) parts.push(await this.#block(i));
     const joined = Buffer.concat(parts);
     const start = offset - first * BLOCK_SIZE;
     return joined.subarray(start, start + length);
   }
 
-  private async block(index: number): Promise<Buffer> {
-    const cached = this.blocks.get(index);
+  async #block(index: number): Promise<Buffer> {
+    const cached = this.#blocks.get(index);
     if (cached) {
       // Re-insert to mark as most recently used.
-      this.blocks.delete(index);
-      this.blocks.set(index, cached);
+      this.#blocks.delete(index);
+      this.#blocks.set(index, cached);
       return cached;
     }
     const offset = index * BLOCK_SIZE;
-    const block = await this.readDirect(offset, Math.min(BLOCK_SIZE, this.size - offset));
-    if (this.blocks.size >= MAX_CACHED_BLOCKS) {
-      const oldest = this.blocks.keys().next().value;
-      if (oldest !== undefined) this.blocks.delete(oldest);
+    const block = await this.#readDirect(offset, Math.min(BLOCK_SIZE, this.size - offset));
+    if (this.#blocks.size >= MAX_CACHED_BLOCKS) {
+      const oldest = this.#blocks.keys().next().value;
+      if (oldest !== undefined) this.#blocks.delete(oldest);
     }
-    this.blocks.set(index, block);
+    this.#blocks.set(index, block);
     return block;
   }
 
-  private async readDirect(offset: number, length: number): Promise<Buffer> {
+  async #readDirect(offset: number, length: number): Promise<Buffer> {
     const buffer = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.handle.read(buffer, done, length - done, offset + done);
+      const { bytesRead } = await this.#handle.read(buffer, done, length - done, offset + done);
       if (bytesRead === 0) {
         throw new GokeylogError(`${this.path} changed while it was being read (it is shorter than before).`, 'GOKEYLOG_ERR_IO');
       }
