@@ -37,20 +37,22 @@ export class Filter {
   readonly active: boolean;
   readonly byCredential: boolean;
   readonly byRequest: boolean;
-  private readonly clients: BlockList | null;
+  readonly #clients: BlockList | null;
+  readonly #spec: ReportFilter;
 
-  constructor(private readonly spec: ReportFilter) {
+  constructor(spec: ReportFilter) {
+    this.#spec = spec;
     this.byCredential = [spec.users, spec.groups, spec.fingerprints, spec.serials, spec.tokenSubjects].some((l) => l.length > 0) || spec.expiringOnly;
     this.byRequest = [spec.verbs, spec.resources, spec.namespaces].some((l) => l.length > 0);
-    this.clients = spec.clients.length ? clientList(spec.clients) : null;
-    this.active = this.byCredential || this.byRequest || this.clients !== null;
+    this.#clients = spec.clients.length ? clientList(spec.clients) : null;
+    this.active = this.byCredential || this.byRequest || this.#clients !== null;
   }
 
   /** `notAfterMs` is when the window ends (reference time + expiring-within). */
   credential(c: Credential | null, windowEndMs: number): boolean {
     if (!this.byCredential) return true;
     if (!c) return false;
-    const s = this.spec;
+    const s = this.#spec;
     if (s.users.length && !(c.user !== null && s.users.includes(c.user))) return false;
     if (s.groups.length && !c.groups.some((g) => s.groups.includes(g))) return false;
     if (s.fingerprints.length && !(c.fingerprint !== null && s.fingerprints.some((f) => c.fingerprint!.startsWith(normalHex(f))))) return false;
@@ -61,7 +63,7 @@ export class Filter {
   }
 
   request(kube: KubeRequestInfo): boolean {
-    const s = this.spec;
+    const s = this.#spec;
     if (s.verbs.length && !s.verbs.includes(kube.verb)) return false;
     if (s.resources.length && !(kube.resource && (s.resources.includes(kube.resource) || (kube.subresource && s.resources.includes(`${kube.resource}/${kube.subresource}`))))) return false;
     if (s.namespaces.length && !(kube.namespace && s.namespaces.includes(kube.namespace))) return false;
@@ -69,9 +71,9 @@ export class Filter {
   }
 
   client(ip: string): boolean {
-    if (!this.clients) return true;
+    if (!this.#clients) return true;
     const family = isIP(ip);
-    return family !== 0 && this.clients.check(ip, family === 6 ? 'ipv6' : 'ipv4');
+    return family !== 0 && this.#clients.check(ip, family === 6 ? 'ipv6' : 'ipv4');
   }
 }
 

@@ -185,24 +185,24 @@ export function rejectingAlert(alert: TlsAlert | null): string | null {
 
 /** Every identity seen, with what it did; fed as connections and requests complete. */
 export class IdentityTally {
-  private readonly identities = new Map<string, Entry>();
+  readonly #identities = new Map<string, Entry>();
 
-  private entry(credential: Credential): Entry {
-    let e = this.identities.get(credential.key);
+  #entry(credential: Credential): Entry {
+    let e = this.#identities.get(credential.key);
     if (!e) {
       e = {
         credential,
         activity: { connectionIds: [], clients: [], userAgents: [], requests: 0, calls: {}, statuses: {}, firstSeen: null, lastSeen: null, alert: null, sources: [], nodes: [] },
         connections: new Set(),
       };
-      this.identities.set(credential.key, e);
+      this.#identities.set(credential.key, e);
     }
     return e;
   }
 
   /** A connection that presented a client certificate (requests or not), and whether the server refused it. */
   addConnection(credential: Credential, connectionId: number, clientIp: string, time: number, alert: string | null, source?: 'handshake' | 'live process'): void {
-    const e = this.entry(credential);
+    const e = this.#entry(credential);
     const a = e.activity;
     if (source && !a.sources.includes(source)) a.sources.push(source);
     link(e, connectionId, clientIp);
@@ -211,7 +211,7 @@ export class IdentityTally {
   }
 
   addRequest(credential: Credential, connectionId: number, clientIp: string, exchange: HttpExchange, call: string): void {
-    const e = this.entry(credential);
+    const e = this.#entry(credential);
     const a = e.activity;
     link(e, connectionId, clientIp);
     seen(a, exchange.firstTime, exchange.lastTime);
@@ -224,11 +224,11 @@ export class IdentityTally {
   }
 
   get size(): number {
-    return this.identities.size;
+    return this.#identities.size;
   }
 
   entries(): Iterable<Pick<Entry, 'credential' | 'activity'>> {
-    return this.identities.values();
+    return this.#identities.values();
   }
 }
 
