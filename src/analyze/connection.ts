@@ -40,25 +40,29 @@ const opposite = (d: Direction): Direction => (d === 'toServer' ? 'toClient' : '
 
 export class AnalyzedTcpConnection implements StreamConsumer {
   readonly connection: AnalyzedConnection;
-  private tls: TlsConnection | MidstreamTlsConnection;
-  private readonly tlsSink: TlsSink;
+  #tls: TlsConnection | MidstreamTlsConnection;
+  readonly #tlsSink: TlsSink;
   /** Decided at the first bytes: whether mid-stream keys apply, and whether they name the roles the other way round. */
-  private midstreamDecided: boolean;
-  private joined = false;
-  private swapped = false;
+  #midstreamDecided: boolean;
+  #joined = false;
+  #swapped = false;
   /** The live process's view of this connection, when its handshake is not in the capture. */
-  private live: LiveConnection | null = null;
+  #live: LiveConnection | null = null;
   /** Joined mid-stream: decrypted bytes of both directions until the protocol is recognised. */
-  private joinedHeld: Array<{ direction: Direction; data: Uint8Array; time: number }> = [];
-  private http: HttpConnectionDecoder | null = null;
+  #joinedHeld: Array<{ direction: Direction; data: Uint8Array; time: number }> = [];
+  #http: HttpConnectionDecoder | null = null;
   /** Decided by the client's first bytes: an HTTP request line or preface means no TLS. */
-  private plaintext: boolean | null = null;
-  private undecidable = false;
-  private held: Array<{ data: Uint8Array; time: number }> = [];
-  private heldBytes = 0;
+  #plaintext: boolean | null = null;
+  #undecidable = false;
+  #held: Array<{ data: Uint8Array; time: number }> = [];
+  #heldBytes = 0;
+  readonly #keys: KeySource;
+  readonly #callbacks: ConnectionCallbacks;
 
   /** `node`: the capture (node label) whose packet opened it. */
-  constructor(info: ConnectionInfo, private readonly keys: KeySource, sessions: Tls12SessionCache, private readonly callbacks: ConnectionCallbacks, node: string) {
+  constructor(info: ConnectionInfo, keys: KeySource, sessions: Tls12SessionCache, callbacks: ConnectionCallbacks, node: string) {
+    this.#keys = keys;
+    this.#callbacks = callbacks;
     this.connection = {
       id: info.id,
       client: info.client,
@@ -85,13 +89,13 @@ export class AnalyzedTcpConnection implements StreamConsumer {
       calls: {},
       nodes: [node],
     };
-    this.tlsSink = {
-      onHandshake: (h) => this.onHandshake(h),
-      onApplicationData: (direction, data, timeNs) => this.onPlaintext(direction, data, seconds(timeNs)),
-      onEnd: (result) => this.onTlsEnd(result),
+    this.#tlsSink = {
+      onHandshake: (h) => this.#onHandshake(h),
+      onApplicationData: (direction, data, timeNs) => this.#onPlaintext(direction, data, seconds(timeNs)),
+      onEnd: (result) => this.#onTlsEnd(result),
     };
-    this.tls = tlsConnectionFor(info, keys, sessions, this.tlsSink);
-    this.midstreamDecided = info.synSeen;
+    this.#tls = tlsConnectionFor(info, keys, sessions, this.#tlsSink);
+    this.#midstreamDecided = info.synSeen;
   }
   /** A packet of this connection came from the capture of `node` (the same connection seen on several nodes). */
   seenOn(node: string): void {
@@ -100,74 +104,74 @@ export class AnalyzedTcpConnection implements StreamConsumer {
 
 
   onData(direction: Direction, bytes: Uint8Array, timeNs: bigint): void {
-    if (!this.midstreamDecided) this.decideMidstream(bytes);
-    if (this.swapped) direction = opposite(direction);
+    if (!this.#midstreamDecided) this.#decideMidstream(bytes);
+    if (this.#swapped) direction = opposite(direction);
     // What flowed, whether or not it can be decrypted: the TCP payload (for TLS, the records).
     if (direction === 'toServer') this.connection.bytesToServer += bytes.length;
     else this.connection.bytesToClient += bytes.length;
     // Plain HTTP (metrics, health ports, h2c) is decoded as is; the connection still reads "not TLS".
-    if (this.plaintext === null && direction === 'toServer') {
-      this.plaintext = detectHttpProtocol(undefined, bytes) !== null;
+    if (this.#plaintext === null && direction === 'toServer') {
+      this.#plaintext = detectHttpProtocol(undefined, bytes) !== null;
       // Plain HTTP carries no client certificate: a request without a token is anonymous.
-      if (this.plaintext) this.connection.handshakeSeen = true;
+      if (this.#plaintext) this.connection.handshakeSeen = true;
     }
-    if (this.plaintext) this.onPlaintext(direction, Buffer.from(bytes), seconds(timeNs));
-    else this.tls.onData(direction, bytes, timeNs);
+    if (this.#plaintext) this.#onPlaintext(direction, Buffer.from(bytes), seconds(timeNs));
+    else this.#tls.onData(direction, bytes, timeNs);
   }
   onGap(direction: Direction): void {
-    this.callbacks.onGap?.();
-    if (this.swapped) direction = opposite(direction);
-    if (this.plaintext) {
+    this.#callbacks.onGap?.();
+    if (this.#swapped) direction = opposite(direction);
+    if (this.#plaintext) {
       // HTTP cannot resume after lost bytes: what was decoded stays, the rest is ignored.
       this.connection.httpError ??= 'stream incomplete (lost segments)';
-      this.undecidable = true;
+      this.#undecidable = true;
     }
-    this.tls.onGap(direction);
+    this.#tls.onGap(direction);
   }
   onEnd(end: ConnectionEnd, endNs: bigint): void {
-    this.tls.onEnd(end, endNs);
+    this.#tls.onEnd(end, endNs);
   }
 
   /**
    * A connection joined without its handshake uses the key log's mid-stream secrets for its 5-tuple — in
    * either orientation: without a SYN the reassembler may have guessed the roles the other way round.
    */
-  private decideMidstream(firstBytes: Uint8Array): void {
-    this.midstreamDecided = true;
+  #decideMidstream(firstBytes: Uint8Array): void {
+    this.#midstreamDecided = true;
     if (startsWithHandshake(firstBytes)) return;
     const c = this.connection;
     // The live process knows the roles for certain.
-    const found = this.callbacks.live?.find(c.client, c.server);
+    const found = this.#callbacks.live?.find(c.client, c.server);
     if (found) {
-      this.live = found.live;
-      if (found.swapped) this.swapRoles();
-      this.applyLive();
+      this.#live = found.live;
+      if (found.swapped) this.#swapRoles();
+      this.#applyLive();
     }
-    if (!this.keys.midstream) return;
+    if (!this.#keys.midstream) return;
     const lookup = (client: Endpoint, server: Endpoint): MidstreamKeys => ({
-      toServer: this.keys.midstream!(client, server, 'client'),
-      toClient: this.keys.midstream!(client, server, 'server'),
+      toServer: this.#keys.midstream!(client, server, 'client'),
+      toClient: this.#keys.midstream!(client, server, 'server'),
     });
     let keys = lookup(c.client, c.server);
     if (keys.toServer.length + keys.toClient.length === 0) {
       if (found) return;
       keys = lookup(c.server, c.client);
       if (keys.toServer.length + keys.toClient.length === 0) return;
-      this.swapRoles();
+      this.#swapRoles();
     }
-    this.joined = true;
-    this.tls = new MidstreamTlsConnection(keys, this.tlsSink);
+    this.#joined = true;
+    this.#tls = new MidstreamTlsConnection(keys, this.#tlsSink);
   }
 
-  private swapRoles(): void {
+  #swapRoles(): void {
     const c = this.connection;
-    this.swapped = true;
+    this.#swapped = true;
     [c.client, c.server] = [c.server, c.client];
   }
 
   /** Fills in from the live process what the capture cannot tell without the handshake. */
-  private applyLive(): void {
-    const live = this.live;
+  #applyLive(): void {
+    const live = this.#live;
     if (!live) return;
     const c = this.connection;
     c.alpn ??= live.alpn;
@@ -180,7 +184,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     }
   }
 
-  private onHandshake(h: HandshakeInfo): void {
+  #onHandshake(h: HandshakeInfo): void {
     const c = this.connection;
     c.sni = h.sni;
     c.alpn = h.alpn;
@@ -193,113 +197,113 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     c.rejected = rejectingAlert(h.alert);
     if (h.clientCertificate) c.identitySource = 'handshake';
     else c.identitySource = undefined;
-    this.applyLive();
+    this.#applyLive();
   }
 
-  private onPlaintext(direction: Direction, data: Uint8Array, time: number): void {
-    if (this.undecidable) return;
-    if (!this.http && this.joined) return this.onJoinedPlaintext(direction, data, time);
-    if (!this.http) {
+  #onPlaintext(direction: Direction, data: Uint8Array, time: number): void {
+    if (this.#undecidable) return;
+    if (!this.#http && this.#joined) return this.#onJoinedPlaintext(direction, data, time);
+    if (!this.#http) {
       if (direction === 'toClient') {
-        if (this.heldBytes + data.length <= MAX_HELD_SERVER_BYTES) {
-          this.held.push({ data, time });
-          this.heldBytes += data.length;
+        if (this.#heldBytes + data.length <= MAX_HELD_SERVER_BYTES) {
+          this.#held.push({ data, time });
+          this.#heldBytes += data.length;
         }
         if (this.connection.alpn === null) return;
       }
       const protocol = detectHttpProtocol(this.connection.alpn ?? undefined, direction === 'toServer' ? data : new Uint8Array(0));
       if (!protocol) {
-        this.undecidable = true;
-        this.held = [];
+        this.#undecidable = true;
+        this.#held = [];
         return;
       }
-      const http = this.startHttp(protocol, false);
+      const http = this.#startHttp(protocol, false);
       if (direction === 'toClient') {
         // ALPN decided it: the held bytes include this one.
-        this.replayHeld();
+        this.#replayHeld();
         return;
       }
       http.client(data, time);
-      this.replayHeld();
+      this.#replayHeld();
       return;
     }
-    if (direction === 'toServer') this.http.client(data, time);
-    else this.http.server(data, time);
+    if (direction === 'toServer') this.#http.client(data, time);
+    else this.#http.server(data, time);
   }
 
   /**
    * Joined mid-stream there is no ALPN and no preface: the protocol is HTTP/2 when a direction's bytes
    * resynchronise as frames. (HTTP/1.1 cannot be resumed inside a body and is left undecoded.)
    */
-  private onJoinedPlaintext(direction: Direction, data: Uint8Array, time: number, final = false): void {
-    this.joinedHeld.push({ direction, data, time });
-    this.heldBytes += data.length;
-    const bytes = Buffer.concat(this.joinedHeld.filter((h) => h.direction === direction).map((h) => h.data));
+  #onJoinedPlaintext(direction: Direction, data: Uint8Array, time: number, final = false): void {
+    this.#joinedHeld.push({ direction, data, time });
+    this.#heldBytes += data.length;
+    const bytes = Buffer.concat(this.#joinedHeld.filter((h) => h.direction === direction).map((h) => h.data));
     // ALPN from the live process decides; else the bytes must read as frames.
     const alpn = this.connection.alpn;
-    const h2 = alpn !== null ? alpn === 'h2' : this.heldBytes > MAX_HELD_JOINED_BYTES ? false : looksLikeHttp2Frames(bytes, final);
+    const h2 = alpn !== null ? alpn === 'h2' : this.#heldBytes > MAX_HELD_JOINED_BYTES ? false : looksLikeHttp2Frames(bytes, final);
     if (h2 === null) return;
-    const held = this.joinedHeld;
-    this.joinedHeld = [];
-    this.heldBytes = 0;
+    const held = this.#joinedHeld;
+    this.#joinedHeld = [];
+    this.#heldBytes = 0;
     if (!h2) {
-      this.undecidable = true;
+      this.#undecidable = true;
       // HTTP/1.1 cannot be picked up inside a message: said so rather than "not HTTP".
       this.connection.httpError = alpn === 'http/1.1' ? 'HTTP/1.1 joined mid-stream is not decoded' : 'not HTTP/2 (joined mid-stream)';
       return;
     }
-    const http = this.startHttp('h2', true);
+    const http = this.#startHttp('h2', true);
     for (const h of held) {
       if (h.direction === 'toServer') http.client(h.data, h.time);
       else http.server(h.data, h.time);
     }
   }
 
-  private startHttp(protocol: HttpProtocol, joinedMidStream: boolean): HttpConnectionDecoder {
-    this.http = createHttpDecoder(protocol, {
-      bodies: this.callbacks.bodies,
-      bodyBudget: this.callbacks.bodyBudget,
+  #startHttp(protocol: HttpProtocol, joinedMidStream: boolean): HttpConnectionDecoder {
+    this.#http = createHttpDecoder(protocol, {
+      bodies: this.#callbacks.bodies,
+      bodyBudget: this.#callbacks.bodyBudget,
       joinedMidStream,
       onExchange: (exchange: HttpExchange) => {
-        const request = analyzeRequest(this.connection, exchange, this.callbacks.credentials);
+        const request = analyzeRequest(this.connection, exchange, this.#callbacks.credentials);
         // A create's body is kept only to name its object; it goes unless bodies were asked for.
-        if (!this.callbacks.bodies) delete exchange.requestBody;
-        this.callbacks.onRequest(request, this.connection);
+        if (!this.#callbacks.bodies) delete exchange.requestBody;
+        this.#callbacks.onRequest(request, this.connection);
       },
     });
     this.connection.protocol = protocol;
-    return this.http;
+    return this.#http;
   }
 
-  private replayHeld(): void {
-    for (const { data, time } of this.held) this.http!.server(data, time);
-    this.held = [];
-    this.heldBytes = 0;
+  #replayHeld(): void {
+    for (const { data, time } of this.#held) this.#http!.server(data, time);
+    this.#held = [];
+    this.#heldBytes = 0;
   }
 
-  private onTlsEnd(result: TlsResult): void {
+  #onTlsEnd(result: TlsResult): void {
     const c = this.connection;
-    this.onHandshake(result.handshake);
+    this.#onHandshake(result.handshake);
     c.decrypted = result.decrypted;
     c.reason = result.reason;
     c.plaintextBytesToServer = result.bytesToServer;
     c.plaintextBytesToClient = result.bytesToClient;
     // Whatever is still held decides now (a short connection may never have filled three frames).
     for (const direction of ['toServer', 'toClient'] as const) {
-      const last = this.joinedHeld.filter((h) => h.direction === direction).pop();
-      if (!this.http && !this.undecidable && last) this.onJoinedPlaintext(direction, new Uint8Array(0), last.time, true);
+      const last = this.#joinedHeld.filter((h) => h.direction === direction).pop();
+      if (!this.#http && !this.#undecidable && last) this.#onJoinedPlaintext(direction, new Uint8Array(0), last.time, true);
     }
-    if (this.http) {
-      this.http.end();
-      c.httpError ??= this.http.error ?? null;
-    } else if (this.undecidable) {
+    if (this.#http) {
+      this.#http.end();
+      c.httpError ??= this.#http.error ?? null;
+    } else if (this.#undecidable) {
       c.httpError ??= 'not HTTP';
     }
     const m = result.midstream;
     if (m) {
       c.midstream = {
         joinedAt: m.joinedAtNs === null ? null : formatRfc3339Ns(m.joinedAtNs),
-        unrecoverableHeaderFields: this.http?.unrecoverableHeaderFields ?? 0,
+        unrecoverableHeaderFields: this.#http?.unrecoverableHeaderFields ?? 0,
         toServer: m.toServer,
         toClient: m.toClient,
       };

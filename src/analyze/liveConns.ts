@@ -32,22 +32,22 @@ export interface LiveConnection {
 const MAX_CONNS_FILE_BYTES = 256 << 20;
 
 export class LiveConnections {
-  private readonly byTuple = new Map<string, LiveConnection>();
+  readonly #byTuple = new Map<string, LiveConnection>();
 
   add(c: LiveConnection): void {
-    this.byTuple.set(tupleKey(c.client, c.server), c);
+    this.#byTuple.set(tupleKey(c.client, c.server), c);
   }
 
   /** The row for this connection; `swapped` when the capture has its roles the other way round. */
   find(client: Endpoint, server: Endpoint): { live: LiveConnection; swapped: boolean } | undefined {
-    const live = this.byTuple.get(tupleKey(client, server));
+    const live = this.#byTuple.get(tupleKey(client, server));
     if (live) return { live, swapped: false };
-    const other = this.byTuple.get(tupleKey(server, client));
+    const other = this.#byTuple.get(tupleKey(server, client));
     return other ? { live: other, swapped: true } : undefined;
   }
 
   get size(): number {
-    return this.byTuple.size;
+    return this.#byTuple.size;
   }
 }
 

@@ -212,13 +212,15 @@ const CHUNK = 64 * 1024;
  * (`| head`) closes the pipe: the next write throws OutputClosed and the run ends quietly, as Unix tools do.
  */
 class ReportOutput {
-  private pending = '';
-  private scheduled = false;
-  private error: NodeJS.ErrnoException | undefined;
-  private readonly onError = (err: NodeJS.ErrnoException): void => void (this.error ??= err);
+  #pending = '';
+  #scheduled = false;
+  #error: NodeJS.ErrnoException | undefined;
+  readonly #onError = (err: NodeJS.ErrnoException): void => void (this.#error ??= err);
+  readonly #stream: NodeJS.WritableStream;
 
-  constructor(private readonly stream: NodeJS.WritableStream) {
-    stream.on('error', this.onError);
+  constructor(stream: NodeJS.WritableStream) {
+    this.#stream = stream;
+    stream.on('error', this.#onError);
   }
 
   /**
@@ -227,25 +229,25 @@ class ReportOutput {
    * one write per batch of packets costs less than one per request.
    */
   queue(text: string): void {
-    if (this.error) throw new OutputClosed(this.error);
-    this.pending += text;
-    if (!this.scheduled) {
-      this.scheduled = true;
+    if (this.#error) throw new OutputClosed(this.#error);
+    this.#pending += text;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
       setImmediate(() => {
-        this.scheduled = false;
-        void this.flush();
+        this.#scheduled = false;
+        void this.#flush();
       });
     }
   }
 
   flushIfFull(): void {
-    if (this.pending.length >= CHUNK) void this.flush();
+    if (this.#pending.length >= CHUNK) void this.#flush();
   }
 
   /** Adds text, waiting while the reader is behind. */
   async write(text: string): Promise<void> {
     this.queue(text);
-    if (this.pending.length >= CHUNK) await this.drained();
+    if (this.#pending.length >= CHUNK) await this.drained();
   }
 
   line(text: string): Promise<void> {
@@ -254,31 +256,31 @@ class ReportOutput {
 
   /** Resolves once everything so far has been taken by the reader; throws if the reader went away. */
   async drained(): Promise<void> {
-    await this.flush();
-    if (this.error) throw new OutputClosed(this.error);
+    await this.#flush();
+    if (this.#error) throw new OutputClosed(this.#error);
   }
 
   close(): void {
-    this.stream.off('error', this.onError);
+    this.#stream.off('error', this.#onError);
   }
 
   /** Never rejects: errors are kept for the next write. */
-  private async flush(): Promise<void> {
-    if (this.error) return;
-    const text = this.pending;
-    this.pending = '';
-    if (text && this.stream.write(text)) return;
-    if (!text && !(this.stream as { writableNeedDrain?: boolean }).writableNeedDrain) return;
+  async #flush(): Promise<void> {
+    if (this.#error) return;
+    const text = this.#pending;
+    this.#pending = '';
+    if (text && this.#stream.write(text)) return;
+    if (!text && !(this.#stream as { writableNeedDrain?: boolean }).writableNeedDrain) return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
-        this.stream.off('drain', done);
-        this.stream.off('error', done);
-        this.stream.off('close', done);
+        this.#stream.off('drain', done);
+        this.#stream.off('error', done);
+        this.#stream.off('close', done);
         resolve();
       };
-      this.stream.on('drain', done);
-      this.stream.on('error', done);
-      this.stream.on('close', done);
+      this.#stream.on('drain', done);
+      this.#stream.on('error', done);
+      this.#stream.on('close', done);
     });
   }
 }
