@@ -1,7 +1,7 @@
 // The tree's layers, declared once: a folder of src/ may import its own files and folders of lower layers,
 // never a folder of its own layer or above (so no cycle between folders either). Libraries sit below the
 // features that combine them; the CLI is on top. Also: only the CLI owns the process (signals, exit), and
-// file names follow one convention (camelCase).
+// file names follow one convention (camelCase), private members one form (#x).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -94,4 +94,21 @@ test('one file naming convention: camelCase .ts modules, no kebab-case', () => {
     .filter((file) => path.basename(file).includes('-'))
     .map((file) => path.relative(repoRoot(), file));
   assert.deepEqual(kebab, []);
+});
+
+// Private members are #x, not TypeScript `private`: enforced at run time (secrets stay out of inspect/JSON/spread), no slower in net/tls/http/pcap.
+const TS_PRIVATE = /(?:^|[(,])\s*private\s+(?!constructor\b)/m; // `private constructor` has no ECMAScript form
+
+test('one private-member convention: #x, never TypeScript `private`', () => {
+  const offenders = ['src', 'test', 'bench']
+    .flatMap((dir) => sourceFiles(path.join(repoRoot(), dir)))
+    .map((file) => path.relative(repoRoot(), file))
+    .filter((file) => file !== 'test/architecture/layers.test.ts') // its samples below
+    .filter((file) => TS_PRIVATE.test(readFileSync(path.join(repoRoot(), file), 'utf8')));
+  assert.deepEqual(offenders, []);
+  // It can fail: a field, a method and a parameter property are seen; a private constructor and prose are not.
+  assert.ok(TS_PRIVATE.test('class A {\n  private readonly x = 1;\n}'));
+  assert.ok(TS_PRIVATE.test('class A {\n  private static f(): void {}\n}'));
+  assert.ok(TS_PRIVATE.test('class A {\n  constructor(private readonly x: number) {}\n}'));
+  assert.ok(!TS_PRIVATE.test('class A {\n  private constructor() {}\n  #x = 1;\n}\n// a private mount namespace\n'));
 });
