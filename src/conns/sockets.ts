@@ -1,4 +1,3 @@
-import { readlinkSync } from 'node:fs';
 import type { Endpoint } from '../net/index.js';
 import { socketFds, tcpSockets, TCP_ESTABLISHED, type TcpSocket } from '../probe/sockets.js';
 
@@ -6,16 +5,6 @@ export type { Endpoint } from '../net/index.js';
 
 /** `IP:PORT`, IPv6 in brackets, as the key line and the table print it. */
 export const formatEndpoint = (e: Endpoint): string => (e.ip.includes(':') ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`);
-
-/** The socket inode behind one descriptor of a process, if it is a socket. */
-export function socketInodeOfFd(pid: number, fd: number): number | undefined {
-  try {
-    const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** A target process's established TCP sockets: what `conns` must account for, one row each. */
 export interface TargetSocket extends TcpSocket {

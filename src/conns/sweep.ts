@@ -9,7 +9,8 @@ import { GokeylogError } from '../util/errors.js';
 import { readConn, type ConnFacts, type Refusal } from './inventory.js';
 import { builtinLayouts, chooseLayouts, sameOffsets, type ConnLayout, type LayoutFile } from './layout.js';
 import { ProcessMemory } from './memory.js';
-import { establishedSockets, socketInodeOfFd, type TargetSocket } from './sockets.js';
+import { socketInodeOfFd } from '../probe/sockets.js';
+import { establishedSockets, type TargetSocket } from './sockets.js';
 
 /** A TLS 1.3 traffic secret taken at a probe hit, with the sequence number of the next record it protects. */
 export interface SecretAt {

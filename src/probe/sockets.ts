@@ -66,6 +66,9 @@ export function tcpSockets(pid: number): TcpSocket[] {
   return [...parseProcTcp(read('tcp')), ...parseProcTcp(read('tcp6'))];
 }
 
+/** What /proc/PID/fd/N links to when N is a socket. */
+const SOCKET_LINK = /^socket:\[(\d+)\]$/;
+
 /** Socket inode → file descriptor numbers of a process (from /proc/PID/fd); empty if it is gone or not ours to read. */
 export function socketFds(pid: number): Map<number, number[]> {
   const result = new Map<number, number[]>();
@@ -83,12 +86,22 @@ export function socketFds(pid: number): Map<number, number[]> {
     } catch {
       continue; // closed meanwhile
     }
-    const m = /^socket:\[(\d+)\]$/.exec(target);
+    const m = SOCKET_LINK.exec(target);
     if (!m) continue;
     const inode = Number(m[1]);
     result.set(inode, [...(result.get(inode) ?? []), Number(fd)]);
   }
   return result;
+}
+
+/** The socket inode behind one descriptor of a process, if it is a socket. */
+export function socketInodeOfFd(pid: number, fd: number): number | undefined {
+  try {
+    const m = SOCKET_LINK.exec(readlinkSync(path.join('/proc', String(pid), 'fd', String(fd))));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The TCP sockets (IPv4 and IPv6) the process holds, as seen in its own network namespace. */
