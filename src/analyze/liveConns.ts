@@ -71,7 +71,7 @@ export async function readConnsFiles(paths: string[]): Promise<LiveConnections> 
 }
 
 /** The TLS rows of one conns --json document; throws one sentence when it is not one. */
-export function parseConnsJson(text: string, name: string): LiveConnection[] {
+function parseConnsJson(text: string, name: string): LiveConnection[] {
   const notConns = (why: string): GokeylogError => new GokeylogError(`${name} is not gokeylog conns --json output (${why}).`, 'GOKEYLOG_ERR_BAD_CONNS');
   let doc: unknown;
   try {

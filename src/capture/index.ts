@@ -9,7 +9,7 @@
  *   chooseNetns                              the namespaces to capture in: one tcpdump per target namespace
  */
 export { describeFilter, runCapture } from './capture.js';
-export { TargetTraffic, parseLocalAddresses } from './ownTraffic.js';
+export { TargetTraffic } from './ownTraffic.js';
 export type { CaptureOptions, CaptureStatus, CaptureSummary } from './capture.js';
 export { SecretsOrderer } from './secretsOrderer.js';
 export type { OrderedBlock, OrderedKey, OrdererStats, PacketFacts, SecretsOrdererOptions } from './secretsOrderer.js';

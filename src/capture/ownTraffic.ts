@@ -15,7 +15,7 @@ const WILDCARDS = new Set(['0.0.0.0', '::']);
  * The namespace's own addresses (where a wildcard listener accepts): IPv4 from fib_trie's "/32 host LOCAL"
  * entries, IPv6 from if_inet6 (hex in network order). 127.0.0.0/8 is local anyway.
  */
-export function parseLocalAddresses(fibTrie: string, ifInet6: string): Set<string> {
+function parseLocalAddresses(fibTrie: string, ifInet6: string): Set<string> {
   const addresses = new Set<string>();
   let last: string | undefined;
   for (const line of fibTrie.split('\n')) {

@@ -50,7 +50,7 @@ function field(a: ArchLayout, struct: string, name: string): number {
 }
 
 /** Checks and flattens one architecture's table. */
-export function connLayout(release: string, a: ArchLayout): ConnLayout {
+function connLayout(release: string, a: ArchLayout): ConnLayout {
   const conn = (name: string): number => field(a, 'tls.Conn', name);
   const half = (name: string): number => field(a, 'tls.halfConn', name);
   return {

@@ -13,7 +13,7 @@ export interface ConnProbeLayout {
 }
 
 /** Longest TLS 1.3 traffic secret (SHA-384). A longer length is not a secret and its bytes are not kept. */
-export const TRAFFIC_SECRET_CAPTURE = 48;
+const TRAFFIC_SECRET_CAPTURE = 48;
 
 /**
  * Fetchargs of an entry probe on (*tls.Conn).Read or Write: the receiver, and what must be exact at that

@@ -15,7 +15,7 @@ const RUNTIME_PREFIX: Record<string, ContainerOf['runtime']> = { 'cri-containerd
  * From the text of /proc/PID/cgroup (v1 or v2): `…/kubepods-besteffort-pod<uid>.slice/cri-containerd-<id>.scope`,
  * `/kubepods/burstable/pod<uid>/<id>`, `/docker/<id>`, `…/crio-<id>.scope`. Undefined for a host process.
  */
-export function parseCgroup(text: string): ContainerOf | undefined {
+function parseCgroup(text: string): ContainerOf | undefined {
   for (const line of text.split('\n')) {
     const cgroupPath = line.split(':').slice(2).join(':');
     const m = /(?:^|\/)(?:(cri-containerd|crio|docker)-)?([0-9a-f]{64})(?:\.scope)?$/.exec(cgroupPath);

@@ -27,7 +27,7 @@ export function ipToString(bytes: Uint8Array): string {
 }
 
 /** `0100007F:1F90` (IPv4, host byte order per 32-bit word) or the 32-hex-digit IPv6 form. */
-export function parseProcAddress(text: string): Endpoint | undefined {
+function parseProcAddress(text: string): Endpoint | undefined {
   const m = /^([0-9A-Fa-f]{8}|[0-9A-Fa-f]{32}):([0-9A-Fa-f]{4})$/.exec(text);
   if (!m) return undefined;
   const hex = m[1]!;
@@ -105,7 +105,7 @@ export function socketInodeOfFd(pid: number, fd: number): number | undefined {
 }
 
 /** The TCP sockets (IPv4 and IPv6) the process holds, as seen in its own network namespace. */
-export function processTcpSockets(pid: number): TcpSocket[] {
+function processTcpSockets(pid: number): TcpSocket[] {
   const mine = socketFds(pid);
   if (mine.size === 0) return [];
   return tcpSockets(pid).filter((s) => mine.has(s.inode));

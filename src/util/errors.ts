@@ -52,7 +52,7 @@ const ERRORS = {
 export type ErrorCode = keyof typeof ERRORS;
 
 /** The exit status of an error code. */
-export function exitStatusOf(code: ErrorCode): ExitCode {
+function exitStatusOf(code: ErrorCode): ExitCode {
   return ERRORS[code].exit;
 }
 
