@@ -1,4 +1,5 @@
 import { daysLeft } from '../report/model.js';
+import { DAY_MS } from '../report/timeLeft.js';
 import { cipherSuiteName } from '../tls/index.js';
 import { createHash } from 'node:crypto';
 import { canonicalIp, formatMidstreamLine, validateMidstreamSecret, type MidstreamSecret } from '../keylog/index.js';
@@ -91,7 +92,7 @@ function tlsRow(p: SweptProcess, c: SweptConn, peers: PeerFinder, options: RowsO
   return {
     pid: p.pid, comm: p.comm, status: 'tls', local: formatEndpoint(f.local), peer: formatEndpoint(f.remote), peerProcess: peers.find(f.local, f.remote),
     side: f.isClient ? 'client' : 'server', tlsVersion: VERSION_NAMES[f.vers] ?? `0x${f.vers.toString(16)}`, cipherSuite: cipherSuiteName(f.cipherSuite),
-    alpn: f.alpn || null, serverName: f.serverName || null, certificate, keys: keysNote(c), expiring: certificate !== null && certificate.daysLeft <= options.expiringWithinDays,
+    alpn: f.alpn || null, serverName: f.serverName || null, certificate, keys: keysNote(c), expiring: certificate !== null && Date.parse(certificate.notAfter) - options.nowMs <= options.expiringWithinDays * DAY_MS,
     note: null,
   };
 }

@@ -237,7 +237,8 @@ function expiryWarnings(identities: Identity[], connections: AnalyzedConnection[
     const cert = c.serverCertificate;
     if (!cert || seen.has(cert.sha256)) continue;
     seen.add(cert.sha256);
-    if (daysLeft(cert.notAfter, referenceMs) <= withinDays) {
+    // The exact time left against the window, as for client identities: 30.5 days is not within 30.
+    if (Date.parse(cert.notAfter) - referenceMs <= withinDays * DAY_MS) {
       warnings.push(warning('server', cert, `server certificate of ${c.sni ?? `${c.server.ip}:${c.server.port}`}`, referenceMs));
     }
   }

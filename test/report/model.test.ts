@@ -115,3 +115,10 @@ test('token, Basic and anonymous identities, never the secret; a refused certifi
   const text = JSON.stringify(report);
   for (const secret of [bound, legacy, 'opaque-abc', Buffer.from('alice:pw').toString('base64')]) assert.ok(!text.includes(secret), secret);
 });
+
+test('a server certificate is within the window by its exact time left, as client identities are (30 days 1 h is not within 30)', () => {
+  const c = { ...connection(1, null), serverCertificate: cert('kube-apiserver', [], 30, 'SRV30') };
+  const at = (days: number) => buildReport([c], [], { expiringWithinDays: days, referenceTimeMs: NOW }).warnings.filter((w) => w.kind === 'server');
+  assert.deepEqual(at(30), []);
+  assert.deepEqual(at(31).map((w) => w.daysLeft), [30]);
+});
