@@ -65,7 +65,8 @@ const program = new Command()
   .exitOverride();
 
 // The first word that is not an option names the command; help, a typo or nothing at all needs them all.
-const named = commands[process.argv.slice(2).find((arg) => !arg.startsWith('-')) ?? ''];
+const firstWord = process.argv.slice(2).find((arg) => !arg.startsWith('-')) ?? '';
+const named = commands[firstWord];
 for (const load of named ? [named] : Object.values(commands)) (await load())(program);
 // A usage error names the help to read rather than printing all of it.
 for (const command of program.commands) command.showHelpAfterError(`See 'gokeylog ${command.name()} --help'.`);
@@ -83,6 +84,8 @@ function exitCodeFor(err: unknown): number {
   }
   if (err instanceof GokeylogError) {
     process.stderr.write(`gokeylog: ${escapeControl(err.message)}\n`);
+    // Our own usage errors name the help too, like commander's (see showHelpAfterError above).
+    if (err.exitCode === ExitCode.usage) process.stderr.write(named !== undefined ? `See 'gokeylog ${firstWord} --help'.\n` : "See 'gokeylog --help'.\n");
     return err.exitCode;
   }
   process.stderr.write(`gokeylog: internal error: ${escapeControl(err instanceof Error ? err.message : String(err))}\n`);

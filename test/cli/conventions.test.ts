@@ -41,6 +41,10 @@ test('usage errors: one sentence in our style, then where the help is — not th
     [['inject', 'x.pcap', '--keylog', 'k.log'], /^gokeylog: required option '-o, --output <file>' not specified\.$/, 'inject'],
     [['analyze', 'x.pcap', '--expiring-within'], /^gokeylog: option '--expiring-within <days>' argument missing\.$/, 'analyze'],
     [['no-such-command'], /^gokeylog: unknown command 'no-such-command'\.$/, ''],
+    // Our own usage errors, found after commander parsed the line, end the same way.
+    [['capture', '-w', '/dev/null'], /^gokeylog: say which programs to capture: /, 'capture'],
+    [['inspect', '--pid', 'abc'], /^gokeylog: --pid abc is not a process id\.$/, 'inspect'],
+    [['analyze'], /^gokeylog: say which captures to read/, 'analyze'],
   ];
   for (const [args, first, command] of cases) {
     const r = await gokeylog(args);

@@ -191,7 +191,7 @@ test('bad input and usage: one sentence and the documented exit code', async () 
 
   const twiceFromStdin = await gokeylog(['inject', '--keylog', keys, '--only-needed', '-', '-o', out]);
   assert.equal(twiceFromStdin.code, 2);
-  assert.match(twiceFromStdin.stderr, /^gokeylog: --only-needed reads the input twice, so it needs a file, not standard input\.\n$/);
+  assert.match(twiceFromStdin.stderr, /^gokeylog: --only-needed reads the input twice, so it needs a file, not standard input\.\nSee 'gokeylog inject --help'\.\n$/);
 
   const noOutput = await gokeylog(['inject', '--keylog', keys, notCapture]);
   assert.equal(noOutput.code, 2);

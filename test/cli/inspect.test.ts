@@ -16,9 +16,10 @@ function cli(args: string[]) {
   return runProcess(process.execPath, [...cliArgv(), 'inspect', ...args], { cwd: repoRoot() });
 }
 
-/** One line on stderr, "gokeylog: …", a sentence, no stack trace. */
-function assertOneSentence(stderr: string, pattern: RegExp): void {
+/** One line on stderr, "gokeylog: …", a sentence, no stack trace; a usage error (exit 2) then names the help. */
+function assertOneSentence(stderr: string, pattern: RegExp, code: number): void {
   const lines = stderr.trimEnd().split('\n');
+  if (code === 2) assert.equal(lines.pop(), "See 'gokeylog inspect --help'.", stderr);
   assert.equal(lines.length, 1, stderr);
   assert.match(lines[0]!, /^gokeylog: .+\.$/);
   assert.match(lines[0]!, pattern);
@@ -102,7 +103,7 @@ describe('gokeylog inspect (CLI)', () => {
     for (const [args, code, pattern] of cases) {
       const result = await cli(args);
       assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);
-      assertOneSentence(result.stderr, pattern);
+      assertOneSentence(result.stderr, pattern, code);
       assert.equal(result.stdout, '');
     }
   });

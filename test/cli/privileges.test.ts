@@ -44,7 +44,7 @@ test('capture refuses a bad -f filter before it attaches anything', async (t) =>
     const r = await gokeylog(['capture', '--pid', String(running.child.pid), '-w', '/dev/null', '-f', 'tcp port nonsense']);
     assert.equal(r.code, 2);
     // tcpdump's own verdict, and not a word about hooking: nothing was attached.
-    assert.equal(r.stderr, 'gokeylog: the capture filter "tcp port nonsense" is not valid: unknown port \'nonsense\'.\n');
+    assert.equal(r.stderr, 'gokeylog: the capture filter "tcp port nonsense" is not valid: unknown port \'nonsense\'.\nSee \'gokeylog capture --help\'.\n');
   } finally {
     await running.stop();
   }
