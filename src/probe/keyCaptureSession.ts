@@ -244,15 +244,15 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     }
   }
 
-  /** Counts (and, while it lives, selects) a process found through its hits. */
-  #noteProcess(pid: number): void {
+  /**
+   * Counts and selects a process found through its hits, when it runs the probe's binary. The owner of a thread
+   * that is gone comes from the kernel's recorded tgid, which a recycled thread id can leave naming an unrelated
+   * process (alive or not): such a pid is neither selected nor counted.
+   */
+  #noteProcess(pid: number, binary: string | undefined): void {
     if (this.#everHooked.has(pid)) return;
     const p = processInfo(pid);
-    if (p) this.#select(p);
-    else {
-      this.#everHooked.add(pid);
-      this.#stats.processes++;
-    }
+    if (p && p.binary === binary) this.#select(p);
   }
 
   #select(p: TargetProcess): void {
@@ -313,7 +313,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     // A thread whose process is already gone when its hit is read: its thread id is the best name left (not
     // counted as a process of its own).
     const pid = owner ?? raw.tid;
-    if (owner !== undefined) this.#noteProcess(owner);
+    if (owner !== undefined) this.#noteProcess(owner, this.#probeBinary.get(raw.probe));
     const label = Buffer.from(raw.label.buffer, raw.label.byteOffset, raw.label.byteLength).toString('latin1');
     const why = validateKeyEvent(label, raw.clientRandom, raw.secret);
     if (why) return this.#reject(`pid ${pid}: ${why}`);
