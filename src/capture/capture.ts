@@ -193,6 +193,9 @@ class LiveCapture {
     this.#filter = filter;
     this.#filterPorts = own?.ports ?? new Set();
     this.#writer = new PcapngWriter(opts.output, { name: opts.outputName });
+    // A write fails after write() returned (a full disk): the writer records it first (its listener came first),
+    // and #drain turns it into the stop, even when no more packets come.
+    opts.output.on('error', () => void this.#drain());
     // analyze names the node of a capture from this comment when several nodes' captures are merged.
     this.#writer.writeSectionHeader({ userAppl: 'gokeylog capture', comment: `node=${hostname()}` });
     if (sweep) {
@@ -274,10 +277,7 @@ class LiveCapture {
     const onTruncatedEnd = (bytes: number): void => this.#opts.onNotice(`the last ${bytes} bytes from tcpdump were an incomplete packet and were dropped`);
     for await (const batch of readCaptureBatches(tcpdump.output, { sourceName: 'tcpdump output', onTruncatedEnd })) {
       for (const block of batch) this.#onBlock(source, block);
-      if (!(await this.#drain())) {
-        this.stop(isClosedPipe(this.#writeError) ? 'output closed' : 'write error');
-        break;
-      }
+      if (!(await this.#drain())) break;
     }
     // e.g. its interface went away: stop, but keep what we have.
     if (this.#stopReason === undefined) {
@@ -392,7 +392,11 @@ class LiveCapture {
     }, Math.max(0, deadline - this.#now()));
   }
 
-  /** Hands what was written to the output (a live reader sees it now); false once the output is gone. */
+  /**
+   * Hands what was written to the output (a live reader sees it now); false once the output is gone. A failed
+   * write stops the capture at once, whichever path finds it: packets released by the hold timer or a DSB of
+   * the last keys may be the last writes, with no batch from tcpdump coming to notice.
+   */
   async #drain(): Promise<boolean> {
     if (this.#writeError !== undefined) return false;
     try {
@@ -402,6 +406,7 @@ class LiveCapture {
       this.#writeError = err;
       // Said when it happens, not only in the summary.
       if (!isClosedPipe(err)) this.#opts.onNotice(`${errorMessage(err).replace(/\.$/, '')}: stopping the capture`);
+      this.stop(isClosedPipe(err) ? 'output closed' : 'write error');
       return false;
     }
   }
