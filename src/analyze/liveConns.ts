@@ -13,7 +13,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { parseEndpoint } from '../keylog/index.js';
 import type { Endpoint } from '../net/index.js';
 import { describeCertificate, type CertificateInfo } from '../tls/index.js';
-import { fileErrorCode, GokeylogError } from '../util/errors.js';
+import { errnoReason, fileErrorCode, GokeylogError } from '../util/errors.js';
 
 /** What the live process said about one connection. */
 export interface LiveConnection {
@@ -62,8 +62,7 @@ export async function readConnsFiles(paths: string[]): Promise<LiveConnections> 
       text = await readFile(path, 'utf8');
     } catch (err) {
       if (err instanceof GokeylogError) throw err;
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new GokeylogError(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : String(code ?? err)}.`, fileErrorCode(err), { cause: err });
+      throw new GokeylogError(`cannot read ${path}: ${errnoReason(err)}.`, fileErrorCode(err), { cause: err });
     }
     for (const c of parseConnsJson(text, path)) live.add(c);
   }

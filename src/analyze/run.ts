@@ -11,7 +11,7 @@ import {
   type Report, type ReportFilter,
 } from '../report/index.js';
 import { DAY_MS } from '../report/timeLeft.js';
-import { GokeylogError } from '../util/errors.js';
+import { errnoReason, GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { analyzeCaptures } from './analyze.js';
 import { readConnsFiles } from './liveConns.js';
@@ -173,7 +173,7 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
       throw err;
     }
     if (err.cause.code !== 'EPIPE') {
-      throw new GokeylogError(`cannot write the output: ${err.cause.code ?? err.cause}.`, 'GOKEYLOG_ERR_IO', { cause: err.cause });
+      throw new GokeylogError(`cannot write the output: ${errnoReason(err.cause)}.`, 'GOKEYLOG_ERR_IO', { cause: err.cause });
     }
     return { expiring: 0, stopped: true };
   } finally {
@@ -293,7 +293,7 @@ function writeHtml(file: string, html: string): void {
     out.commit();
   } catch (err) {
     if (err instanceof GokeylogError) throw err;
-    throw new GokeylogError(`cannot write the HTML report ${file}: ${(err as NodeJS.ErrnoException).code ?? err}.`, 'GOKEYLOG_ERR_IO', { cause: err });
+    throw new GokeylogError(`cannot write the HTML report ${file}: ${errnoReason(err)}.`, 'GOKEYLOG_ERR_IO', { cause: err });
   } finally {
     out.discard();
     closeSync(out.fd);

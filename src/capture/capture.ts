@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import { bytesToHex, formatKeyLogLine } from '../keylog/index.js';
 import { PcapngWriter, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../pcap/index.js';
-import { appendLines, describeWriteError, startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
+import { appendLines, startKeyCapture, type KeyCaptureSession, type KeyCaptureStats, type KeyEvent, type ProbeBackendName, type TargetSpec } from '../probe/index.js';
 import { sweepMidstreamLines } from '../conns/index.js';
 import { count } from '../util/count.js';
-import { GokeylogError } from '../util/errors.js';
+import { errnoReason, GokeylogError } from '../util/errors.js';
 import { setLongTimeout } from '../util/longTimeout.js';
 import { netnsOf } from '../probe/targets.js';
 import { chooseNetns, netnsChoice, type NetnsChoice } from './netns.js';
@@ -358,7 +358,7 @@ class LiveCapture {
     if (error) {
       // The pcapng still gets every key: go on, but say the key log file stopped.
       this.#keyLogFailed = true;
-      this.#opts.onNotice(`cannot write the key log (${describeWriteError(error)}): its later keys are only in the capture`);
+      this.#opts.onNotice(`cannot write the key log (${errnoReason(error)}): its later keys are only in the capture`);
     }
   }
 

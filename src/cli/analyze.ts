@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import { runAnalyze, type AnalyzeFormat, type AnalyzeStatus } from '../analyze/index.js';
 import { clientList, type ReportFilter } from '../report/filters.js';
-import { ExitCode, exitCodesHelp, fileErrorCode, GokeylogError } from '../util/errors.js';
+import { errnoReason, ExitCode, exitCodesHelp, fileErrorCode, GokeylogError } from '../util/errors.js';
 import { CAPTURE_FILE_ERRORS, collect, parseDays } from './options.js';
 import { bytesProgress, notice, StatusLine, warn } from './output.js';
 
@@ -124,8 +124,7 @@ function certificateFingerprints(files: string[]): string[] {
     try {
       pem = readFileSync(file);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new GokeylogError(`cannot read --cert ${file}: ${code === 'ENOENT' ? 'no such file' : code ?? err}.`, fileErrorCode(err));
+      throw new GokeylogError(`cannot read --cert ${file}: ${errnoReason(err)}.`, fileErrorCode(err));
     }
     try {
       return new X509Certificate(pem).fingerprint256;

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { GokeylogError } from '../util/errors.js';
+import { errnoReason, GokeylogError } from '../util/errors.js';
 import { demoPrograms } from './fixtures.js';
 import { createPki, type CertPair, type Pki } from './pki.js';
 
@@ -126,7 +126,7 @@ function demoDir(keep: string | undefined): string {
   try {
     mkdirSync(keep, { mode: 0o700 });
   } catch (err) {
-    throw new GokeylogError(`cannot make ${keep} for the demo's files: ${(err as NodeJS.ErrnoException).code ?? err}.`, 'GOKEYLOG_ERR_IO', { cause: err });
+    throw new GokeylogError(`cannot make ${keep} for the demo's files: ${errnoReason(err)}.`, 'GOKEYLOG_ERR_IO', { cause: err });
   }
   return keep;
 }

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { fileErrorCode, GokeylogError } from '../util/errors.js';
+import { errnoReason, fileErrorCode, GokeylogError } from '../util/errors.js';
 
 const BLOCK_SIZE = 64 * 1024;
 const MAX_CACHED_BLOCKS = 64;
@@ -35,7 +35,7 @@ export class FileReader {
       // Non-blocking: opening a FIFO for reading would otherwise wait for a writer (forever); the type is checked next.
       handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (err) {
-      throw new GokeylogError(`cannot open ${path}: ${describeFsError(err)}.`, fileErrorCode(err), { cause: err });
+      throw new GokeylogError(`cannot open ${path}: ${errnoReason(err)}.`, fileErrorCode(err), { cause: err });
     }
     try {
       const stat = await handle.stat();
@@ -112,14 +112,6 @@ export class FileReader {
     }
     return buffer;
   }
-}
-
-function describeFsError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'EISDIR') return 'it is a directory';
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Opens `path`, runs `body`, and always closes the file. */

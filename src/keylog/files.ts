@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { fileErrorCode, GokeylogError } from '../util/errors.js';
+import { errnoReason, fileErrorCode, GokeylogError } from '../util/errors.js';
 import { KeyLog } from './keylog.js';
 import { parseKeyLog } from './parse.js';
 
@@ -131,7 +131,5 @@ async function readKeyLogFile(path: string, keyLog: KeyLog, opts: ReadKeyLogOpti
 const notKeyLog = (path: string, why: string): GokeylogError => new GokeylogError(`${path} is not an NSS key log (${why}).`, 'GOKEYLOG_ERR_BAD_KEYLOG');
 
 function cannotRead(path: string, err: unknown): GokeylogError {
-  const code = (err as NodeJS.ErrnoException).code;
-  const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : String(code ?? err);
-  return new GokeylogError(`cannot read key log ${path}: ${why}.`, fileErrorCode(err), { cause: err });
+  return new GokeylogError(`cannot read key log ${path}: ${errnoReason(err)}.`, fileErrorCode(err), { cause: err });
 }

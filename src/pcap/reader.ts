@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { fileErrorCode, GokeylogError } from '../util/errors.js';
+import { errnoReason, fileErrorCode, GokeylogError } from '../util/errors.js';
 import type { CaptureBlock, PacketBlock } from './blocks.js';
 import { CaptureParser, type ParseProgress } from './parser.js';
 
@@ -111,9 +111,7 @@ async function openInput(source: string | NodeJS.ReadableStream, name?: string):
   try {
     fh = await open(source, 'r');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code ?? err);
-    throw new GokeylogError(`cannot open capture ${source}: ${why}.`, fileErrorCode(err), { cause: err });
+    throw new GokeylogError(`cannot open capture ${source}: ${errnoReason(err)}.`, fileErrorCode(err), { cause: err });
   }
   const stat = await fh.stat();
   if (stat.isDirectory()) {

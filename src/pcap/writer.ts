@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { GokeylogError } from '../util/errors.js';
+import { errnoReason, GokeylogError } from '../util/errors.js';
 import { BlockType, SECRETS_TYPE_TLS_KEY_LOG, type PcapngOption, type TimestampResolution } from './blocks.js';
 import { OptionCode, encodeOptions, encodedOptionsLength, pad4 } from './options.js';
 
@@ -193,9 +193,7 @@ export class PcapngWriter {
   }
 
   #failure(err: Error): GokeylogError {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOSPC' ? 'no space left on device (ENOSPC)' : (code ?? err.message);
-    return new GokeylogError(`cannot write ${this.#name}: ${why}.`, 'GOKEYLOG_ERR_IO', { cause: err });
+    return new GokeylogError(`cannot write ${this.#name}: ${errnoReason(err)}.`, 'GOKEYLOG_ERR_IO', { cause: err });
   }
 
   /** Room for one block in the current staging buffer, with its type and both lengths already written. */

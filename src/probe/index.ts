@@ -32,7 +32,7 @@ export type { KeyEvent } from './events.js';
 export type { TracePipeFormat } from './tracePipe.js';
 export type { TargetSpec } from './targets.js';
 export { bpftraceScript } from './bpftraceScript.js';
-export { KeyLogWriter, appendLines, describeWriteError } from './keyLogWriter.js';
+export { KeyLogWriter, appendLines } from './keyLogWriter.js';
 
 export function startKeyCapture(targets: TargetSpec, options: KeyCaptureOptions = {}): Promise<KeyCaptureSession> {
   return KeyCaptureSession.start(targets, options);

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, ftruncateSync, writeSync } from 'node:fs';
 import { formatKeyLogLine, type KeyLogEntry } from '../keylog/index.js';
-import { GokeylogError } from '../util/errors.js';
+import { errnoReason, GokeylogError } from '../util/errors.js';
 
 /**
  * Appends whole lines to `fd`: write(2) may take only part of them (a disk that fills up), so it is retried
@@ -30,11 +30,6 @@ function countLines(bytes: Buffer, end: number): number {
   let n = 0;
   for (let at = bytes.indexOf(10); at >= 0 && at < end; at = bytes.indexOf(10, at + 1)) n++;
   return n;
-}
-
-/** "no space left on device (ENOSPC)" for the errors a user can act on, else the code. */
-export function describeWriteError(err: NodeJS.ErrnoException): string {
-  return err.code === 'ENOSPC' ? 'no space left on device (ENOSPC)' : String(err.code ?? err.message);
 }
 
 /**
@@ -83,7 +78,7 @@ export class KeyLogWriter {
     const { lines, error } = appendLines(this.#fd, text);
     this.#written += lines;
     if (error) {
-      this.#failure = new GokeylogError(`cannot write the key log: ${describeWriteError(error)}, after ${this.#written} keys.`, 'GOKEYLOG_ERR_IO', { cause: error });
+      this.#failure = new GokeylogError(`cannot write the key log: ${errnoReason(error)}, after ${this.#written} keys.`, 'GOKEYLOG_ERR_IO', { cause: error });
       this.#onError(this.#failure);
     }
   }

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmdirSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { GokeylogError } from '../util/errors.js';
+import { errnoReason, GokeylogError } from '../util/errors.js';
 import type { ProbeRecord } from './events.js';
 import { tracefsFetchArgs, uprobeLine, type ProbeArgs } from './fetchArgs.js';
 import { startTime } from './targets.js';
@@ -149,7 +149,7 @@ export class TracefsProbes {
     try {
       if (existsSync(this.#instance)) rmdirSync(this.#instance);
     } catch (err) {
-      failures.push(`cannot remove ${this.#instance}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+      failures.push(`cannot remove ${this.#instance}: ${errnoReason(err)}`);
     }
     if (failures.length > 0) throw new GokeylogError(`cleanup of tracefs failed: ${failures.join('; ')}.`, 'GOKEYLOG_ERR_TRACEFS');
     return { lost, drained: Promise.resolve() };
@@ -263,10 +263,9 @@ function removeLeftovers(notice: (message: string) => void): void {
       present.delete(name);
       notice(`removed trace instance ${name} left behind by a run that died`);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
       // In use: the run is alive in a namespace we cannot see into (or something reads its buffer).
-      if (code === 'EBUSY') continue;
-      notice(`cannot remove trace instance ${name} left behind by a run that died: ${code ?? err}`);
+      if ((err as NodeJS.ErrnoException).code === 'EBUSY') continue;
+      notice(`cannot remove trace instance ${name} left behind by a run that died: ${errnoReason(err)}`);
     }
   }
   const defined = readFileSync(path.join(TRACEFS, 'uprobe_events'), 'utf8');
@@ -288,6 +287,6 @@ function removeLeftovers(notice: (message: string) => void): void {
 function asTracefsError(err: unknown, what: string): GokeylogError {
   if (err instanceof GokeylogError) return err;
   const code = (err as NodeJS.ErrnoException).code;
-  const why = code === 'EACCES' || code === 'EPERM' ? 'needs root (CAP_SYS_ADMIN)' : String(code ?? err);
+  const why = code === 'EACCES' || code === 'EPERM' ? 'needs root (CAP_SYS_ADMIN)' : errnoReason(err);
   return new GokeylogError(`${what}: ${why}.`, 'GOKEYLOG_ERR_TRACEFS', { cause: err });
 }

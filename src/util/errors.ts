@@ -103,3 +103,19 @@ export class GokeylogError extends Error {
 export function fileErrorCode(err: unknown): ErrorCode {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ? 'GOKEYLOG_ERR_FILE_NOT_FOUND' : 'GOKEYLOG_ERR_IO';
 }
+
+/** The errnos a user can act on, in the words of a sentence (`cannot read X: <reason>.`). */
+const ERRNO_REASONS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'it is a directory',
+  ENOSPC: 'no space left on device (ENOSPC)',
+};
+
+/** Why a file operation failed: a known errno in words, any other errno as its code, else the error's message. */
+export function errnoReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== undefined) return ERRNO_REASONS[code] ?? code;
+  return err instanceof Error ? err.message : String(err);
+}

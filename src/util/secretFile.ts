@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, renameSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { GokeylogError } from './errors.js';
+import { errnoReason, GokeylogError } from './errors.js';
 
 /**
  * How a secret output is written: `append` adds to an existing key log; `replace` writes a whole new file
@@ -84,7 +84,7 @@ export class SecretOutput {
     try {
       renameSync(this.#temp, this.#file);
     } catch (err) {
-      throw new GokeylogError(`cannot rename ${this.#temp} to ${this.#file}: ${(err as NodeJS.ErrnoException).code ?? err}.`, 'GOKEYLOG_ERR_IO', { cause: err });
+      throw new GokeylogError(`cannot rename ${this.#temp} to ${this.#file}: ${errnoReason(err)}.`, 'GOKEYLOG_ERR_IO', { cause: err });
     }
     this.#committed = true;
   }
