@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { exitCodesHelp } from '../util/errors.js';
 import { runInject } from '../inject/index.js';
 import { CAPTURE_FILE_ERRORS, collect } from './options.js';
-import { bytesProgress, StatusLine, warn } from './output.js';
+import { bytesProgress, StatusLine, summaryLine, warn } from './output.js';
 
 interface InjectCliOptions {
   keylog: string[];
@@ -41,7 +41,7 @@ ${exitCodesHelp([...CAPTURE_FILE_ERRORS, 'GOKEYLOG_ERR_UNSAFE_OUTPUT'])}`)
         const kept = summary.secretsBlocksKept + summary.secretsBlocksDiscarded > 0
           ? `; ${summary.secretsBlocksKept} secrets blocks kept, ${summary.secretsBlocksDiscarded} discarded` : '';
         const where = summary.output === '-' ? 'standard output' : summary.output;
-        process.stderr.write(`${where}: ${summary.packets} packets, ${summary.keysInjected} keys injected${dropped}${kept}; ${summary.inputBytes} bytes read, ${summary.outputBytes} written.\n`);
+        summaryLine(`${where}: ${summary.packets} packets, ${summary.keysInjected} keys injected${dropped}${kept}; ${summary.inputBytes} bytes read, ${summary.outputBytes} written.`);
       }
     });
 }

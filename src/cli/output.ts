@@ -24,6 +24,11 @@ export function notice(message: string): void {
   line(`gokeylog: ${escapeControl(message)}`);
 }
 
+/** A command's closing summary of what it wrote (`out.pcapng: 12 packets, …`), a line of its own without the prefix. */
+export function summaryLine(message: string): void {
+  line(escapeControl(message));
+}
+
 const INTERVAL_MS = 250;
 /** Short runs show no status line at all. */
 const DELAY_MS = 1000;
