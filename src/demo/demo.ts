@@ -21,6 +21,11 @@ export interface DemoOptions extends DemoStop {
   out: NodeJS.WritableStream;
 }
 
+/** Prints one line of the demo's story (the demo writes to `out`, which the CLI gives it: stdout). */
+export type Say = (text: string) => void;
+
+export const sayTo = (out: NodeJS.WritableStream): Say => (text) => void out.write(`${text}\n`);
+
 /** How long any one step may take before the demo gives up (a hung child must not hang the demo). */
 const STEP_TIMEOUT_MS = 60_000;
 
@@ -33,7 +38,7 @@ const STEP_TIMEOUT_MS = 60_000;
 export async function runDemo(opts: DemoOptions): Promise<void> {
   requireRoot();
   const programs = demoPrograms();
-  const say = (text: string): void => void opts.out.write(`${text}\n`);
+  const say = sayTo(opts.out);
   const children: ChildProcess[] = [];
   await inDemoDir(opts.keep, children, opts, async (dir) => {
     say(`gokeylog demo: a stripped Go server (${programs.goVersion}) with mutual TLS 1.3, no key log of its own.\n`);
@@ -131,7 +136,7 @@ function demoDir(keep: string | undefined): string {
   return keep;
 }
 
-async function runClient(say: (t: string) => void, children: ChildProcess[], client: string, address: string, pki: Pki, cert: CertPair, ua: string, method: string, paths: string[]): Promise<void> {
+async function runClient(say: Say, children: ChildProcess[], client: string, address: string, pki: Pki, cert: CertPair, ua: string, method: string, paths: string[]): Promise<void> {
   const args = ['-url', `https://${address}/`, '-ca', pki.caCert, '-cert', cert.cert, '-key', cert.key, '-ua', ua, '-method', method, '-n', String(paths.length)];
   for (const p of paths) args.push('-path', p);
   say(`client "${ua.split(' ')[0]}" → ${method} ${paths.join(', ')}`);
@@ -142,7 +147,7 @@ async function runClient(say: (t: string) => void, children: ChildProcess[], cli
 }
 
 /** Runs one gokeylog command, showing it and its output, as a user would see it. */
-export async function step(say: (t: string) => void, children: ChildProcess[], out: NodeJS.WritableStream, args: string[]): Promise<void> {
+export async function step(say: Say, children: ChildProcess[], out: NodeJS.WritableStream, args: string[]): Promise<void> {
   say(`$ gokeylog ${args.join(' ')}`);
   const child = spawnCli(args, ['ignore', 'pipe', 'inherit']);
   children.push(child);

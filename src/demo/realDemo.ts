@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { GokeylogError } from '../util/errors.js';
-import { exited, firstLine, inDemoDir, requireRoot, spawnCli, step, stopAndWait, type DemoStop } from './demo.js';
+import { exited, firstLine, inDemoDir, requireRoot, sayTo, spawnCli, step, stopAndWait, type DemoStop, type Say } from './demo.js';
 import {
   apiserverArgs,
   createKubePki,
@@ -45,7 +45,7 @@ const CRD = {
 export async function runRealDemo(opts: RealDemoOptions): Promise<void> {
   requireRoot();
   const binaries = requireKubeControlPlane();
-  const say = (text: string): void => void opts.out.write(`${text}\n`);
+  const say = sayTo(opts.out);
   const children: ChildProcess[] = [];
   const start = (command: string, args: string[], stdout: 'pipe' | 'ignore' = 'ignore'): ChildProcess => {
     const child = spawn(command, args, { stdio: ['ignore', stdout, 'pipe'] });
@@ -113,7 +113,7 @@ function writeJson(dir: string, name: string, object: unknown): string {
 }
 
 /** Debian's kubectl with a kubeconfig of its own for `who`, shown like a step. */
-async function kubectl(say: (t: string) => void, binaries: KubeControlPlaneBinaries, dir: string, url: string, pki: KubePki, cert: CertPair, who: string, args: string[]): Promise<void> {
+async function kubectl(say: Say, binaries: KubeControlPlaneBinaries, dir: string, url: string, pki: KubePki, cert: CertPair, who: string, args: string[]): Promise<void> {
   const home = path.join(dir, `kubectl-${who.replaceAll(':', '-')}`);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const config = writeKubeconfig(path.join(home, 'kubeconfig'), { server: url, caCert: pki.caCert, cert });
