@@ -6,9 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseKeyLog } from '../../src/keylog/index.js';
-import { SECRETS_TYPE_TLS_KEY_LOG, readCapture, type CaptureBlock } from '../../src/pcap/index.js';
 import { requireOrSkip } from '../support/env.js';
-import { option, pcapHeader, pcapRecord, shb } from '../pcap/handBuilt.js';
+import { dsb, DSB_TYPE, offsetsOf, option, pcapHeader, pcapRecord, secretsBlockAt, sectionLittleEndian, shb, TLS_KEY_LOG } from '../pcap/handBuilt.js';
 import { cliArgv } from '../support/paths.js';
 import { capinfos, spawnChecked, tsharkFields } from '../support/traffic.js';
 import { mergedKeyLog, realTrafficUnavailable, recordTraffic, tsharkHeaders, type RecordedTraffic } from '../pcap/realTraffic.js';
@@ -57,11 +56,20 @@ async function view(file: string): Promise<{ frames: string[][]; headers: string
   return { frames: await tsharkFields(file, { fields: FRAME_FIELDS }), headers: await tsharkHeaders(file, traffic!.port) };
 }
 
-async function blocksOf(file: string): Promise<CaptureBlock[]> {
-  const blocks: CaptureBlock[] = [];
-  for await (const b of readCapture(file)) blocks.push(b);
-  return blocks;
+// What inject wrote is judged by tshark and capinfos, and by its bytes against the pcapng spec (handBuilt.ts),
+// never by our own reader.
+
+/** The key log lines inject embedded: the secrets of the DSB right after the first SHB, read off the bytes. */
+function injectedLines(bytes: Buffer): string[] {
+  const le = sectionLittleEndian(bytes);
+  const shbLength = le ? bytes.readUInt32LE(4) : bytes.readUInt32BE(4);
+  const block = secretsBlockAt(bytes, shbLength, le);
+  assert.equal(block.secretsType, TLS_KEY_LOG);
+  return block.secrets.toString('utf8').split('\n').filter((l) => l !== '');
 }
+
+const linesOf = async (files: string[]): Promise<string[]> =>
+  (await Promise.all(files.map((f) => readFile(f, 'utf8')))).flatMap((text) => text.split('\n')).filter((l) => l !== '' && !l.startsWith('#'));
 
 const keyArgs = (): string[] => traffic!.keyLogs.flatMap((k) => ['--keylog', k]);
 
@@ -94,11 +102,13 @@ test('inject output decrypts in tshark exactly like editcap --inject-secrets out
     // pcapng order as editcap writes it: SHB, DSB, then the interfaces and packets. Read off the bytes as the
     // format lays them out (block type, total length), and capinfos counts the one DSB.
     const bytes = await readFile(ours);
-    const le = bytes.readUInt32LE(8) === 0x1a2b3c4d;
+    const le = sectionLittleEndian(bytes);
     const u32 = (at: number): number => (le ? bytes.readUInt32LE(at) : bytes.readUInt32BE(at));
     const shbLength = u32(4);
     if (capture.format === 'pcap') assert.ok(bytes.subarray(0, shbLength).equals(shb(le, [option(4, 'gokeylog inject', le)])), `${capture.name}: SHB`);
-    assert.deepEqual([u32(0), u32(shbLength), u32(shbLength + 8), u32(shbLength + u32(shbLength + 4))], [0x0a0d0d0a, 0x0a, SECRETS_TYPE_TLS_KEY_LOG, 1], `${capture.name}: SHB, DSB, IDB`);
+    assert.deepEqual([u32(0), u32(shbLength), u32(shbLength + 8), u32(shbLength + u32(shbLength + 4))], [0x0a0d0d0a, DSB_TYPE, TLS_KEY_LOG, 1], `${capture.name}: SHB, DSB, IDB`);
+    // Every line of the key logs given, each once (no key is in two of them).
+    assert.deepEqual(injectedLines(bytes).sort(), (await linesOf(traffic!.keyLogs)).sort(), `${capture.name}: the DSB's key log`);
     assert.match(await capinfos(ours), /Number of decryption secrets in file: 1\n/);
   }
 });
@@ -113,18 +123,25 @@ test('pcapng input: comments and existing DSBs kept, or discarded with --discard
   const keptView = await view(kept);
   assert.deepEqual(keptView.frames, (await view(commented)).frames);
   assert.deepEqual(keptView.frames.filter((f) => f[3] !== '').map((f) => f[3]), ['third frame', 'fifth frame']);
-  const secrets = (await blocksOf(kept)).filter((b) => b.kind === 'secrets');
-  assert.equal(secrets.length, 2);
+  // Two DSBs, built by hand: ours with the key log given, right after the SHB, and editcap's, copied as it was.
+  const keptBytes = await readFile(kept);
+  const le = sectionLittleEndian(keptBytes);
+  const ours = dsb(le, TLS_KEY_LOG, await readFile(traffic!.keyLogs[1]!));
+  const editcaps = dsb(le, TLS_KEY_LOG, await readFile(traffic!.keyLogs[0]!));
+  const shbLength = le ? keptBytes.readUInt32LE(4) : keptBytes.readUInt32BE(4);
+  assert.deepEqual(offsetsOf(keptBytes, ours), [shbLength]);
+  assert.equal(offsetsOf(keptBytes, editcaps).length, 1);
+  assert.equal(offsetsOf(await readFile(commented), editcaps).length, 1);
+  assert.match(await capinfos(kept), /Number of decryption secrets in file: 2\n/);
   // Both key logs are in play: TLS 1.3 (from the input's DSB) and TLS 1.2 (ours) connections decrypt.
   assert.deepEqual(keptView.headers, await tsharkHeaders(capture.file, traffic!.port, await mergedKeyLog(traffic!, dir)));
 
   const discarded = path.join(dir, 'discarded.pcapng');
   const r = await injectOk(['inject', '--keylog', traffic!.keyLogs[1]!, commented, '-o', discarded, '--discard-secrets', '--json']);
-  const blocks = await blocksOf(discarded);
-  const onlyOurs = blocks.filter((b) => b.kind === 'secrets');
-  assert.equal(onlyOurs.length, 1);
-  assert.ok(onlyOurs[0]!.kind === 'secrets' && onlyOurs[0]!.secretsType === SECRETS_TYPE_TLS_KEY_LOG);
-  assert.equal(Buffer.from(onlyOurs[0]!.data).toString(), await readFile(traffic!.keyLogs[1]!, 'utf8'));
+  const discardedBytes = await readFile(discarded);
+  assert.deepEqual(offsetsOf(discardedBytes, ours), [shbLength]);
+  assert.deepEqual(offsetsOf(discardedBytes, editcaps), []);
+  assert.match(await capinfos(discarded), /Number of decryption secrets in file: 1\n/);
   assert.equal((JSON.parse(r.stdout) as { secretsBlocksDiscarded: number }).secretsBlocksDiscarded, 1);
 });
 
@@ -144,10 +161,10 @@ test('--only-needed keeps the keys of the connections in the capture and drops t
   assert.ok(needed.length > 0);
   assert.equal(summary.keysInjected, needed.length);
   assert.equal(summary.keysDropped, 2 + real.length - needed.length);
-  const dsb = (await blocksOf(out)).find((b) => b.kind === 'secrets');
-  assert.ok(dsb?.kind === 'secrets');
-  const injected = parseKeyLog(Buffer.from(dsb.data).toString()).entries;
-  assert.deepEqual(new Set(injected.map((e) => Buffer.from(e.clientRandom).toString('hex'))), new Set(needed.map((e) => Buffer.from(e.clientRandom).toString('hex'))));
+  // The DSB holds exactly the given lines whose client random (the second field) tshark saw in a ClientHello.
+  const neededLines = (await linesOf(traffic!.keyLogs)).filter((l) => hellos.has(l.split(' ')[1]!.toLowerCase()));
+  assert.equal(neededLines.length, needed.length);
+  assert.deepEqual(injectedLines(await readFile(out)).sort(), neededLines.sort());
   assert.deepEqual((await view(out)).headers, await tsharkHeaders(capture.file, traffic!.port, await mergedKeyLog(traffic!, dir)));
 });
 

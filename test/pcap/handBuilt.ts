@@ -62,8 +62,46 @@ export function obsoletePb(le: boolean, interfaceId: number, tsHigh: number, tsL
   return block(2, body, le);
 }
 
+/** The pcapng spec's Decryption Secrets Block type, and its secrets type for an NSS key log ("TLSK"). */
+export const DSB_TYPE = 0x0000000a;
+export const TLS_KEY_LOG = 0x544c534b;
+
+/**
+ * A Decryption Secrets Block, field by field as the spec lays it out: block type, total length, secrets type,
+ * secrets length, the secrets, zero padding to 4 bytes, total length again (no options).
+ */
 export function dsb(le: boolean, secretsType: number, secrets: Buffer): Buffer {
-  return block(0x0a, Buffer.concat([u32(secretsType, le), u32(secrets.length, le), padded(secrets)]), le);
+  const padding = (4 - (secrets.length % 4)) % 4;
+  const total = 4 + 4 + 4 + 4 + secrets.length + padding + 4;
+  return Buffer.concat([u32(DSB_TYPE, le), u32(total, le), u32(secretsType, le), u32(secrets.length, le), secrets, Buffer.alloc(padding), u32(total, le)]);
+}
+
+/** The byte order of the section that starts `bytes`: its byte-order magic (offset 8) as written. */
+export function sectionLittleEndian(bytes: Buffer): boolean {
+  const magic = bytes.readUInt32LE(8);
+  if (magic !== 0x1a2b3c4d && magic !== 0x4d3c2b1a) throw new Error('no pcapng section header at the start');
+  return magic === 0x1a2b3c4d;
+}
+
+/**
+ * The secrets of the Decryption Secrets Block at `at`, read field by field as the spec lays it out; throws
+ * unless the block type, both total lengths and the zero padding are what the spec says.
+ */
+export function secretsBlockAt(bytes: Buffer, at: number, le: boolean): { secretsType: number; secrets: Buffer; end: number } {
+  const read = (offset: number): number => (le ? bytes.readUInt32LE(at + offset) : bytes.readUInt32BE(at + offset));
+  const [type, total, secretsType, length] = [read(0), read(4), read(8), read(12)];
+  const padding = (4 - (length % 4)) % 4;
+  if (type !== DSB_TYPE) throw new Error(`block type 0x${type.toString(16)} at ${at}, not a DSB`);
+  if (total !== 16 + length + padding + 4 || read(total - 4) !== total) throw new Error(`DSB at ${at}: total length ${total} for ${length} bytes of secrets`);
+  if (bytes.subarray(at + 16 + length, at + 16 + length + padding).some((b) => b !== 0)) throw new Error(`DSB at ${at}: padding not zero`);
+  return { secretsType, secrets: bytes.subarray(at + 16, at + 16 + length), end: at + total };
+}
+
+/** Where `needle` occurs in `haystack`, every offset. */
+export function offsetsOf(haystack: Buffer, needle: Buffer): number[] {
+  const found: number[] = [];
+  for (let at = haystack.indexOf(needle); at >= 0; at = haystack.indexOf(needle, at + 1)) found.push(at);
+  return found;
 }
 
 export function pcapHeader(le: boolean, nano: boolean, linkType: number, snapLength = 65535): Buffer {

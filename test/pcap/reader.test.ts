@@ -5,10 +5,10 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { LinkType } from '../../src/net/index.js';
-import { SECRETS_TYPE_TLS_KEY_LOG, forEachPacket, readCapture, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../../src/pcap/index.js';
+import { forEachPacket, readCapture, readCaptureBatches, type CaptureBlock, type PacketBlock } from '../../src/pcap/index.js';
 import { GokeylogError } from '../../src/util/errors.js';
 import { seededRandom } from '../support/random.js';
-import { block, dsb, epb, idb, obsoletePb, option, pcapHeader, pcapRecord, shb, spb } from './handBuilt.js';
+import { block, dsb, epb, idb, obsoletePb, option, pcapHeader, pcapRecord, shb, spb, TLS_KEY_LOG } from './handBuilt.js';
 
 let dir: string;
 before(async () => {
@@ -78,7 +78,7 @@ test('pcapng: two sections of different byte order, interfaces with their own li
     shb(true, [option(4, 'hand-built', true)]),
     idb(true, LinkType.ETHERNET, 65535, [option(2, 'lo', true)]), // default resolution: microseconds
     idb(true, LinkType.RAW, 0, [option(9, Uint8Array.of(9), true)]), // nanoseconds
-    dsb(true, SECRETS_TYPE_TLS_KEY_LOG, keys),
+    dsb(true, TLS_KEY_LOG, keys),
     epb(true, 0, 0x00060a24, 0x181e4000, a, 61, [option(1, 'first comment', true), option(1, 'second', true)]),
     epb(true, 1, 0x17979cfe, 0x3d85cd15, b), // 1_700_000_000_123_456_789 ns
     block(4, Buffer.alloc(8), true), // name resolution: passed through
@@ -100,7 +100,7 @@ test('pcapng: two sections of different byte order, interfaces with their own li
   assert.ok(s1!.kind === 'section' && s1!.littleEndian && s1!.format === 'pcapng');
   assert.deepEqual(s1.options.map((o) => [o.code, Buffer.from(o.value).toString()]), [[4, 'hand-built']]);
   assert.ok(secrets!.kind === 'secrets');
-  assert.equal(secrets.secretsType, SECRETS_TYPE_TLS_KEY_LOG);
+  assert.equal(secrets.secretsType, TLS_KEY_LOG);
   assert.deepEqual(Buffer.from(secrets.data), keys);
   const s2 = blocks[9]!;
   assert.ok(s2.kind === 'section' && !s2.littleEndian);
@@ -211,7 +211,7 @@ test('fuzz: truncations and bit flips give blocks or a GokeylogError, never anot
   const base = Buffer.concat([
     shb(true, [option(1, 'c', true)]),
     idb(true, 1, 100, [option(9, Uint8Array.of(0x86), true)]),
-    dsb(true, SECRETS_TYPE_TLS_KEY_LOG, Buffer.from('x')),
+    dsb(true, TLS_KEY_LOG, Buffer.from('x')),
     epb(true, 0, 1, 2, frame(70, 1), 80, [option(1, 'comment', true)]),
     spb(true, frame(30, 2)),
     obsoletePb(true, 0, 3, 4, frame(10, 3)),

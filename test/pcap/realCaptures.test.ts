@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
@@ -8,6 +8,7 @@ import { readKeyLogFiles } from '../../src/keylog/index.js';
 import { PcapngWriter, forEachPacket, readCapture, type CaptureBlock } from '../../src/pcap/index.js';
 import { requireOrSkip } from '../support/env.js';
 import { tsharkFields } from '../support/traffic.js';
+import { dsb, offsetsOf, sectionLittleEndian, TLS_KEY_LOG } from './handBuilt.js';
 import { mergedKeyLog, realTrafficUnavailable, recordTraffic, tsharkHeaders, type RecordedTraffic } from './realTraffic.js';
 
 const unavailable = realTrafficUnavailable();
@@ -71,6 +72,11 @@ test('the writer produces pcapng that tshark reads frame for frame, with comment
           await writer.drain();
         }
         await writer.end();
+        // The DSB as the spec lays it out, built by hand, right after the SHB, in the section's byte order.
+        const bytes = await readFile(out);
+        assert.equal(sectionLittleEndian(bytes), littleEndian);
+        const shbLength = littleEndian ? bytes.readUInt32LE(4) : bytes.readUInt32BE(4);
+        assert.deepEqual(offsetsOf(bytes, dsb(littleEndian, TLS_KEY_LOG, Buffer.from(keyLog.toText()))), [shbLength]);
         assert.deepEqual(await tsharkFrames(out), await tsharkFrames(capture.file), `${capture.name} ${littleEndian ? 'LE' : 'BE'}`);
         const comments = await tsharkFields(out, { filter: 'frame.comment', fields: ['frame.number', 'frame.comment'] });
         assert.deepEqual(comments, [['2', 'second frame,ünïcode']]);
