@@ -1,5 +1,5 @@
 import type { ProbeRecord } from './events.js';
-import { LABEL_CAPTURE, RANDOM_CAPTURE, SECRET_CAPTURE } from './fetchArgs.js';
+import { LABEL_CAPTURE, LABEL_HEAD, RANDOM_CAPTURE, SECRET_CAPTURE } from './fetchArgs.js';
 import type { EventFormat, FieldLayout } from './ringBuffer.js';
 
 // `<comm>-<tid> [(<tgid>)] [<cpu>] [<flags>] <sec>.<usec>: <event>: (<ip>) <fields>`; comm may hold '-' and blanks,
@@ -7,7 +7,7 @@ import type { EventFormat, FieldLayout } from './ringBuffer.js';
 // `(-------)` when the kernel has not recorded the thread's process yet.
 const LINE = /^\s*.*-(?<tid>\d+)\s+(?:\(\s*(?<tgid>[-\d]+)\)\s+)?\[\d+\]\s+(?:\S+\s+)?(?<sec>\d+)\.(?<usec>\d+): (?<event>\w+): \(0x[0-9a-f]+\) (?<fields>.*)$/;
 const LOST = /^CPU:\d+ \[LOST (\d+) EVENTS\]$/;
-const FIELDS = /^lab=\{([^}]*)\} labn=(\d+) cr=\{([^}]*)\} crn=(\d+) sec=\{([^}]*)\} secn=(\d+) comm="(.*)"$/;
+const FIELDS = /^lab=\{([^}]*)\} labt=(0x[0-9a-f]+) labn=(\d+) cr=\{([^}]*)\} crn=(\d+) sec=\{([^}]*)\} secn=(\d+) comm="(.*)"$/;
 
 /** Parses one line of a trace instance's `trace_pipe` holding events of the probes this tool defined. */
 export function parseTraceLine(line: string, isOurEvent: (event: string) => boolean): ProbeRecord {
@@ -17,9 +17,9 @@ export function parseTraceLine(line: string, isOurEvent: (event: string) => bool
   if (!m || !isOurEvent(m.event!)) return { kind: 'other' };
   const f = FIELDS.exec(m.fields!);
   if (!f) return { kind: 'malformed', reason: 'unreadable trace line' };
-  const label = sliceCaptured('label', f[1]!, f[2]!, LABEL_CAPTURE);
-  const clientRandom = sliceCaptured('client random', f[3]!, f[4]!, RANDOM_CAPTURE);
-  const secret = sliceCaptured('secret', f[5]!, f[6]!, SECRET_CAPTURE);
+  const label = sliceCaptured('label', `${f[1]!},${f[2]!}`, f[3]!, LABEL_CAPTURE);
+  const clientRandom = sliceCaptured('client random', f[4]!, f[5]!, RANDOM_CAPTURE);
+  const secret = sliceCaptured('secret', f[6]!, f[7]!, SECRET_CAPTURE);
   for (const part of [label, clientRandom, secret]) if (typeof part === 'string') return { kind: 'malformed', reason: part };
   const usec = m.usec!.padEnd(6, '0').slice(0, 6);
   return {
@@ -29,7 +29,7 @@ export function parseTraceLine(line: string, isOurEvent: (event: string) => bool
       tid: Number(m.tid),
       ...(m.tgid && /^\d+$/.test(m.tgid) ? { tgid: Number(m.tgid) } : {}),
       timeNs: BigInt(m.sec!) * 1_000_000_000n + BigInt(usec) * 1000n,
-      comm: f[7]!,
+      comm: f[8]!,
       label: label as Uint8Array,
       clientRandom: clientRandom as Uint8Array,
       secret: secret as Uint8Array,
@@ -37,20 +37,28 @@ export function parseTraceLine(line: string, isOurEvent: (event: string) => bool
   };
 }
 
-/** The first `lengthText` bytes of a printed `x8[capacity]` array, or why they cannot be had. */
+/**
+ * The first `lengthText` bytes of printed u64s (`0x%Lx` each, the bytes in memory order when little-endian:
+ * the probed architectures are), or why they cannot be had. A label's items are its 3 head u64s and its tail u64,
+ * which overlaps the head by one byte.
+ */
 function sliceCaptured(what: string, arrayText: string, lengthText: string, capacity: number): Uint8Array | string {
   const length = Number(lengthText);
   const tooLong = lengthBeyondCapture(what, lengthText, capacity);
   if (tooLong) return tooLong;
   const items = arrayText.split(',');
-  if (items.length !== capacity) return `${what} array has ${items.length} items, expected ${capacity}`;
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) {
+  const expected = Math.ceil(capacity / 8);
+  if (items.length !== expected) return `${what} array has ${items.length} items, expected ${expected}`;
+  const captured = new Uint8Array(items.length * 8);
+  const view = new DataView(captured.buffer);
+  for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
-    if (!/^0x[0-9a-f]{1,2}$/.test(item)) return `${what} byte ${JSON.stringify(item)} is not hex`;
-    bytes[i] = Number.parseInt(item.slice(2), 16);
+    if (!/^0x[0-9a-f]{1,16}$/.test(item)) return `${what} item ${JSON.stringify(item)} is not a hex u64`;
+    view.setBigUint64(i * 8, BigInt(item), true);
   }
-  return bytes;
+  // The label's tail u64 starts at byte capacity - 8: it lands after the head's bytes.
+  if (capacity % 8 !== 0) captured.copyWithin(capacity - 8, captured.length - 8);
+  return captured.slice(0, length);
 }
 
 /** A length beyond what was captured cannot be a key log value; it must not be silently cut to fit. */
@@ -63,6 +71,7 @@ function lengthBeyondCapture(what: string, length: bigint | string, capacity: nu
 interface KeyRecordLayout {
   pid: FieldLayout;
   lab: FieldLayout;
+  labt: FieldLayout;
   labn: FieldLayout;
   cr: FieldLayout;
   crn: FieldLayout;
@@ -73,16 +82,17 @@ interface KeyRecordLayout {
   end: number;
 }
 
-const KEY_RECORD_FIELDS = ['common_pid', 'lab', 'labn', 'cr', 'crn', 'sec', 'secn', 'comm'] as const;
+const KEY_RECORD_FIELDS = ['common_pid', 'lab', 'labt', 'labn', 'cr', 'crn', 'sec', 'secn', 'comm'] as const;
 const layouts = new WeakMap<EventFormat, KeyRecordLayout | null>();
 
 function keyRecordLayout(format: EventFormat): KeyRecordLayout | null {
   let layout = layouts.get(format);
   if (layout === undefined) {
     const fields = KEY_RECORD_FIELDS.map((name) => format.fields.get(name));
-    const [pid, lab, labn, cr, crn, sec, secn, comm] = fields;
-    layout = pid && lab && labn && cr && crn && sec && secn && comm
-      ? { pid, lab, labn, cr, crn, sec, secn, comm, end: Math.max(...fields.map((f) => f!.offset + f!.size)) }
+    const [pid, lab, labt, labn, cr, crn, sec, secn, comm] = fields;
+    const labelRead = lab?.size === LABEL_HEAD && labt?.size === 8;
+    layout = pid && lab && labt && labn && cr && crn && sec && secn && comm && labelRead
+      ? { pid, lab, labt, labn, cr, crn, sec, secn, comm, end: Math.max(...fields.map((f) => f!.offset + f!.size)) }
       : null;
     layouts.set(format, layout);
   }
@@ -91,17 +101,34 @@ function keyRecordLayout(format: EventFormat): KeyRecordLayout | null {
 
 const u32le = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 
-/**
- * The first `len` bytes of a captured array, as a copy (the record lives in a page buffer that the next read
- * overwrites), or why they cannot be had. The length is a u64.
- */
-function cutArray(data: Uint8Array, what: string, array: FieldLayout, len: FieldLayout): Uint8Array | string {
+/** A u64 length field, or why it cannot be the length of a value captured in `capacity` bytes. */
+function capturedLength(data: Uint8Array, what: string, len: FieldLayout, capacity: number): number | string {
   const low = u32le(data, len.offset);
   const high = u32le(data, len.offset + 4);
-  if (high !== 0 || low > array.size) return lengthBeyondCapture(what, (BigInt(high) << 32n) | BigInt(low), array.size)!;
-  const bytes = new Uint8Array(low);
-  bytes.set(data.subarray(array.offset, array.offset + low));
+  if (high !== 0 || low > capacity) return lengthBeyondCapture(what, (BigInt(high) << 32n) | BigInt(low), capacity)!;
+  return low;
+}
+
+/**
+ * The first `len` bytes of a captured array, as a copy (the record lives in a page buffer that the next read
+ * overwrites), or why they cannot be had.
+ */
+function cutArray(data: Uint8Array, what: string, array: FieldLayout, len: FieldLayout): Uint8Array | string {
+  const length = capturedLength(data, what, len, array.size);
+  if (typeof length === 'string') return length;
+  const bytes = new Uint8Array(length); // not data.slice: on a Buffer that is a view of the page
+  bytes.set(data.subarray(array.offset, array.offset + length));
   return bytes;
+}
+
+/** The label from its head (`lab`, bytes 0–23) and tail (`labt`, bytes 23–30), cut to `labn`. */
+function cutLabel(data: Uint8Array, layout: KeyRecordLayout): Uint8Array | string {
+  const length = capturedLength(data, 'label', layout.labn, LABEL_CAPTURE);
+  if (typeof length === 'string') return length;
+  const bytes = new Uint8Array(LABEL_CAPTURE);
+  bytes.set(data.subarray(layout.lab.offset, layout.lab.offset + LABEL_HEAD));
+  bytes.set(data.subarray(layout.labt.offset, layout.labt.offset + 8), LABEL_CAPTURE - 8);
+  return bytes.subarray(0, length);
 }
 
 /**
@@ -111,7 +138,7 @@ function cutArray(data: Uint8Array, what: string, array: FieldLayout, len: Field
 export function decodeKeyRecord(data: Uint8Array, timeNs: bigint, probe: string, format: EventFormat): ProbeRecord {
   const layout = keyRecordLayout(format);
   if (!layout || layout.end > data.length) return { kind: 'malformed', reason: 'record shorter than its format' };
-  const label = cutArray(data, 'label', layout.lab, layout.labn);
+  const label = cutLabel(data, layout);
   if (typeof label === 'string') return { kind: 'malformed', reason: label };
   const clientRandom = cutArray(data, 'client random', layout.cr, layout.crn);
   if (typeof clientRandom === 'string') return { kind: 'malformed', reason: clientRandom };

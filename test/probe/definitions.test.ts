@@ -21,19 +21,19 @@ const stackAbi: WriteKeyLogArgs = {
 test('tracefs definition, amd64 register ABI (the form DESIGN.md gives)', () => {
   assert.equal(
     tracefsProbeLine('gokeylog_1', 'wkl0', '/proc/42/exe', 0x295360n, { arch: 'amd64', args: amd64Register }),
-    'p:gokeylog_1/wkl0 /proc/42/exe:0x295360 lab=+0(%bx):x8[31] labn=%cx:u64 cr=+0(%di):x8[32] crn=%si:u64 sec=+0(%r9):x8[48] secn=%r10:u64 comm=$comm',
+    'p:gokeylog_1/wkl0 /proc/42/exe:0x295360 lab=+0(%bx):x64[3] labt=+23(%bx):x64 labn=%cx:u64 cr=+0(%di):x64[4] crn=%si:u64 sec=+0(%r9):x64[6] secn=%r10:u64 comm=$comm',
   );
 });
 
 test('tracefs fetchargs, arm64 register ABI: x1..x7 as the kernel names them', () => {
   assert.equal(
     tracefsFetchArgs({ arch: 'arm64', args: arm64Register }),
-    'lab=+0(%x1):x8[31] labn=%x2:u64 cr=+0(%x3):x8[32] crn=%x4:u64 sec=+0(%x6):x8[48] secn=%x7:u64 comm=$comm',
+    'lab=+0(%x1):x64[3] labt=+23(%x1):x64 labn=%x2:u64 cr=+0(%x3):x64[4] crn=%x4:u64 sec=+0(%x6):x64[6] secn=%x7:u64 comm=$comm',
   );
 });
 
 test('tracefs fetchargs, stack ABI0: pointers dereferenced through SP slots, same offsets on both arches', () => {
-  const expected = 'lab=+0(+16(%sp)):x8[31] labn=+24(%sp):u64 cr=+0(+32(%sp)):x8[32] crn=+40(%sp):u64 sec=+0(+56(%sp)):x8[48] secn=+64(%sp):u64 comm=$comm';
+  const expected = 'lab=+0(+16(%sp)):x64[3] labt=+23(+16(%sp)):x64 labn=+24(%sp):u64 cr=+0(+32(%sp)):x64[4] crn=+40(%sp):u64 sec=+0(+56(%sp)):x64[6] secn=+64(%sp):u64 comm=$comm';
   assert.equal(tracefsFetchArgs({ arch: 'amd64', args: stackAbi }), expected);
   assert.equal(tracefsFetchArgs({ arch: 'arm64', args: stackAbi }), expected);
 });

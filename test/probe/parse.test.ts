@@ -5,13 +5,24 @@ import { parseTraceLine } from '../../src/probe/tracefsEvent.js';
 
 const bytes = (n: number, seed: number): number[] => Array.from({ length: n }, (_, i) => (seed * 31 + i * 7) & 0xff);
 const hex = (b: number[]): string => Buffer.from(b).toString('hex');
-/** An x8[N] array as the kernel prints it (print fmt in events/GROUP/EVENT/format: `{0x%x,0x%x,…}`). */
-const array = (b: number[], capacity: number): string => `{${[...b, ...new Array<number>(capacity - b.length).fill(0)].map((x) => `0x${x.toString(16)}`).join(',')}}`;
+/** The u64s (little-endian) of `b` padded to `capacity` bytes, as the kernel prints an x64 (`0x%Lx`). */
+const u64s = (b: number[], capacity: number): string[] => {
+  const padded = Buffer.alloc(capacity);
+  Buffer.from(b).copy(padded);
+  return Array.from({ length: capacity / 8 }, (_, i) => `0x${padded.readBigUInt64LE(i * 8).toString(16)}`);
+};
+/** An x64[N] array as the kernel prints it (print fmt in events/GROUP/EVENT/format: `{0x%Lx,0x%Lx,…}`). */
+const array = (b: number[], capacity: number): string => `{${u64s(b, capacity).join(',')}}`;
+/** The label as fetched: bytes 0–23 as `lab=` x64[3], bytes 23–30 as `labt=` x64 (the print fmt this kernel gave). */
+const labelFields = (label: number[]): string => {
+  const padded = [...label, ...new Array<number>(31 - label.length).fill(0)];
+  return `lab=${array(padded.slice(0, 24), 24)} labt=${u64s(padded.slice(23, 31), 8)[0]}`;
+};
 
 function traceLine(opts: { comm: string; tid: number; label: string; random: number[]; secret: number[]; event?: string; ts?: string; tgid?: boolean }): string {
   const label = [...Buffer.from(opts.label, 'latin1')];
   return `${opts.comm.padStart(16)}-${opts.tid}   ${opts.tgid ? '(   77) ' : ''}[001] DBZff   ${opts.ts ?? '413.097754'}: ${opts.event ?? 'wkl0'}: (0x5ada00) ` +
-    `lab=${array(label, 31)} labn=${label.length} cr=${array(opts.random, 32)} crn=${opts.random.length} ` +
+    `${labelFields(label)} labn=${label.length} cr=${array(opts.random, 32)} crn=${opts.random.length} ` +
     `sec=${array(opts.secret, 48)} secn=${opts.secret.length} comm="${opts.comm}"`;
 }
 const ours = (e: string): boolean => e === 'wkl0';
