@@ -214,6 +214,8 @@ class Connection {
 
   constructor(
     readonly info: ConnectionInfo,
+    /** Its connectionKey: made once, so that reordering the activity Map hashes no new string per packet. */
+    readonly key: string,
     readonly consumer: StreamConsumer,
     maxBufferedBytes: number,
     budget: BufferBudget,
@@ -228,6 +230,14 @@ class Connection {
     return segment.src.port === this.info.client.port && segment.src.ip === this.info.client.ip;
   }
 
+  /** Whether the segment travels on this connection, either way (what equal connectionKeys say). */
+  carries(segment: TcpSegment): boolean {
+    const { client, server } = this.info;
+    const { src, dst } = segment;
+    return (src.port === client.port && dst.port === server.port && src.ip === client.ip && dst.ip === server.ip)
+      || (src.port === server.port && dst.port === client.port && src.ip === server.ip && dst.ip === client.ip);
+  }
+
   end(reason: ConnectionEnd, timeNs: bigint): void {
     this.toServer.close(timeNs);
     this.toClient.close(timeNs);
@@ -235,9 +245,21 @@ class Connection {
   }
 }
 
+/** The two ports of a connection as one number, the same whichever end sent. */
+function portsKey(a: number, b: number): number {
+  return a < b ? a * 65536 + b : b * 65536 + a;
+}
+
 /** TCP reassembly over a whole capture; see index.ts for the contract. */
 export class TcpReassembler {
+  /** By connectionKey, in order of last activity (to the second). */
   readonly #connections = new Map<string, Connection>();
+  /**
+   * The same connections by their two ports (either order), to find a packet's connection without building
+   * and hashing its key string, which was the largest cost of a packet here. Ports shared by several open
+   * connections (other hosts) map to those by key, so that a lookup never walks a list.
+   */
+  readonly #byPorts = new Map<number, Connection | Map<string, Connection>>();
   #nextId = 1;
   #pushes = 0;
   readonly #maxBufferedBytes: number;
@@ -261,24 +283,23 @@ export class TcpReassembler {
 
   /** Feeds one segment; returns the consumer of its connection (undefined when the segment starts nothing). */
   push(segment: TcpSegment, timeNs: bigint): StreamConsumer | undefined {
-    const key = connectionKey(segment.src, segment.dst);
-    let connection = this.#connections.get(key);
+    let connection = this.#find(segment);
     const flags = segment.flags;
     const syn = (flags & TcpFlag.SYN) !== 0;
     const ack = (flags & TcpFlag.ACK) !== 0;
     if (connection && syn && !ack && this.#isNewConnection(connection, segment)) {
-      this.#end(key, connection, 'evicted', timeNs);
+      this.#end(connection, 'evicted', timeNs);
       connection = undefined;
     }
     if (!connection) {
       // Segments without SYN or payload (late ACKs, FINs after close) start nothing.
       if (!syn && segment.payloadLength === 0) return undefined;
       if (flags & TcpFlag.RST) return undefined;
-      connection = this.#open(key, segment, timeNs);
+      connection = this.#open(segment, timeNs);
     } else if (timeNs > connection.reorderAfterNs) {
       // Re-insert so the Map stays sorted by last activity (to the second: cheap enough per packet).
-      this.#connections.delete(key);
-      this.#connections.set(key, connection);
+      this.#connections.delete(connection.key);
+      this.#connections.set(connection.key, connection);
       connection.reorderAfterNs = timeNs + LRU_RESOLUTION_NS;
     }
     connection.lastNs = timeNs;
@@ -295,9 +316,9 @@ export class TcpReassembler {
     if (ack && peer.base !== null) peer.acknowledged(peer.offsetOf(segment.ack));
 
     if (flags & TcpFlag.RST) {
-      this.#end(key, connection, refused ? 'refused' : 'rst', timeNs);
+      this.#end(connection, refused ? 'refused' : 'rst', timeNs);
     } else if (this.#bothFinished(connection)) {
-      this.#end(key, connection, 'fin', timeNs);
+      this.#end(connection, 'fin', timeNs);
     }
     if ((++this.#pushes & 0xfff) === 0 || this.#connections.size > this.#maxConnections) this.#evictIdle(timeNs);
     return connection.consumer;
@@ -305,12 +326,18 @@ export class TcpReassembler {
 
   /** End of capture: every open connection ends now. */
   finish(endNs?: bigint): void {
-    for (const [key, connection] of this.#connections) {
-      this.#end(key, connection, 'capture end', endNs ?? connection.lastNs);
+    for (const connection of this.#connections.values()) {
+      this.#end(connection, 'capture end', endNs ?? connection.lastNs);
     }
   }
 
-  #open(key: string, segment: TcpSegment, timeNs: bigint): Connection {
+  #find(segment: TcpSegment): Connection | undefined {
+    const found = this.#byPorts.get(portsKey(segment.src.port, segment.dst.port));
+    if (found instanceof Connection) return found.carries(segment) ? found : undefined;
+    return found?.get(connectionKey(segment.src, segment.dst));
+  }
+
+  #open(segment: TcpSegment, timeNs: bigint): Connection {
     const { flow, rolesFrom } = this.#roles.classify(segment);
     const info: ConnectionInfo = {
       id: this.#nextId++,
@@ -320,8 +347,14 @@ export class TcpReassembler {
       synSeen: (segment.flags & TcpFlag.SYN) !== 0,
       rolesFrom,
     };
-    const connection = new Connection(info, this.#listener.onConnection(info), this.#maxBufferedBytes, this.#budget);
+    const key = connectionKey(segment.src, segment.dst);
+    const connection = new Connection(info, key, this.#listener.onConnection(info), this.#maxBufferedBytes, this.#budget);
     this.#connections.set(key, connection);
+    const ports = portsKey(segment.src.port, segment.dst.port);
+    const sharing = this.#byPorts.get(ports);
+    if (sharing === undefined) this.#byPorts.set(ports, connection);
+    else if (sharing instanceof Connection) this.#byPorts.set(ports, new Map([[sharing.key, sharing], [key, connection]]));
+    else sharing.set(key, connection);
     return connection;
   }
 
@@ -335,17 +368,21 @@ export class TcpReassembler {
     return finished(connection.toServer) && finished(connection.toClient);
   }
 
-  #end(key: string, connection: Connection, reason: ConnectionEnd, timeNs: bigint): void {
-    this.#connections.delete(key);
+  #end(connection: Connection, reason: ConnectionEnd, timeNs: bigint): void {
+    this.#connections.delete(connection.key);
+    const ports = portsKey(connection.info.client.port, connection.info.server.port);
+    const sharing = this.#byPorts.get(ports);
+    if (sharing === connection) this.#byPorts.delete(ports);
+    else if (sharing instanceof Map && sharing.delete(connection.key) && sharing.size === 0) this.#byPorts.delete(ports);
     connection.end(reason, timeNs);
   }
 
   #evictIdle(nowNs: bigint): void {
     // The Map is ordered by last activity (to the second): stop at the first connection still alive.
-    for (const [key, connection] of this.#connections) {
+    for (const connection of this.#connections.values()) {
       const idle = nowNs - connection.lastNs > this.#idleTimeoutNs;
       if (!idle && this.#connections.size <= this.#maxConnections) break;
-      this.#end(key, connection, 'evicted', nowNs);
+      this.#end(connection, 'evicted', nowNs);
     }
   }
 }
