@@ -25,10 +25,12 @@ export function connFetchArgs(arch: ConnHookPlan['arch'], connAt: ArgLocation, l
   const at = (offset: number): string => `+${offset}(${c})`;
   const half = (prefix: string, base: number): string[] => [
     `${prefix}ver=${at(base + layout.halfConn.version)}:u16`,
-    `${prefix}seq=${at(base + layout.halfConn.seq)}:x8[8]`,
+    // u64s, not bytes: the kernel reads an array one element at a time (see tracefsFetchArgs). The record keeps
+    // memory order either way (little-endian), so seq's 8 bytes still read big-endian.
+    `${prefix}seq=${at(base + layout.halfConn.seq)}:x64`,
     // A nested dereference: the slice's data pointer, then its bytes. With no secret (TLS 1.2) the pointer is nil,
     // the fetch fails and the bytes are whatever the buffer held: only a valid length makes them count.
-    `${prefix}sec=+0(${at(base + layout.halfConn.trafficSecret)}):x8[${TRAFFIC_SECRET_CAPTURE}]`,
+    `${prefix}sec=+0(${at(base + layout.halfConn.trafficSecret)}):x64[${TRAFFIC_SECRET_CAPTURE / 8}]`,
     `${prefix}secn=${at(base + layout.halfConn.trafficSecret + 8)}:u64`,
   ];
   return [`c=${c}:x64`, `vers=${at(layout.vers)}:u16`, `suite=${at(layout.cipherSuite)}:u16`, ...half('i', layout.in), ...half('o', layout.out)].join(' ');
