@@ -31,9 +31,9 @@ export interface AnalyzeOptions {
   retainRequests?: boolean;
   /**
    * Whether a completed request belongs in the result (filters); told its connection and the capture time of the
-   * first packet (ms since the epoch), which expiry is measured from. Refused requests are not counted anywhere.
+   * first packet (see firstPacketTimeSeconds), which expiry is measured from. Refused requests are not counted anywhere.
    */
-  acceptRequest?: (request: AnalyzedRequest, connection: AnalyzedConnection, firstPacketMs: number) => boolean;
+  acceptRequest?: (request: AnalyzedRequest, connection: AnalyzedConnection, firstPacketTimeSeconds: number) => boolean;
   /** Each request as it completes (NDJSON streaming). */
   onRequest?: (request: AnalyzedRequest) => void;
   /** Bytes read over all captures so far, their total size when known, and what was found so far (gaps: holes in TCP streams). */
@@ -47,6 +47,9 @@ export interface AnalyzeOptions {
   pause?: () => Promise<void>;
 }
 
+/** A capture time (bigint ns) as the report's seconds, cut to the ms it falls in. */
+const firstPacketTimeSeconds = (ns: bigint): number => Number(ns / 1_000_000n) / 1000;
+
 export interface AnalysisResult {
   /** In order of first appearance. */
   connections: AnalyzedConnection[];
@@ -54,10 +57,11 @@ export interface AnalysisResult {
   requests: AnalyzedRequest[];
   /** Every accepted request counted for its identity, retained or not. */
   identities: IdentityTally;
-  /** Capture time of the first packet of the first capture (ms since the epoch), null for an empty capture. */
-  firstPacketTimeMs: number | null;
-  /** Capture time of the last packet (ms since the epoch), null for an empty capture. */
-  lastPacketTimeMs: number | null;
+  /**
+   * Capture time of the first packet of the first capture, to the ms (expiry is measured from it, in the clock's
+   * unit: see ExpiryWindow); null for an empty capture.
+   */
+  firstPacketTimeSeconds: number | null;
   /** Reading stopped early because `shouldStop` said so. */
   stopped: boolean;
   /** Key log entries found in the captures' DSBs. */
@@ -82,7 +86,7 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
       // A client sends its first request with its Finished (TLS 1.3); the server that refused its certificate
       // never read it. Such requests end unanswered with the connection, when the refusal is known.
       if (c.rejected) return;
-      if (options.acceptRequest && !options.acceptRequest(r, c, Number(firstNs! / 1_000_000n))) return;
+      if (options.acceptRequest && !options.acceptRequest(r, c, firstPacketTimeSeconds(firstNs!))) return;
       tallyRequest(identities, r, c.client.ip);
       if (retain) requests.push(r);
       options.onRequest?.(r);
@@ -99,7 +103,6 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
   const inputs = await distinctInputs(options.captures, options.labels ?? [], options.onWarning);
   const sizes = await Promise.all(inputs.map(({ name }) => (name === '-' ? undefined : stat(name).then((s) => s.size, () => undefined))));
   const total = sizes.every((s) => s !== undefined) ? sizes.reduce<number>((a, b) => a + b!, 0) : undefined;
-  let lastNs: bigint | null = null;
   let embeddedKeys = 0;
 
   let stopped = false;
@@ -108,7 +111,6 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
     if (block.kind === 'packet') {
       packets += 1;
       const ts = block.timestamp;
-      lastNs = ts;
       firstNs ??= ts;
       current = input.label;
       const consumer = pipeline.push(block.linkType, block.data, ts);
@@ -161,8 +163,7 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
     requests,
     identities,
     stopped,
-    firstPacketTimeMs: firstNs === null ? null : Number(firstNs / 1_000_000n),
-    lastPacketTimeMs: lastNs === null ? null : Number(lastNs / 1_000_000n),
+    firstPacketTimeSeconds: firstNs === null ? null : firstPacketTimeSeconds(firstNs),
     embeddedKeys,
   };
 }

@@ -67,7 +67,7 @@ export class AnalyzedTcpConnection implements StreamConsumer {
       id: info.id,
       client: info.client,
       server: info.server,
-      startTime: seconds(info.startNs),
+      startTimeSeconds: seconds(info.startNs),
       sni: null,
       alpn: null,
       tlsVersion: null,

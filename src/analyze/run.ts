@@ -7,10 +7,9 @@
 import { closeSync, writeFileSync } from 'node:fs';
 import { KeyLog, readKeyLogFiles } from '../keylog/index.js';
 import {
-  buildReport, connectionJson, delimitedReportLines, Filter, identityJson, renderHtml, reportJsonWithoutRequests, requestJson, textLines,
+  buildReport, connectionJson, delimitedReportLines, ExpiryWindow, Filter, identityJson, renderHtml, reportJsonWithoutRequests, requestJson, textLines,
   type Report, type ReportFilter,
 } from '../report/index.js';
-import { DAY_MS } from '../report/timeLeft.js';
 import { errnoReason, GokeylogError } from '../util/errors.js';
 import { SecretOutput } from '../util/secretFile.js';
 import { analyzeCaptures } from './analyze.js';
@@ -30,8 +29,8 @@ export interface RunAnalyzeOptions {
   /** Also write a self-contained HTML report to this file. */
   html?: string;
   expiringWithinDays: number;
-  /** Measure expiry from the first capture's first packet, from the clock, or from a given time (ms since the epoch). */
-  expiryFrom: 'capture' | 'now' | number;
+  /** Measure expiry from the first capture's first packet, from the clock, or from a given time. */
+  expiryFrom: 'capture' | 'now' | { atSeconds: number };
   /** Include response bodies (gzip decoded) in JSON output. */
   bodies: boolean;
   /** Colour the text report. */
@@ -97,7 +96,10 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
   const listsRequests = format === 'wide' || options.requests === true;
   const retainRequests = options.html !== undefined || (format === 'json' && !streamJson) || ((format === 'text' || delimited) && options.requests === true) || format === 'wide';
   const filter = options.filter ? new Filter(options.filter) : undefined;
-  const fixedReference = options.expiryFrom === 'now' ? Date.now() : typeof options.expiryFrom === 'number' ? options.expiryFrom : null;
+  const fixedReference = options.expiryFrom === 'now' ? Date.now() / 1000 : typeof options.expiryFrom === 'object' ? options.expiryFrom.atSeconds : null;
+  // --expiring-only's window, made at the first request: the reference (the first packet's time) is set by then.
+  let window: ExpiryWindow | undefined;
+  const expiryWindow = (referenceSeconds: number): ExpiryWindow => (window ??= new ExpiryWindow(referenceSeconds, options.expiringWithinDays));
   try {
     const result = await analyzeCaptures({
       captures: options.captures,
@@ -113,8 +115,8 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
       // Streamed requests wait for a slow reader instead of piling up in memory.
       pause: () => output.drained(),
       acceptRequest: filter?.active
-        ? (r, c, firstPacketMs) =>
-            filter.client(c.client.ip) && filter.request(r.kube) && filter.credential(r.credential, (fixedReference ?? firstPacketMs) + options.expiringWithinDays * DAY_MS)
+        ? (r, c, firstPacketTimeSeconds) =>
+            filter.client(c.client.ip) && filter.request(r.kube) && filter.credential(r.credential, expiryWindow(fixedReference ?? firstPacketTimeSeconds))
         : undefined,
       onRequest: (r) => {
         requests += 1;
@@ -136,8 +138,8 @@ export async function runAnalyze(options: RunAnalyzeOptions, io: RunAnalyzeIo): 
       result.requests,
       {
         expiringWithinDays: options.expiringWithinDays,
-        referenceTimeMs: fixedReference ?? result.firstPacketTimeMs,
-        referenceTimeSource: typeof options.expiryFrom === 'number' ? 'given' : options.expiryFrom === 'now' || result.firstPacketTimeMs === null ? 'now' : 'capture',
+        referenceTimeSeconds: fixedReference ?? result.firstPacketTimeSeconds,
+        referenceTimeSource: typeof options.expiryFrom === 'object' ? 'given' : options.expiryFrom === 'now' || result.firstPacketTimeSeconds === null ? 'now' : 'capture',
         filter,
       },
       result.identities,

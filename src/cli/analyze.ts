@@ -109,12 +109,13 @@ export function registerAnalyze(program: Command): void {
     .action(async (captures: string[], opts: AnalyzeCliOptions) => analyze([...opts.read, ...captures], opts));
 }
 
+/** --now as seconds since the epoch (the unit analyze and the report take). */
 function parseTime(value: string): number {
   const ms = value === 'now' ? Date.now() : Date.parse(value);
   if (!Number.isFinite(ms) || !/^now$|^\d{4}-\d\d-\d\d/.test(value)) {
     throw new GokeylogError(`--now needs a time like 2026-12-01T12:00:00Z, not "${value}".`, 'GOKEYLOG_ERR_USAGE');
   }
-  return ms;
+  return ms / 1000;
 }
 
 /** --cert files as the SHA-256 fingerprints the filter matches. */
@@ -189,7 +190,7 @@ async function analyze(captures: string[], opts: AnalyzeCliOptions): Promise<voi
         format,
         html: opts.html,
         expiringWithinDays: opts.expiringWithin,
-        expiryFrom: opts.now ?? opts.expiryFrom,
+        expiryFrom: opts.now !== undefined ? { atSeconds: opts.now } : opts.expiryFrom,
         bodies: opts.bodies ?? false,
         color: process.stdout.isTTY === true && !process.env.NO_COLOR,
         width: process.stdout.isTTY ? process.stdout.columns || 80 : undefined,

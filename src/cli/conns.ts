@@ -68,7 +68,7 @@ async function runConns(opts: ConnsOptions, signal: AbortSignal): Promise<void> 
     if (pids.length === 0) throw new GokeylogError('no target process is running.', 'GOKEYLOG_ERR_NO_SUCH_PROCESS');
     const result = await sweepConns(pids, { maxSeconds: opts.sweep, signal, onNotice: notice, explicit: new Set(spec.pids), ...(layouts ? { layouts } : {}) });
     if (signal.aborted) notice('interrupted: the probes are removed; listing what the sweep saw so far');
-    const rows = connRows(result, { expiringWithinDays: opts.expiringWithin, nowMs: Date.now() });
+    const rows = connRows(result, { expiringWithinDays: opts.expiringWithin, nowSeconds: Date.now() / 1000 });
     if (keylogFd !== undefined) writeKeys(keylogFd, result, notice);
     process.stdout.write(opts.json ? `${JSON.stringify(toJson(result, rows), null, 2)}\n` : text(result, rows, opts.expiringWithin));
     if (opts.failOnExpiry && rows.some((r) => r.expiring)) process.exitCode = ExitCode.expiring;

@@ -1,5 +1,4 @@
-import { daysLeft } from '../report/model.js';
-import { DAY_MS } from '../report/timeLeft.js';
+import { ExpiryWindow } from '../report/index.js';
 import { cipherSuiteName } from '../tls/index.js';
 import { createHash } from 'node:crypto';
 import { canonicalIp, formatMidstreamLine, validateMidstreamSecret, type MidstreamSecret } from '../keylog/index.js';
@@ -47,7 +46,8 @@ export interface ConnRow {
 
 export interface RowsOptions {
   expiringWithinDays: number;
-  nowMs: number;
+  /** When the sweep looked: days left and --expiring-within are measured from it. */
+  nowSeconds: number;
 }
 
 const VERSION_NAMES: Record<number, string> = { 0x0301: 'TLS 1.0', 0x0302: 'TLS 1.1', 0x0303: 'TLS 1.2', 0x0304: 'TLS 1.3' };
@@ -62,9 +62,10 @@ const TLS12_KEYS = 'TLS 1.2: keys not recovered (after the handshake Go holds th
 /** One row per established socket of each target: its TLS connection when one was seen, else "idle, not seen". */
 export function connRows(result: SweepResult, options: RowsOptions): ConnRow[] {
   const rows: ConnRow[] = [];
+  const window = new ExpiryWindow(options.nowSeconds, options.expiringWithinDays);
   for (const p of result.processes) {
     const peers = new PeerFinder(p.pid);
-    for (const c of p.conns) rows.push(tlsRow(p, c, peers, options));
+    for (const c of p.conns) rows.push(tlsRow(p, c, peers, window));
     for (const s of p.idle) {
       const unknown = typeof p.layout === 'object' ? p.layout.unknown : null;
       rows.push({
@@ -77,14 +78,14 @@ export function connRows(result: SweepResult, options: RowsOptions): ConnRow[] {
   return rows.sort(byUrgency);
 }
 
-function tlsRow(p: SweptProcess, c: SweptConn, peers: PeerFinder, options: RowsOptions): ConnRow {
+function tlsRow(p: SweptProcess, c: SweptConn, peers: PeerFinder, window: ExpiryWindow): ConnRow {
   const f = c.facts;
   const cert = f.peerCertificate;
   const der = f.peerCertificates[0];
   const certificate: RowCertificate | null = cert && der
     ? {
       commonName: cert.commonName, organizations: [...cert.organizations], issuer: cert.issuer, notBefore: cert.notBefore, notAfter: cert.notAfter,
-      daysLeft: daysLeft(cert.notAfter, options.nowMs), serialNumber: cert.serialNumber, sha256: cert.sha256,
+      daysLeft: window.daysLeft(cert.notAfter), serialNumber: cert.serialNumber, sha256: cert.sha256,
       credentialId: `X509SHA256=${createHash('sha256').update(der).digest('hex')}`,
       der: Buffer.from(der).toString('base64'),
     }
@@ -92,7 +93,7 @@ function tlsRow(p: SweptProcess, c: SweptConn, peers: PeerFinder, options: RowsO
   return {
     pid: p.pid, comm: p.comm, status: 'tls', local: formatEndpoint(f.local), peer: formatEndpoint(f.remote), peerProcess: peers.find(f.local, f.remote),
     side: f.isClient ? 'client' : 'server', tlsVersion: VERSION_NAMES[f.vers] ?? `0x${f.vers.toString(16)}`, cipherSuite: cipherSuiteName(f.cipherSuite),
-    alpn: f.alpn || null, serverName: f.serverName || null, certificate, keys: keysNote(c), expiring: certificate !== null && Date.parse(certificate.notAfter) - options.nowMs <= options.expiringWithinDays * DAY_MS,
+    alpn: f.alpn || null, serverName: f.serverName || null, certificate, keys: keysNote(c), expiring: certificate !== null && window.includes(certificate.notAfter),
     note: null,
   };
 }

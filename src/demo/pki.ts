@@ -4,6 +4,7 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { GokeylogError } from '../util/errors.js';
+import { DAY_MS } from '../report/index.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -93,8 +94,6 @@ async function issue(
   onlyOwnerCanRead(ca.dir);
   return { cert, key };
 }
-
-const DAY_MS = 86_400_000;
 
 /** openssl's ASN.1 GeneralizedTime: 20261130120000Z. */
 const asn1Time = (ms: number): string => new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d+/, '');

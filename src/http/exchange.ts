@@ -25,8 +25,8 @@ export interface HttpExchange {
   requestBodyBytes: number;
   responseBodyBytes: number;
   /** Capture times (seconds since the epoch) of the first and last frame of the exchange. */
-  firstTime: number;
-  lastTime: number;
+  firstTimeSeconds: number;
+  lastTimeSeconds: number;
   grpcStatus?: number;
   grpcMessage?: string;
   /** Why the exchange ended early: RST_STREAM's error code name, or "connection ended". */
@@ -75,8 +75,8 @@ export function newExchange(protocol: HttpProtocol, streamId: number, time: numb
     trailers: [],
     requestBodyBytes: 0,
     responseBodyBytes: 0,
-    firstTime: time,
-    lastTime: time,
+    firstTimeSeconds: time,
+    lastTimeSeconds: time,
     complete: false,
   };
 }

@@ -222,7 +222,7 @@ export class Http1Decoder implements HttpConnectionDecoder {
   }
 
   end(): void {
-    if (!this.error) this.#responses.close(this.#answering?.exchange.lastTime ?? 0);
+    if (!this.error) this.#responses.close(this.#answering?.exchange.lastTimeSeconds ?? 0);
     for (const pending of this.#queue.splice(0)) {
       pending.exchange.reset ??= 'connection ended';
       this.#emit(pending);
@@ -327,5 +327,5 @@ export class Http1Decoder implements HttpConnectionDecoder {
 }
 
 function touch(ex: HttpExchange, time: number): void {
-  if (time > ex.lastTime) ex.lastTime = time;
+  if (time > ex.lastTimeSeconds) ex.lastTimeSeconds = time;
 }

@@ -381,8 +381,8 @@ export class Http2Decoder implements HttpConnectionDecoder {
 
   #touch(stream: StreamState, time: number): void {
     const ex = stream.exchange;
-    if (time > ex.lastTime) ex.lastTime = time;
-    if (time < ex.firstTime) ex.firstTime = time;
+    if (time > ex.lastTimeSeconds) ex.lastTimeSeconds = time;
+    if (time < ex.firstTimeSeconds) ex.firstTimeSeconds = time;
   }
 
   #endSide(streamId: number, stream: StreamState, side: Side): void {

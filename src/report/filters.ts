@@ -6,6 +6,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import type { Credential } from './identities.js';
+import type { ExpiryWindow } from './timeLeft.js';
 import type { KubeRequestInfo } from '../kube/index.js';
 
 export interface ReportFilter {
@@ -48,8 +49,8 @@ export class Filter {
     this.active = this.byCredential || this.byRequest || this.#clients !== null;
   }
 
-  /** `notAfterMs` is when the window ends (reference time + expiring-within). */
-  credential(c: Credential | null, windowEndMs: number): boolean {
+  /** `window` is the reference time and --expiring-within, for --expiring-only. */
+  credential(c: Credential | null, window: ExpiryWindow): boolean {
     if (!this.byCredential) return true;
     if (!c) return false;
     const s = this.#spec;
@@ -58,7 +59,7 @@ export class Filter {
     if (s.fingerprints.length && !(c.fingerprint !== null && s.fingerprints.some((f) => c.fingerprint!.startsWith(normalHex(f))))) return false;
     if (s.serials.length && !(c.serialNumber !== null && s.serials.some((x) => normalSerial(x) === normalSerial(c.serialNumber!)))) return false;
     if (s.tokenSubjects.length && !(c.token?.sub && s.tokenSubjects.includes(c.token.sub))) return false;
-    if (s.expiringOnly && !(c.notAfter !== null && Date.parse(c.notAfter) <= windowEndMs)) return false;
+    if (s.expiringOnly && !(c.notAfter !== null && window.includes(c.notAfter))) return false;
     return true;
   }
 

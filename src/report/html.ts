@@ -17,10 +17,11 @@ import { attention, connectionsTable, identitiesTable, problems, readable, reque
 import { STYLE } from './html/style.js';
 import { expiryTimeline } from './html/timeline.js';
 import { reportView, type ReportView } from './html/view.js';
+import { clockMs } from './timeLeft.js';
 
 export interface HtmlOptions {
-  /** The time the "now" marker shows (ms since the epoch); default: the time of rendering. */
-  nowMs?: number;
+  /** The time the "now" marker shows; default: the time of rendering. */
+  nowSeconds?: number;
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('base64');
@@ -56,7 +57,8 @@ const LEGEND = `<div class="legend"><span><i class="expired"></i>expired</span><
   `<span>■ server certificate</span></div>`;
 
 export function renderHtml(report: Report, options: HtmlOptions = {}): string {
-  const view = reportView(report, options.nowMs ?? Date.now());
+  // The HTML draws in ms (Date's unit): converted here, at its edge.
+  const view = reportView(report, options.nowSeconds === undefined ? Date.now() : clockMs(options.nowSeconds));
   const unread = report.connections.filter((c) => !readable(c)).length;
   return [
     '<!DOCTYPE html>',

@@ -11,7 +11,7 @@
 import type { CertificateInfo, TlsAlert } from '../tls/index.js';
 import type { HttpExchange } from '../http/index.js';
 import { headerValue } from '../http/index.js';
-import { DAY_MS } from './timeLeft.js';
+import type { ExpiryWindow } from './timeLeft.js';
 import { parseAuthorization, queryToken, type JwtClaims, type RequestCredential } from '../kube/credentials.js';
 
 export type CredentialKind = 'x509' | 'jwt' | 'bearer' | 'basic' | 'anonymous';
@@ -58,8 +58,8 @@ export interface IdentityActivity {
   /** Response status → count ("401": 3). */
   statuses: Record<string, number>;
   /** Capture times (seconds since the epoch) of the first and last connection or request seen with it. */
-  firstSeen: number | null;
-  lastSeen: number | null;
+  firstSeenSeconds: number | null;
+  lastSeenSeconds: number | null;
   /** The TLS alert with which the server refused the credential in the handshake (e.g. "certificate_expired"). */
   alert: string | null;
   /** Where its certificate was read: a handshake in the capture, the live process (analyze --conns), or both. */
@@ -192,7 +192,7 @@ export class IdentityTally {
     if (!e) {
       e = {
         credential,
-        activity: { connectionIds: [], clients: [], userAgents: [], requests: 0, calls: {}, statuses: {}, firstSeen: null, lastSeen: null, alert: null, sources: [], nodes: [] },
+        activity: { connectionIds: [], clients: [], userAgents: [], requests: 0, calls: {}, statuses: {}, firstSeenSeconds: null, lastSeenSeconds: null, alert: null, sources: [], nodes: [] },
         connections: new Set(),
       };
       this.#identities.set(credential.key, e);
@@ -214,7 +214,7 @@ export class IdentityTally {
     const e = this.#entry(credential);
     const a = e.activity;
     link(e, connectionId, clientIp);
-    seen(a, exchange.firstTime, exchange.lastTime);
+    seen(a, exchange.firstTimeSeconds, exchange.lastTimeSeconds);
     a.requests += 1;
     const ua = exchange.userAgent;
     if (ua && !a.userAgents.includes(ua) && a.userAgents.length < MAX_LISTED) a.userAgents.push(ua);
@@ -252,8 +252,8 @@ function link(e: Entry, connectionId: number, clientIp: string): void {
 }
 
 function seen(a: IdentityActivity, first: number, last: number): void {
-  if (a.firstSeen === null || first < a.firstSeen) a.firstSeen = first;
-  if (a.lastSeen === null || last > a.lastSeen) a.lastSeen = last;
+  if (a.firstSeenSeconds === null || first < a.firstSeenSeconds) a.firstSeenSeconds = first;
+  if (a.lastSeenSeconds === null || last > a.lastSeenSeconds) a.lastSeenSeconds = last;
 }
 
 /** An identity as the report shows it: the credential, what it did, and where it stands on the reference time. */
@@ -271,12 +271,13 @@ export interface Identity extends Credential, IdentityActivity {
   attention: string[];
 }
 
-export function finishIdentities(tally: IdentityTally, referenceMs: number, windowDays: number): Identity[] {
+export function finishIdentities(tally: IdentityTally, window: ExpiryWindow): Identity[] {
   const out: Identity[] = [];
   for (const { credential, activity } of tally.entries()) {
-    const secondsLeft = credential.notAfter === null ? null : (Date.parse(credential.notAfter) - referenceMs) / 1000;
+    const notAfter = credential.notAfter;
+    const secondsLeft = notAfter === null ? null : window.secondsLeft(notAfter);
     const expired = secondsLeft !== null && secondsLeft < 0;
-    const expiringSoon = secondsLeft !== null && secondsLeft * 1000 <= windowDays * DAY_MS;
+    const expiringSoon = notAfter !== null && window.includes(notAfter);
     const rejected = activity.alert ?? (activity.statuses['401'] ? '401 Unauthorized' : activity.statuses['403'] ? '403 Forbidden' : null);
     const attention: string[] = [];
     if (expired) attention.push('expired');
@@ -287,7 +288,7 @@ export function finishIdentities(tally: IdentityTally, referenceMs: number, wind
       ...credential,
       ...activity,
       secondsLeft,
-      daysLeft: secondsLeft === null ? null : Math.floor(secondsLeft / 86_400),
+      daysLeft: notAfter === null ? null : window.daysLeft(notAfter),
       expired,
       expiringSoon,
       rejected,

@@ -24,7 +24,7 @@ export function connectionJson(c: AnalyzedConnection): Record<string, unknown> {
   if (c.alert) out.alert = c.alert;
   if (c.clientCertificate) out.clientCertificate = certificateJson(c.clientCertificate);
   if (c.serverCertificate) out.serverCertificate = certificateJson(c.serverCertificate);
-  out.startTime = isoTime(c.startTime);
+  out.startTime = isoTime(c.startTimeSeconds);
   out.protocol = c.protocol;
   if (c.httpError) out.httpError = c.httpError;
   out.bytesToServer = c.bytesToServer;
@@ -69,7 +69,7 @@ function certificateJson(cert: CertificateInfo): Record<string, unknown> {
 export function requestJson(r: AnalyzedRequest): Record<string, unknown> {
   const e = r.exchange;
   const out: Record<string, unknown> = {
-    time: isoTime(e.firstTime),
+    time: isoTime(e.firstTimeSeconds),
     connectionId: r.connectionId,
     streamId: e.streamId,
     method: e.method ?? null,
@@ -79,7 +79,7 @@ export function requestJson(r: AnalyzedRequest): Record<string, unknown> {
     contentType: e.contentType ?? null,
     protocol: e.protocol,
     authority: e.authority ?? null,
-    endTime: isoTime(e.lastTime),
+    endTime: isoTime(e.lastTimeSeconds),
     requestBytes: e.requestBodyBytes,
     responseBytes: e.responseBodyBytes,
     complete: e.complete,
@@ -147,8 +147,8 @@ export function identityJson(i: Identity): Record<string, unknown> {
     identityFrom: i.sources,
     clients: i.clients,
     nodes: i.nodes,
-    firstSeen: i.firstSeen === null ? null : isoTime(i.firstSeen),
-    lastSeen: i.lastSeen === null ? null : isoTime(i.lastSeen),
+    firstSeen: i.firstSeenSeconds === null ? null : isoTime(i.firstSeenSeconds),
+    lastSeen: i.lastSeenSeconds === null ? null : isoTime(i.lastSeenSeconds),
     userAgents: i.userAgents,
     requests: i.requests,
     calls: i.calls,

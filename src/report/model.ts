@@ -11,14 +11,14 @@ import { kubeRequestInfo, type KubeRequestInfo } from '../kube/index.js';
 import { redactPath } from '../kube/credentials.js';
 import type { Filter } from './filters.js';
 import { certificateCredential, finishIdentities, IdentityTally, rejectingAlert, requestCredential, type Credential, type Identity } from './identities.js';
-import { DAY_MS, expiryText } from './timeLeft.js';
+import { ExpiryWindow, expiryText } from './timeLeft.js';
 
 export interface AnalyzedConnection {
   id: number;
   client: Endpoint;
   server: Endpoint;
-  /** Capture time of the first segment, seconds since the epoch. */
-  startTime: number;
+  /** Capture time of the first segment. */
+  startTimeSeconds: number;
   sni: string | null;
   alpn: string | null;
   tlsVersion: string | null;
@@ -111,16 +111,12 @@ export interface Report {
 
 export interface ReportOptions {
   expiringWithinDays: number;
-  /** Reference time for expiry in ms since the epoch; null = now. */
-  referenceTimeMs: number | null;
-  /** Where referenceTimeMs came from (default: 'capture' when given, else 'now'). */
+  /** Reference time for expiry; null = now. */
+  referenceTimeSeconds: number | null;
+  /** Where referenceTimeSeconds came from (default: 'capture' when given, else 'now'). */
   referenceTimeSource?: Report['referenceTimeSource'];
   /** Narrow the report (requests were filtered as they completed with the same filter). */
   filter?: Filter;
-}
-
-export function daysLeft(notAfter: string, referenceMs: number): number {
-  return Math.floor((Date.parse(notAfter) - referenceMs) / DAY_MS);
 }
 
 /** Remembers credentials across the requests of a run, so that each token is decoded once. */
@@ -177,9 +173,8 @@ export function buildReport(
   options: ReportOptions,
   tally?: IdentityTally,
 ): Report {
-  const referenceMs = options.referenceTimeMs ?? Date.now();
+  const window = new ExpiryWindow(options.referenceTimeSeconds ?? Date.now() / 1000, options.expiringWithinDays);
   const filter = options.filter;
-  const windowEnd = referenceMs + options.expiringWithinDays * DAY_MS;
   if (!tally) {
     tally = new IdentityTally();
     const ips = new Map(connections.map((c) => [c.id, c.client.ip]));
@@ -196,32 +191,32 @@ export function buildReport(
     let credential = cert ? credentials.get(cert.sha256) : undefined;
     if (cert && !credential) credentials.set(cert.sha256, (credential = certificateCredential(cert)));
     if (filter?.active && !filter.client(c.client.ip)) continue;
-    const certificateMatches = credential !== undefined && !filter?.byRequest && (filter?.credential(credential, windowEnd) ?? true);
+    const certificateMatches = credential !== undefined && !filter?.byRequest && (filter?.credential(credential, window) ?? true);
     if (narrowed && !withRequests.has(c.id) && !certificateMatches) continue;
     keptConnections.push(c);
     if (credential && (!narrowed || certificateMatches || withRequests.has(c.id))) {
-      tally.addConnection(credential, c.id, c.client.ip, c.startTime, rejectingAlert(c.alert), c.identitySource);
+      tally.addConnection(credential, c.id, c.client.ip, c.startTimeSeconds, rejectingAlert(c.alert), c.identitySource);
     }
   }
   const nodesOf = new Map(connections.map((c) => [c.id, c.nodes]));
   for (const { activity } of tally.entries()) {
     activity.nodes = [...new Set(activity.connectionIds.flatMap((id) => nodesOf.get(id) ?? []))];
   }
-  let identities = finishIdentities(tally, referenceMs, options.expiringWithinDays);
-  if (narrowed) identities = identities.filter((i) => filter!.credential(i, windowEnd) && (!filter!.byRequest || i.requests > 0));
+  let identities = finishIdentities(tally, window);
+  if (narrowed) identities = identities.filter((i) => filter!.credential(i, window) && (!filter!.byRequest || i.requests > 0));
   return {
-    referenceTime: new Date(referenceMs).toISOString(),
-    referenceTimeSource: options.referenceTimeSource ?? (options.referenceTimeMs === null ? 'now' : 'capture'),
+    referenceTime: window.referenceTime,
+    referenceTimeSource: options.referenceTimeSource ?? (options.referenceTimeSeconds === null ? 'now' : 'capture'),
     expiringWithinDays: options.expiringWithinDays,
     connections: keptConnections,
     // Completion order interleaves connections; people read them by start time.
-    requests: [...requests].sort((a, b) => a.exchange.firstTime - b.exchange.firstTime),
+    requests: [...requests].sort((a, b) => a.exchange.firstTimeSeconds - b.exchange.firstTimeSeconds),
     identities,
-    warnings: expiryWarnings(identities, keptConnections, referenceMs, options.expiringWithinDays),
+    warnings: expiryWarnings(identities, keptConnections, window),
   };
 }
 
-function expiryWarnings(identities: Identity[], connections: AnalyzedConnection[], referenceMs: number, withinDays: number): ExpiryWarning[] {
+function expiryWarnings(identities: Identity[], connections: AnalyzedConnection[], window: ExpiryWindow): ExpiryWarning[] {
   const warnings: ExpiryWarning[] = [];
   for (const id of identities) {
     // Its time left was measured from the same reference when the identities were finished.
@@ -238,14 +233,13 @@ function expiryWarnings(identities: Identity[], connections: AnalyzedConnection[
     if (!cert || seen.has(cert.sha256)) continue;
     seen.add(cert.sha256);
     // The exact time left against the window, as for client identities: 30.5 days is not within 30.
-    if (Date.parse(cert.notAfter) - referenceMs <= withinDays * DAY_MS) {
-      warnings.push(warning('server', cert, `server certificate of ${c.sni ?? `${c.server.ip}:${c.server.port}`}`, referenceMs));
+    if (window.includes(cert.notAfter)) {
+      const what = `server certificate of ${c.sni ?? `${c.server.ip}:${c.server.port}`}`;
+      warnings.push({
+        kind: 'server', subject: cert.subject, notAfter: cert.notAfter, daysLeft: window.daysLeft(cert.notAfter),
+        message: `${what} ${expiryText(window.secondsLeft(cert.notAfter))} (${cert.notAfter})`,
+      });
     }
   }
   return warnings;
-}
-
-function warning(kind: 'client' | 'server', cert: CertificateInfo, what: string, referenceMs: number): ExpiryWarning {
-  const left = (Date.parse(cert.notAfter) - referenceMs) / 1000;
-  return { kind, subject: cert.subject, notAfter: cert.notAfter, daysLeft: Math.floor(left / 86_400), message: `${what} ${expiryText(left)} (${cert.notAfter})` };
 }

@@ -142,9 +142,9 @@ const more = (list: string[], n: number): string => (list.length > n ? `${list.s
 
 /** "20:01:03–20:04:59" on the reference day, full times otherwise. */
 function seen(i: Identity): string | null {
-  if (i.firstSeen === null || i.lastSeen === null) return null;
-  const a = isoTime(i.firstSeen).slice(0, 19);
-  const b = isoTime(i.lastSeen).slice(0, 19);
+  if (i.firstSeenSeconds === null || i.lastSeenSeconds === null) return null;
+  const a = isoTime(i.firstSeenSeconds).slice(0, 19);
+  const b = isoTime(i.lastSeenSeconds).slice(0, 19);
   return a.slice(0, 10) === b.slice(0, 10) ? `${a.replace('T', ' ')}–${b.slice(11)} UTC` : `${a.replace('T', ' ')} – ${b.replace('T', ' ')} UTC`;
 }
 
@@ -242,7 +242,7 @@ function identityRow(i: Identity, wide: boolean, all = false): unknown[] {
     i.sources.join(',') || '-',
   ];
   if (wide) {
-    row.push(i.serialNumber ?? '-', i.issuerKeyId ?? '-', i.notAfter ?? '-', i.firstSeen === null ? '-' : isoTime(i.firstSeen), i.lastSeen === null ? '-' : isoTime(i.lastSeen),
+    row.push(i.serialNumber ?? '-', i.issuerKeyId ?? '-', i.notAfter ?? '-', i.firstSeenSeconds === null ? '-' : isoTime(i.firstSeenSeconds), i.lastSeenSeconds === null ? '-' : isoTime(i.lastSeenSeconds),
       i.userAgents.join(', ') || '-', topCalls(i, all ? Infinity : 5) || '-');
   }
   if (all) row.push(i.description, i.credentialId ?? '-');
@@ -272,7 +272,7 @@ function connectionRow(c: AnalyzedConnection, wide: boolean, plain = false): unk
     c.id, `${c.client.ip}:${c.client.port}`, `${c.server.ip}:${c.server.port}`, c.sni ?? '-', (c.tlsVersion ?? '-').replace('TLS ', ''),
     decryption(c), c.clientCertificate?.commonName ?? (c.handshakeSeen ? 'none' : '-'), c.requestCount,
   ];
-  if (wide) row.push(c.alpn ?? '-', c.cipherSuite ?? '-', plain ? isoTime(c.startTime) : isoTime(c.startTime).slice(11, 23), c.bytesToServer, c.bytesToClient);
+  if (wide) row.push(c.alpn ?? '-', c.cipherSuite ?? '-', plain ? isoTime(c.startTimeSeconds) : isoTime(c.startTimeSeconds).slice(11, 23), c.bytesToServer, c.bytesToClient);
   return row;
 }
 
@@ -290,7 +290,7 @@ function requestColumns(wide: boolean): Column[] {
 function requestRow(r: AnalyzedRequest, wide: boolean): unknown[] {
   const e = r.exchange;
   const row: unknown[] = [
-    isoTime(e.firstTime).slice(11, 23), r.connectionId, e.method ?? '-', e.path ?? '-', e.status ?? e.reset ?? '-', r.user ?? '-',
+    isoTime(e.firstTimeSeconds).slice(11, 23), r.connectionId, e.method ?? '-', e.path ?? '-', e.status ?? e.reset ?? '-', r.user ?? '-',
     r.kube.isResourceRequest ? callName(r) : '-',
   ];
   if (wide) row.push(e.streamId, r.kube.namespace ?? '-', e.userAgent ?? '-', e.responseBodyBytes);

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Filter, NO_FILTER, type ReportFilter } from '../../src/report/filters.js';
 import { certificateCredential, ANONYMOUS } from '../../src/report/identities.js';
+import { ExpiryWindow } from '../../src/report/timeLeft.js';
 import { kubeRequestInfo } from '../../src/kube/index.js';
 
 const admin = certificateCredential({
@@ -11,20 +12,22 @@ const admin = certificateCredential({
   sha256: 'AB:CD:EF:01', authorityKeyId: '01:02',
 });
 const NOW = Date.parse('2026-01-10T00:00:00Z');
+/** --expiring-within DAYS of NOW. */
+const within = (days: number): ExpiryWindow => new ExpiryWindow(NOW / 1000, days);
 const f = (spec: Partial<ReportFilter>): Filter => new Filter({ ...NO_FILTER, ...spec });
 
 test('credential filters', () => {
   assert.equal(new Filter(NO_FILTER).active, false);
-  assert.equal(f({ users: ['kubernetes-admin'] }).credential(admin, NOW), true);
-  assert.equal(f({ users: ['alice'] }).credential(admin, NOW), false);
-  assert.equal(f({ groups: ['system:masters'] }).credential(admin, NOW), true);
-  assert.equal(f({ fingerprints: ['ab:cd'] }).credential(admin, NOW), true);
-  assert.equal(f({ fingerprints: ['abce'] }).credential(admin, NOW), false);
-  assert.equal(f({ serials: ['ab12'] }).credential(admin, NOW), true);
-  assert.equal(f({ expiringOnly: true }).credential(admin, NOW + 9 * 86_400_000), false);
-  assert.equal(f({ expiringOnly: true }).credential(admin, NOW + 10 * 86_400_000), true);
-  assert.equal(f({ users: ['system:anonymous'] }).credential(ANONYMOUS, NOW), true);
-  assert.equal(f({ tokenSubjects: ['x'] }).credential(admin, NOW), false);
+  assert.equal(f({ users: ['kubernetes-admin'] }).credential(admin, within(0)), true);
+  assert.equal(f({ users: ['alice'] }).credential(admin, within(0)), false);
+  assert.equal(f({ groups: ['system:masters'] }).credential(admin, within(0)), true);
+  assert.equal(f({ fingerprints: ['ab:cd'] }).credential(admin, within(0)), true);
+  assert.equal(f({ fingerprints: ['abce'] }).credential(admin, within(0)), false);
+  assert.equal(f({ serials: ['ab12'] }).credential(admin, within(0)), true);
+  assert.equal(f({ expiringOnly: true }).credential(admin, within(9)), false);
+  assert.equal(f({ expiringOnly: true }).credential(admin, within(10)), true);
+  assert.equal(f({ users: ['system:anonymous'] }).credential(ANONYMOUS, within(0)), true);
+  assert.equal(f({ tokenSubjects: ['x'] }).credential(admin, within(0)), false);
 });
 
 test('request and client filters', () => {

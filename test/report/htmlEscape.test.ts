@@ -35,16 +35,16 @@ test('renderHtml: one script (its own, allowed by hash), nothing external, hosti
     subjectAltNames: [], notBefore: '2026-01-01T00:00:00.000Z', notAfter: '2026-06-03T00:00:00.000Z', serialNumber: '01', sha256: 'AB:CD', authorityKeyId: null,
   } as const;
   const connection = {
-    id: 1, client: { ip: '10.0.0.1', port: 5 }, server: { ip: '10.0.0.2', port: 6443 }, startTime: Date.UTC(2026, 5, 1) / 1000, sni: '"><svg onload=x>',
+    id: 1, client: { ip: '10.0.0.1', port: 5 }, server: { ip: '10.0.0.2', port: 6443 }, startTimeSeconds: Date.UTC(2026, 5, 1) / 1000, sni: '"><svg onload=x>',
     alpn: 'h2', tlsVersion: 'TLS 1.3', cipherSuite: 'TLS_AES_128_GCM_SHA256', decrypted: true, reason: null, clientCertificate: { ...cert, organizations: [...cert.organizations], subjectAltNames: [] },
     serverCertificate: null, handshakeSeen: true, alert: null, rejected: null, protocol: 'h2' as const, httpError: null, bytesToServer: 1, bytesToClient: 2, plaintextBytesToServer: 1, plaintextBytesToClient: 2, requestCount: 0, calls: {}, nodes: [],
   };
   const exchange = {
     protocol: 'h2' as const, streamId: 1, method: 'GET', path: '/api/v1/pods?x=</script><script>alert(2)</script>', status: 200, userAgent: 'ua\x1b',
-    requestHeaders: [], responseHeaders: [], trailers: [], requestBodyBytes: 0, responseBodyBytes: 0, firstTime: connection.startTime, lastTime: connection.startTime, complete: true,
+    requestHeaders: [], responseHeaders: [], trailers: [], requestBodyBytes: 0, responseBodyBytes: 0, firstTimeSeconds: connection.startTimeSeconds, lastTimeSeconds: connection.startTimeSeconds, complete: true,
   };
-  const report = buildReport([connection], [analyzeRequest(connection, exchange)], { expiringWithinDays: 30, referenceTimeMs: connection.startTime * 1000 });
-  const html = renderHtml(report, { nowMs: connection.startTime * 1000 });
+  const report = buildReport([connection], [analyzeRequest(connection, exchange)], { expiringWithinDays: 30, referenceTimeSeconds: connection.startTimeSeconds });
+  const html = renderHtml(report, { nowSeconds: connection.startTimeSeconds });
   const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)];
   assert.equal(scripts.length, 1);
   assert.equal(html.match(/<script/g)!.length, 1);
@@ -63,12 +63,12 @@ test('renderHtml: a capture analysed a month later marks "now" apart from the ca
     notBefore: '2026-01-01T00:00:00.000Z', notAfter: '2026-06-11T00:00:00.000Z', serialNumber: '02', sha256: 'EF:01', authorityKeyId: null,
   };
   const connection = {
-    id: 1, client: { ip: '10.0.0.1', port: 5 }, server: { ip: '10.0.0.2', port: 6443 }, startTime: captured / 1000, sni: null, alpn: null, tlsVersion: 'TLS 1.3',
+    id: 1, client: { ip: '10.0.0.1', port: 5 }, server: { ip: '10.0.0.2', port: 6443 }, startTimeSeconds: captured / 1000, sni: null, alpn: null, tlsVersion: 'TLS 1.3',
     cipherSuite: null, decrypted: false, reason: 'no keys for client random', clientCertificate: null, serverCertificate, handshakeSeen: true, alert: null, rejected: null,
     protocol: null, httpError: null, bytesToServer: 1, bytesToClient: 2, plaintextBytesToServer: 0, plaintextBytesToClient: 0, requestCount: 0, calls: {}, nodes: [],
   };
-  const report = buildReport([connection], [], { expiringWithinDays: 7, referenceTimeMs: captured });
-  const html = renderHtml(report, { nowMs: captured + 30 * 86_400_000 });
+  const report = buildReport([connection], [], { expiringWithinDays: 7, referenceTimeSeconds: captured / 1000 });
+  const html = renderHtml(report, { nowSeconds: captured / 1000 + 30 * 86_400 });
   assert.match(html, /expiry measured from the start of the capture, <b>2026-06-01 00:00:00 UTC<\/b>/);
   assert.match(html, /report made 2026-07-01 00:00:00 UTC/);
   assert.match(html, /<text class="marker-label now"[^>]*>now<\/text>/);
@@ -84,14 +84,14 @@ test('renderHtml: the identities table says where each certificate was read (han
     notBefore: '2026-01-01T00:00:00.000Z', notAfter: '2026-09-01T00:00:00.000Z', serialNumber: sha256.slice(0, 2), sha256, authorityKeyId: null,
   });
   const connection = (id: number, cn: string, sha256: string, identitySource: 'handshake' | 'live process') => ({
-    id, client: { ip: '10.0.0.1', port: 40000 + id }, server: { ip: '10.0.0.2', port: 6443 }, startTime: start, sni: null, alpn: 'h2', tlsVersion: 'TLS 1.3',
+    id, client: { ip: '10.0.0.1', port: 40000 + id }, server: { ip: '10.0.0.2', port: 6443 }, startTimeSeconds: start, sni: null, alpn: 'h2', tlsVersion: 'TLS 1.3',
     cipherSuite: 'TLS_AES_128_GCM_SHA256', decrypted: true, reason: null, clientCertificate: cert(cn, sha256), serverCertificate: null, handshakeSeen: identitySource === 'handshake',
     alert: null, rejected: null, protocol: 'h2' as const, httpError: null, bytesToServer: 1, bytesToClient: 1, plaintextBytesToServer: 0, plaintextBytesToClient: 0,
     requestCount: 0, calls: {}, nodes: [], identitySource,
   });
   const report = buildReport([connection(1, 'system:node:handshaken', 'AA:01', 'handshake'), connection(2, 'system:node:before', 'BB:02', 'live process')], [],
-    { expiringWithinDays: 7, referenceTimeMs: start * 1000 });
-  const html = renderHtml(report, { nowMs: start * 1000 });
+    { expiringWithinDays: 7, referenceTimeSeconds: start });
+  const html = renderHtml(report, { nowSeconds: start });
   const table = /<table id="identities"[\s\S]*?<\/table>/.exec(html)![0];
   const rows = [...table.matchAll(/<tr[^>]*>([\s\S]*?)<\/tr>/g)].map((m) => m[1]!).filter((r) => r.includes('system:'));
   const fromOf = (cn: string): string[] => {

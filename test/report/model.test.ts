@@ -19,7 +19,7 @@ function cert(cn: string, orgs: string[], daysValid: number, sha: string): Certi
 
 function connection(id: number, clientCertificate: CertificateInfo | null, port = 40000 + id): AnalyzedConnection {
   return {
-    id, client: { ip: `10.0.0.${id}`, port }, server: { ip: '10.0.0.100', port: 6443 }, startTime: NOW / 1000, sni: 'kubernetes', alpn: 'h2',
+    id, client: { ip: `10.0.0.${id}`, port }, server: { ip: '10.0.0.100', port: 6443 }, startTimeSeconds: NOW / 1000, sni: 'kubernetes', alpn: 'h2',
     tlsVersion: 'TLS 1.3', cipherSuite: 'TLS_AES_128_GCM_SHA256', decrypted: clientCertificate !== null, reason: clientCertificate ? null : 'no keys for client random',
     clientCertificate, serverCertificate: cert('kube-apiserver', [], 300, 'SERVER'), handshakeSeen: true, alert: null, rejected: null, protocol: 'h2', httpError: null, bytesToServer: 0, bytesToClient: 0, plaintextBytesToServer: 0, plaintextBytesToClient: 0, requestCount: 0, calls: {}, nodes: [],
   };
@@ -28,7 +28,7 @@ function connection(id: number, clientCertificate: CertificateInfo | null, port 
 function exchange(streamId: number, method: string, path: string, userAgent: string): HttpExchange {
   return {
     protocol: 'h2', streamId, method, path, userAgent, status: 200, requestHeaders: [], responseHeaders: [], trailers: [],
-    requestBodyBytes: 0, responseBodyBytes: 0, firstTime: NOW / 1000, lastTime: NOW / 1000, complete: true,
+    requestBodyBytes: 0, responseBodyBytes: 0, firstTimeSeconds: NOW / 1000, lastTimeSeconds: NOW / 1000, complete: true,
   };
 }
 
@@ -46,7 +46,7 @@ test('identities group connections by certificate; expiry and warnings follow th
     analyzeRequest(c3, exchange(1, 'GET', '/api/v1/pods', 'kube-scheduler/v1.30.0')),
     analyzeRequest(c3, exchange(3, 'GET', '/healthz', 'kube-scheduler/v1.30.0')),
   ];
-  const report = buildReport([c1, c2, c3, c4], requests, { expiringWithinDays: 30, referenceTimeMs: NOW });
+  const report = buildReport([c1, c2, c3, c4], requests, { expiringWithinDays: 30, referenceTimeSeconds: NOW / 1000 });
 
   assert.equal(report.referenceTimeSource, 'capture');
   assert.deepEqual(report.identities.map((i) => [i.user, i.groups, i.daysLeft, i.expiringSoon, i.connectionIds, i.requests]), [
@@ -62,20 +62,20 @@ test('identities group connections by certificate; expiry and warnings follow th
   assert.deepEqual(report.warnings.map((w) => w.message), [`client certificate of system:node:node-1 expires in 3 days 1 h (${kubelet.notAfter})`]);
 
   // A wider window also catches the server certificate (300 days) and the scheduler (200 days).
-  const wide = buildReport([c1, c3], [], { expiringWithinDays: 365, referenceTimeMs: NOW });
+  const wide = buildReport([c1, c3], [], { expiringWithinDays: 365, referenceTimeSeconds: NOW / 1000 });
   assert.deepEqual(wide.warnings.map((w) => [w.kind, w.daysLeft]), [['client', 3], ['client', 200], ['server', 300]]);
 });
 
 test('an expired certificate is reported as expired', () => {
   const old = cert('old-client', [], -2, 'CC');
-  const report = buildReport([connection(1, old)], [], { expiringWithinDays: 30, referenceTimeMs: NOW });
+  const report = buildReport([connection(1, old)], [], { expiringWithinDays: 30, referenceTimeSeconds: NOW / 1000 });
   assert.equal(report.identities[0]!.expired, true);
   assert.equal(report.identities[0]!.daysLeft, -2);
   assert.match(report.warnings[0]!.message, /^client certificate of old-client expired 47 h ago /);
 });
 
 test('without a capture time, expiry is measured from now', () => {
-  const report = buildReport([], [], { expiringWithinDays: 30, referenceTimeMs: null });
+  const report = buildReport([], [], { expiringWithinDays: 30, referenceTimeSeconds: null });
   assert.equal(report.referenceTimeSource, 'now');
   assert.ok(Math.abs(Date.parse(report.referenceTime) - Date.now()) < 60_000);
 });
@@ -99,7 +99,7 @@ test('token, Basic and anonymous identities, never the secret; a refused certifi
   const refused = connection(2, cert('kubernetes-admin', ['system:masters'], -1, 'DD'));
   refused.alert = { from: 'server', fatal: true, description: 'certificate_expired', duringHandshake: true };
   refused.rejected = 'certificate_expired';
-  const report = buildReport([noCert, refused], requests, { expiringWithinDays: 30, referenceTimeMs: NOW });
+  const report = buildReport([noCert, refused], requests, { expiringWithinDays: 30, referenceTimeSeconds: NOW / 1000 });
   assert.deepEqual(report.identities.map((i) => [i.user, i.description, i.groups, i.requests, i.attention, i.rejected]), [
     ['kubernetes-admin', 'client certificate', ['system:masters'], 0, ['expired', 'rejected'], 'certificate_expired'],
     ['system:serviceaccount:kube-system:coredns', 'service-account token', ['system:serviceaccounts', 'system:serviceaccounts:kube-system'], 1, ['expiring'], null],
@@ -118,7 +118,7 @@ test('token, Basic and anonymous identities, never the secret; a refused certifi
 
 test('a server certificate is within the window by its exact time left, as client identities are (30 days 1 h is not within 30)', () => {
   const c = { ...connection(1, null), serverCertificate: cert('kube-apiserver', [], 30, 'SRV30') };
-  const at = (days: number) => buildReport([c], [], { expiringWithinDays: days, referenceTimeMs: NOW }).warnings.filter((w) => w.kind === 'server');
+  const at = (days: number) => buildReport([c], [], { expiringWithinDays: days, referenceTimeSeconds: NOW / 1000 }).warnings.filter((w) => w.kind === 'server');
   assert.deepEqual(at(30), []);
   assert.deepEqual(at(31).map((w) => w.daysLeft), [30]);
 });

@@ -13,7 +13,7 @@ const clientCert: CertificateInfo = {
   serialNumber: '0A1B', sha256: 'AB:CD', authorityKeyId: null,
 };
 const decrypted: AnalyzedConnection = {
-  id: 1, client: { ip: '10.0.0.1', port: 50000 }, server: { ip: '10.0.0.2', port: 6443 }, startTime: T, sni: 'kubernetes.default', alpn: 'h2',
+  id: 1, client: { ip: '10.0.0.1', port: 50000 }, server: { ip: '10.0.0.2', port: 6443 }, startTimeSeconds: T, sni: 'kubernetes.default', alpn: 'h2',
   tlsVersion: 'TLS 1.3', cipherSuite: 'TLS_AES_128_GCM_SHA256', decrypted: true, reason: null, clientCertificate: clientCert, serverCertificate: null, handshakeSeen: true, alert: null, rejected: null,
   protocol: 'h2', httpError: null, bytesToServer: 10, bytesToClient: 20, plaintextBytesToServer: 0, plaintextBytesToClient: 0, requestCount: 0, calls: {}, nodes: [],
 };
@@ -21,9 +21,9 @@ const opaque: AnalyzedConnection = { ...decrypted, id: 2, decrypted: false, reas
 const exchange: HttpExchange = {
   protocol: 'h2', streamId: 3, method: 'GET', path: '/api/v1/namespaces/kube-system/secrets?limit=1&x=<b>', status: 200, userAgent: 'kubectl/v1.30.0',
   contentType: 'application/json', requestHeaders: [], responseHeaders: [], trailers: [], requestBodyBytes: 0, responseBodyBytes: 512,
-  firstTime: T, lastTime: T + 0.5, complete: true,
+  firstTimeSeconds: T, lastTimeSeconds: T + 0.5, complete: true,
 };
-const report = buildReport([decrypted, opaque], [analyzeRequest(decrypted, exchange)], { expiringWithinDays: 30, referenceTimeMs: T * 1000 });
+const report = buildReport([decrypted, opaque], [analyzeRequest(decrypted, exchange)], { expiringWithinDays: 30, referenceTimeSeconds: T });
 
 test('JSON has the contract fields of issue 5 with their names and types', () => {
   const json = JSON.parse(JSON.stringify(reportJson(report))) as Record<string, any>;

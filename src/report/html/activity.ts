@@ -52,7 +52,7 @@ export function activityLanes(view: ReportView): string {
   const counts = all.map((lane) => {
     const bins = Array.from({ length: BINS }, () => ({ ok: 0, errors: 0 }));
     for (const r of lane.requests) {
-      const i = Math.min(BINS - 1, Math.max(0, Math.floor((r.exchange.firstTime * 1000 - from) / binMs)));
+      const i = Math.min(BINS - 1, Math.max(0, Math.floor((r.exchange.firstTimeSeconds * 1000 - from) / binMs)));
       if (isError(r)) bins[i]!.errors += 1;
       else bins[i]!.ok += 1;
     }

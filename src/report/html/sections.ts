@@ -34,7 +34,7 @@ const sub = (label: string, value: string | null | undefined, after?: RegExp): s
 
 const seconds = (s: number): string => clock(s * 1000).slice(0, 8);
 const seen = (i: Identity): string =>
-  i.firstSeen === null ? '' : `<span class="line">${seconds(i.firstSeen)}</span>${i.lastSeen !== null && i.lastSeen !== i.firstSeen ? `<span class="line">–${seconds(i.lastSeen)}</span>` : ''}`;
+  i.firstSeenSeconds === null ? '' : `<span class="line">${seconds(i.firstSeenSeconds)}</span>${i.lastSeenSeconds !== null && i.lastSeenSeconds !== i.firstSeenSeconds ? `<span class="line">–${seconds(i.lastSeenSeconds)}</span>` : ''}`;
 
 const requestsLink = (c: IdentityView): string => {
   const n = c.identity.requests;
@@ -132,7 +132,7 @@ export function connectionsTable(view: ReportView): string {
       terms: [`conn:${c.id}`, ...identities.map((i) => i.filterTerm)].join(' '),
       cells: [
         { html: String(c.id), sort: c.id },
-        { html: esc(clock(c.startTime * 1000)), sort: c.startTime },
+        { html: esc(clock(c.startTimeSeconds * 1000)), sort: c.startTimeSeconds },
         { html: `${esc(`${c.client.ip}:${c.client.port}`)}<span class="sub">→ ${esc(`${c.server.ip}:${c.server.port}`)}</span>`, sort: c.client.ip },
         escWrap(c.sni ?? ''),
         `${esc([c.tlsVersion, c.alpn].filter(Boolean).join(' · '))}<span class="sub">${esc(c.cipherSuite ?? '')}</span>`,
@@ -159,7 +159,7 @@ export function requestsTable(view: ReportView): string {
     return {
       terms: `conn:${r.connectionId}${identity ? ` ${identity.filterTerm}` : ''}`,
       cells: [
-        { html: esc(clock(e.firstTime * 1000)), sort: e.firstTime },
+        { html: esc(clock(e.firstTimeSeconds * 1000)), sort: e.firstTimeSeconds },
         { html: `<a href="#conn-${r.connectionId}">${r.connectionId}</a>`, sort: r.connectionId },
         identity ? `<a href="#${identity.anchor}">${escWrap(identity.name)}</a>` : escWrap(r.user ?? ''),
         { html: `<b>${esc(e.method ?? '')}</b> <span class="path">${escWrap(e.path ?? '')}</span>`, sort: e.path ?? '' },

@@ -4,7 +4,7 @@
  * time span, and which identity each connection and request belongs to. Pure.
  */
 import type { AnalyzedConnection, AnalyzedRequest, Identity, Report } from '../model.js';
-import { DAY_MS, expiryText } from '../timeLeft.js';
+import { DAY_MS, ExpiryWindow, expiryText } from '../timeLeft.js';
 
 /** The colour a credential is drawn in: the most urgent thing about it. */
 export type CredentialState = 'rejected' | 'expired' | 'legacy' | 'expiring' | 'valid' | 'unknown';
@@ -83,15 +83,16 @@ function identityView(identity: Identity, n: number): IdentityView {
 }
 
 export function reportView(report: Report, nowMs: number): ReportView {
-  const referenceMs = Date.parse(report.referenceTime);
+  const window = new ExpiryWindow(Date.parse(report.referenceTime) / 1000, report.expiringWithinDays);
+  const referenceMs = window.referenceMs;
   let captureStartMs = Infinity;
   let captureEndMs = -Infinity;
   const during = (t: number): void => {
     captureStartMs = Math.min(captureStartMs, t);
     captureEndMs = Math.max(captureEndMs, t);
   };
-  for (const c of report.connections) during(c.startTime * 1000);
-  for (const r of report.requests) during(r.exchange.lastTime * 1000);
+  for (const c of report.connections) during(c.startTimeSeconds * 1000);
+  for (const r of report.requests) during(r.exchange.lastTimeSeconds * 1000);
   // Measured from the capture, the reference is a packet's time.
   if (report.referenceTimeSource === 'capture' || captureStartMs === Infinity) during(referenceMs);
 
@@ -115,8 +116,8 @@ export function reportView(report: Report, nowMs: number): ReportView {
     const cert = c.serverCertificate;
     if (!cert || servers.has(cert.sha256)) continue;
     servers.add(cert.sha256);
-    const secondsLeft = (Date.parse(cert.notAfter) - referenceMs) / 1000;
-    const state: CredentialState = secondsLeft < 0 ? 'expired' : secondsLeft * 1000 <= report.expiringWithinDays * DAY_MS ? 'expiring' : 'valid';
+    const secondsLeft = window.secondsLeft(cert.notAfter);
+    const state: CredentialState = secondsLeft < 0 ? 'expired' : window.includes(cert.notAfter) ? 'expiring' : 'valid';
     serverCertificates.push({
       name: cert.commonName ?? c.sni ?? `${c.server.ip}:${c.server.port}`,
       server: true,
