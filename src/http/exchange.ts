@@ -56,8 +56,9 @@ export interface HttpDecoderOptions {
 /** The interface both protocol decoders present to the analysis pipeline. */
 export interface HttpConnectionDecoder {
   readonly protocol: HttpProtocol;
-  client(chunk: Uint8Array, time: number): void;
-  server(chunk: Uint8Array, time: number): void;
+  /** Bytes each way with their capture time, seconds since the epoch (the unit of firstTimeSeconds). */
+  client(chunk: Uint8Array, timeSeconds: number): void;
+  server(chunk: Uint8Array, timeSeconds: number): void;
   /** The connection ended (or the capture did): flush unfinished exchanges. */
   end(): void;
   /** The first protocol error, after which the connection's remaining bytes were ignored. */
@@ -66,7 +67,7 @@ export interface HttpConnectionDecoder {
   readonly unrecoverableHeaderFields?: number;
 }
 
-export function newExchange(protocol: HttpProtocol, streamId: number, time: number): HttpExchange {
+export function newExchange(protocol: HttpProtocol, streamId: number, timeSeconds: number): HttpExchange {
   return {
     protocol,
     streamId,
@@ -75,8 +76,8 @@ export function newExchange(protocol: HttpProtocol, streamId: number, time: numb
     trailers: [],
     requestBodyBytes: 0,
     responseBodyBytes: 0,
-    firstTimeSeconds: time,
-    lastTimeSeconds: time,
+    firstTimeSeconds: timeSeconds,
+    lastTimeSeconds: timeSeconds,
     complete: false,
   };
 }
