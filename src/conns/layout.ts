@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { GoArch } from '../golang/index.js';
 import { goMinor } from '../golang/version.js';
 import { dataDir } from '../util/dataDir.js';
-import { GokeylogError } from '../util/errors.js';
+import { errnoReason, fileErrorCode, GokeylogError } from '../util/errors.js';
 
 /**
  * Where the fields `conns` reads sit in one Go release's structs, for one architecture: what
@@ -91,8 +91,9 @@ export function readLayoutFile(file: string): LayoutFile {
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new GokeylogError(`cannot read the layout table ${file}: ${code ?? 'not JSON'}.`, code === 'ENOENT' ? 'GOKEYLOG_ERR_FILE_NOT_FOUND' : 'GOKEYLOG_ERR_BAD_LAYOUT');
+    // A file that could not be read says why (errno); one that could is not JSON.
+    const unread = (err as NodeJS.ErrnoException).code !== undefined;
+    throw new GokeylogError(`cannot read the layout table ${file}: ${unread ? errnoReason(err) : 'not JSON'}.`, unread ? fileErrorCode(err) : 'GOKEYLOG_ERR_BAD_LAYOUT');
   }
   const f = parsed as Partial<LayoutFile> & { goVersion?: string };
   if (!f || !Array.isArray(f.layouts)) throw new GokeylogError(`${file} is not a layout table (no "layouts").`, 'GOKEYLOG_ERR_BAD_LAYOUT');

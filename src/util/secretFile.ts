@@ -37,6 +37,7 @@ export class SecretOutput {
     const cannot = (err: unknown): never => {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ELOOP') refuse('it is a symbolic link (give the path of a real file)');
+      // The errno as it is: for an output, ENOENT is a missing directory, not the "no such file" of errnoReason.
       throw new GokeylogError(`cannot open ${file} for ${what}: ${code ?? err}.`, 'GOKEYLOG_ERR_IO', { cause: err });
     };
     const existing = lstatOrUndefined(file, cannot);
