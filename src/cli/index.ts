@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ExitCode, GokeylogError } from '../util/errors.js';
+import { errnoReason, ExitCode, GokeylogError } from '../util/errors.js';
 import { escapeControl } from '../util/terminal.js';
 
 type Register = (program: Command) => void;
@@ -40,7 +40,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (stdoutFailed) return; // later writes to the destroyed stream fail too: one report is enough
   stdoutFailed = true;
   if (err.code === 'EPIPE') return;
-  process.stderr.write(`gokeylog: cannot write to standard output: ${err.code ?? err.message}.\n`);
+  process.stderr.write(`gokeylog: cannot write to standard output: ${errnoReason(err)}.\n`);
   process.exitCode = ExitCode.failure;
 });
 
