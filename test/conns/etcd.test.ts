@@ -18,7 +18,6 @@ test('etcdctl watch against Debian etcd (client-cert auth): conns lists the watc
   if (!requireOrSkip(t, etcdBinary !== undefined && etcdctl !== undefined, 'no Debian etcd/etcdctl (run scripts/setup-real.sh)')) return;
   const pki = await testPki();
   const etcd = await startEtcd({ etcd: privateCopy(etcdBinary!), pki });
-  t.after(() => etcd.stop());
   const watcherCert = await pki.makeClientCert({ cn: 'kube-apiserver-etcd-client', orgs: ['system:masters', 'etcd-watchers'], days: 6 });
   // Writes from other (short-lived) etcdctl processes: each is an event the server sends down the watch.
   let writes = 0;
@@ -29,14 +28,20 @@ test('etcdctl watch against Debian etcd (client-cert auth): conns lists the watc
       await sleep(300);
     }
   })();
+  let watcher: Awaited<ReturnType<typeof startProcess>>['process'] | undefined;
+  // One hook, in order: the writer ends before etcd stops (a put in flight would fail), then the watcher, then etcd.
   t.after(async () => {
     writing = false;
-    await writer;
+    try {
+      await writer;
+    } finally {
+      await watcher?.stop();
+      await etcd.stop();
+    }
   });
-  const { process: watcher } = await startProcess(etcdctl!.path, [
+  ({ process: watcher } = await startProcess(etcdctl!.path, [
     '--endpoints', etcd.endpoint, '--cacert', pki.caCert, '--cert', watcherCert.cert, '--key', watcherCert.key, 'watch', '--prefix', '/registry/',
-  ], { env: { ...process.env, ETCDCTL_API: '3' }, ready: /^PUT$/m });
-  t.after(() => watcher.stop());
+  ], { env: { ...process.env, ETCDCTL_API: '3' }, ready: /^PUT$/m }));
 
   const run = await runConns(['--pid', String(etcd.child.pid), '--sweep', '5']);
   const rows = run.json.connections.filter((r) => r.certificate?.commonName === 'kube-apiserver-etcd-client');
