@@ -28,8 +28,8 @@ export function expiryText(secondsLeft: number): string {
 
 /**
  * Seconds since the epoch (the report's unit) → the clock's whole milliseconds (Date's unit). Every time that
- * comes in seconds and is compared with a Date was read from a clock or a Date in ms: rounding gives that ms
- * back exactly, where `seconds * 1000` can miss it by a fraction and Date would truncate it to the ms before.
+ * comes in seconds and is compared with a Date was read from a clock or a Date in ms; rounding keeps it on that
+ * ms when the seconds were computed (a sum, a time with digits below the ms), where Date would truncate.
  */
 export const clockMs = (seconds: number): number => Math.round(seconds * 1000);
 
