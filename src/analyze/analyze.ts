@@ -119,6 +119,8 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
       const node = nodeOfSection(block);
       if (node !== undefined && !input.explicitLabel) input.label = node;
     } else if (block.kind === 'secrets' && block.secretsType === SECRETS_TYPE_TLS_KEY_LOG) {
+      // The packets before the secrets are decrypted without them, as if they had been handed on at once.
+      pipeline.flush();
       const { entries, midstream, errors } = parseKeyLog(Buffer.from(block.data).toString('utf8'));
       for (const e of entries) if (options.keyLog.add(e)) embeddedKeys += 1;
       for (const s of midstream) if (options.keyLog.addMidstream(s)) embeddedKeys += 1;
@@ -142,17 +144,25 @@ export async function analyzeCaptures(options: AnalyzeOptions): Promise<Analysis
     });
   };
   const shouldStop = (): boolean => (stopped ||= options.shouldStop?.() ?? false);
+  // Read from a stream (a live capture), what the packets so far give is handed on before every wait, so that
+  // requests show as they come; files are handed on in the pipeline's larger batches, which open faster.
+  const live = inputs.some(({ name }) => name === '-');
+  const pause = async (): Promise<void> => {
+    if (live) pipeline.flush();
+    await options.pause?.();
+  };
   try {
     if (inputs.length === 1) {
       for await (const batch of batchesOf(0)) {
-        await options.pause?.();
+        await pause();
         if (shouldStop()) break;
         for (const block of batch) visit(block, inputs[0]!);
       }
     } else if (inputs.length > 1) {
-      await mergeByTime(inputs.map((input, i) => ({ input, batches: batchesOf(i) })), visit, shouldStop, options.pause);
+      await mergeByTime(inputs.map((input, i) => ({ input, batches: batchesOf(i) })), visit, shouldStop, pause);
     }
   } catch (err) {
+    pipeline.flush(); // what was read before the error, as the report of a capture cut short has it
     // Stopping a stream that gives nothing (a second Ctrl-C on `analyze -`) closes it under the reader.
     if (!options.shouldStop?.()) throw err;
     stopped = true;

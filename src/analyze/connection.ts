@@ -10,7 +10,7 @@ import { MidstreamTlsConnection, TlsConnection, type HandshakeInfo, type KeySour
 import { createHttpDecoder, detectHttpProtocol, type BodyBudget, looksLikeHttp2Frames, type HttpConnectionDecoder, type HttpExchange, type HttpProtocol } from '../http/index.js';
 import { formatRfc3339Ns } from '../keylog/index.js';
 import type { LiveConnection, LiveConnections } from './liveConns.js';
-import { tlsConnectionFor } from './packets.js';
+import { tlsConnectionFor, type LooksAhead } from './packets.js';
 import { analyzeRequest, rejectingAlert, type AnalyzedConnection, type AnalyzedRequest, type CredentialCache } from '../report/index.js';
 
 /** Server bytes held while waiting for the client's first bytes to tell the protocol (no ALPN). */
@@ -38,7 +38,7 @@ const seconds = (ns: bigint): number => Number(ns) / 1e9;
 const startsWithHandshake = (bytes: Uint8Array): boolean => bytes[0] === 22 && bytes[1] === 3;
 const opposite = (d: Direction): Direction => (d === 'toServer' ? 'toClient' : 'toServer');
 
-export class AnalyzedTcpConnection implements StreamConsumer {
+export class AnalyzedTcpConnection implements StreamConsumer, LooksAhead {
   readonly connection: AnalyzedConnection;
   #tls: TlsConnection | MidstreamTlsConnection;
   readonly #tlsSink: TlsSink;
@@ -118,6 +118,15 @@ export class AnalyzedTcpConnection implements StreamConsumer {
     if (this.#plaintext) this.#onPlaintext(direction, Buffer.from(bytes), seconds(timeNs));
     else this.#tls.onData(direction, bytes, timeNs);
   }
+  /** TLS of a connection already under way looks ahead (PacketPipeline); its first bytes decide things first. */
+  lookAhead(direction: Direction, bytes: Uint8Array): void {
+    if (!this.#midstreamDecided || this.#plaintext !== false || !(this.#tls instanceof TlsConnection)) return;
+    this.#tls.lookAhead(this.#swapped ? opposite(direction) : direction, bytes);
+  }
+  openAhead(): void {
+    if (this.#tls instanceof TlsConnection) this.#tls.openAhead();
+  }
+
   onGap(direction: Direction): void {
     this.#callbacks.onGap?.();
     if (this.#swapped) direction = opposite(direction);

@@ -16,6 +16,8 @@ import {
   type ServerHello,
 } from './handshake.js';
 import { HalfConn } from './halfConn.js';
+import { MAX_BATCHED_BODY } from './batchOpen.js';
+import { Tls13Decryptor } from './protection.js';
 import { ContentType, startsLikeRecord, type TlsRecord } from './records.js';
 import type { Tls12SessionCache } from './sessions.js';
 import { cipherSuiteName, findCipherSuite, type CipherSuite } from './suites.js';
@@ -116,6 +118,42 @@ export class TlsConnection implements StreamConsumer {
     half.splitTimeNs = timeNs;
     const wellFormed = half.records.push(bytes, half === this.#toServer ? this.#visitToServer : this.#visitToClient);
     if (!wellFormed && !this.#stopped && !half.stopped) this.#fail('malformed TLS record');
+  }
+
+  /**
+   * Bytes that `onData` will be given later (in order, with nothing else of this direction between): kept
+   * until `openAhead`. Taken only in a direction that reads TLS 1.3 application data with AES-GCM; a view
+   * kept, not a copy, so the bytes must stay as they are until then.
+   */
+  lookAhead(direction: Direction, bytes: Uint8Array): void {
+    const half = this.#half(direction);
+    if (this.#stopped || half.stopped || !half.started || half.trafficSecret === null || !(half.decryptor instanceof Tls13Decryptor)) return;
+    (half.ahead ??= []).push(bytes);
+  }
+
+  /**
+   * Opens the records of the bytes looked ahead at in batches (batchOpen.ts) before `onData` gets them, so that
+   * each then finds its record already opened and authenticated. Cut as the record splitter will cut them
+   * (from where it is): the records and their order are the ones `onData` will see; a record that differs
+   * (length, tag) is opened at its turn as before.
+   */
+  openAhead(): void {
+    for (const half of [this.#toServer, this.#toClient]) {
+      const chunks = half.ahead;
+      if (!chunks) continue;
+      half.ahead = null;
+      const batch = (half.decryptor as Tls13Decryptor).batch();
+      if (!batch) continue;
+      const scanner = half.records.scanAhead(MAX_BATCHED_BODY);
+      // Anything but application data (a ChangeCipherSpec) ends the batch there.
+      const add = (record: Uint8Array, at: number, bodyLength: number): boolean => {
+        if (record[at] !== ContentType.APPLICATION_DATA) return false;
+        batch.add(record, at, bodyLength);
+        return true;
+      };
+      for (const chunk of chunks) if (!scanner.push(chunk, add)) break;
+      batch.done();
+    }
   }
 
   onGap(direction: Direction, _missingBytes?: number, _timeNs?: bigint): void {

@@ -19,5 +19,7 @@ export class HalfConn {
   bytes = 0;
   /** Capture time of the bytes being split into records now. */
   splitTimeNs = 0n;
+  /** Bytes that will arrive (see TlsConnection.lookAhead), to open their records in one batch first. */
+  ahead: Uint8Array[] | null = null;
   constructor(readonly direction: Direction) {}
 }

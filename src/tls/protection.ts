@@ -1,4 +1,5 @@
-import { createDecipheriv, createHmac, timingSafeEqual, type CipherGCMTypes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual, type Cipher, type CipherGCMTypes } from 'node:crypto';
+import { OpenedAhead, RecordBatch } from './batchOpen.js';
 import { MAC_LENGTH, type BulkCipher, type MacHash } from './suites.js';
 
 /** A decrypted record: its real content type and plaintext (a fresh buffer). */
@@ -28,6 +29,10 @@ export class Tls13Decryptor implements RecordDecryptor {
   readonly #key: Buffer;
   readonly #iv: Buffer;
   #seq: number;
+  /** AES-ECB under this key, for the keystream of records opened in batches (made at the first batch). */
+  #ecb: Cipher | undefined;
+  /** Records opened ahead of their turn (see batchOpen.ts). */
+  #ahead: OpenedAhead | null = null;
   constructor(
     cipher: BulkCipher,
     key: Buffer,
@@ -46,7 +51,28 @@ export class Tls13Decryptor implements RecordDecryptor {
   }
 
   open(_type: number, _version: number, header: Uint8Array, body: Uint8Array): OpenedRecord | null {
-    return this.openAt(this.#seq++, header, body);
+    const seq = this.#seq++;
+    const ahead = this.#ahead;
+    if (ahead) {
+      const opened = ahead.take(seq, body);
+      if (!ahead.covers(this.#seq)) this.#ahead = null;
+      if (opened) return opened;
+    }
+    return this.openAt(seq, header, body);
+  }
+
+  /**
+   * The records that follow (from the next sequence number), to be opened together before their turn comes
+   * (batchOpen.ts); null for ChaCha20-Poly1305. `open` then hands each one out when it is that record's turn.
+   */
+  batch(): { add(bytes: Uint8Array, at: number, bodyLength: number): void; done(): void } | null {
+    if (this.#cipher !== 'aes-128-gcm' && this.#cipher !== 'aes-256-gcm') return null;
+    this.#ecb ??= createCipheriv(this.#cipher === 'aes-128-gcm' ? 'aes-128-ecb' : 'aes-256-ecb', this.#key, null).setAutoPadding(false);
+    const batch = new RecordBatch(this.#cipher, this.#key, this.#iv, this.#ecb, this.#seq);
+    return {
+      add: (bytes, at, bodyLength) => batch.add(bytes, at, bodyLength),
+      done: () => void (this.#ahead = batch.open()),
+    };
   }
 
   /** Opens a record at an explicit sequence number, leaving the running one alone (mid-stream alignment). */

@@ -71,6 +71,15 @@ export class RecordSplitter {
   }
 
   /**
+   * A scanner through the records this splitter will cut from here on, without moving this one (the records
+   * to come, looked at ahead of their turn): records whose body is at most `maxBody` long are passed whole,
+   * longer ones by their header only (their bytes are skipped, not gathered).
+   */
+  scanAhead(maxBody: number): RecordScanner {
+    return new RecordScanner(maxBody, this.#partial, this.#filled);
+  }
+
+  /**
    * Feeds bytes; `visit` gets each complete record and returns false to stop. Returns false when a header is
    * not a TLS record header (the stream is then unusable).
    */
@@ -122,6 +131,82 @@ export class RecordSplitter {
       this.#filled = rest.length;
     }
     return true;
+  }
+}
+
+/**
+ * The records of a stream as RecordSplitter cuts them, for looking ahead: `visit(record, at, bodyLength)` gets
+ * each record's bytes from `at` in `record` (only during the call), whose body is there when it is at most
+ * `maxBody` long (else only the 5 header bytes are). Stops at a header that is not a TLS record header.
+ */
+export class RecordScanner {
+  readonly #maxBody: number;
+  /** The record being gathered: its header, then its whole length when its body is kept. */
+  #partial: Buffer = Buffer.allocUnsafe(HEADER);
+  #filled = 0;
+  /** Body bytes of the record being gathered still to come (-1: its header is not complete yet). */
+  #left = -1;
+
+  constructor(maxBody: number, partial: Buffer | null, filled: number) {
+    this.#maxBody = maxBody;
+    if (!partial) return;
+    this.#partial.set(partial.subarray(0, Math.min(filled, HEADER)));
+    this.#filled = Math.min(filled, HEADER);
+    if (filled >= HEADER) this.#startBody(partial.subarray(HEADER, filled));
+  }
+
+  /** Returns false when scanning must stop (a bad header, or `visit` said so). */
+  push(bytes: Uint8Array, visit: (record: Uint8Array, at: number, bodyLength: number) => boolean): boolean {
+    let at = 0;
+    const length = bytes.length;
+    while (at < length) {
+      if (this.#left < 0) {
+        if (this.#filled === 0 && length - at >= HEADER) {
+          // A header in this chunk: a record wholly inside it is passed as it is.
+          if (!isRecordHeader(bytes, at)) return false;
+          const body = bodyLength(bytes, at);
+          if (length - at >= HEADER + body) {
+            if (!visit(bytes, at, body)) return false;
+            at += HEADER + body;
+            continue;
+          }
+        }
+        const n = Math.min(HEADER - this.#filled, length - at);
+        for (let i = 0; i < n; i++) this.#partial[this.#filled + i] = bytes[at + i]!;
+        this.#filled += n;
+        at += n;
+        if (this.#filled < HEADER) return true;
+        if (!isRecordHeader(this.#partial)) return false;
+        this.#startBody(undefined);
+      }
+      const n = Math.min(this.#left, length - at);
+      if (this.#partial.length > HEADER) this.#partial.set(n === length ? bytes : bytes.subarray(at, at + n), this.#filled);
+      this.#filled += n;
+      this.#left -= n;
+      at += n;
+      if (this.#left > 0) return true;
+      const more = visit(this.#partial, 0, bodyLength(this.#partial));
+      this.#filled = 0;
+      this.#left = -1;
+      if (!more) return false;
+    }
+    return true;
+  }
+
+  /** The header is complete: gather the body (`already`: its first bytes) when it is kept, else skip it. */
+  #startBody(already: Uint8Array | undefined): void {
+    const body = bodyLength(this.#partial);
+    if (body <= this.#maxBody) {
+      const whole = Buffer.allocUnsafe(HEADER + body);
+      whole.set(this.#partial.subarray(0, HEADER));
+      if (already) whole.set(already, HEADER);
+      this.#partial = whole;
+    } else if (this.#partial.length > HEADER) {
+      this.#partial = this.#partial.subarray(0, HEADER);
+    }
+    const gathered = already?.length ?? 0;
+    this.#filled = HEADER + (body <= this.#maxBody ? gathered : 0);
+    this.#left = body - gathered;
   }
 }
 

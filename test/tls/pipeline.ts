@@ -55,6 +55,9 @@ export function decryptFrames(frames: Iterable<Frame>, keys: KeySource): Decoded
       },
     });
     return {
+      // Looks ahead as analyze's connections do, so that the tests decrypt through the batched path too.
+      lookAhead: (d: Direction, b: Uint8Array) => tls.lookAhead(d, b),
+      openAhead: () => tls.openAhead(),
       onData: (d, b, t) => tls.onData(d, b, t),
       onGap: (d, n, t) => tls.onGap(d, n, t),
       onEnd: (end, t) => {
