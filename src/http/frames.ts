@@ -191,6 +191,12 @@ export class FrameReader {
     let off = 0;
     while (off < chunk.length) {
       if (!this.#current) {
+        if (this.#headerFill === 0 && chunk.length - off >= FRAME_HEADER_LENGTH) {
+          // A whole header in the chunk is read where it is (no copy, no view per frame).
+          this.#startFrame(parseFrameHeader(chunk, off));
+          off += FRAME_HEADER_LENGTH;
+          continue;
+        }
         const take = Math.min(FRAME_HEADER_LENGTH - this.#headerFill, chunk.length - off);
         this.#headerBuf.set(chunk.subarray(off, off + take), this.#headerFill);
         this.#headerFill += take;

@@ -35,8 +35,8 @@ const TAG = 16;
 const HEADER = 5;
 const BLOCK = 16;
 const MAX_BLOCKS = Math.ceil(MAX_BATCHED_CIPHERTEXT / BLOCK) + 1;
-/** Counter blocks with their last 4 bytes set: block b holds b + 1 (J0's 1, then 2, 3, …), copied in per record. */
-const COUNTERS = counterTemplate(MAX_BLOCKS);
+/** The last word of counter block b, b + 1 big-endian (J0's 1, then 2, 3, …), as a native-order Uint32Array word. */
+const COUNTER_WORDS = counterWords(MAX_BLOCKS);
 const ZERO_IV = Buffer.alloc(12);
 /** Zero bytes as additional data, for the reference tag; grown as needed and shared. */
 let zeros = Buffer.alloc(0);
@@ -124,16 +124,20 @@ export class RecordBatch {
     const z = this.#z;
     const from = at;
     at = this.#used;
-    z.fill(0, at + HEADER, at + BLOCK);
-    // The header (the AAD), then C ‖ tag; the tag moved to W's place before the padding and the length block overwrite it.
-    copyBytes(bytes, from, HEADER, z, at);
-    copyBytes(bytes, from + HEADER, bodyLength, z, at + BLOCK);
+    // A* (the header, the AAD, zero-padded), C* (zero-padded), the lengths block, W (the tag for now). Small
+    // ranges are written byte by byte: Buffer's fill/copy cost more per call than these bytes.
+    for (let i = 0; i < HEADER; i++) z[at + i] = bytes[from + i]!;
+    for (let i = HEADER; i < BLOCK; i++) z[at + i] = 0;
+    copyBytes(bytes, from + HEADER, n, z, at + BLOCK);
     const lengths = at + BLOCK + padded;
     const w = lengths + BLOCK;
-    z.copyWithin(w, at + BLOCK + n, at + BLOCK + n + TAG);
-    z.fill(0, at + BLOCK + n, w);
+    for (let i = 0; i < TAG; i++) z[w + i] = bytes[from + HEADER + n + i]!;
+    for (let i = at + BLOCK + n; i < w; i++) z[i] = 0;
     z[lengths + 7] = HEADER * 8;
-    z.writeUInt32BE(n * 8, lengths + 12);
+    const bits = n * 8;
+    z[lengths + 13] = bits >>> 16;
+    z[lengths + 14] = bits >>> 8;
+    z[lengths + 15] = bits;
     this.#at.push(at);
     this.#length.push(n);
     this.#used += size;
@@ -152,18 +156,16 @@ export class RecordBatch {
     const words = new Uint32Array(counters.buffer, counters.byteOffset, counters.length >> 2);
     const nonce = new Uint32Array(3);
     const nonceBytes = new Uint8Array(nonce.buffer);
-    const ivWords = new Uint32Array(3);
-    new Uint8Array(ivWords.buffer).set(this.#iv.subarray(0, 12));
+    const iv = Uint8Array.from(this.#iv);
     const tags = Buffer.allocUnsafe(count * TAG);
     let c = 0;
     for (let i = 0; i < count; i++) {
       const at = this.#at[i]!;
       if (at < 0) continue;
       const recordBlocks = 1 + ((this.#length[i]! + BLOCK - 1) >> 4);
-      COUNTERS.copy(counters, c, 0, recordBlocks * BLOCK);
       // nonce = iv XOR the 64-bit sequence number in its last 8 bytes (RFC 8446 §5.3), in native word order.
       const seq = this.#from + i;
-      nonceBytes.set(this.#iv.subarray(0, 12));
+      nonceBytes.set(iv);
       const high = Math.floor(seq / 0x1_0000_0000);
       nonceBytes[4]! ^= high >>> 24;
       nonceBytes[5]! ^= high >>> 16;
@@ -176,10 +178,11 @@ export class RecordBatch {
       const n0 = nonce[0]!;
       const n1 = nonce[1]!;
       const n2 = nonce[2]!;
-      for (let j = c >> 2, end = j + recordBlocks * 4; j < end; j += 4) {
+      for (let j = c >> 2, b = 0; b < recordBlocks; j += 4, b++) {
         words[j] = n0;
         words[j + 1] = n1;
         words[j + 2] = n2;
+        words[j + 3] = COUNTER_WORDS[b]!;
       }
       c += recordBlocks * BLOCK;
     }
@@ -193,8 +196,10 @@ export class RecordBatch {
       if (at < 0) continue;
       const padded = (this.#length[i]! + BLOCK - 1) & ~(BLOCK - 1);
       const w = at + BLOCK + padded + BLOCK;
-      z.copy(tags, i * TAG, w, w + TAG);
-      for (let b = 0; b < BLOCK; b++) z[w + b]! ^= keystream[c + b]!;
+      for (let b = 0; b < BLOCK; b++) {
+        tags[i * TAG + b] = z[w + b]!;
+        z[w + b]! ^= keystream[c + b]!;
+      }
       c += BLOCK + padded;
     }
     const hashed = z.subarray(0, this.#used);
@@ -237,8 +242,9 @@ function ghashTag(cipher: CipherGCMTypes, key: Buffer, aad: Uint8Array): Buffer 
   return gcm.getAuthTag();
 }
 
-function counterTemplate(blocks: number): Buffer {
-  const template = Buffer.alloc(blocks * BLOCK);
-  for (let b = 0; b < blocks; b++) template.writeUInt32BE(b + 1, b * BLOCK + 12);
-  return template;
+function counterWords(blocks: number): Uint32Array {
+  const words = new Uint32Array(blocks);
+  const view = new DataView(words.buffer);
+  for (let b = 0; b < blocks; b++) view.setUint32(4 * b, b + 1, false);
+  return words;
 }
