@@ -49,7 +49,7 @@ export function kubeRequestInfo(method: string, path: string, body?: RequestBody
   const params = new URLSearchParams(query >= 0 ? path.slice(query + 1) : '');
   const nonResource: KubeRequestInfo = { isResourceRequest: false, verb: method.toLowerCase() };
 
-  let parts = rawPath.replace(/^\/+|\/+$/g, '').split('/').map(safeDecode);
+  let parts = trimSlashes(rawPath).split('/').map(safeDecode);
   const prefix = parts[0];
   if (prefix !== 'api' && prefix !== 'apis') return nonResource;
   parts = parts.slice(1);
@@ -164,7 +164,17 @@ function unescapeValue(value: string): string | undefined {
   return out;
 }
 
+/** The path without its leading and trailing slashes (per request: no regular expression). */
+function trimSlashes(path: string): string {
+  let start = 0;
+  let end = path.length;
+  while (start < end && path.charCodeAt(start) === 0x2f) start++;
+  while (end > start && path.charCodeAt(end - 1) === 0x2f) end--;
+  return path.slice(start, end);
+}
+
 function safeDecode(segment: string): string {
+  if (!segment.includes('%')) return segment; // what decodeURIComponent would return, without its cost
   try {
     return decodeURIComponent(segment);
   } catch {
