@@ -26,7 +26,7 @@ import { createCipheriv, type Cipher, type CipherGCMTypes } from 'node:crypto';
 import type { OpenedRecord } from './protection.js';
 
 /** Records whose ciphertext is longer than this are opened one by one. */
-const MAX_BATCHED_CIPHERTEXT = 2048;
+const MAX_BATCHED_CIPHERTEXT = 4096;
 /** The longest record body a batch takes (ciphertext and tag). */
 export const MAX_BATCHED_BODY = MAX_BATCHED_CIPHERTEXT + 16;
 /** A batch of fewer records than this costs more than opening them one by one. */
