@@ -40,6 +40,12 @@ const COUNTER_WORDS = counterWords(MAX_BLOCKS);
 const ZERO_IV = Buffer.alloc(12);
 /** Zero bytes as additional data, for the reference tag; grown as needed and shared. */
 let zeros = Buffer.alloc(0);
+/**
+ * The GHASH input and counter blocks of the last batch, for the next one: both are needed only while a batch
+ * opens (what it hands out views the keystream, a fresh buffer), and a fresh large buffer costs microseconds.
+ */
+let spareInput: Buffer | null = null;
+let spareCounters: Buffer | null = null;
 
 /** Records opened ahead of their turn, by sequence number; each is handed out once, to the same record. */
 export class OpenedAhead {
@@ -86,7 +92,7 @@ export class RecordBatch {
   readonly #ecb: Cipher;
   readonly #from: number;
   /** GHASH input being built: per batched record A* ‖ C* ‖ lengths ‖ W (W holds the tag until `open`). */
-  #z: Buffer = Buffer.allocUnsafeSlow(32 * 1024);
+  #z: Buffer = takeSpare(spareInput, 32 * 1024, (b) => (spareInput = b));
   #used = 0;
   /** Per record added: where its blocks start in #z (-1: not batched), its ciphertext length. */
   readonly #at: number[] = [];
@@ -146,13 +152,21 @@ export class RecordBatch {
 
   /** Opens every batched record, or none (null) when the batch does not verify or is too small to pay. */
   open(): OpenedAhead | null {
+    try {
+      return this.#open();
+    } finally {
+      if (this.#z.length > (spareInput?.length ?? 0)) spareInput = this.#z;
+    }
+  }
+
+  #open(): OpenedAhead | null {
     if (this.#batched < MIN_BATCH) return null;
     const z = this.#z;
     const count = this.#at.length;
     // Counter blocks of every batched record: J0, then one per ciphertext block.
     let blocks = 0;
     for (let i = 0; i < count; i++) if (this.#at[i]! >= 0) blocks += 1 + ((this.#length[i]! + BLOCK - 1) >> 4);
-    const counters = Buffer.allocUnsafeSlow(blocks * BLOCK);
+    const counters = takeSpare(spareCounters, blocks * BLOCK, (b) => (spareCounters = b)).subarray(0, blocks * BLOCK);
     const words = new Uint32Array(counters.buffer, counters.byteOffset, counters.length >> 2);
     const nonce = new Uint32Array(3);
     const nonceBytes = new Uint8Array(nonce.buffer);
@@ -187,6 +201,7 @@ export class RecordBatch {
       c += recordBlocks * BLOCK;
     }
     let keystream = this.#ecb.update(counters);
+    if (counters.buffer.byteLength >= (spareCounters?.length ?? 0)) spareCounters = Buffer.from(counters.buffer);
     if (keystream.length !== counters.length) return null;
     if (keystream.byteOffset % 4 !== 0) keystream = Buffer.from(Uint8Array.prototype.slice.call(keystream).buffer);
     // W = tag XOR E(K, J0), keeping the tag to match the record at its turn.
@@ -226,6 +241,15 @@ export class RecordBatch {
     }
     return new OpenedAhead(this.#from, opened, this.#bodyLength, tags);
   }
+}
+
+/** The spare buffer when it holds `size` bytes (it is taken: `take(null)`), else a new one of at least `size`. */
+function takeSpare(spare: Buffer | null, size: number, take: (b: Buffer | null) => void): Buffer {
+  if (spare && spare.length >= size) {
+    take(null);
+    return spare;
+  }
+  return Buffer.allocUnsafeSlow(Math.max(size, spare?.length ?? 0));
 }
 
 /** Copies `length` bytes from `source` at `from` into `target` at `to`, without making a view. */
