@@ -21,8 +21,12 @@ export interface LooksAhead {
   openAhead(): void;
 }
 
-/** Calls queued at most before they are handed on: bounds what a batch keeps alive (young objects die cheaply). */
+/**
+ * Calls and bytes queued at most before they are handed on: bounds what a batch keeps alive (young objects die
+ * cheaply; 64 KiB frames of a loopback capture would otherwise hold 128 MiB of chunks).
+ */
 const MAX_QUEUED = 2048;
+const MAX_QUEUED_BYTES = 8 << 20;
 
 const DATA = 0;
 const GAP = 1;
@@ -34,6 +38,8 @@ const END = 2;
  */
 class CallQueue {
   length = 0;
+  /** Bytes of the DATA calls queued. */
+  bytesQueued = 0;
   readonly to: Deferred[] = [];
   readonly kind: number[] = [];
   readonly direction: Direction[] = [];
@@ -44,6 +50,7 @@ class CallQueue {
 
   push(to: Deferred, kind: number, direction: Direction, bytes: Uint8Array | null, count: number, end: ConnectionEnd | null, timeNs: bigint): void {
     const i = this.length++;
+    if (bytes) this.bytesQueued += bytes.length;
     this.to[i] = to;
     this.kind[i] = kind;
     this.direction[i] = direction;
@@ -58,6 +65,7 @@ class CallQueue {
     this.bytes.fill(null, 0, this.length);
     this.end.fill(null, 0, this.length);
     this.length = 0;
+    this.bytesQueued = 0;
   }
 }
 
@@ -104,7 +112,7 @@ export class PacketPipeline {
   push(linkType: number, frame: Uint8Array, timeNs: bigint): StreamConsumer | undefined {
     const segment = decodePacket(linkType, frame, this.#fragments);
     const deferred = segment ? (this.#reassembler.push(segment, timeNs) as Deferred | undefined) : undefined;
-    if (this.#queue.length >= MAX_QUEUED) this.flush();
+    if (this.#queue.length >= MAX_QUEUED || this.#queue.bytesQueued >= MAX_QUEUED_BYTES) this.flush();
     return deferred?.consumer;
   }
 
