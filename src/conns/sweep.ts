@@ -151,7 +151,7 @@ async function runSweep(targets: Target[], options: SweepOptions, notice: (m: st
   const onHit = (hit: RawConnHit): void => {
     hits++;
     const probe = probes.get(hit.probe);
-    const pid = owners.ownerOf(hit.tid) ?? hit.tgid;
+    const pid = owners.ownerOf(hit.tid) ?? hit.tgid ?? hit.tgidOf?.(hit.tid);
     const t = pid === undefined ? undefined : byPid.get(pid);
     if (!probe || !t || !probe.target.includes(t)) return;
     for (const index of probe.candidates) onConnHit(t, index, hit, probe.read, monoToWallNs);

@@ -1,3 +1,6 @@
+/** The kernel's recorded process of a thread, if it has one. */
+export type TgidLookup = (tid: number) => number | undefined;
+
 /** One writeKeyLog hit as a backend read it, before validation. Byte arrays are already cut to their lengths. */
 export interface RawKeyEvent {
   /** Which probe fired: names the hooked binary. */
@@ -5,6 +8,8 @@ export interface RawKeyEvent {
   /** Thread id of the hit; the process id is `tgid` when the backend knows it. */
   tid: number;
   tgid?: number;
+  /** Otherwise the backend may look up the kernel's recorded process of a thread: costly, so only when asked. */
+  tgidOf?: TgidLookup;
   /** CLOCK_MONOTONIC nanoseconds of the hit. */
   timeNs: bigint;
   comm: string;
@@ -29,6 +34,7 @@ export interface RawConnHit {
   probe: string;
   tid: number;
   tgid?: number;
+  tgidOf?: TgidLookup;
   timeNs: bigint;
   /** The *tls.Conn. */
   conn: bigint;

@@ -245,14 +245,21 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   }
 
   /**
-   * Counts and selects a process found through its hits, when it runs the probe's binary. The owner of a thread
-   * that is gone comes from the kernel's recorded tgid, which a recycled thread id can leave naming an unrelated
-   * process (alive or not): such a pid is neither selected nor counted.
+   * Counts and selects a process found through its hits, when it runs the probe's binary. A process that is gone
+   * (a server that exits a few ms after its last handshake, before the next read) is counted, not selected, when
+   * the kernel's record names it: the kernel records a thread's process when the thread is switched out after an
+   * event, so the record of a thread that is gone is its own. A stale record (a recycled thread id still naming its
+   * previous user) exists only while the thread has not run since, and then /proc answers first.
    */
-  #noteProcess(pid: number, binary: string | undefined): void {
+  #noteProcess(pid: number, binary: string | undefined, recordedByKernel: boolean): void {
     if (this.#everHooked.has(pid)) return;
     const p = processInfo(pid);
-    if (p && p.binary === binary) this.#select(p);
+    if (p) {
+      if (p.binary === binary) this.#select(p);
+    } else if (recordedByKernel) {
+      this.#everHooked.add(pid);
+      this.#stats.processes++;
+    }
   }
 
   #select(p: TargetProcess): void {
@@ -305,7 +312,8 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
   #onKey(raw: RawKeyEvent): void {
     // /proc first: the kernel's recorded tgid (saved_tgids) is updated only at a later context switch, so a
     // recycled thread id can still name the process that used it before. It is the answer once the thread is gone.
-    const owner = this.#owners.ownerOf(raw.tid) ?? raw.tgid;
+    const live = this.#owners.ownerOf(raw.tid);
+    const owner = live ?? raw.tgid ?? raw.tgidOf?.(raw.tid);
     if (!this.#isSelected(owner, raw)) {
       this.#stats.ignored++;
       return;
@@ -313,7 +321,7 @@ export class KeyCaptureSession extends EventEmitter<SessionEvents> {
     // A thread whose process is already gone when its hit is read: its thread id is the best name left (not
     // counted as a process of its own).
     const pid = owner ?? raw.tid;
-    if (owner !== undefined) this.#noteProcess(owner, this.#probeBinary.get(raw.probe));
+    if (owner !== undefined) this.#noteProcess(owner, this.#probeBinary.get(raw.probe), live === undefined);
     const label = Buffer.from(raw.label.buffer, raw.label.byteOffset, raw.label.byteLength).toString('latin1');
     const why = validateKeyEvent(label, raw.clientRandom, raw.secret);
     if (why) return this.#reject(`pid ${pid}: ${why}`);

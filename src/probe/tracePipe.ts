@@ -1,6 +1,6 @@
 import { closeSync, constants, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { ProbeRecord } from './events.js';
+import type { ProbeRecord, TgidLookup } from './events.js';
 import { decodeRingBufferPage, parseEventFormat, type EventFormat } from './ringBuffer.js';
 import { decodeKeyRecord, parseTraceLine } from './tracefsEvent.js';
 
@@ -133,12 +133,10 @@ class RawTracePipe implements TracePipe {
           if (!ours) continue;
           const record = ours.decode(r.data, r.timeNs, ours.event, ours.format);
           const hit = record.kind === 'key' ? record.event : record.kind === 'conn' ? record.hit : undefined;
-          if (hit) {
-            // Asked only when /proc has no answer (the thread is gone): reading the kernel's table costs far
-            // more than the rest of a key, and the hit is handled within this drain, while the table is current.
-            const tid = hit.tid;
-            Object.defineProperty(hit, 'tgid', { get: () => this.#tgid(tid), enumerable: true });
-          }
+          // Asked only when /proc has no answer (the thread is gone): reading the kernel's table costs far more
+          // than the rest of a key, and the hit is handled within this drain, while the table is current. A plain
+          // property, not a getter: defineProperty put every hit in dictionary mode (1.2 µs a key).
+          if (hit) hit.tgidOf = this.#tgidOf;
           this.#onRecord(record);
         }
       });
@@ -146,7 +144,7 @@ class RawTracePipe implements TracePipe {
   }
 
   /** The process of a thread, as the kernel recorded it; an unknown thread reloads the table, at most once per drain. */
-  #tgid(tid: number): number | undefined {
+  readonly #tgidOf: TgidLookup = (tid) => {
     if (!this.#tgids.has(tid) && !this.#tgidsFresh) {
       this.#tgidsFresh = true;
       try {
@@ -158,7 +156,7 @@ class RawTracePipe implements TracePipe {
       }
     }
     return this.#tgids.get(tid);
-  }
+  };
 
   close(): void {
     for (const fd of this.#fds) closeSync(fd);
