@@ -121,7 +121,8 @@ test('keylog --process NAME --follow refuses a planted binary of that name with 
   const servers = loadFixtures({ program: 'tlsserver', arch: 'amd64', mode: 'exe', stripped: true });
   const client = fixture(t, 'tlsclient', true);
   if (!unstripped || !client || !requireOrSkip(t, servers.length > 0, 'no stripped tlsserver fixture (run scripts/setup.sh)')) return;
-  const server = privateCopy(servers.at(-1)!);
+  // A name no other test's processes have: --process NAME hooks every process of that name on the machine.
+  const server = privateCopy(servers.at(-1)!, `planted${process.pid}`.slice(0, 15));
   const name = path.basename(server.path);
   // The attacker's copy, under the same name, in a directory of theirs, run by them.
   const attacker = createOtherUser();

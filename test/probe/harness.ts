@@ -86,8 +86,8 @@ export function missingFrom(subset: Set<string>, set: Set<string>): string[] {
  * A private copy of a binary (same name, new inode). A probe on an executable fires in every process that
  * runs it, and other tests may run the shared fixture at the same time: a copy keeps their keys out.
  */
-export function privateCopy<T extends { path: string }>(binary: T): T {
-  const copy = path.join(secretTempDir('bin'), path.basename(binary.path));
+export function privateCopy<T extends { path: string }>(binary: T, name = path.basename(binary.path)): T {
+  const copy = path.join(secretTempDir('bin'), name);
   copyFileSync(binary.path, copy);
   return { ...binary, path: copy };
 }

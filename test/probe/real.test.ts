@@ -18,7 +18,7 @@ function newestServer(t: TestContext): GoFixture | undefined {
 function real(t: TestContext, kind: RealBinary['kind']): RealBinary[] {
   const found = loadRealBinaries({ kind, arch: 'amd64' });
   requireOrSkip(t, found.length > 0, `no real ${kind} binary (run npm run setup)`);
-  return found.map(privateCopy);
+  return found.map((b) => privateCopy(b));
 }
 
 /** A fixture API server that requires client certificates and writes its own key log (the truth). */
