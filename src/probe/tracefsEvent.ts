@@ -56,7 +56,7 @@ function sliceCaptured(what: string, arrayText: string, lengthText: string, capa
     if (!/^0x[0-9a-f]{1,16}$/.test(item)) return `${what} item ${JSON.stringify(item)} is not a hex u64`;
     view.setBigUint64(i * 8, BigInt(item), true);
   }
-  // The label's tail u64 starts at byte capacity - 8: it lands after the head's bytes.
+  // A label's tail u64 holds bytes 23–30: move it there, over the head's last byte (the same byte, read twice).
   if (capacity % 8 !== 0) captured.copyWithin(capacity - 8, captured.length - 8);
   return captured.slice(0, length);
 }
