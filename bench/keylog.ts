@@ -4,8 +4,10 @@
  * write-up ran), in one run, rounds interleaved. Also this process's CPU per mode: the tracefs reader runs in it.
  * Prints rates, ratios to the unprobed rate (goal ≥ 95% with tracefs) and the p50/p99 delay from the probe
  * hit (kernel CLOCK_MONOTONIC timestamp of the event) to the key line written to a file (goal p99 ≤ 100 ms).
+ * A ratio is each round's against the unprobed run of the same round (modes in alternating order), and the
+ * median of the rounds' ratios is printed: on a shared machine the load drifts between rounds.
  *
- *   node --import tsx bench/keylog.ts [--handshakes N] [--rounds R]      (root)
+ *   npm run bench:keylog -- [--handshakes N (1000)] [--rounds R (5)] [--modes none,tracefs-raw]      (root)
  *
  * Load: the tlsclient fixture opening N new TLS 1.3 connections (one request each); the rate is N over the
  * client's wall time, which is the server's handshake rate for that run.
@@ -27,8 +29,8 @@ import { spawnChecked, startServer } from '../test/support/traffic.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number): number => Number(args[args.indexOf(name) + 1] ?? NaN) || fallback;
-const HANDSHAKES = option('--handshakes', 2000);
-const ROUNDS = option('--rounds', 3);
+const HANDSHAKES = option('--handshakes', 1000);
+const ROUNDS = option('--rounds', 5);
 type Mode = 'none' | 'tracefs' | 'tracefs-raw' | 'bpftrace';
 const ALL_MODES: Mode[] = ['none', 'tracefs', 'tracefs-raw', 'bpftrace'];
 const modesArg = args.includes('--modes') ? args[args.indexOf('--modes') + 1]!.split(',') : ALL_MODES;
@@ -111,21 +113,25 @@ async function round(mode: Mode): Promise<void> {
 }
 
 try {
-  for (let r = 0; r < ROUNDS; r++) for (const mode of MODES) await round(mode);
+  // Modes in turn, the order reversed every other round: a load that drifts during a round (the machine is
+  // shared) then weighs on each mode alike.
+  for (let r = 0; r < ROUNDS; r++) for (const mode of r % 2 === 0 ? MODES : [...MODES].reverse()) await round(mode);
 } finally {
   await running.stop();
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const percentile = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
-const base = median(rates.get('none')!);
-console.log(`keylog bench: ${ROUNDS} rounds × ${HANDSHAKES} TLS 1.3 handshakes against ${server.id} (median rate per mode)`);
+/** The median over rounds of a mode's rate over the unprobed rate of the same round: paired, so slow rounds cancel. */
+const ratioToUnprobed = (mode: Mode): number => median(rates.get(mode)!.map((rate, i) => rate / rates.get('none')![i]!));
+console.log(`keylog bench: ${ROUNDS} rounds × ${HANDSHAKES} TLS 1.3 handshakes against ${server.id} (median rate per mode; % of unprobed: median of the rounds' ratios)`);
 for (const mode of MODES) {
   const rate = median(rates.get(mode)!);
   const d = delaysMs.get(mode)!;
   const expected = mode === 'none' ? '' : `, keys ${keysSeen.get(mode)}/${ROUNDS * (HANDSHAKES + 20) * 4}`;
   const delay = d.length > 0 ? `, hit→file delay p50 ${percentile(d, 50).toFixed(2)} ms p99 ${percentile(d, 99).toFixed(2)} ms` : '';
-  console.log(`  ${mode.padEnd(11)} ${rate.toFixed(0).padStart(6)} handshakes/s  ${((rate / base) * 100).toFixed(1).padStart(5)}% of unprobed${expected}${delay}${readerCpuText(mode)}`);
+  const rounds = mode === 'none' ? '' : ` (rounds ${rates.get(mode)!.map((r, i) => `${((r / rates.get('none')![i]!) * 100).toFixed(0)}%`).join(' ')})`;
+  console.log(`  ${mode.padEnd(11)} ${rate.toFixed(0).padStart(6)} handshakes/s  ${(ratioToUnprobed(mode) * 100).toFixed(1).padStart(5)}% of unprobed${rounds}${expected}${delay}${readerCpuText(mode)}`);
 }
 /** The reader's CPU seconds per 1,000 keys (median over rounds), against the unprobed round of the same round number. */
 function readerCpuText(mode: Mode): string {
