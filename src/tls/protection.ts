@@ -115,6 +115,8 @@ export class Tls12AeadDecryptor implements RecordDecryptor {
       nonce = Buffer.concat([this.#iv, body.subarray(0, 8)]);
       body = body.subarray(8);
     }
+    // Shorter than its tag: no record a peer sent (the AAD's length would be negative).
+    if (body.length < TAG_LENGTH) return null;
     const aad = additionalData(seq, type, version, body.length - TAG_LENGTH);
     const plaintext = aeadOpen(this.#cipher, this.#key, nonce, aad, body);
     return plaintext ? { type, plaintext } : null;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test, type TestContext } from 'node:test';
 import type { KeySource } from '../../src/tls/index.js';
+import { Tls12AeadDecryptor } from '../../src/tls/protection.js';
 import { isRoot, requireOrSkip } from '../support/env.js';
 import { runTraffic } from '../support/traffic.js';
 import { resegment, shiftSequence, tcpFrames, withPayload, type TcpFrame } from './frames.js';
@@ -280,4 +281,16 @@ test('a connection carrying garbage is not TLS, the TLS connections beside it st
   const c = decoded.find((x) => x.info.server.port === port)!;
   assert.equal(c.result.reason, 'not TLS');
   assert.equal(c.result.decrypted, false);
+});
+
+test('a TLS 1.2 AEAD record shorter than its explicit nonce and tag fails to open, it does not throw (found by the fuzz test)', () => {
+  for (const cipher of ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305'] as const) {
+    const key = Buffer.alloc(cipher === 'aes-128-gcm' ? 16 : 32, 7);
+    const iv = Buffer.alloc(cipher === 'chacha20-poly1305' ? 12 : 4, 9);
+    const decryptor = new Tls12AeadDecryptor(cipher, key, iv);
+    // 8 bytes of explicit nonce (GCM) and 10 of a 16-byte tag: at most 23 bytes can never be a sealed record.
+    for (const length of [0, 7, 8, 15, 18, 23]) {
+      assert.equal(decryptor.open(23, 0x0303, new Uint8Array(5), new Uint8Array(length)), null, `${cipher}, ${length} bytes`);
+    }
+  }
 });
