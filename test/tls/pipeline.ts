@@ -92,7 +92,9 @@ export async function tsharkDecrypted(
   tcpStream: number,
   serverPort: number,
 ): Promise<{ toServer: Buffer; toClient: Buffer }> {
-  const args = ['-n', '-r', pcap, '-o', `tls.keylog_file:${keyLog}`, '-q', '-z', `follow,tls,raw,${tcpStream}`];
+  // -d: the server's port decoded as TLS, so that tshark never picks another dissector for a client's random
+  // ephemeral port (it tries registered ports before its TLS heuristic).
+  const args = ['-n', '-r', pcap, '-o', `tls.keylog_file:${keyLog}`, '-d', `tcp.port==${serverPort},tls`, '-q', '-z', `follow,tls,raw,${tcpStream}`];
   const { stdout } = await spawnChecked('tshark', args, { timeoutMs: 60_000 });
   const node0 = /^Node 0: .*:(\d+)$/m.exec(stdout);
   const node0IsServer = node0 !== null && Number(node0[1]) === serverPort;
