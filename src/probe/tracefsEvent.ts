@@ -58,7 +58,9 @@ function sliceCaptured(what: string, arrayText: string, lengthText: string, capa
   }
   // A label's tail u64 holds bytes 23–30: move it there, over the head's last byte (the same byte, read twice).
   if (capacity % 8 !== 0) captured.copyWithin(capacity - 8, captured.length - 8);
-  return captured.slice(0, length);
+  const bytes = ownedBytes(length);
+  bytes.set(captured.subarray(0, length));
+  return bytes;
 }
 
 /** A length beyond what was captured cannot be a key log value; it must not be silently cut to fit. */
@@ -116,7 +118,7 @@ function capturedLength(data: Uint8Array, what: string, len: FieldLayout, capaci
 function cutArray(data: Uint8Array, what: string, array: FieldLayout, len: FieldLayout): Uint8Array | string {
   const length = capturedLength(data, what, len, array.size);
   if (typeof length === 'string') return length;
-  const bytes = new Uint8Array(length); // not data.slice: on a Buffer that is a view of the page
+  const bytes = ownedBytes(length);
   bytes.set(data.subarray(array.offset, array.offset + length));
   return bytes;
 }
@@ -125,11 +127,20 @@ function cutArray(data: Uint8Array, what: string, array: FieldLayout, len: Field
 function cutLabel(data: Uint8Array, layout: KeyRecordLayout): Uint8Array | string {
   const length = capturedLength(data, 'label', layout.labn, LABEL_CAPTURE);
   if (typeof length === 'string') return length;
-  const bytes = new Uint8Array(LABEL_CAPTURE);
-  bytes.set(data.subarray(layout.lab.offset, layout.lab.offset + LABEL_HEAD));
-  bytes.set(data.subarray(layout.labt.offset, layout.labt.offset + 8), LABEL_CAPTURE - 8);
-  return bytes.subarray(0, length);
+  const bytes = ownedBytes(length);
+  bytes.set(data.subarray(layout.lab.offset, layout.lab.offset + Math.min(length, LABEL_HEAD)));
+  // labt holds the label's bytes 23–30: byte j (j ≥ 24) is labt[j - 23].
+  const tailFrom = LABEL_CAPTURE - 8;
+  if (length > LABEL_HEAD) bytes.set(data.subarray(layout.labt.offset + LABEL_HEAD - tailFrom, layout.labt.offset + length - tailFrom), LABEL_HEAD);
+  return bytes;
 }
+
+/**
+ * A copy's storage (the record lives in a page buffer that the next read overwrites). A Buffer from Node's pool,
+ * not a small Uint8Array: V8 keeps those inside its heap and moves one out (allocating) the first time its
+ * `.buffer` is taken, which formatting the key line does: that was most of the cost of decoding a key.
+ */
+const ownedBytes = (length: number): Uint8Array => Buffer.allocUnsafe(length);
 
 /**
  * Decodes one binary record of our probe (from trace_pipe_raw) with the field layout of its `format` file.
