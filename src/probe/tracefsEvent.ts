@@ -49,18 +49,15 @@ function sliceCaptured(what: string, arrayText: string, lengthText: string, capa
   const items = arrayText.split(',');
   const expected = Math.ceil(capacity / 8);
   if (items.length !== expected) return `${what} array has ${items.length} items, expected ${expected}`;
-  const captured = new Uint8Array(items.length * 8);
-  const view = new DataView(captured.buffer);
+  const captured = Buffer.allocUnsafe(items.length * 8);
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
     if (!/^0x[0-9a-f]{1,16}$/.test(item)) return `${what} item ${JSON.stringify(item)} is not a hex u64`;
-    view.setBigUint64(i * 8, BigInt(item), true);
+    captured.writeBigUInt64LE(BigInt(item), i * 8);
   }
   // A label's tail u64 holds bytes 23–30: move it there, over the head's last byte (the same byte, read twice).
   if (capacity % 8 !== 0) captured.copyWithin(capacity - 8, captured.length - 8);
-  const bytes = ownedBytes(length);
-  bytes.set(captured.subarray(0, length));
-  return bytes;
+  return captured.subarray(0, length);
 }
 
 /** A length beyond what was captured cannot be a key log value; it must not be silently cut to fit. */
